@@ -1,0 +1,97 @@
+"""Every Redis key and channel PIDS uses, in one place.
+
+All keys of a cluster share the hash tag `{cluster}` so a Redis Cluster keeps
+them in one slot and multi-key Lua calls stay legal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Keys:
+    cluster: str = "default"
+
+    def __post_init__(self) -> None:
+        if not self.cluster or any(c in self.cluster for c in "{}: \t\n"):
+            raise ConfigError(f"invalid cluster name {self.cluster!r}: no braces, colons or spaces")
+
+    @property
+    def prefix(self) -> str:
+        return f"pids:{{{self.cluster}}}:"
+
+    # queue structure
+    @property
+    def pending(self) -> str:
+        """ZSET task id -> queue order (priority first, then enqueue time)."""
+        return self.prefix + "pending"
+
+    @property
+    def pending_meta(self) -> str:
+        """HASH task id -> "weight\\tpriority\\tposition": what placement needs, readable in one call."""
+        return self.prefix + "pending_meta"
+
+    @property
+    def scheduled(self) -> str:
+        """ZSET task id -> ms when a retry may run again (backoff)."""
+        return self.prefix + "scheduled"
+
+    @property
+    def running(self) -> str:
+        """ZSET task id -> lease deadline in ms."""
+        return self.prefix + "running"
+
+    @property
+    def dead(self) -> str:
+        """ZSET task id -> ms it was dead-lettered (failed for good)."""
+        return self.prefix + "dead"
+
+    @property
+    def stats(self) -> str:
+        """HASH of cluster counters: enqueued, claimed, succeeded, failed, retried, cancelled, released."""
+        return self.prefix + "stats"
+
+    # workers
+    @property
+    def workers(self) -> str:
+        """HASH worker id -> JSON (capacity, slots, speed, position, draining, deadline)."""
+        return self.prefix + "workers"
+
+    @property
+    def loads(self) -> str:
+        """HASH worker id -> sum of the weights of the tasks it holds."""
+        return self.prefix + "loads"
+
+    @property
+    def worker_totals(self) -> str:
+        """HASH "<worker>:tasks|work|busy" -> completed count, weight and busy seconds."""
+        return self.prefix + "worker_totals"
+
+    def claims(self, worker_id: str) -> str:
+        """SET of task ids the worker holds."""
+        return f"{self.prefix}claims:{worker_id}"
+
+    # tasks
+    def task(self, task_id: str) -> str:
+        """HASH of one task's spec and state."""
+        return f"{self.prefix}task:{task_id}"
+
+    def result(self, task_id: str) -> str:
+        """STRING: the task's JSON result, fetched lazily."""
+        return f"{self.prefix}result:{task_id}"
+
+    def batch(self, batch_id: str) -> str:
+        """LIST of the task ids of one batch, in item order."""
+        return f"{self.prefix}batch:{batch_id}"
+
+    # pub/sub (ids and sizes only, never payloads)
+    @property
+    def new_work_channel(self) -> str:
+        return self.prefix + "events:new"
+
+    @property
+    def done_channel(self) -> str:
+        return self.prefix + "events:done"

@@ -1,0 +1,44 @@
+"""How evenly work was spread, and how close a schedule came to the best possible.
+
+balance score = max(0, 1 - std/mean) of per-worker work (1 - coefficient of
+variation); Jain's index = (sum x)^2 / (n * sum x^2); max/mean; and makespan
+over the lower bound max(total work / total capacity, largest task / fastest worker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def balance_score(per_worker_work: Sequence[float]) -> float:
+    x = np.asarray(per_worker_work, dtype=np.float64)
+    if x.size == 0 or x.mean() <= 0:
+        return 0.0
+    return float(max(0.0, 1.0 - x.std() / x.mean()))
+
+
+def jain_index(per_worker_work: Sequence[float]) -> float:
+    x = np.asarray(per_worker_work, dtype=np.float64)
+    squares = float((x**2).sum())
+    if x.size == 0 or squares == 0:
+        return 0.0
+    return float(x.sum() ** 2 / (x.size * squares))
+
+
+def max_over_mean(per_worker_work: Sequence[float]) -> float:
+    x = np.asarray(per_worker_work, dtype=np.float64)
+    if x.size == 0 or x.mean() <= 0:
+        return 0.0
+    return float(x.max() / x.mean())
+
+
+def makespan_lower_bound(task_sizes: Sequence[float], worker_speeds: Sequence[float], slots: Sequence[int] | None = None) -> float:
+    """max(total work / total capacity, largest task / fastest worker)."""
+    sizes = np.asarray(task_sizes, dtype=np.float64)
+    speeds = np.asarray(worker_speeds, dtype=np.float64)
+    capacity = speeds if slots is None else speeds * np.asarray(slots, dtype=np.float64)
+    if sizes.size == 0:
+        return 0.0
+    return float(max(sizes.sum() / capacity.sum(), sizes.max() / speeds.max()))
