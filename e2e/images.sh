@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Build the PIDS images without a container registry (`make images`):
+#   pids-worker:$PIDS_VERSION    worker/Dockerfile
+#   pids-operator:$PIDS_VERSION  operator/Dockerfile
+#   pids-redis:$PIDS_VERSION     e2e/images/redis/Dockerfile
+# Their FROM images are local `docker import`s of debootstrapped bookworm
+# (e2e/base-images.sh). Python packages come only from a wheelhouse built here
+# on the host with `pip wheel` (PyPI is reachable from the host; the image
+# builds themselves download nothing).
+#
+# Wheelhouse: $PIDS_E2E_CACHE/wheelhouse-<hash of pyproject.toml>/ holds the
+# dependency wheels (reused while pyproject.toml is unchanged); the pids wheel
+# itself is rebuilt from the working tree every run.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PYTHON="${PIDS_E2E_PYTHON:-python3}"
+"$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), "wheels must be cp311 like Debian bookworm python3"' ||
+  die "need a Python 3.11 on the host to build the wheelhouse (set PIDS_E2E_PYTHON)"
+
+"$E2E_DIR/docker-up.sh"
+"$E2E_DIR/base-images.sh" python redis
+
+hash="$(cat "$REPO_ROOT/pyproject.toml" | sha256sum | cut -c1-12)"
+WH="$PIDS_E2E_CACHE/wheelhouse-$PIDS_VERSION-$hash"
+CTX="$PIDS_E2E_CACHE/image-context"
+rm -rf "$CTX"; mkdir -p "$CTX/wheels" "$WH"
+
+t0=$SECONDS
+# The pids wheel, from the working tree (built in a scratch copy so the repo
+# stays clean of build/ and *.egg-info droppings).
+src="$(mktemp -d)"
+trap 'rm -rf "$src"' EXIT
+mkdir -p "$src/worker" "$src/operator"
+cp "$REPO_ROOT/pyproject.toml" "$src/"
+for f in README.md README.rst LICENSE; do [[ -e $REPO_ROOT/$f ]] && cp "$REPO_ROOT/$f" "$src/"; done
+cp -r "$REPO_ROOT/worker/pids" "$src/worker/"
+cp -r "$REPO_ROOT/operator/pids_operator" "$src/operator/"
+find "$src" -name __pycache__ -prune -exec rm -rf {} +
+# pyproject may name a README that does not exist yet; the wheel does not need it
+if readme="$(sed -n 's/^readme *= *"\(.*\)"/\1/p' "$src/pyproject.toml")" && [[ -n $readme && ! -e $src/$readme ]]; then
+  echo "PIDS" >"$src/$readme"
+fi
+log "pip wheel pids (+ deps into $WH)"
+"$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$CTX/wheels" "$src" >&2
+if [[ ! -f $WH/.done ]]; then
+  "$PYTHON" -m pip wheel --quiet --wheel-dir "$WH" --find-links "$CTX/wheels" "$src[operator]" >&2
+  rm -f "$WH"/pids-*.whl
+  touch "$WH/.done"
+fi
+cp "$WH"/*.whl "$CTX/wheels/"
+log "wheelhouse ready ($(ls "$CTX/wheels" | wc -l) wheels, $((SECONDS - t0)) s)"
+
+build() { # tag dockerfile base-image
+  log "docker build $1"
+  DOCKER_BUILDKIT=0 docker build --quiet \
+    --build-arg "BASE_IMAGE=$3" --build-arg "PIDS_VERSION=$PIDS_VERSION" \
+    --label "org.opencontainers.image.version=$PIDS_VERSION" \
+    -t "$1" -f "$2" "$CTX" >/dev/null
+}
+build "pids-worker:$PIDS_VERSION" "$REPO_ROOT/worker/Dockerfile" "$PYTHON_IMAGE"
+build "pids-operator:$PIDS_VERSION" "$REPO_ROOT/operator/Dockerfile" "$PYTHON_IMAGE"
+build "pids-redis:$PIDS_VERSION" "$E2E_DIR/images/redis/Dockerfile" "$REDIS_BASE_IMAGE"
+docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^pids-(worker|operator|redis):' >&2
+log "images built in $((SECONDS - t0)) s"
