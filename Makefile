@@ -1,0 +1,24 @@
+# PIDS developer entry points. The e2e targets build everything they need
+# without a container registry; see e2e/README.md.
+SHELL := /bin/bash
+E2E := e2e
+
+.PHONY: images toolchain node-image cluster cluster-down e2e
+
+images:        ## build pids-worker, pids-operator, pids-redis (tags = project version)
+	$(E2E)/images.sh
+
+toolchain:     ## build Kubernetes, etcd, coredns, crictl, kind, helm into the cache
+	$(E2E)/toolchain.sh
+
+node-image:    ## build the kind node image offline
+	$(E2E)/node-image.sh
+
+cluster:       ## single-node kind cluster with the PIDS images loaded; prints KUBECONFIG
+	$(E2E)/cluster-up.sh
+
+cluster-down:  ## delete the e2e cluster
+	$(E2E)/cluster-down.sh
+
+e2e:           ## cluster + pytest -m e2e
+	$(E2E)/run.sh

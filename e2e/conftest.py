@@ -1,0 +1,276 @@
+"""Fixtures for the end-to-end tests against a real Kubernetes cluster.
+
+Run them with ``make e2e`` (``e2e/run.sh``), which brings up the kind cluster
+and exports:
+
+- ``PIDS_E2E_KUBECONFIG`` / ``KUBECONFIG``: kubeconfig of the cluster
+- ``PIDS_E2E_KUBECTL`` / ``PIDS_E2E_HELM``: the kubectl and helm binaries
+- ``PIDS_E2E_IMAGE_TAG``: tag of the locally built pids-* images
+- ``PIDS_E2E_REQUIRE=1``: a missing cluster is an error, not a skip
+
+Everything here runs real commands (subprocess); nothing is mocked.
+Mark tests with ``@pytest.mark.e2e``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+E2E_DIR = Path(__file__).resolve().parent
+REPO_ROOT = E2E_DIR.parent
+CHART_DIR = REPO_ROOT / "charts" / "pids"
+IMAGE_TAG = os.environ.get("PIDS_E2E_IMAGE_TAG", "0.1.0")
+IMAGES = {
+    "worker": f"pids-worker:{IMAGE_TAG}",
+    "operator": f"pids-operator:{IMAGE_TAG}",
+    "redis": f"pids-redis:{IMAGE_TAG}",
+}
+
+T = TypeVar("T")
+
+
+class CommandError(AssertionError):
+    """A kubectl/helm call failed; the message carries its output."""
+
+
+@dataclass
+class Runner:
+    """Runs one CLI (kubectl or helm) against the e2e cluster."""
+
+    binary: str
+    kubeconfig: str
+    default_timeout: float = 120.0
+
+    def __call__(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [self.binary, *args]
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
+        proc = subprocess.run(
+            cmd,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout or self.default_timeout,
+        )
+        if check and proc.returncode != 0:
+            raise CommandError(
+                f"{' '.join(cmd)} exited {proc.returncode}\n"
+                f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+            )
+        return proc
+
+    def json(self, *args: str, **kw: Any) -> Any:
+        """Run with ``-o json`` and parse the output."""
+        return json.loads(self(*args, "-o", "json", **kw).stdout)
+
+    def apply(self, manifest: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """``kubectl apply -f -`` of a YAML/JSON string."""
+        return self("apply", "-f", "-", *args, input=manifest)
+
+
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = 120.0,
+    interval: float = 1.0,
+    message: str = "condition",
+) -> T:
+    """Poll ``predicate`` until it returns something truthy and return that.
+
+    Exceptions raised by the predicate count as "not yet"; the last one is
+    reported if the timeout expires.
+    """
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    last_value: Any = None
+    while True:
+        try:
+            last_value = predicate()
+            if last_value:
+                return last_value
+        except Exception as exc:  # noqa: BLE001 - reported below
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            detail = f"; last error: {last_exc!r}" if last_exc else f"; last value: {last_value!r}"
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {message}{detail}")
+        time.sleep(interval)
+
+
+def _find_binary(env_var: str, name: str) -> str | None:
+    path = os.environ.get(env_var)
+    if path and os.access(path, os.X_OK):
+        return path
+    return shutil.which(name)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("PIDS_E2E_REQUIRE") == "1":
+        pytest.fail(f"e2e cluster required but unavailable: {reason}", pytrace=False)
+    pytest.skip(f"no e2e cluster ({reason}); run `make e2e`")
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> str:
+    """Path of the kubeconfig of a reachable cluster (skips/fails otherwise)."""
+    path = os.environ.get("PIDS_E2E_KUBECONFIG") or os.environ.get("KUBECONFIG")
+    if not path or not Path(path).is_file():
+        _unavailable("PIDS_E2E_KUBECONFIG/KUBECONFIG not set or missing")
+    kubectl = _find_binary("PIDS_E2E_KUBECTL", "kubectl")
+    if not kubectl:
+        _unavailable("kubectl not found")
+    probe = subprocess.run(
+        [kubectl, "--kubeconfig", path, "get", "--raw", "/readyz"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if probe.returncode != 0:
+        _unavailable(f"API server not ready: {probe.stderr.strip()}")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def kubectl(kubeconfig: str) -> Runner:
+    """``kubectl(*args)`` -> CompletedProcess; ``kubectl.json(...)``, ``kubectl.apply(yaml)``."""
+    return Runner(_find_binary("PIDS_E2E_KUBECTL", "kubectl") or "kubectl", kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def helm(kubeconfig: str) -> Runner:
+    """``helm(*args)`` against the e2e cluster (skips if helm is missing)."""
+    binary = _find_binary("PIDS_E2E_HELM", "helm")
+    if not binary:
+        _unavailable("helm not found (PIDS_E2E_HELM)")
+    return Runner(binary, kubeconfig, default_timeout=600.0)
+
+
+@pytest.fixture
+def namespace(kubectl: Runner, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (unless PIDS_E2E_KEEP_NS=1)."""
+    base = request.node.name.lower().replace("_", "-")
+    base = "".join(c for c in base if c.isalnum() or c == "-").strip("-")[:40].strip("-")
+    name = f"e2e-{base}-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    kubectl("label", "namespace", name, "pids.e2e/test=true")
+    try:
+        yield name
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            _dump_namespace(kubectl, name)
+        if os.environ.get("PIDS_E2E_KEEP_NS") != "1":
+            kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def _dump_namespace(kubectl: Runner, name: str) -> None:
+    """Print what is in a namespace (shown by pytest for failed tests)."""
+    for args in (
+        ("get", "all,events", "-n", name, "-o", "wide"),
+        ("describe", "pods", "-n", name),
+    ):
+        out = kubectl(*args, check=False)
+        print(f"$ kubectl {' '.join(args)}\n{out.stdout}{out.stderr}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    # exposes rep_setup / rep_call / rep_teardown to fixtures (see `namespace`)
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
+def wait_pods_ready(
+    kubectl: Runner, namespace: str, selector: str, count: int = 1, timeout: float = 180.0
+) -> list[dict[str, Any]]:
+    """Wait until at least ``count`` pods matching ``selector`` are Ready."""
+
+    def ready() -> list[dict[str, Any]] | None:
+        pods = kubectl.json("get", "pods", "-n", namespace, "-l", selector)["items"]
+        ok = [
+            p
+            for p in pods
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p.get("status", {}).get("conditions", [])
+            )
+        ]
+        return ok if len(ok) >= count else None
+
+    return wait_for(ready, timeout=timeout, interval=2.0, message=f"{count} ready pod(s) {selector} in {namespace}")
+
+
+@pytest.fixture
+def wait() -> Callable[..., Any]:
+    """The ``wait_for(predicate, timeout=, interval=, message=)`` helper as a fixture."""
+    return wait_for
+
+
+def run_pod(
+    kubectl: Runner,
+    namespace: str,
+    name: str,
+    image: str,
+    command: Sequence[str],
+    timeout: float = 120.0,
+) -> str:
+    """Run a one-shot pod (imagePullPolicy Never) to completion; return its logs."""
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "main",
+                    "image": image,
+                    "imagePullPolicy": "Never",
+                    "command": list(command),
+                }
+            ],
+        },
+    }
+    kubectl.apply(json.dumps(manifest))
+
+    def finished() -> str | None:
+        phase = kubectl.json("get", "pod", name, "-n", namespace)["status"].get("phase")
+        return phase if phase in ("Succeeded", "Failed") else None
+
+    phase = wait_for(finished, timeout=timeout, interval=2.0, message=f"pod {name} to finish")
+    logs = kubectl("logs", name, "-n", namespace, check=False).stdout
+    if phase != "Succeeded":
+        raise CommandError(f"pod {name} {phase}; logs:\n{logs}")
+    return logs
+
+
+@pytest.fixture
+def pods_ready(kubectl: Runner) -> Callable[..., list[dict[str, Any]]]:
+    """``pods_ready(namespace, selector, count=1, timeout=180)`` -> the ready pods."""
+    return lambda namespace, selector, count=1, timeout=180.0: wait_pods_ready(
+        kubectl, namespace, selector, count, timeout
+    )
+
+
+@pytest.fixture
+def one_shot_pod(kubectl: Runner) -> Callable[..., str]:
+    """``one_shot_pod(namespace, name, image, command, timeout=120)`` -> its logs."""
+    return lambda namespace, name, image, command, timeout=120.0: run_pod(
+        kubectl, namespace, name, image, command, timeout
+    )
