@@ -70,6 +70,11 @@ class Keys:
         """HASH "<worker>:tasks|work|busy" -> completed count, weight and busy seconds."""
         return self.prefix + "worker_totals"
 
+    @property
+    def draining(self) -> str:
+        """SET of worker ids asked to drain (stop claiming, finish what they hold)."""
+        return self.prefix + "draining"
+
     def claims(self, worker_id: str) -> str:
         """SET of task ids the worker holds."""
         return f"{self.prefix}claims:{worker_id}"

@@ -1,9 +1,23 @@
 """Gravity: free capacity attracts a task, load repels it, distance weakens the pull.
 
-    F(w, t) = G * m_t * (C_w - L_w) / (d(x_w, x_t) + eps) ** 2  +  priority_t
+Free capacity is measured in time, so a fast worker and a slow one compare
+fairly: ``free(w, t) = 1 - (L_w + m_t) / C_w`` is positive while worker w could
+finish task t within one unit of its capacity, and negative when it is
+backlogged. The pull is
 
-computed for a whole window at once as a W x K matrix, then assigned greedily,
-strongest pull first, updating the simulated loads as tasks are placed.
+    F(w, t) = G * m_t * free(w, t) * falloff(d)   if free >= 0
+    F(w, t) = G * m_t * free(w, t) / falloff(d)   if free <  0      (+ priority_t)
+
+with ``falloff(d) = (eps / (d + eps)) ** 2``: distance weakens an attraction and
+strengthens a repulsion, so a larger distance never pulls harder. With no
+positions the rule is weighted least-loaded (earliest finish time).
+
+A plan places the heaviest bodies first -- mass ``G * m_t + age_t + priority_t``,
+so G converts a weight into seconds of waiting -- each on the worker that pulls
+it hardest, updating the loads as it goes. Workers without free slots still
+take part (their share waits for them); only a worker's first `free_slots`
+placements are returned, so every worker computes the same plan and claims
+only what it can start.
 """
 
 from __future__ import annotations
@@ -48,7 +62,7 @@ def distance_matrix(worker_positions: list[str], task_positions: list[str]) -> n
 
 @dataclass(frozen=True)
 class Gravity:
-    """The gravity policy. `G` weighs load against priority; `distance_offset` is eps."""
+    """The gravity policy. `G` weighs a task's size against its age and priority; `distance_offset` is eps."""
 
     G: float = 1.0
     distance_offset: float = 1.0
@@ -61,47 +75,58 @@ class Gravity:
             raise ConfigError(f"distance offset must be > 0, got {self.distance_offset}")
 
     def falloff(self, workers: WorkerTable, tasks: TaskWindow) -> np.ndarray:
-        """(W, K) factor 1 / (d + eps)^2; all ones-times-constant when nothing has a position."""
+        """(W, K) factor (eps / (d + eps))^2, 1 where the task is local or has no position."""
         if not any(tasks.position):
-            return np.full((len(workers), len(tasks)), 1.0 / self.distance_offset**2)
+            return np.ones((len(workers), len(tasks)))
         d = distance_matrix(workers.position, tasks.position)
-        return 1.0 / (d + self.distance_offset) ** 2
+        return (self.distance_offset / (d + self.distance_offset)) ** 2
 
     def pull_matrix(self, workers: WorkerTable, tasks: TaskWindow) -> np.ndarray:
-        """F(w, t) for every live worker and every task of the window."""
-        free_capacity = workers.capacity - workers.load
-        force = self.G * np.outer(free_capacity, tasks.weight) * self.falloff(workers, tasks)
-        return force + tasks.priority[np.newaxis, :]
+        """F(w, t) for every live worker and every task of the window, from the current loads."""
+        capacity = _positive(workers.capacity)
+        free = 1.0 - (workers.load[:, np.newaxis] + tasks.weight[np.newaxis, :]) / capacity[:, np.newaxis]
+        falloff = self.falloff(workers, tasks)
+        scaled = np.where(free >= 0, free * falloff, free / falloff)
+        return self.G * tasks.weight[np.newaxis, :] * scaled + tasks.priority[np.newaxis, :]
+
+    def mass(self, tasks: TaskWindow) -> np.ndarray:
+        """Placement order key: heavier, older and higher-priority tasks settle first."""
+        age = np.zeros(len(tasks)) if tasks.age is None else np.asarray(tasks.age, dtype=np.float64)
+        return self.G * np.asarray(tasks.weight, dtype=np.float64) + age + np.asarray(tasks.priority, dtype=np.float64)
 
     def assign(self, workers: WorkerTable, tasks: TaskWindow, me: int = 0) -> np.ndarray:
-        plan = np.full(len(tasks), UNASSIGNED, dtype=np.int64)
-        if len(workers) == 0 or len(tasks) == 0:
+        n_tasks = len(tasks)
+        plan = np.full(n_tasks, UNASSIGNED, dtype=np.int64)
+        claimable = np.maximum(np.asarray(workers.free_slots, dtype=np.int64), 0)
+        if len(workers) == 0 or n_tasks == 0 or claimable.sum() == 0:
             return plan
+        capacity = _positive(workers.capacity)
+        weight = np.asarray(tasks.weight, dtype=np.float64)
         falloff = self.falloff(workers, tasks)
-        weight_row = self.G * tasks.weight[np.newaxis, :]
-        priority_row = tasks.priority[np.newaxis, :]
-        load = workers.load.astype(np.float64).copy()
-        free_slots = workers.free_slots.astype(np.int64).copy()
-        force = weight_row * (workers.capacity - load)[:, np.newaxis] * falloff + priority_row
-        force[free_slots <= 0, :] = -np.inf
-        for _ in range(min(len(tasks), int(free_slots.sum()))):
-            flat = int(np.argmax(force))  # first maximum: lowest worker index, then earliest task
-            w, t = divmod(flat, len(tasks))
-            if force[w, t] == -np.inf:
-                break
-            plan[t] = w
-            load[w] += tasks.weight[t]
-            free_slots[w] -= 1
-            force[:, t] = -np.inf
-            if free_slots[w] <= 0:
-                force[w, :] = -np.inf
-            else:
-                open_tasks = plan == UNASSIGNED
-                force[w, open_tasks] = (
-                    weight_row[0, open_tasks] * (workers.capacity[w] - load[w]) * falloff[w, open_tasks]
-                    + priority_row[0, open_tasks]
-                )
+        # One column per task: free = 1 - (L + m) / C, scaled by falloff (attraction) or
+        # 1/falloff (repulsion). The column scales are fixed; only the loads move.
+        near = (falloff / capacity[:, np.newaxis]).T.copy()  # (K, W)
+        far = (1.0 / (falloff * capacity[:, np.newaxis])).T.copy()
+        order = np.lexsort((np.arange(n_tasks), -self.mass(tasks)))  # heaviest first, then queue order
+        load = np.asarray(workers.load, dtype=np.float64).copy()
+        open_workers = int(np.count_nonzero(claimable))
+        for t in order.tolist():
+            room = capacity - load - weight[t]  # free * C: same sign as free
+            pull = np.where(room >= 0, room * near[t], room * far[t])
+            w = int(np.argmax(pull))  # first maximum: ties go to the lowest worker index
+            load[w] += weight[t]
+            if claimable[w] > 0:
+                plan[t] = w
+                claimable[w] -= 1
+                if claimable[w] == 0:
+                    open_workers -= 1
+                    if open_workers == 0:
+                        break
         return plan
+
+
+def _positive(capacity: np.ndarray) -> np.ndarray:
+    return np.maximum(np.asarray(capacity, dtype=np.float64), 1e-9)
 
 
 @register("gravity")

@@ -28,6 +28,7 @@ class WorkerTable:
     free_slots: np.ndarray  # (W,) tasks each worker may still take now (0 when draining)
     speed: np.ndarray  # (W,) relative speed, 1.0 = reference
     position: list[str] = field(default_factory=list)  # "zone/node" paths, "" = unknown
+    held: np.ndarray | None = None  # (W,) tasks each worker holds (running + prefetched); None = unknown
 
     def __post_init__(self) -> None:
         if not self.position:
@@ -35,6 +36,12 @@ class WorkerTable:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def held_counts(self) -> np.ndarray:
+        """Tasks held per worker; when not reported, estimated from load (unit weights)."""
+        if self.held is not None:
+            return np.asarray(self.held, dtype=np.float64)
+        return np.asarray(self.load, dtype=np.float64)
 
 
 @dataclass
@@ -45,6 +52,8 @@ class TaskWindow:
     weight: np.ndarray  # (K,) expected cost (size hint), default 1
     priority: np.ndarray  # (K,) higher runs first
     position: list[str] = field(default_factory=list)  # where the task's data is, "" = anywhere
+    age: np.ndarray | None = None  # (K,) seconds since enqueue; None = unknown (treated as 0)
+    seq: np.ndarray | None = None  # (K,) enqueue sequence numbers; None = unknown
 
     def __post_init__(self) -> None:
         if not self.position:
@@ -62,6 +71,18 @@ class Placement(Protocol):
     def assign(self, workers: WorkerTable, tasks: TaskWindow, me: int) -> np.ndarray:
         """Return an int array of len(tasks): worker index per task, or UNASSIGNED."""
         ...
+
+
+def binds_late(policy: Placement) -> bool:
+    """True (the default) when the policy only fills free slots: the worker claims its share
+    up to free_slots. False for early-binding (push) policies such as round-robin, whose
+    every task is bound at once and queued locally by the worker it names."""
+    return bool(getattr(policy, "late_binding", True))
+
+
+def wants_whole_queue(policy: Placement) -> bool:
+    """True for centralised references (LPT, EFT) that must see every pending task, not a window."""
+    return bool(getattr(policy, "whole_queue", False))
 
 
 PolicyFactory = Callable[..., Placement]
@@ -94,9 +115,4 @@ def make_policy(name: str, **params: float) -> Placement:
 
 
 def _load_builtin_policies() -> None:
-    from . import physics  # noqa: F401  (registers "gravity")
-
-    try:
-        from . import baselines  # noqa: F401  (registers the baselines)
-    except ImportError:
-        pass
+    from . import baselines, physics  # noqa: F401  (register "gravity" and the baselines)

@@ -1,0 +1,282 @@
+"""The client: submit tasks, follow them, fetch results lazily, inspect the cluster."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import redis
+
+from .connection import connect
+from .errors import TaskFailed, TaskNotFound, TaskTimeout
+from .keys import Keys
+from .protocol import Protocol, _text
+from .scoring import balance_score
+from .task import TaskInfo, TaskOptions, TaskSpec, TaskState
+
+INFO_FIELDS = ("id", "fn", "state", "attempt", "max_attempts", "weight", "worker", "error", "batch",
+               "enqueued_at", "first_claimed_at", "claimed_at", "finished_at", "result_size")
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    id: str
+    slots: int
+    speed: float
+    position: str
+    load: float
+    held: int
+    draining: bool
+    alive: bool
+    tasks_done: int
+    work_done: float
+    busy_seconds: float
+
+
+@dataclass(frozen=True)
+class ClusterStats:
+    backlog: int  # pending now
+    scheduled: int  # waiting out a retry backoff
+    running: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    enqueued: int
+    workers: list[WorkerInfo]
+
+    @property
+    def balance_score(self) -> float:
+        return balance_score([w.work_done for w in self.workers if w.tasks_done or w.alive])
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    batch_id: str
+    total: int
+    counts: dict[str, int]
+    max_attempts_seen: int
+    claimed_by: dict[str, int]
+    wait_seconds_p50: float | None
+    run_seconds_p50: float | None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.total > 0 and sum(self.counts.get(s.value, 0) for s in TaskState if s.is_final) == self.total
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get(TaskState.FAILED.value, 0)
+
+
+class TaskHandle:
+    """A submitted task: ask its status, wait for its result."""
+
+    def __init__(self, client: Client, task_id: str) -> None:
+        self.client = client
+        self.id = task_id
+
+    def status(self) -> TaskState:
+        return self.client.task_info(self.id).state
+
+    def info(self) -> TaskInfo:
+        return self.client.task_info(self.id)
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self.client.result(self.id, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"TaskHandle({self.id!r})"
+
+
+class Client:
+    def __init__(self, redis_url: str = "redis://127.0.0.1:6379/0", cluster: str = "default",
+                 password: str | None = None) -> None:
+        self.redis = connect(redis_url, password)
+        self.keys = Keys(cluster)
+        self.protocol = Protocol(self.redis, self.keys)
+
+    @classmethod
+    def from_redis(cls, client: redis.Redis, cluster: str = "default") -> Client:
+        self = cls.__new__(cls)
+        self.redis = client
+        self.keys = Keys(cluster)
+        self.protocol = Protocol(client, self.keys)
+        return self
+
+    # -- submitting -----------------------------------------------------------
+    def submit(self, fn: str, *args: Any, kwargs: dict[str, Any] | None = None, task_id: str | None = None,
+               weight: float = 1.0, position: str = "", priority: int = 0, max_attempts: int = 3,
+               timeout: float | None = None) -> TaskHandle:
+        """Enqueue fn(*args, **kwargs). The same task_id twice makes one task."""
+        options = TaskOptions(weight=weight, position=position, priority=priority, max_attempts=max_attempts, timeout=timeout)
+        spec = TaskSpec(fn, tuple(args), dict(kwargs or {}), options, task_id or uuid.uuid4().hex)
+        self.protocol.enqueue([spec])
+        return TaskHandle(self, spec.task_id)
+
+    def map(self, fn: str, items: Iterable[Any], *, batch_id: str | None = None, weight: float = 1.0,
+            position: str = "", priority: int = 0, max_attempts: int = 3, timeout: float | None = None) -> list[TaskHandle]:
+        """fn(item) for every item, as one batch."""
+        return self.submit_batch(batch_id or uuid.uuid4().hex, fn, [[item] for item in items], weight=weight,
+                                 position=position, priority=priority, max_attempts=max_attempts, timeout=timeout)
+
+    def submit_batch(self, batch_id: str, fn: str, items: Sequence[Any], *, weight: float = 1.0, position: str = "",
+                     priority: int = 0, max_attempts: int = 3, timeout: float | None = None) -> list[TaskHandle]:
+        """Enqueue one task per item, ids f"{batch_id}-{i}"; idempotent per batch id.
+
+        An item is a list of positional arguments, or a dict with optional keys
+        args, kwargs, weight, position."""
+        specs = []
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                args, kwargs = item.get("args", []), item.get("kwargs", {})
+                item_weight, item_position = item.get("weight", weight), item.get("position", position)
+            else:
+                args, kwargs, item_weight, item_position = item, {}, weight, position
+            options = TaskOptions(weight=item_weight, position=item_position, priority=priority,
+                                  max_attempts=max_attempts, timeout=timeout)
+            specs.append(TaskSpec(fn, tuple(args), dict(kwargs), options, f"{batch_id}-{i}", batch_id))
+        self.protocol.enqueue(specs, batch_id=batch_id)
+        return [TaskHandle(self, s.task_id) for s in specs]
+
+    # -- following ------------------------------------------------------------
+    def task_info(self, task_id: str) -> TaskInfo:
+        raw = self.redis.hgetall(self.keys.task(task_id))
+        if not raw:
+            raise TaskNotFound(f"no task {task_id!r} in cluster {self.keys.cluster!r}")
+        return TaskInfo.from_hash({_text(k): _text(v) for k, v in raw.items()})
+
+    def wait(self, tasks: Iterable[TaskHandle | str], timeout: float | None = None) -> dict[str, TaskState]:
+        """Block until every task is final (or timeout: TaskTimeout). Listens for completion
+        events instead of polling; a periodic re-check covers events missed while disconnected."""
+        ids = [t.id if isinstance(t, TaskHandle) else t for t in tasks]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(self.keys.done_channel)
+        try:
+            states = self._states(ids)
+            open_ids = {i for i, s in states.items() if not s.is_final}
+            last_check = time.monotonic()
+            while open_ids:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TaskTimeout(f"{len(open_ids)} of {len(ids)} task(s) not finished after {timeout}s")
+                message = pubsub.get_message(timeout=min(1.0, remaining) if remaining is not None else 1.0)
+                if message is not None:
+                    for event in _text(message["data"]).split(" "):
+                        open_ids.discard(event.rsplit(":", 1)[0])
+                if time.monotonic() - last_check > 5.0:
+                    open_ids = {i for i, s in self._states(sorted(open_ids)).items() if not s.is_final}
+                    last_check = time.monotonic()
+            return self._states(ids)
+        finally:
+            pubsub.close()
+
+    def result(self, task_id: str, timeout: float | None = None) -> Any:
+        """The task's return value, waiting for it; raises TaskFailed if it failed or was cancelled."""
+        state = self.wait([task_id], timeout=timeout)[task_id]
+        if state is not TaskState.SUCCEEDED:
+            raise TaskFailed(task_id, state.value, self.task_info(task_id).error)
+        raw = self.redis.get(self.keys.result(task_id))
+        return None if raw is None else json.loads(raw)
+
+    def results(self, task_ids: Sequence[str]) -> list[Any]:
+        """Results of finished tasks, in order (None where there is none)."""
+        raws = self.redis.mget([self.keys.result(t) for t in task_ids]) if task_ids else []
+        return [None if r is None else json.loads(r) for r in raws]
+
+    def _states(self, ids: Sequence[str]) -> dict[str, TaskState]:
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hget(self.keys.task(task_id), "state")
+        states = {}
+        for task_id, state in zip(ids, pipe.execute()):
+            if state is None:
+                raise TaskNotFound(f"no task {task_id!r} in cluster {self.keys.cluster!r}")
+            states[task_id] = TaskState(_text(state))
+        return states
+
+    def batch_ids(self, batch_id: str) -> list[str]:
+        return [_text(i) for i in self.redis.lrange(self.keys.batch(batch_id), 0, -1)]
+
+    def batch_status(self, batch_id: str) -> BatchStatus:
+        ids = self.batch_ids(batch_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hmget(self.keys.task(task_id), INFO_FIELDS)
+        counts: Counter[str] = Counter()
+        claimed_by: Counter[str] = Counter()
+        waits, runs, errors = [], [], []
+        max_attempts = 0
+        for row in pipe.execute():
+            info = TaskInfo.from_hash({f: _text(v) for f, v in zip(INFO_FIELDS, row) if v is not None})
+            counts[info.state.value] += 1
+            max_attempts = max(max_attempts, info.attempt)
+            if info.worker:
+                claimed_by[info.worker] += 1
+            if info.wait_seconds is not None:
+                waits.append(info.wait_seconds)
+            if info.state is TaskState.SUCCEEDED and info.run_seconds is not None:
+                runs.append(info.run_seconds)
+            if info.error and info.state is TaskState.FAILED and len(errors) < 5:
+                errors.append(f"{info.id}: {info.error.splitlines()[0]}")
+        return BatchStatus(batch_id, len(ids), dict(counts), max_attempts, dict(claimed_by),
+                           float(np.median(waits)) if waits else None, float(np.median(runs)) if runs else None, errors)
+
+    # -- cluster --------------------------------------------------------------
+    def cluster_stats(self) -> ClusterStats:
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.time().zcard(k.pending).zcard(k.scheduled).zcard(k.running).hgetall(k.stats)
+        pipe.hgetall(k.workers).hgetall(k.loads).hgetall(k.worker_totals)
+        (seconds, micros), pending, scheduled, running, raw_stats, raw_workers, raw_loads, raw_totals = pipe.execute()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        stats = {_text(a): int(float(b)) for a, b in raw_stats.items()}
+        loads = {_text(a): float(b) for a, b in raw_loads.items()}
+        totals = {_text(a): float(b) for a, b in raw_totals.items()}
+        infos = {_text(a): json.loads(b) for a, b in raw_workers.items()}
+        names = set(infos) | {key.rsplit(":", 1)[0] for key in totals}
+        workers = []
+        for w in sorted(names):
+            info = infos.get(w, {})
+            workers.append(WorkerInfo(
+                id=w, slots=int(info.get("slots", 0)), speed=float(info.get("speed", 1.0)),
+                position=str(info.get("position", "")), load=loads.get(w, 0.0), held=int(loads.get(f"{w}:n", 0)),
+                draining=bool(info.get("draining", False)), alive=info.get("deadline", 0) > now_ms,
+                tasks_done=int(totals.get(f"{w}:tasks", 0)), work_done=totals.get(f"{w}:work", 0.0),
+                busy_seconds=totals.get(f"{w}:busy", 0.0),
+            ))
+        return ClusterStats(backlog=pending, scheduled=scheduled, running=running, succeeded=stats.get("succeeded", 0),
+                            failed=stats.get("failed", 0), cancelled=stats.get("cancelled", 0),
+                            enqueued=stats.get("enqueued", 0), workers=workers)
+
+    def dead_letters(self) -> list[TaskInfo]:
+        return [self.task_info(_text(t)) for t in self.redis.zrange(self.keys.dead, 0, -1)]
+
+    def cancel(self, task_id: str) -> bool:
+        """Cancel a task: True if it is or will be cancelled."""
+        state = self.protocol.cancel(task_id)
+        if state == "missing":
+            raise TaskNotFound(f"no task {task_id!r} in cluster {self.keys.cluster!r}")
+        return state in ("cancelled", "cancelling")
+
+    def cancel_batch(self, batch_id: str) -> int:
+        return sum(self.protocol.cancel(t) in ("cancelled", "cancelling") for t in self.batch_ids(batch_id))
+
+    def release_worker(self, worker_id: str) -> int:
+        """Put every task a lost worker holds back in the queue (what the operator calls on pod loss)."""
+        requeued, dead = self.protocol.release_worker(worker_id, reason=f"worker {worker_id} was lost")
+        return requeued + dead
+
+    def drain_worker(self, worker_id: str) -> None:
+        """Ask a worker to stop claiming and finish what it holds."""
+        self.redis.sadd(self.keys.draining, worker_id)
+
+    def forget_worker(self, worker_id: str) -> bool:
+        return self.protocol.forget_worker(worker_id)

@@ -1,0 +1,152 @@
+"""Running one task: resolve `module:callable` within the allowed modules, call it,
+and turn the outcome into a JSON result or a described error. Slots are threads."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import json
+import queue
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .errors import TaskArgumentsError, TaskFunctionError
+from .protocol import ClaimedTask
+from .task import check_function
+
+TRACEBACK_LINES = 12
+
+
+def is_allowed(module: str, allowed_modules: tuple[str, ...]) -> bool:
+    """A module is allowed if it is, or lies inside, one of the allowed packages."""
+    return any(module == a or module.startswith(a + ".") for a in allowed_modules)
+
+
+def resolve(fn: str, allowed_modules: tuple[str, ...]) -> Callable[..., Any]:
+    """Import the task function, refusing modules outside the allow-list before importing."""
+    check_function(fn)
+    module_name, attr = fn.split(":")
+    if not is_allowed(module_name, allowed_modules):
+        raise TaskFunctionError(f"module {module_name!r} is not allowed on this worker (allowed: {', '.join(allowed_modules)})")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TaskFunctionError(f"cannot import task module {module_name!r}: {exc}") from None
+    target = getattr(module, attr, None)
+    if not callable(target):
+        raise TaskFunctionError(f"{fn!r}: module {module_name!r} has no callable {attr!r}")
+    return target
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one attempt."""
+
+    task: ClaimedTask
+    ok: bool
+    result_json: str = "null"
+    error: str = ""
+    retryable: bool = True
+    seconds: float = 0.0
+
+
+def run_task(task: ClaimedTask, allowed_modules: tuple[str, ...]) -> Outcome:
+    started = time.perf_counter()
+    try:
+        target, signature = _resolve_with_signature(task.fn, allowed_modules)
+        if signature is not None:
+            try:
+                signature.bind(*task.args, **task.kwargs)
+            except TypeError as exc:
+                raise TaskArgumentsError(f"arguments do not fit {task.fn}: {exc}") from None
+    except (TaskFunctionError, TaskArgumentsError) as exc:
+        return Outcome(task, False, error=f"{type(exc).__name__}: {exc}", retryable=False, seconds=time.perf_counter() - started)
+    try:
+        value = target(*task.args, **task.kwargs)
+    except Exception as exc:  # the task's own failure: recorded, retried per its policy
+        return Outcome(task, False, error=describe(exc), seconds=time.perf_counter() - started)
+    try:
+        result = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return Outcome(task, False, error=f"result is not JSON-serialisable: {exc}", retryable=False,
+                       seconds=time.perf_counter() - started)
+    return Outcome(task, True, result_json=result, seconds=time.perf_counter() - started)
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolve_with_signature(fn: str, allowed_modules: tuple[str, ...]) -> tuple[Callable[..., Any], inspect.Signature | None]:
+    target = resolve(fn, allowed_modules)
+    try:
+        return target, inspect.signature(target)
+    except ValueError:  # builtins without a signature: let the call decide
+        return target, None
+
+
+def describe(exc: BaseException) -> str:
+    """Type, message and the last lines of the traceback."""
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    tail = "".join(lines)[-4000:].splitlines()[-TRACEBACK_LINES:]
+    return f"{type(exc).__name__}: {exc}\n" + "\n".join(tail)
+
+
+class Slots:
+    """A fixed number of task threads. A thread stuck past its task's timeout is
+    abandoned (its late outcome is dropped) and replaced, so the slot frees up."""
+
+    def __init__(self, count: int, allowed_modules: tuple[str, ...], on_outcome: Callable[[], None]) -> None:
+        self.allowed_modules = allowed_modules
+        self._inbox: queue.SimpleQueue[ClaimedTask | None] = queue.SimpleQueue()
+        self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._on_outcome = on_outcome
+        self._lock = threading.Lock()
+        self._started: dict[str, tuple[float, int]] = {}  # task id -> (monotonic start, attempt)
+        self._abandoned: set[tuple[str, int]] = set()
+        for _ in range(count):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        threading.Thread(target=self._serve, name="pids-slot", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            task = self._inbox.get()
+            if task is None:
+                return
+            with self._lock:
+                self._started[task.id] = (time.monotonic(), task.attempt)
+            outcome = run_task(task, self.allowed_modules)
+            with self._lock:
+                self._started.pop(task.id, None)
+                if (task.id, task.attempt) in self._abandoned:
+                    self._abandoned.discard((task.id, task.attempt))
+                    return  # a replacement thread already took this slot
+            self.outcomes.put(outcome)
+            self._on_outcome()
+
+    def submit(self, task: ClaimedTask) -> None:
+        self._inbox.put(task)
+
+    def abandon_overdue(self, held: dict[str, ClaimedTask]) -> list[Outcome]:
+        """Timeout outcomes for tasks running longer than their timeout; their threads are replaced."""
+        now = time.monotonic()
+        overdue = []
+        with self._lock:
+            for task_id, (started, attempt) in list(self._started.items()):
+                task = held.get(task_id)
+                if task is None or task.timeout is None or now - started <= task.timeout:
+                    continue
+                self._started.pop(task_id)
+                self._abandoned.add((task_id, attempt))
+                overdue.append(Outcome(task, False, error=f"TimeoutError: task ran longer than its timeout of {task.timeout:g}s",
+                                       seconds=now - started))
+        for _ in overdue:
+            self._spawn()
+        return overdue
+
+    def stop(self, count: int) -> None:
+        for _ in range(count):
+            self._inbox.put(None)

@@ -1,0 +1,46 @@
+-- Claim tasks for one worker, atomically: a task is won only if still pending.
+-- Each claim records the worker, server time, attempt number (the fencing token)
+-- and lease deadline, and adds the task's weight to the worker's load.
+-- KEYS[1] pending        ZSET id -> queue order
+-- KEYS[2] pending_meta   HASH id -> placement metadata
+-- KEYS[3] running        ZSET id -> lease deadline ms
+-- KEYS[4] loads          HASH worker id -> held weight, "<worker>:n" -> held count
+-- KEYS[5] claims         SET of ids held by this worker
+-- KEYS[6] stats          HASH counters
+-- KEYS[7..]              task hashes, in the order of ARGV[3..]
+-- ARGV[1] worker id
+-- ARGV[2] lease in ms
+-- ARGV[3..] task ids
+-- Returns a flat list, 7 values per won task: id attempt fn args kwargs timeout weight.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local worker = ARGV[1]
+local deadline = now + tonumber(ARGV[2])
+local won = {}
+local added = 0
+local count = 0
+for i = 7, #KEYS do
+  local id = ARGV[i - 4]
+  if redis.call('ZREM', KEYS[1], id) == 1 then
+    redis.call('HDEL', KEYS[2], id)
+    local attempt = redis.call('HINCRBY', KEYS[i], 'attempt', 1)
+    redis.call('HSET', KEYS[i], 'state', 'running', 'worker', worker, 'claimed_at', now, 'lease_until', deadline)
+    redis.call('HSETNX', KEYS[i], 'first_claimed_at', now)
+    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight')
+    redis.call('ZADD', KEYS[3], deadline, id)
+    redis.call('SADD', KEYS[5], id)
+    added = added + tonumber(spec[5])
+    count = count + 1
+    won[#won + 1] = id
+    won[#won + 1] = attempt
+    for j = 1, 5 do
+      won[#won + 1] = spec[j]
+    end
+  end
+end
+if count > 0 then
+  redis.call('HINCRBYFLOAT', KEYS[4], worker, added)
+  redis.call('HINCRBY', KEYS[4], worker .. ':n', count)
+  redis.call('HINCRBY', KEYS[6], 'claimed', count)
+end
+return won

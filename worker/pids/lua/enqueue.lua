@@ -1,0 +1,40 @@
+-- Enqueue tasks idempotently: a task id that already exists is left untouched.
+-- KEYS[1] pending        ZSET id -> queue order
+-- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition"
+-- KEYS[3] stats          HASH counters
+-- KEYS[4] batch          LIST of the batch's ids (written only when ARGV[3] is "1")
+-- KEYS[5..]              task hashes, one per task
+-- ARGV[1] new-work channel
+-- ARGV[2] number of fields per task (F)
+-- ARGV[3] "1" to append created ids to KEYS[4]
+-- ARGV[4..] per task, F values: id fn args kwargs weight priority position max_attempts timeout batch
+-- Returns the number of tasks created.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fields = tonumber(ARGV[2])
+local use_batch = ARGV[3] == '1'
+local created = 0
+for i = 5, #KEYS do
+  local base = 4 + (i - 5) * fields
+  local id = ARGV[base]
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    local priority = tonumber(ARGV[base + 5])
+    local order = string.format('%.0f', now - priority * 1e12)
+    redis.call('HSET', KEYS[i],
+      'id', id, 'fn', ARGV[base + 1], 'args', ARGV[base + 2], 'kwargs', ARGV[base + 3],
+      'weight', ARGV[base + 4], 'priority', ARGV[base + 5], 'position', ARGV[base + 6],
+      'max_attempts', ARGV[base + 7], 'timeout', ARGV[base + 8], 'batch', ARGV[base + 9],
+      'state', 'pending', 'attempt', 0, 'enqueued_at', now, 'order', order)
+    redis.call('ZADD', KEYS[1], order, id)
+    redis.call('HSET', KEYS[2], id, order .. '\t' .. ARGV[base + 4] .. '\t' .. ARGV[base + 5] .. '\t' .. ARGV[base + 6])
+    if use_batch then
+      redis.call('RPUSH', KEYS[4], id)
+    end
+    created = created + 1
+  end
+end
+if created > 0 then
+  redis.call('HINCRBY', KEYS[3], 'enqueued', created)
+  redis.call('PUBLISH', ARGV[1], created)
+end
+return created

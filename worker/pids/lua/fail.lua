@@ -1,0 +1,52 @@
+-- Record a failed attempt, fenced like complete.lua. A retryable failure with
+-- attempts left is scheduled again after a backoff; otherwise the task goes to
+-- the dead-letter set with its last error.
+-- KEYS[1] running        ZSET id -> lease deadline ms
+-- KEYS[2] loads          HASH worker id -> held weight, "<worker>:n" -> held count
+-- KEYS[3] claims         SET of ids held by this worker
+-- KEYS[4] stats          HASH counters
+-- KEYS[5] pending_meta   HASH id -> placement metadata
+-- KEYS[6] scheduled      ZSET id -> ms when it may run again
+-- KEYS[7] dead           ZSET id -> ms it was dead-lettered
+-- KEYS[8] task           HASH
+-- KEYS[9] worker_totals  HASH "<worker>:tasks|work|busy"
+-- ARGV[1] worker id   ARGV[2] task id   ARGV[3] attempt   ARGV[4] error text
+-- ARGV[5] "1" if retryable   ARGV[6] backoff ms   ARGV[7] done channel   ARGV[8] busy seconds
+-- Returns "scheduled", "failed", "cancelled" or "stale".
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local worker, id = ARGV[1], ARGV[2]
+local task = redis.call('HMGET', KEYS[8], 'state', 'worker', 'attempt', 'weight', 'max_attempts',
+  'order', 'priority', 'position', 'cancel_requested')
+if task[1] ~= 'running' or task[2] ~= worker or task[3] ~= ARGV[3] then
+  redis.call('HINCRBY', KEYS[4], 'stale', 1)
+  return 'stale'
+end
+redis.call('ZREM', KEYS[1], id)
+redis.call('SREM', KEYS[3], id)
+if redis.call('SCARD', KEYS[3]) == 0 then
+  redis.call('HSET', KEYS[2], worker, 0, worker .. ':n', 0)
+else
+  redis.call('HINCRBYFLOAT', KEYS[2], worker, -tonumber(task[4]))
+  redis.call('HINCRBY', KEYS[2], worker .. ':n', -1)
+end
+redis.call('HINCRBYFLOAT', KEYS[9], worker .. ':busy', tonumber(ARGV[8]))
+redis.call('HSET', KEYS[8], 'error', ARGV[4])
+if task[9] == '1' then
+  redis.call('HSET', KEYS[8], 'state', 'cancelled', 'finished_at', now)
+  redis.call('HINCRBY', KEYS[4], 'cancelled', 1)
+  redis.call('PUBLISH', ARGV[7], id .. ':C')
+  return 'cancelled'
+end
+if ARGV[5] == '1' and tonumber(task[3]) < tonumber(task[5]) then
+  redis.call('HSET', KEYS[8], 'state', 'scheduled')
+  redis.call('HSET', KEYS[5], id, task[6] .. '\t' .. task[4] .. '\t' .. task[7] .. '\t' .. task[8])
+  redis.call('ZADD', KEYS[6], now + tonumber(ARGV[6]), id)
+  redis.call('HINCRBY', KEYS[4], 'retried', 1)
+  return 'scheduled'
+end
+redis.call('HSET', KEYS[8], 'state', 'failed', 'finished_at', now)
+redis.call('ZADD', KEYS[7], now, id)
+redis.call('HINCRBY', KEYS[4], 'failed', 1)
+redis.call('PUBLISH', ARGV[7], id .. ':F')
+return 'failed'

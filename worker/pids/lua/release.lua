@@ -1,0 +1,63 @@
+-- Give a worker's tasks back: to pending (attempt is counted at the next claim),
+-- or to the dead-letter set when no attempts are left. Used for expired leases
+-- (only_expired = "1": each lease is re-checked here, atomically), for a worker
+-- found dead or deleted, and for what a draining worker could not finish.
+-- KEYS[1] running        ZSET id -> lease deadline ms
+-- KEYS[2] loads          HASH worker id -> held weight, "<worker>:n" -> held count
+-- KEYS[3] claims         SET of ids held by the worker
+-- KEYS[4] stats          HASH counters
+-- KEYS[5] pending        ZSET id -> queue order
+-- KEYS[6] pending_meta   HASH id -> placement metadata
+-- KEYS[7] dead           ZSET id -> ms it was dead-lettered
+-- KEYS[8..]              task hashes, in the order of ARGV[6..]
+-- ARGV[1] worker id   ARGV[2] "1" = only tasks whose lease has expired   ARGV[3] reason
+-- ARGV[4] new-work channel   ARGV[5] done channel   ARGV[6..] task ids
+-- Returns {requeued, dead_lettered}.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local worker = ARGV[1]
+local only_expired = ARGV[2] == '1'
+local requeued, dead, released, count = 0, 0, 0, 0
+for i = 8, #KEYS do
+  local id = ARGV[i - 2]
+  local task = redis.call('HMGET', KEYS[i], 'state', 'worker', 'attempt', 'weight', 'max_attempts',
+    'order', 'priority', 'position', 'cancel_requested')
+  local lease = redis.call('ZSCORE', KEYS[1], id)
+  local expired = lease and tonumber(lease) <= now
+  if task[1] == 'running' and task[2] == worker and (expired or not only_expired) then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('SREM', KEYS[3], id)
+    released = released + tonumber(task[4])
+    count = count + 1
+    redis.call('HSET', KEYS[i], 'error', ARGV[3])
+    if task[9] == '1' then
+      redis.call('HSET', KEYS[i], 'state', 'cancelled', 'finished_at', now)
+      redis.call('HINCRBY', KEYS[4], 'cancelled', 1)
+      redis.call('PUBLISH', ARGV[5], id .. ':C')
+    elseif tonumber(task[3]) >= tonumber(task[5]) then
+      redis.call('HSET', KEYS[i], 'state', 'failed', 'finished_at', now)
+      redis.call('ZADD', KEYS[7], now, id)
+      redis.call('HINCRBY', KEYS[4], 'failed', 1)
+      redis.call('PUBLISH', ARGV[5], id .. ':F')
+      dead = dead + 1
+    else
+      redis.call('HSET', KEYS[i], 'state', 'pending')
+      redis.call('ZADD', KEYS[5], tonumber(task[6]), id)
+      redis.call('HSET', KEYS[6], id, task[6] .. '\t' .. task[4] .. '\t' .. task[7] .. '\t' .. task[8])
+      requeued = requeued + 1
+    end
+  end
+end
+if count > 0 then
+  if redis.call('SCARD', KEYS[3]) == 0 then
+    redis.call('HSET', KEYS[2], worker, 0, worker .. ':n', 0)
+  else
+    redis.call('HINCRBYFLOAT', KEYS[2], worker, -released)
+    redis.call('HINCRBY', KEYS[2], worker .. ':n', -count)
+  end
+  redis.call('HINCRBY', KEYS[4], 'released', count)
+end
+if requeued > 0 then
+  redis.call('PUBLISH', ARGV[4], requeued)
+end
+return {requeued, dead}

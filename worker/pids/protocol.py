@@ -1,0 +1,246 @@
+"""The Redis protocol: one typed method per Lua script, scripts loaded once and
+called by SHA (redis-py's Script reloads them if the server lost its cache)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Sequence
+
+import redis
+
+from .keys import Keys
+from .task import ENCODED_FIELDS, TaskSpec
+
+ENQUEUE_CHUNK = 500
+
+
+def _load_script(client: redis.Redis, name: str) -> Any:
+    source = resources.files("pids").joinpath("lua", f"{name}.lua").read_text()
+    return client.register_script(source)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one claim cycle sees, read in one round trip."""
+
+    now_ms: int
+    task_ids: list[str]
+    task_meta: list[str | None]  # "order\tweight\tpriority\tposition"
+    workers: dict[str, dict[str, Any]]  # every registered worker, live or not
+    loads: dict[str, float]
+
+    def live_workers(self) -> dict[str, dict[str, Any]]:
+        return {w: info for w, info in self.workers.items() if info.get("deadline", 0) > self.now_ms}
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    id: str
+    attempt: int
+    fn: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    timeout: float | None
+    weight: float
+
+
+@dataclass(frozen=True)
+class Completion:
+    task_id: str
+    attempt: int
+    result_json: str
+    busy_seconds: float
+
+
+class Protocol:
+    """Atomic operations on one cluster's keys."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.keys = keys
+        self._enqueue = _load_script(client, "enqueue")
+        self._snapshot = _load_script(client, "snapshot")
+        self._claim = _load_script(client, "claim")
+        self._complete = _load_script(client, "complete")
+        self._fail = _load_script(client, "fail")
+        self._release = _load_script(client, "release")
+        self._heartbeat = _load_script(client, "heartbeat")
+        self._forget_worker = _load_script(client, "forget_worker")
+        self._cancel = _load_script(client, "cancel")
+
+    def enqueue(self, specs: Sequence[TaskSpec], batch_id: str = "") -> int:
+        """Create the tasks that do not exist yet; returns how many were created."""
+        k = self.keys
+        created = 0
+        for start in range(0, len(specs), ENQUEUE_CHUNK):
+            chunk = specs[start : start + ENQUEUE_CHUNK]
+            argv: list[str] = [k.new_work_channel, str(ENCODED_FIELDS), "1" if batch_id else "0"]
+            for spec in chunk:
+                argv.extend(spec.encoded())
+            key_list = [k.pending, k.pending_meta, k.stats, k.batch(batch_id or "_")]
+            key_list.extend(k.task(spec.task_id) for spec in chunk)
+            created += int(self._enqueue(keys=key_list, args=argv))
+        return created
+
+    def snapshot(self, window: int) -> Snapshot:
+        return _parse_snapshot(self._snapshot(*self._snapshot_call(window)))
+
+    def _snapshot_call(self, window: int) -> tuple[list[str], list[Any]]:
+        k = self.keys
+        return [k.pending, k.pending_meta, k.scheduled, k.workers, k.loads], [window]
+
+    def claim(self, worker_id: str, task_ids: Sequence[str], lease_ms: int) -> list[ClaimedTask]:
+        if not task_ids:
+            return []
+        k = self.keys
+        key_list = [k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.stats]
+        key_list.extend(k.task(t) for t in task_ids)
+        flat = self._claim(keys=key_list, args=[worker_id, lease_ms, *task_ids])
+        won = []
+        for i in range(0, len(flat), 7):
+            task_id, attempt, fn, args, kwargs, timeout, weight = flat[i : i + 7]
+            won.append(
+                ClaimedTask(
+                    id=_text(task_id),
+                    attempt=int(attempt),
+                    fn=_text(fn),
+                    args=json.loads(args),
+                    kwargs=json.loads(kwargs),
+                    timeout=float(timeout) if timeout else None,
+                    weight=float(weight),
+                )
+            )
+        return won
+
+    def complete(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[str]]:
+        """Record results; returns (accepted ids, stale ids rejected by the fencing token)."""
+        if not completions:
+            return [], []
+        return _split_completion_reply(self._complete(*self._complete_call(worker_id, completions)))
+
+    def complete_and_snapshot(
+        self, worker_id: str, completions: Sequence[Completion], window: int
+    ) -> tuple[tuple[list[str], list[str]], Snapshot]:
+        """complete() then snapshot() pipelined: the claim cycle's single round trip before claiming."""
+        if not completions:
+            return ([], []), self.snapshot(window)
+        pipe = self.redis.pipeline(transaction=False)
+        self._complete(*self._complete_call(worker_id, completions), client=pipe)
+        self._snapshot(*self._snapshot_call(window), client=pipe)
+        completed, snapshot = pipe.execute()
+        return _split_completion_reply(completed), _parse_snapshot(snapshot)
+
+    def _complete_call(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[Any]]:
+        k = self.keys
+        key_list = [k.running, k.loads, k.claims(worker_id), k.stats, k.worker_totals]
+        argv: list[Any] = [worker_id, k.done_channel]
+        for c in completions:
+            key_list.extend((k.task(c.task_id), k.result(c.task_id)))
+            argv.extend((c.task_id, c.attempt, c.result_json, repr(c.busy_seconds)))
+        return key_list, argv
+
+    def fail(
+        self, worker_id: str, task_id: str, attempt: int, error: str, *, retryable: bool, backoff_ms: int, busy_seconds: float
+    ) -> str:
+        """Record a failed attempt; returns "scheduled", "failed", "cancelled" or "stale"."""
+        k = self.keys
+        key_list = [
+            k.running, k.loads, k.claims(worker_id), k.stats, k.pending_meta, k.scheduled, k.dead,
+            k.task(task_id), k.worker_totals,
+        ]
+        argv = [worker_id, task_id, attempt, error, "1" if retryable else "0", backoff_ms, k.done_channel, repr(busy_seconds)]
+        return _text(self._fail(keys=key_list, args=argv))
+
+    def release(self, worker_id: str, task_ids: Sequence[str], *, only_expired: bool, reason: str) -> tuple[int, int]:
+        """Give tasks held by `worker_id` back; returns (requeued, dead-lettered)."""
+        if not task_ids:
+            return 0, 0
+        k = self.keys
+        key_list = [k.running, k.loads, k.claims(worker_id), k.stats, k.pending, k.pending_meta, k.dead]
+        key_list.extend(k.task(t) for t in task_ids)
+        argv = [worker_id, "1" if only_expired else "0", reason, k.new_work_channel, k.done_channel, *task_ids]
+        requeued, dead = self._release(keys=key_list, args=argv)
+        return int(requeued), int(dead)
+
+    def release_worker(self, worker_id: str, reason: str) -> tuple[int, int]:
+        """Release everything a (dead, deleted or draining) worker holds."""
+        held = [_text(t) for t in self.redis.smembers(self.keys.claims(worker_id))]
+        return self.release(worker_id, held, only_expired=False, reason=reason)
+
+    def release_expired_leases(self, limit: int = 1000) -> tuple[int, int]:
+        """Find running tasks whose lease ran out and release them, owner by owner."""
+        k = self.keys
+        expired = [_text(t) for t in self.redis.zrangebyscore(k.running, "-inf", _server_ms(self.redis), 0, limit)]
+        if not expired:
+            return 0, 0
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in expired:
+            pipe.hget(k.task(task_id), "worker")
+        by_worker: dict[str, list[str]] = {}
+        for task_id, owner in zip(expired, pipe.execute()):
+            if owner is not None:
+                by_worker.setdefault(_text(owner), []).append(task_id)
+        requeued = dead = 0
+        for owner, ids in by_worker.items():
+            r, d = self.release(owner, ids, only_expired=True, reason=f"lease expired on worker {owner}")
+            requeued, dead = requeued + r, dead + d
+        return requeued, dead
+
+    def release_dead_workers(self, grace_ms: int = 0) -> list[str]:
+        """Release the tasks of every worker whose heartbeat deadline passed, then forget it."""
+        now = _server_ms(self.redis)
+        dead = []
+        for raw_id, raw_info in self.redis.hgetall(self.keys.workers).items():
+            worker_id = _text(raw_id)
+            if json.loads(raw_info).get("deadline", 0) + grace_ms < now:
+                self.release_worker(worker_id, reason=f"worker {worker_id} stopped heartbeating")
+                self.forget_worker(worker_id)
+                dead.append(worker_id)
+        return dead
+
+    def heartbeat(self, worker_id: str, info: dict[str, Any], ttl_ms: int, lease_ms: int) -> tuple[int, bool, int]:
+        """Returns (server ms, drain requested, tasks held)."""
+        k = self.keys
+        now, drain, held = self._heartbeat(
+            keys=[k.workers, k.running, k.claims(worker_id), k.loads, k.draining],
+            args=[worker_id, json.dumps(info), ttl_ms, lease_ms],
+        )
+        return int(now), bool(int(drain)), int(held)
+
+    def forget_worker(self, worker_id: str) -> bool:
+        k = self.keys
+        return bool(self._forget_worker(keys=[k.workers, k.loads, k.claims(worker_id), k.draining], args=[worker_id]))
+
+    def cancel(self, task_id: str) -> str:
+        k = self.keys
+        return _text(
+            self._cancel(keys=[k.pending, k.pending_meta, k.scheduled, k.stats, k.task(task_id)], args=[task_id, k.done_channel])
+        )
+
+
+def _parse_snapshot(reply: list[Any]) -> Snapshot:
+    now, ids, metas, flat_workers, flat_loads = reply
+    return Snapshot(
+        now_ms=int(now),
+        task_ids=[_text(i) for i in ids],
+        task_meta=[None if m is None else _text(m) for m in metas],
+        workers={_text(flat_workers[i]): json.loads(flat_workers[i + 1]) for i in range(0, len(flat_workers), 2)},
+        loads={_text(flat_loads[i]): float(flat_loads[i + 1]) for i in range(0, len(flat_loads), 2)},
+    )
+
+
+def _split_completion_reply(reply: list[Any]) -> tuple[list[str], list[str]]:
+    texts = [_text(x) for x in reply]
+    split = texts.index("|")
+    return texts[:split], texts[split + 1 :]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _server_ms(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000

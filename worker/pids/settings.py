@@ -1,0 +1,91 @@
+"""Worker settings: defaults, overridden by PIDS_* environment variables, then by CLI flags."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigError
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_password: str | None = None  # from a Secret; overrides any password in the URL
+    cluster: str = "default"
+    worker_id: str = field(default_factory=_default_worker_id)
+    concurrency: int = 4  # slots: tasks run at once
+    prefetch: int = 0  # extra tasks claimed ahead of free slots (batched claims)
+    speed: float = 1.0  # relative speed; capacity = concurrency x speed
+    position: str = ""  # "zone/node"
+    allowed_modules: tuple[str, ...] = ("pids.tasks",)
+    policy: str = "gravity"
+    G: float = 1.0
+    distance_offset: float = 1.0
+    window: int = 64
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 1.0  # the heartbeat's TTL is 3 of these
+    retry_backoff_seconds: float = 1.0  # doubled per attempt, with jitter
+    drain_seconds: float = 30.0
+    health_port: int | None = None  # /healthz, /readyz, /metrics; None = off
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.concurrency >= 1, "concurrency must be >= 1"),
+            (self.prefetch >= 0, "prefetch must be >= 0"),
+            (self.speed > 0, "speed must be > 0"),
+            (self.window >= 1, "window must be >= 1"),
+            (self.lease_seconds > 0, "lease must be > 0 seconds"),
+            (self.heartbeat_seconds > 0, "heartbeat must be > 0 seconds"),
+            (self.lease_seconds > self.heartbeat_seconds, "lease must be longer than the heartbeat interval"),
+            (self.drain_seconds >= 0, "drain must be >= 0 seconds"),
+            (bool(self.allowed_modules), "allowed modules must not be empty"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    @property
+    def heartbeat_ttl_seconds(self) -> float:
+        return 3 * self.heartbeat_seconds
+
+    @property
+    def capacity(self) -> float:
+        return self.concurrency * self.speed
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> WorkerSettings:
+        """Read PIDS_<FIELD> variables (upper-case field names), then apply non-None overrides."""
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(f"PIDS_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(values.get("allowed_modules"), str):
+            values["allowed_modules"] = _parse("allowed_modules", values["allowed_modules"])
+        return cls(**values)
+
+
+_INT = {"concurrency", "prefetch", "window", "health_port"}
+_FLOAT = {"speed", "G", "distance_offset", "lease_seconds", "heartbeat_seconds", "retry_backoff_seconds", "drain_seconds"}
+
+
+def _parse(name: str, raw: str) -> Any:
+    try:
+        if name in _INT:
+            return int(raw)
+        if name in _FLOAT:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"PIDS_{name.upper()} must be a number, got {raw!r}") from None
+    if name == "allowed_modules":
+        return tuple(m.strip() for m in raw.split(",") if m.strip())
+    return raw

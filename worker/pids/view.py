@@ -1,0 +1,49 @@
+"""Turn a Redis snapshot into the placement inputs (WorkerTable, TaskWindow)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .placement import TaskWindow, WorkerTable
+from .protocol import Snapshot
+
+
+def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable:
+    """Live workers sorted by id. Free slots come from each worker's slots + prefetch minus
+    what it holds; a draining worker has none; my own count is the exact local one."""
+    live = snapshot.live_workers()
+    ids = sorted(live)
+    capacity = np.empty(len(ids))
+    speed = np.empty(len(ids))
+    load = np.empty(len(ids))
+    free = np.empty(len(ids), dtype=np.int64)
+    positions = []
+    for i, w in enumerate(ids):
+        info = live[w]
+        speed[i] = float(info.get("speed", 1.0))
+        capacity[i] = float(info.get("capacity", info.get("slots", 1) * speed[i]))
+        load[i] = snapshot.loads.get(w, 0.0)
+        if w == me:
+            free[i] = my_free_slots
+        elif info.get("draining"):
+            free[i] = 0
+        else:
+            held = int(snapshot.loads.get(f"{w}:n", 0))
+            free[i] = max(0, int(info.get("slots", 1)) + int(info.get("prefetch", 0)) - held)
+        positions.append(str(info.get("position", "")))
+    return WorkerTable(ids=ids, capacity=capacity, load=load, free_slots=free, speed=speed, position=positions)
+
+
+def task_window(snapshot: Snapshot) -> TaskWindow:
+    """The pending window; a task whose metadata vanished (claimed meanwhile) is left out."""
+    ids, weight, priority, position = [], [], [], []
+    for task_id, meta in zip(snapshot.task_ids, snapshot.task_meta):
+        if meta is None:
+            continue
+        _order, w, p, pos = meta.split("\t")
+        ids.append(task_id)
+        weight.append(float(w))
+        priority.append(float(p))
+        position.append(pos)
+    return TaskWindow(ids=ids, weight=np.asarray(weight, dtype=np.float64),
+                      priority=np.asarray(priority, dtype=np.float64), position=position)

@@ -1,0 +1,286 @@
+"""The worker process: heartbeat, claim cycle, task slots, drain and reconnect.
+
+Each cycle: read the pending window and the worker table (pipelined with the
+completions of the last cycle), plan with the placement policy, claim this
+worker's share in one atomic call, hand the tasks to slot threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import signal
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import redis
+
+from .connection import connect
+from .execution import Outcome, Slots
+from .health import HealthServer, LoopWatch, WorkerMetrics
+from .keys import Keys
+from .placement import Placement, make_policy
+from .protocol import ClaimedTask, Completion, Protocol
+from .settings import WorkerSettings
+from .view import task_window, worker_table
+
+log = logging.getLogger("pids.worker")
+
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+IDLE_WAIT = 1.0  # longest sleep between cycles with nothing to do (new work wakes us sooner)
+NOT_MINE_WAIT = 0.02  # pending work planned for others: look again soon
+FALLBACK_AFTER = 3  # cycles in a row that others did not take work planned for them
+MAX_BACKOFF = 5.0
+
+
+def make_worker_policy(settings: WorkerSettings) -> Placement:
+    if settings.policy == "gravity":
+        return make_policy("gravity", G=settings.G, distance_offset=settings.distance_offset)
+    return make_policy(settings.policy)
+
+
+class Worker:
+    def __init__(self, settings: WorkerSettings, client: redis.Redis | None = None) -> None:
+        self.settings = settings
+        self.id = settings.worker_id
+        self.redis = client or connect(settings.redis_url, settings.redis_password)
+        self.protocol = Protocol(self.redis, Keys(settings.cluster))
+        self.policy = make_worker_policy(settings)
+        self.metrics = WorkerMetrics()
+        self.watch = LoopWatch(stuck_after=max(15.0, 10 * settings.heartbeat_seconds))
+        self.wake = threading.Event()
+        self.slots = Slots(settings.concurrency, settings.allowed_modules, on_outcome=self.wake.set)
+        self.held: dict[str, ClaimedTask] = {}
+        self.unsent_completions: list[Completion] = []
+        self.unsent_failures: list[Outcome] = []
+        self.draining = threading.Event()
+        self.stopping = threading.Event()
+        self.registered = threading.Event()
+        self.connected = False
+        self._empty_plans = 0
+        self._lease_ms = int(settings.lease_seconds * 1000)
+
+    # -- lifecycle -------------------------------------------------------
+    def run(self) -> int:
+        """Run until drained (SIGTERM) or stopped; returns a process exit code."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: self.drain())
+            signal.signal(signal.SIGINT, lambda *_: self.drain() if not self.draining.is_set() else self.stopping.set())
+        health = None
+        if self.settings.health_port is not None:
+            health = HealthServer(self.settings.health_port, self.metrics, self.alive, self.ready).start()
+        threads = [
+            threading.Thread(target=self._heartbeat_loop, name="pids-heartbeat", daemon=True),
+            threading.Thread(target=self._listen_for_work, name="pids-listen", daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        log.info("worker %s: cluster %s, %d slots, policy %s", self.id, self.settings.cluster,
+                 self.settings.concurrency, self.settings.policy)
+        try:
+            self._claim_loop()
+            self._leave()
+        finally:
+            self.stopping.set()
+            self.slots.stop(self.settings.concurrency)
+            if health:
+                health.stop()
+        return 0
+
+    def drain(self) -> None:
+        """Stop claiming; finish what is held (up to drain_seconds), release the rest, exit."""
+        if not self.draining.is_set():
+            log.info("worker %s draining: %d task(s) held", self.id, len(self.held))
+        self.draining.set()
+        self.wake.set()
+
+    def stop(self) -> None:
+        """Leave at once, releasing everything held."""
+        self.stopping.set()
+        self.draining.set()
+        self.wake.set()
+
+    def alive(self) -> tuple[bool, str]:
+        return self.watch.alive()
+
+    def ready(self) -> tuple[bool, str]:
+        if self.draining.is_set():
+            return False, "draining"
+        if not self.connected or not self.registered.is_set():
+            return False, "not connected to Redis"
+        return True, "ready"
+
+    # -- the claim loop ----------------------------------------------------
+    def _claim_loop(self) -> None:
+        backoff = 0.1
+        drain_deadline: float | None = None
+        while not self.stopping.is_set():
+            self.watch.tick()
+            if self.draining.is_set() and drain_deadline is None:
+                drain_deadline = time.monotonic() + self.settings.drain_seconds
+            self.wake.clear()
+            claimed, waiting_for_others = 0, False
+            try:
+                self._collect_outcomes()
+                self._send_failures()
+                free = self.settings.concurrency + self.settings.prefetch - len(self.held)
+                if free > 0 and not self.draining.is_set() and self.registered.is_set():
+                    claimed, waiting_for_others = self._claim_cycle(free)
+                else:
+                    self._send_completions()
+                self.connected = True
+                backoff = 0.1
+            except REDIS_ERRORS as exc:
+                self.connected = False
+                self.metrics.redis_errors.inc()
+                log.warning("redis unreachable (%s); %d task(s) held, %d result(s) kept; retrying in %.1fs",
+                            exc, len(self.held), len(self.unsent_completions), backoff)
+                self.stopping.wait(backoff * (0.5 + random.random()))
+                backoff = min(MAX_BACKOFF, backoff * 2)
+                continue
+            if drain_deadline is not None:
+                if not self.held and not self.unsent_completions and not self.unsent_failures:
+                    return
+                if time.monotonic() > drain_deadline:
+                    log.warning("drain time over with %d task(s) unfinished: releasing them", len(self.held))
+                    return
+            if claimed == 0:
+                self.wake.wait(NOT_MINE_WAIT if waiting_for_others else IDLE_WAIT)
+
+    def _claim_cycle(self, free: int) -> tuple[int, bool]:
+        started = time.perf_counter()
+        completions = self.unsent_completions
+        (accepted, stale), snapshot = self.protocol.complete_and_snapshot(self.id, completions, self.settings.window)
+        self.unsent_completions = []
+        self._count_completions(accepted, stale)
+        window = task_window(snapshot)
+        if len(window) == 0:
+            return 0, False
+        table = worker_table(snapshot, self.id, free)
+        if self.id not in table.ids:
+            return 0, True  # our heartbeat lapsed (e.g. Redis was away): register again first
+        me = table.ids.index(self.id)
+        plan = self.policy.assign(table, window, me)
+        mine = [window.ids[i] for i in np.flatnonzero(plan == me)[:free]]
+        if mine:
+            self._empty_plans = 0
+        else:
+            self._empty_plans += 1
+            if self._empty_plans < FALLBACK_AFTER:
+                return 0, True
+            mine = window.ids[:free]  # work planned for others sat unclaimed: take it
+        won = self.protocol.claim(self.id, mine, self._lease_ms)
+        for task in won:
+            self.held[task.id] = task
+            self.slots.submit(task)
+        self.metrics.claimed.inc(len(won))
+        self.metrics.claim_latency.observe(time.perf_counter() - started)
+        self.metrics.held.set(len(self.held))
+        return len(won), not won
+
+    def _collect_outcomes(self) -> None:
+        outcomes = self.slots.abandon_overdue(self.held)
+        while True:
+            try:
+                outcomes.append(self.slots.outcomes.get_nowait())
+            except queue.Empty:
+                break
+        for outcome in outcomes:
+            task = outcome.task
+            if self.held.get(task.id) is not task:
+                continue
+            del self.held[task.id]
+            if outcome.ok:
+                self.unsent_completions.append(Completion(task.id, task.attempt, outcome.result_json, outcome.seconds))
+            else:
+                self.unsent_failures.append(outcome)
+        self.metrics.held.set(len(self.held))
+
+    def _send_completions(self) -> None:
+        if self.unsent_completions:
+            accepted, stale = self.protocol.complete(self.id, self.unsent_completions)
+            self.unsent_completions = []
+            self._count_completions(accepted, stale)
+
+    def _count_completions(self, accepted: list[str], stale: list[str]) -> None:
+        self.metrics.completed.inc(len(accepted))
+        if stale:
+            self.metrics.stale.inc(len(stale))
+            log.warning("%d completion(s) rejected as stale (a newer attempt owns them): %s", len(stale), stale[:5])
+
+    def _send_failures(self) -> None:
+        while self.unsent_failures:
+            outcome = self.unsent_failures[0]
+            task = outcome.task
+            backoff_ms = int(1000 * self.settings.retry_backoff_seconds * 2 ** (task.attempt - 1) * (0.5 + random.random()))
+            verdict = self.protocol.fail(self.id, task.id, task.attempt, outcome.error, retryable=outcome.retryable,
+                                         backoff_ms=backoff_ms, busy_seconds=outcome.seconds)
+            self.unsent_failures.pop(0)
+            self.metrics.failed.inc()
+            if verdict == "scheduled":
+                self.metrics.retried.inc()
+            log.info("task %s attempt %d failed (%s): %s", task.id, task.attempt, verdict, outcome.error.splitlines()[0])
+
+    def _leave(self) -> None:
+        """Hand back what we could not finish and leave the worker table."""
+        for _ in range(3):
+            try:
+                self._collect_outcomes()
+                self._send_completions()
+                self._send_failures()
+                requeued, dead = self.protocol.release_worker(self.id, reason=f"worker {self.id} left before finishing")
+                if requeued or dead:
+                    log.info("released %d task(s) back to the queue (%d past max attempts)", requeued + dead, dead)
+                self.protocol.forget_worker(self.id)
+                return
+            except REDIS_ERRORS as exc:
+                log.warning("could not leave cleanly (%s); retrying", exc)
+                time.sleep(0.5)
+
+    # -- background threads ----------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        s = self.settings
+        return {"slots": s.concurrency, "prefetch": s.prefetch, "speed": s.speed, "capacity": s.capacity,
+                "position": s.position, "draining": self.draining.is_set(), "policy": s.policy}
+
+    def _heartbeat_loop(self) -> None:
+        ttl_ms = int(self.settings.heartbeat_ttl_seconds * 1000)
+        beats = 0
+        while not self.stopping.is_set():
+            try:
+                _, drain_requested, _held = self.protocol.heartbeat(self.id, self.info(), ttl_ms, self._lease_ms)
+                if not self.registered.is_set():
+                    self.registered.set()
+                    self.wake.set()
+                if drain_requested:
+                    self.drain()
+                beats += 1
+                if beats % 2 == 0:  # look for expired leases and dead peers
+                    self.protocol.release_expired_leases()
+                    self.protocol.release_dead_workers()
+            except REDIS_ERRORS:
+                pass  # the claim loop reports and backs off
+            except Exception:
+                log.exception("heartbeat failed")
+            self.stopping.wait(self.settings.heartbeat_seconds * (0.9 + 0.2 * random.random()))
+
+    def _listen_for_work(self) -> None:
+        """Wake the claim loop when new work is announced, instead of polling."""
+        channel = self.protocol.keys.new_work_channel
+        while not self.stopping.is_set():
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(channel)
+                while not self.stopping.is_set():
+                    if pubsub.get_message(timeout=1.0) is not None:
+                        self.wake.set()
+            except REDIS_ERRORS:
+                self.stopping.wait(0.5 + random.random())
+            finally:
+                try:
+                    pubsub.close()
+                except REDIS_ERRORS:
+                    pass
