@@ -45,6 +45,24 @@ log "pip wheel pids (+ deps into $WH)"
 "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$CTX/wheels" "$src" >&2
 if [[ ! -f $WH/.done ]]; then
   "$PYTHON" -m pip wheel --quiet --wheel-dir "$WH" --find-links "$CTX/wheels" "$src[operator]" >&2
+  # The host pip evaluated environment markers for the host Python; fill in
+  # what the image's python3 (Debian 3.11.2) needs on top (e.g. async-timeout).
+  target_env="$(docker run --rm --network none "$PYTHON_IMAGE" python3 -c '
+import json, os, platform, sys
+i = sys.implementation
+v = "{0.major}.{0.minor}.{0.micro}".format(i.version)
+print(json.dumps({"implementation_name": i.name, "implementation_version": v,
+  "os_name": os.name, "platform_machine": platform.machine(),
+  "platform_release": platform.release(), "platform_system": platform.system(),
+  "platform_version": platform.version(), "python_full_version": platform.python_version(),
+  "platform_python_implementation": platform.python_implementation(),
+  "python_version": ".".join(platform.python_version_tuple()[:2]), "sys_platform": sys.platform}))')"
+  for _ in 1 2 3 4 5; do
+    mapfile -t miss < <("$PYTHON" "$E2E_DIR/wheelhouse_missing.py" "$WH" "$target_env" "pids[operator]==$PIDS_VERSION")
+    [[ ${#miss[@]} -gt 0 ]] || break
+    log "wheels the image's python needs in addition: ${miss[*]}"
+    "$PYTHON" -m pip wheel --quiet --wheel-dir "$WH" --find-links "$WH" "${miss[@]}" >&2
+  done
   rm -f "$WH"/pids-*.whl
   touch "$WH/.done"
 fi
@@ -56,7 +74,7 @@ build() { # tag dockerfile base-image
   DOCKER_BUILDKIT=0 docker build --quiet \
     --build-arg "BASE_IMAGE=$3" --build-arg "PIDS_VERSION=$PIDS_VERSION" \
     --label "org.opencontainers.image.version=$PIDS_VERSION" \
-    -t "$1" -f "$2" "$CTX" >/dev/null
+    -t "$1" -f "$2" "$CTX" 2> >(grep -vE 'DEPRECATED|legacy builder|BuildKit is currently|environment-variable|^$' >&2) >/dev/null
 }
 build "pids-worker:$PIDS_VERSION" "$REPO_ROOT/worker/Dockerfile" "$PYTHON_IMAGE"
 build "pids-operator:$PIDS_VERSION" "$REPO_ROOT/operator/Dockerfile" "$PYTHON_IMAGE"
