@@ -1,0 +1,3 @@
+"""Kopf operator for PIDS: runs PidsClusters (Redis + workers) and enqueues PidsTasks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,226 @@
+"""Typed views of PidsCluster and PidsTask specs, with the CRD's defaults.
+
+The API server applies the CRD defaults already; repeating them here keeps the
+builders correct for bodies that skipped defaulting (tests, old objects).
+tests/unit/test_operator_spec.py checks these defaults against the CRDs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+def _section(spec: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = spec.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    enabled: bool = False
+    min_workers: int = 1
+    max_workers: int = 10
+    target_backlog_per_worker: int = 10
+    scale_down_grace_seconds: int = 300
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Autoscaling:
+        d = cls()
+        return cls(
+            enabled=bool(raw.get("enabled", d.enabled)),
+            min_workers=int(raw.get("minWorkers", d.min_workers)),
+            max_workers=int(raw.get("maxWorkers", d.max_workers)),
+            target_backlog_per_worker=int(raw.get("targetBacklogPerWorker", d.target_backlog_per_worker)),
+            scale_down_grace_seconds=int(raw.get("scaleDownGraceSeconds", d.scale_down_grace_seconds)),
+        )
+
+
+@dataclass(frozen=True)
+class Physics:
+    policy: str = "gravity"
+    G: float = 1.0
+    distance_offset: float = 1.0
+    window: int = 64
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Physics:
+        d = cls()
+        return cls(
+            policy=str(raw.get("policy", d.policy)),
+            G=float(raw.get("G", d.G)),
+            distance_offset=float(raw.get("distanceOffset", d.distance_offset)),
+            window=int(raw.get("window", d.window)),
+        )
+
+
+@dataclass(frozen=True)
+class Positions:
+    from_node: bool = True
+    zone: str = ""
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Positions:
+        return cls(
+            from_node=bool(raw.get("fromNode", True)),
+            zone=str(raw.get("zone", "")),
+        )
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    image: str = "pids-worker:0.1.0"
+    image_pull_policy: str = "IfNotPresent"
+    concurrency: int = 4
+    speed: float = 1.0
+    drain_seconds: int = 60
+    health_port: int = 8080
+    positions: Positions = field(default_factory=Positions)
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: list[Mapping[str, Any]] = field(default_factory=list)
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    env: list[Mapping[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> WorkerSpec:
+        d = cls()
+        return cls(
+            image=str(raw.get("image", d.image)),
+            image_pull_policy=str(raw.get("imagePullPolicy", d.image_pull_policy)),
+            concurrency=int(raw.get("concurrency", d.concurrency)),
+            speed=float(raw.get("speed", d.speed)),
+            drain_seconds=int(raw.get("drainSeconds", d.drain_seconds)),
+            health_port=int(raw.get("healthPort", d.health_port)),
+            positions=Positions.parse(_section(raw, "positions")),
+            resources=dict(_section(raw, "resources")),
+            node_selector=dict(_section(raw, "nodeSelector")),
+            tolerations=list(raw.get("tolerations") or []),
+            pod_annotations=dict(_section(raw, "podAnnotations")),
+            env=list(raw.get("env") or []),
+        )
+
+
+@dataclass(frozen=True)
+class ManagedRedis:
+    image: str = "pids-redis:0.1.0"
+    image_pull_policy: str = "IfNotPresent"
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    persistence: bool = False
+    size: str = "1Gi"
+    storage_class: str = ""
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> ManagedRedis:
+        d = cls()
+        persistence = _section(raw, "persistence")
+        return cls(
+            image=str(raw.get("image", d.image)),
+            image_pull_policy=str(raw.get("imagePullPolicy", d.image_pull_policy)),
+            resources=dict(_section(raw, "resources")),
+            persistence=bool(persistence.get("enabled", False)),
+            size=str(persistence.get("size", d.size)),
+            storage_class=str(persistence.get("storageClassName", "")),
+        )
+
+
+@dataclass(frozen=True)
+class ExternalRedis:
+    url: str
+    secret_name: str = ""
+    secret_key: str = "password"
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> ExternalRedis:
+        ref = _section(raw, "passwordSecretRef")
+        return cls(
+            url=str(raw.get("url", "")),
+            secret_name=str(ref.get("name", "")),
+            secret_key=str(ref.get("key", "password")),
+        )
+
+
+@dataclass(frozen=True)
+class Timing:
+    lease_seconds: int = 60
+    heartbeat_seconds: int = 5
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> Timing:
+        return cls(
+            lease_seconds=int(raw.get("leaseSeconds", 60)),
+            heartbeat_seconds=int(raw.get("heartbeatSeconds", 5)),
+        )
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    workers: int = 1
+    autoscaling: Autoscaling = field(default_factory=Autoscaling)
+    physics: Physics = field(default_factory=Physics)
+    worker: WorkerSpec = field(default_factory=WorkerSpec)
+    managed_redis: ManagedRedis | None = field(default_factory=ManagedRedis)
+    external_redis: ExternalRedis | None = None
+    allowed_modules: tuple[str, ...] = ("pids.tasks",)
+    timing: Timing = field(default_factory=Timing)
+
+    @classmethod
+    def parse(cls, spec: Mapping[str, Any]) -> ClusterSpec:
+        redis = spec.get("redis")
+        if not isinstance(redis, Mapping):
+            redis = {"managed": {}}
+        external = redis.get("external")
+        managed = redis.get("managed")
+        return cls(
+            workers=int(spec.get("workers", 1)),
+            autoscaling=Autoscaling.parse(_section(spec, "autoscaling")),
+            physics=Physics.parse(_section(spec, "physics")),
+            worker=WorkerSpec.parse(_section(spec, "worker")),
+            managed_redis=ManagedRedis.parse(managed) if isinstance(managed, Mapping) else None,
+            external_redis=ExternalRedis.parse(external) if isinstance(external, Mapping) else None,
+            allowed_modules=tuple(spec.get("allowedModules") or ("pids.tasks",)),
+            timing=Timing.parse(_section(spec, "timing")),
+        )
+
+    @property
+    def managed(self) -> bool:
+        return self.external_redis is None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    cluster: str
+    function: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    items: list[Any] | None = None
+    weight: float = 1.0
+    position: str = ""
+    priority: int = 0
+    max_attempts: int = 3
+    timeout: float | None = None
+
+    @classmethod
+    def parse(cls, spec: Mapping[str, Any]) -> TaskSpec:
+        timeout = spec.get("timeoutSeconds")
+        items = spec.get("items")
+        return cls(
+            cluster=str(_section(spec, "clusterRef").get("name", "")),
+            function=str(spec.get("function", "")),
+            args=list(spec.get("args") or []),
+            kwargs=dict(_section(spec, "kwargs")),
+            items=list(items) if items is not None else None,
+            weight=float(spec.get("weight", 1.0)),
+            position=str(spec.get("position", "")),
+            priority=int(spec.get("priority", 0)),
+            max_attempts=int(spec.get("maxAttempts", 3)),
+            timeout=float(timeout) if timeout is not None else None,
+        )
+
+    @property
+    def is_batch(self) -> bool:
+        return self.items is not None
+
+    @property
+    def module(self) -> str:
+        return self.function.partition(":")[0]

@@ -1,0 +1,195 @@
+"""Pure builders of a cluster's workers: ConfigMap, ServiceAccount, Deployment, Service.
+
+Worker settings travel as PIDS_* variables in the ConfigMap (all of them, so
+`kubectl get cm <cluster>-config -o yaml` shows the whole configuration); the
+Redis password comes from a Secret, the worker id and node from the downward API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from . import meta
+from .meta import Body, Manifest
+from .podsecurity import container_security_context, pod_security_context, tmp_volume
+from .redis_manifests import PASSWORD_KEY, redis_url
+from .spec import ClusterSpec
+
+HEALTH_PORT_NAME = "health"
+CONFIG_HASH = f"{meta.GROUP}/config-hash"
+DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+# Time between SIGTERM's drain deadline and SIGKILL, for releasing and exiting.
+TERMINATION_MARGIN_SECONDS = 15
+
+
+def worker_redis_url(owner: Body, spec: ClusterSpec) -> str:
+    return spec.external_redis.url if spec.external_redis else redis_url(owner)
+
+
+def password_secret(owner: Body, spec: ClusterSpec) -> tuple[str, str]:
+    """(Secret name, key) holding the Redis password."""
+    if spec.external_redis:
+        return spec.external_redis.secret_name, spec.external_redis.secret_key
+    return meta.child_name(owner["metadata"]["name"], "redis-secret"), PASSWORD_KEY
+
+
+def build_configmap(owner: Body, spec: ClusterSpec) -> Manifest:
+    """Every non-secret worker setting, as the PIDS_* environment the worker reads."""
+    cluster = owner["metadata"]["name"]
+    data = {
+        "PIDS_CLUSTER": cluster,
+        "PIDS_REDIS_URL": worker_redis_url(owner, spec),
+        "PIDS_CONCURRENCY": str(spec.worker.concurrency),
+        "PIDS_SPEED": str(spec.worker.speed),
+        "PIDS_ALLOWED_MODULES": ",".join(spec.allowed_modules),
+        "PIDS_POLICY": spec.physics.policy,
+        "PIDS_G": str(spec.physics.G),
+        "PIDS_DISTANCE_OFFSET": str(spec.physics.distance_offset),
+        "PIDS_WINDOW": str(spec.physics.window),
+        "PIDS_LEASE_SECONDS": str(spec.timing.lease_seconds),
+        "PIDS_HEARTBEAT_SECONDS": str(spec.timing.heartbeat_seconds),
+        "PIDS_HEALTH_PORT": str(spec.worker.health_port),
+        "PIDS_DRAIN_SECONDS": str(spec.worker.drain_seconds),
+        "HOME": "/tmp",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta.object_meta(owner, "config", meta.WORKER),
+        "data": data,
+    }
+
+
+def build_service_account(owner: Body) -> Manifest:
+    """Workers talk only to Redis: no API token mounted."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": meta.object_meta(owner, "service-account", meta.WORKER),
+        "automountServiceAccountToken": False,
+    }
+
+
+def position_value(spec: ClusterSpec) -> str:
+    """PIDS_POSITION, "zone/node", using Kubernetes $(VAR) expansion for the node name."""
+    parts = [spec.worker.positions.zone] if spec.worker.positions.zone else []
+    if spec.worker.positions.from_node:
+        parts.append("$(PIDS_NODE)")
+    return "/".join(parts)
+
+
+def config_hash(configmap: Manifest) -> str:
+    """Changes whenever the worker configuration does, so pods roll on config changes."""
+    return hashlib.sha256(json.dumps(configmap["data"], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _env(owner: Body, spec: ClusterSpec) -> list[dict[str, Any]]:
+    secret_name, secret_key = password_secret(owner, spec)
+    env: list[dict[str, Any]] = [
+        {"name": "PIDS_WORKER_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "PIDS_NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "PIDS_POSITION", "value": position_value(spec)},
+    ]
+    if secret_name:
+        env.append(
+            {"name": "PIDS_REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret_name, "key": secret_key}}}
+        )
+    env += [{"name": e["name"], "value": e.get("value", "")} for e in spec.worker.env]
+    return env
+
+
+def _probes(port: str) -> dict[str, Any]:
+    return {
+        "startupProbe": {
+            "httpGet": {"path": "/healthz", "port": port},
+            "periodSeconds": 2,
+            "failureThreshold": 30,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": port},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": port},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 2,
+        },
+    }
+
+
+def build_worker_deployment(owner: Body, spec: ClusterSpec, replicas: int) -> Manifest:
+    """The workers; `replicas` comes from the scaling step, never straight from the spec."""
+    cluster = owner["metadata"]["name"]
+    w = spec.worker
+    tmp, tmp_mount = tmp_volume()
+    selector = meta.selector_labels(cluster, meta.WORKER)
+    container = {
+        "name": "worker",
+        "image": w.image,
+        "imagePullPolicy": w.image_pull_policy,
+        "envFrom": [{"configMapRef": {"name": meta.child_name(cluster, "config")}}],
+        "env": _env(owner, spec),
+        "ports": [{"name": HEALTH_PORT_NAME, "containerPort": w.health_port, "protocol": "TCP"}],
+        **_probes(HEALTH_PORT_NAME),
+        "resources": dict(w.resources) or DEFAULT_RESOURCES,
+        "securityContext": container_security_context(),
+        "volumeMounts": [tmp_mount],
+    }
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": meta.child_name(cluster, "service-account"),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": w.drain_seconds + TERMINATION_MARGIN_SECONDS,
+        "securityContext": pod_security_context(),
+        "containers": [container],
+        "volumes": [tmp],
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": selector},
+            }
+        ],
+    }
+    if w.node_selector:
+        pod_spec["nodeSelector"] = dict(w.node_selector)
+    if w.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in w.tolerations]
+    annotations = {**w.pod_annotations, CONFIG_HASH: config_hash(build_configmap(owner, spec))}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta.object_meta(owner, "workers", meta.WORKER),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+            "template": {
+                "metadata": {"labels": meta.labels(cluster, meta.WORKER), "annotations": annotations},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def build_worker_service(owner: Body, spec: ClusterSpec) -> Manifest:
+    """Headless Service over the workers, for /metrics scraping (ServiceMonitor)."""
+    cluster = owner["metadata"]["name"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta.object_meta(owner, "workers", meta.WORKER),
+        "spec": {
+            "clusterIP": "None",
+            "selector": meta.selector_labels(cluster, meta.WORKER),
+            "ports": [
+                {"name": "metrics", "port": spec.worker.health_port, "targetPort": HEALTH_PORT_NAME, "protocol": "TCP"}
+            ],
+        },
+    }

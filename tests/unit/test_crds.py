@@ -1,0 +1,216 @@
+"""The CRDs' own openAPIV3Schema (plus their CEL rules, via cel-python when
+installed) accept the examples and reject bad objects with readable errors."""
+
+from __future__ import annotations
+
+import copy
+import filecmp
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+jsonschema = pytest.importorskip("jsonschema")
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_DIR = ROOT / "crds"
+CHART_CRD_DIR = ROOT / "charts" / "pids" / "crds"
+EXAMPLES = ROOT / "examples"
+
+
+def load_crd(plural: str) -> dict[str, Any]:
+    return yaml.safe_load((CRD_DIR / f"{plural}.pids.dev.yaml").read_text())
+
+
+def version_of(crd: dict[str, Any]) -> dict[str, Any]:
+    (version,) = crd["spec"]["versions"]
+    return version
+
+
+def to_jsonschema(node: Any) -> Any:
+    """A structural schema as plain JSON schema: x-kubernetes-* dropped; objects
+    that list properties and keep no unknown fields reject unknown keys, as
+    `kubectl apply` (strict field validation) does."""
+    if isinstance(node, list):
+        return [to_jsonschema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: to_jsonschema(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    if "properties" in node:
+        out["properties"] = {k: to_jsonschema(v) for k, v in node["properties"].items()}
+        if "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+    return out
+
+
+def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """Structural defaulting, as the API server does before CEL validation."""
+    if isinstance(value, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key not in value and "default" in sub:
+                value[key] = copy.deepcopy(sub["default"])
+            if key in value:
+                value[key] = apply_defaults(sub, value[key])
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in value:
+                value[key] = apply_defaults(extra, value[key])
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        value = [apply_defaults(schema["items"], v) for v in value]
+    return value
+
+
+def cel_errors(schema: dict[str, Any], value: Any, old: Any = None, path: str = "") -> list[str]:
+    """Evaluate every x-kubernetes-validations rule (oldSelf rules only on updates)."""
+    celpy = pytest.importorskip("celpy", reason="cel-python not installed: CEL rules not evaluated")
+    errors = []
+    env = celpy.Environment()
+    for rule in schema.get("x-kubernetes-validations") or []:
+        if "oldSelf" in rule["rule"] and old is None:
+            continue
+        activation = {"self": celpy.json_to_cel(value)}
+        if old is not None:
+            activation["oldSelf"] = celpy.json_to_cel(old)
+        if not env.program(env.compile(rule["rule"])).evaluate(activation):
+            errors.append(f"{path or '<root>'}: {rule.get('message', rule['rule'])}")
+    if isinstance(value, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key in value:
+                old_sub = old.get(key) if isinstance(old, dict) else None
+                errors += cel_errors(sub, value[key], old_sub if old is not None else None, f"{path}.{key}")
+    return errors
+
+
+def validate(plural: str, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[str]:
+    """All errors the API server would report for creating (or updating from `old`) obj."""
+    schema = version_of(load_crd(plural))["schema"]["openAPIV3Schema"]
+    validator = jsonschema.Draft4Validator(to_jsonschema(schema))
+    errors = [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(obj)]
+    if errors:
+        return errors
+    defaulted = apply_defaults(schema, copy.deepcopy(obj))
+    old_defaulted = apply_defaults(schema, copy.deepcopy(old)) if old is not None else None
+    return cel_errors(schema, defaulted, old_defaulted)
+
+
+def cluster(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "pids.dev/v1alpha1", "kind": "PidsCluster", "metadata": {"name": "c"}, "spec": spec}
+
+
+def task(**spec: Any) -> dict[str, Any]:
+    base = {"clusterRef": {"name": "demo"}, "function": "pids.tasks:square"}
+    return {"apiVersion": "pids.dev/v1alpha1", "kind": "PidsTask", "metadata": {"name": "t"}, "spec": {**base, **spec}}
+
+
+PLURALS = {"PidsCluster": "pidsclusters", "PidsTask": "pidstasks"}
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_is_accepted(path: Path) -> None:
+    for doc in yaml.safe_load_all(path.read_text()):
+        assert validate(PLURALS[doc["kind"]], doc) == []
+
+
+def test_chart_ships_the_same_crds() -> None:
+    names = sorted(p.name for p in CRD_DIR.glob("*.yaml"))
+    for name in names:
+        assert filecmp.cmp(CRD_DIR / name, CHART_CRD_DIR / name, shallow=False), f"charts/pids/crds/{name} differs from crds/{name}"
+
+
+@pytest.mark.parametrize("plural", ["pidsclusters", "pidstasks"])
+def test_crd_has_status_names_and_categories(plural: str) -> None:
+    crd = load_crd(plural)
+    assert crd["spec"]["names"]["categories"] == ["pids"]
+    assert version_of(crd)["subresources"]["status"] == {}
+
+
+def test_cluster_scale_subresource_points_at_fields_the_status_fills() -> None:
+    version = version_of(load_crd("pidsclusters"))
+    scale = version["subresources"]["scale"]
+    assert scale == {"specReplicasPath": ".spec.workers", "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.selector"}
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+    assert status["replicas"]["type"] == "integer" and status["selector"]["type"] == "string"
+
+
+def test_printer_columns() -> None:
+    cols = [c["name"] for c in version_of(load_crd("pidsclusters"))["additionalPrinterColumns"] if not c.get("priority")]
+    assert cols == ["Desired", "Ready", "Backlog", "Running", "Done", "Balance", "Age"]
+    cols = [c["name"] for c in version_of(load_crd("pidstasks"))["additionalPrinterColumns"] if not c.get("priority")]
+    assert cols == ["Cluster", "Phase", "Done", "Attempts", "Age"]
+    assert load_crd("pidsclusters")["spec"]["names"]["shortNames"] == ["pc"]
+    assert load_crd("pidstasks")["spec"]["names"]["shortNames"] == ["pt"]
+
+
+@pytest.mark.parametrize(
+    "obj, expected",
+    [
+        (cluster(workers=-1), "-1 is less than the minimum of 0"),
+        (cluster(workers="three"), "'three' is not of type 'integer'"),
+        (cluster(workers=2, wrokers=3), "Additional properties are not allowed ('wrokers' was unexpected)"),
+        (cluster(worker={"concurrency": 0}), "0 is less than the minimum of 1"),
+        (cluster(worker={"imagePullPolicy": "Sometimes"}), "'Sometimes' is not one of"),
+        (cluster(allowedModules=["os; rm"]), "does not match"),
+        (cluster(allowedModules=[]), "should be non-empty"),
+        (cluster(physics={"distanceOffset": 0}), "less than or equal to the minimum of 0"),
+        (cluster(redis={"external": {"url": "redis://:secret@host:6379/0"}}), "does not match"),
+        (cluster(redis={"external": {"url": "http://host"}}), "does not match"),
+        (cluster(redis={"external": {}}), "'url' is a required property"),
+    ],
+)
+def test_invalid_cluster_is_rejected(obj: dict[str, Any], expected: str) -> None:
+    errors = validate("pidsclusters", obj)
+    assert any(expected in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    "obj, expected",
+    [
+        (cluster(autoscaling={"enabled": True, "minWorkers": 5, "maxWorkers": 2}), "minWorkers must be <= autoscaling.maxWorkers"),
+        (cluster(redis={"managed": {}, "external": {"url": "redis://r:6379/0"}}), "exactly one of redis.managed and redis.external"),
+        (cluster(redis={}), "exactly one of redis.managed and redis.external"),
+        (cluster(timing={"leaseSeconds": 5, "heartbeatSeconds": 5}), "heartbeatSeconds must be shorter"),
+        (cluster(timing={"leaseSeconds": 3}), "heartbeatSeconds must be shorter"),  # default heartbeat 5
+    ],
+)
+def test_cel_rules_reject_inconsistent_clusters(obj: dict[str, Any], expected: str) -> None:
+    errors = validate("pidsclusters", obj)
+    assert any(expected in e for e in errors), errors
+
+
+def test_cluster_without_redis_defaults_to_managed() -> None:
+    assert validate("pidsclusters", cluster(workers=1)) == []
+
+
+@pytest.mark.parametrize(
+    "obj, expected",
+    [
+        ({**task(), "spec": {"function": "pids.tasks:square"}}, "'clusterRef' is a required property"),
+        (task(function="pids.tasks.square"), "does not match"),
+        (task(function="os:system; rm -rf"), "does not match"),
+        (task(weight=0), "less than or equal to the minimum of 0"),
+        (task(maxAttempts=0), "0 is less than the minimum of 1"),
+        (task(items=[]), "should be non-empty"),
+        (task(args="1"), "'1' is not of type 'array'"),
+        ({**task(), "status": {"phase": "Exploded"}}, "'Exploded' is not one of"),
+    ],
+)
+def test_invalid_task_is_rejected(obj: dict[str, Any], expected: str) -> None:
+    errors = validate("pidstasks", obj)
+    assert any(expected in e for e in errors), errors
+
+
+def test_task_with_both_items_and_args_is_rejected_by_cel() -> None:
+    errors = validate("pidstasks", task(items=[[1]], args=[2]))
+    assert any("either items" in e for e in errors), errors
+
+
+def test_task_function_cannot_change_after_creation() -> None:
+    errors = validate("pidstasks", task(function="pids.tasks:echo"), old=task())
+    assert any("function is immutable" in e for e in errors), errors
+    assert validate("pidstasks", task(priority=3), old=task()) == []
+
+
+def test_task_args_and_items_take_any_json() -> None:
+    assert validate("pidstasks", task(args=[1, "a", {"b": [None, 2.5]}], kwargs={"x": {"y": 1}})) == []
+    assert validate("pidstasks", task(items=[[1], {"args": [2], "weight": 3}])) == []
