@@ -103,7 +103,7 @@ class Slots:
         self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._on_outcome = on_outcome
         self._lock = threading.Lock()
-        self._started: dict[str, tuple[float, int]] = {}  # task id -> (monotonic start, attempt)
+        self._started: dict[tuple[str, int], float] = {}  # (task id, attempt) -> monotonic start
         self._abandoned: set[tuple[str, int]] = set()
         for _ in range(count):
             self._spawn()
@@ -116,13 +116,14 @@ class Slots:
             task = self._inbox.get()
             if task is None:
                 return
+            key = (task.id, task.attempt)
             with self._lock:
-                self._started[task.id] = (time.monotonic(), task.attempt)
+                self._started[key] = time.monotonic()
             outcome = run_task(task, self.allowed_modules)
             with self._lock:
-                self._started.pop(task.id, None)
-                if (task.id, task.attempt) in self._abandoned:
-                    self._abandoned.discard((task.id, task.attempt))
+                self._started.pop(key, None)
+                if key in self._abandoned:
+                    self._abandoned.discard(key)
                     return  # a replacement thread already took this slot
             self.outcomes.put(outcome)
             self._on_outcome()
@@ -135,17 +136,25 @@ class Slots:
         now = time.monotonic()
         overdue = []
         with self._lock:
-            for task_id, (started, attempt) in list(self._started.items()):
-                task = held.get(task_id)
-                if task is None or task.timeout is None or now - started <= task.timeout:
+            for key, started in list(self._started.items()):
+                task = held.get(key[0])
+                if task is None or task.attempt != key[1] or task.timeout is None or now - started <= task.timeout:
                     continue
-                self._started.pop(task_id)
-                self._abandoned.add((task_id, attempt))
+                del self._started[key]
+                self._abandoned.add(key)
                 overdue.append(Outcome(task, False, error=f"TimeoutError: task ran longer than its timeout of {task.timeout:g}s",
                                        seconds=now - started))
         for _ in overdue:
             self._spawn()
         return overdue
+
+    def seconds_to_next_timeout(self, held: dict[str, ClaimedTask]) -> float | None:
+        """How long until the earliest running task passes its timeout (None: no timeouts)."""
+        now = time.monotonic()
+        with self._lock:
+            left = [held[key[0]].timeout - (now - started) for key, started in self._started.items()  # type: ignore[operator]
+                    if key[0] in held and held[key[0]].timeout is not None]
+        return max(0.0, min(left)) if left else None
 
     def stop(self, count: int) -> None:
         for _ in range(count):

@@ -34,11 +34,26 @@ def max_over_mean(per_worker_work: Sequence[float]) -> float:
     return float(x.max() / x.mean())
 
 
-def makespan_lower_bound(task_sizes: Sequence[float], worker_speeds: Sequence[float], slots: Sequence[int] | None = None) -> float:
-    """max(total work / total capacity, largest task / fastest worker)."""
+def makespan_lower_bound(
+    task_sizes: Sequence[float],
+    worker_speeds: Sequence[float],
+    slots: Sequence[int] | None = None,
+    arrivals: Sequence[float] | None = None,
+) -> float:
+    """max(total work / total capacity, largest task / fastest worker); with arrival
+    times also no task can end before it arrives plus its run time on the fastest worker."""
     sizes = np.asarray(task_sizes, dtype=np.float64)
     speeds = np.asarray(worker_speeds, dtype=np.float64)
     capacity = speeds if slots is None else speeds * np.asarray(slots, dtype=np.float64)
     if sizes.size == 0:
         return 0.0
-    return float(max(sizes.sum() / capacity.sum(), sizes.max() / speeds.max()))
+    bound = max(sizes.sum() / capacity.sum(), sizes.max() / speeds.max())
+    if arrivals is not None:
+        bound = max(bound, float((np.asarray(arrivals, dtype=np.float64) + sizes / speeds.max()).max()))
+    return float(bound)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100), 0 for no values."""
+    x = np.asarray(values, dtype=np.float64)
+    return float(np.percentile(x, q)) if x.size else 0.0

@@ -148,7 +148,9 @@ class Worker:
                     log.warning("drain time over with %d task(s) unfinished: releasing them", len(self.held))
                     return
             if claimed == 0:
-                self.wake.wait(NOT_MINE_WAIT if waiting_for_others else IDLE_WAIT)
+                wait = NOT_MINE_WAIT if waiting_for_others else IDLE_WAIT
+                next_timeout = self.slots.seconds_to_next_timeout(self.held)
+                self.wake.wait(wait if next_timeout is None else min(wait, next_timeout + 0.01))
 
     def _claim_cycle(self, free: int) -> tuple[int, bool]:
         started = time.perf_counter()

@@ -1,0 +1,84 @@
+"""Shared fixtures: one real redis-server per session (on its own free port, never a
+developer's Redis), a fresh cluster name per test, and worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from pids.client import Client
+from pids.embedded import EmbeddedRedis
+
+WorkerFactory = Callable[..., list[subprocess.Popen[bytes]]]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedRedis]:
+    with EmbeddedRedis() as server:
+        yield server
+
+
+@pytest.fixture
+def cluster() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def client(redis_server: EmbeddedRedis, cluster: str) -> Client:
+    return Client(redis_server.url, cluster)
+
+
+def worker_command(redis_url: str, cluster: str, worker_id: str, **options: object) -> list[str]:
+    settings = {"concurrency": 1, "heartbeat_seconds": 0.2, "lease_seconds": 2.0, "drain_seconds": 10, **options}
+    command = [sys.executable, "-m", "pids", "worker", "--redis-url", redis_url, "--cluster", cluster,
+               "--worker-id", worker_id, "--log-level", "WARNING"]
+    for name, value in settings.items():
+        command += [f"--{name.replace('_', '-')}", str(value)]
+    return command
+
+
+@pytest.fixture
+def start_workers(redis_server: EmbeddedRedis, cluster: str, client: Client) -> Iterator[WorkerFactory]:
+    """start_workers(n, redis_url=None, wait=True, **settings) -> processes; all are stopped at teardown."""
+    started: list[subprocess.Popen[bytes]] = []
+    per_prefix: dict[str, int] = {}
+
+    def start(count: int, *, redis_url: str | None = None, wait: bool = True, prefix: str = "w",
+              **options: object) -> list[subprocess.Popen[bytes]]:
+        first = per_prefix.get(prefix, 0)
+        per_prefix[prefix] = first + count
+        processes = [
+            subprocess.Popen(worker_command(redis_url or redis_server.url, cluster, f"{prefix}{first + i}", **options),
+                             start_new_session=True)
+            for i in range(count)
+        ]
+        started.extend(processes)
+        if wait:
+            deadline = time.monotonic() + 60
+            ids = {f"{prefix}{first + i}" for i in range(count)}
+            while not ids <= {w.id for w in client.cluster_stats().workers if w.alive}:
+                assert all(p.poll() is None for p in processes), "a worker exited at start"
+                assert time.monotonic() < deadline, "workers did not register in 60 s"
+                time.sleep(0.05)
+        return processes
+
+    yield start
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")

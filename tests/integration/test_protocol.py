@@ -1,0 +1,134 @@
+"""The Lua protocol against a real redis-server: atomic claims, fencing, retries,
+dead letters, lease and worker release, idempotent enqueue, cancel."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pids.client import Client
+from pids.errors import TaskArgumentsError, TaskFunctionError
+from pids.protocol import Completion, Protocol
+from pids.task import TaskState
+
+
+def register(protocol: Protocol, worker_id: str, ttl_ms: int = 5000, lease_ms: int = 5000) -> None:
+    protocol.heartbeat(worker_id, {"slots": 4, "speed": 1.0, "capacity": 4.0}, ttl_ms, lease_ms)
+
+
+def test_enqueue_same_task_id_twice_creates_one_task(client: Client) -> None:
+    client.submit("pids.tasks:echo", 1, task_id="once")
+    client.submit("pids.tasks:echo", 2, task_id="once")
+    stats = client.cluster_stats()
+    assert stats.enqueued == 1 and stats.backlog == 1
+    assert client.protocol.snapshot(10).task_ids == ["once"]
+
+
+def test_batch_enqueue_is_idempotent_per_batch_id(client: Client) -> None:
+    client.submit_batch("b1", "pids.tasks:square", [[i] for i in range(20)])
+    client.submit_batch("b1", "pids.tasks:square", [[i] for i in range(20)])
+    assert client.batch_ids("b1") == [f"b1-{i}" for i in range(20)]
+    assert client.cluster_stats().backlog == 20
+
+
+def test_bad_input_is_rejected_with_a_clear_error(client: Client) -> None:
+    with pytest.raises(TaskFunctionError, match="module:callable|package.module:callable"):
+        client.submit("not a function")
+    with pytest.raises(TaskArgumentsError, match="JSON-serialisable"):
+        client.submit("pids.tasks:echo", object())
+    with pytest.raises(TaskArgumentsError, match="weight"):
+        client.submit("pids.tasks:echo", 1, weight=-1)
+    assert client.cluster_stats().enqueued == 0
+
+
+def test_claim_records_worker_attempt_and_lease_and_skips_claimed_tasks(client: Client) -> None:
+    p = client.protocol
+    client.submit("pids.tasks:echo", "x", task_id="t1", weight=2.5)
+    register(p, "a")
+    register(p, "b")
+    won = p.claim("a", ["t1"], lease_ms=5000)
+    assert [(t.id, t.attempt, t.fn, t.args, t.weight) for t in won] == [("t1", 1, "pids.tasks:echo", ["x"], 2.5)]
+    assert p.claim("b", ["t1"], lease_ms=5000) == []
+    info = client.task_info("t1")
+    assert info.state is TaskState.RUNNING and info.worker == "a" and info.attempt == 1
+    lease = client.redis.zscore(client.keys.running, "t1")
+    assert lease is not None and lease > info.claimed_at * 1000
+    assert client.protocol.snapshot(10).loads["a"] == 2.5
+
+
+def test_complete_is_fenced_by_attempt_and_worker(client: Client) -> None:
+    p = client.protocol
+    client.submit("pids.tasks:echo", "x", task_id="t1")
+    register(p, "a")
+    p.claim("a", ["t1"], lease_ms=5000)
+    p.release_worker("a", reason="test: a lost")
+    register(p, "b")
+    assert p.claim("b", ["t1"], lease_ms=5000)[0].attempt == 2
+    # the old attempt wakes up late: rejected, the newer attempt's result wins
+    assert p.complete("a", [Completion("t1", 1, '"stale"', 0.1)]) == ([], ["t1"])
+    assert p.complete("b", [Completion("t1", 2, '"fresh"', 0.1)]) == (["t1"], [])
+    assert client.result("t1", timeout=1) == "fresh"
+    assert p.complete("b", [Completion("t1", 2, '"again"', 0.1)]) == ([], ["t1"])
+    assert client.cluster_stats().succeeded == 1
+
+
+def test_failures_retry_then_land_in_the_dead_letter_set(client: Client) -> None:
+    p = client.protocol
+    client.submit("pids.tasks:fail", task_id="poison", max_attempts=2)
+    register(p, "a")
+    p.claim("a", ["poison"], lease_ms=5000)
+    assert p.fail("a", "poison", 1, "boom 1", retryable=True, backoff_ms=0, busy_seconds=0.0) == "scheduled"
+    assert client.task_info("poison").state is TaskState.SCHEDULED
+    assert p.snapshot(10).task_ids == ["poison"]  # backoff over: promoted back to pending
+    p.claim("a", ["poison"], lease_ms=5000)
+    assert p.fail("a", "poison", 2, "boom 2", retryable=True, backoff_ms=0, busy_seconds=0.0) == "failed"
+    dead = client.dead_letters()
+    assert [(d.id, d.state, d.attempt, d.error) for d in dead] == [("poison", TaskState.FAILED, 2, "boom 2")]
+
+
+def test_non_retryable_failure_is_dead_lettered_at_once(client: Client) -> None:
+    p = client.protocol
+    client.submit("pids.tasks:echo", task_id="t", max_attempts=5)
+    register(p, "a")
+    p.claim("a", ["t"], lease_ms=5000)
+    assert p.fail("a", "t", 1, "TaskFunctionError: nope", retryable=False, backoff_ms=0, busy_seconds=0) == "failed"
+    assert client.task_info("t").attempt == 1
+
+
+def test_expired_leases_go_back_to_pending_and_live_ones_stay(client: Client) -> None:
+    p = client.protocol
+    client.submit("pids.tasks:echo", task_id="short")
+    client.submit("pids.tasks:echo", task_id="long")
+    register(p, "a")
+    p.claim("a", ["short"], lease_ms=50)
+    p.claim("a", ["long"], lease_ms=60_000)
+    time.sleep(0.1)
+    assert p.release_expired_leases() == (1, 0)
+    assert client.task_info("short").state is TaskState.PENDING
+    assert client.task_info("long").state is TaskState.RUNNING
+    assert p.snapshot(10).loads["a:n"] == 1
+
+
+def test_release_dead_workers_requeues_their_tasks(client: Client) -> None:
+    p = client.protocol
+    client.submit_batch("b", "pids.tasks:echo", [[i] for i in range(3)])
+    register(p, "gone", ttl_ms=50)
+    p.claim("gone", ["b-0", "b-1"], lease_ms=60_000)
+    time.sleep(0.1)
+    assert p.release_dead_workers() == ["gone"]
+    assert client.batch_status("b").counts == {"pending": 3}
+    assert "gone" not in p.snapshot(10).workers
+
+
+def test_cancel_removes_pending_and_marks_running(client: Client) -> None:
+    p = client.protocol
+    client.submit("pids.tasks:echo", task_id="p")
+    client.submit("pids.tasks:echo", task_id="r")
+    register(p, "a")
+    p.claim("a", ["r"], lease_ms=5000)
+    assert client.cancel("p") and client.cancel("r")
+    assert client.task_info("p").state is TaskState.CANCELLED
+    assert p.complete("a", [Completion("r", 1, "1", 0.0)]) == (["r"], [])
+    assert client.task_info("r").state is TaskState.CANCELLED
+    assert client.cluster_stats().backlog == 0

@@ -1,0 +1,152 @@
+"""`pids bench peers`: PIDS next to the Redis task queues users would pick instead.
+
+One run, one redis-server started here on loopback: each peer from its own
+venv (created on demand), the same no-op work, the same measurements:
+enqueue rate, processed rate with 2 and 8 worker processes (drain of a
+pre-filled queue, first dequeue to last completion, counted in the workers
+through an mmap so counting costs no Redis command), end-to-end latency at a
+fixed offered load, Redis commands and bytes per task, and recovery after
+kill -9. Floors: a bare Lua claim+ack loop and Redis Streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+from rich.console import Console
+
+from ..embedded import EmbeddedRedis
+from ..errors import ConfigError, PidsError
+from . import measure, report
+from .peerdefs import FLOORS, PEERS, Launch, Peer, this_python
+from .runner import percentile
+from .venvs import DEFAULT_DIR, venv_python
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_PEERS = [*FLOORS, "dramatiq", "celery", "huey", "rq", "arq"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tasks", type=int, default=20_000, help="no-op tasks per throughput run")
+    parser.add_argument("--peers", default=",".join(DEFAULT_PEERS),
+                        help=f"comma-separated rows to run, from: {', '.join(PEERS)}")
+    parser.add_argument("--processes", default="2,8", help="worker process counts for the throughput runs")
+    parser.add_argument("--latency-tasks", type=int, default=1000, help="tasks in the latency run (0: skip)")
+    parser.add_argument("--rate", type=float, default=200.0, help="offered load of the latency run, tasks/s")
+    parser.add_argument("--recovery-tasks", type=int, default=60, help="tasks in the kill -9 run (0: skip)")
+    parser.add_argument("--recovery-sleep", type=float, default=0.2, help="seconds each recovery task sleeps")
+    parser.add_argument("--recovery-cap", type=float, default=70.0,
+                        help="seconds to wait after the kill for the killed worker's tasks to run again")
+    parser.add_argument("--kill-after", type=float, default=0.5, help="seconds into the recovery run to kill")
+    parser.add_argument("--phase-timeout", type=float, default=300.0, help="bound on any single phase, seconds")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON instead of markdown")
+    parser.add_argument("--out", type=Path, default=None, help="write peers.md, peers.json and peers.png here")
+    parser.add_argument("--venv-dir", type=Path, default=DEFAULT_DIR, help="where the peers' venvs are cached")
+    parser.add_argument("--peers-dir", type=Path, default=None,
+                        help="the repo's bench/peers directory (default: found from the pids source tree)")
+
+
+def find_peers_dir(explicit: Path | None) -> Path:
+    d = (explicit or REPO_ROOT / "bench" / "peers").resolve()
+    if not (d / "enqueue.py").is_file():
+        raise ConfigError(f"peer scripts not found in {d}: install pids in editable mode from its repository "
+                          "(pip install -e .) or pass --peers-dir <repo>/bench/peers")
+    return d
+
+
+def ping_us(r: redis.Redis, n: int = 2000) -> dict[str, float]:
+    """Round trip of one PING from a Python client: the unit scheduling overhead is compared with."""
+    for _ in range(200):
+        r.ping()
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r.ping()
+        samples.append((time.perf_counter() - t0) * 1e6)
+    return {"p50": percentile(samples, 50), "p99": percentile(samples, 99)}
+
+
+def machine(r: redis.Redis) -> dict[str, Any]:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform(),
+            "redis": r.info("server")["redis_version"], "loadavg_start": os.getloadavg()}
+
+
+def run_peer(peer: Peer, lc: Launch, r: redis.Redis, work: Path, args: argparse.Namespace, procs: list[int],
+             console: Console) -> dict[str, Any]:
+    row: dict[str, Any] = {"mode": peer.mode, "throughput": {}}
+    for p in procs:
+        console.log(f"{peer.name}: {args.tasks} no-op tasks, {p} worker processes")
+        tp = measure.throughput(peer, lc, r, work, args.tasks, p, args.phase_timeout)
+        row["throughput"][str(p)] = measure.as_dict(tp)
+        console.log(f"  enqueue {tp.enqueue_per_s:,.0f}/s, processed {tp.processed_per_s:,.0f}/s, "
+                    f"{tp.commands_per_task:.1f} cmds/task, {tp.bytes_per_task:,.0f} B/task")
+    if args.latency_tasks > 0:
+        console.log(f"{peer.name}: latency at {args.rate:g}/s")
+        lat = measure.latency(peer, lc, r, work, args.latency_tasks, args.rate, procs[0], args.phase_timeout)
+        row["latency"] = measure.as_dict(lat)
+        console.log(f"  p50 {lat.p50_ms:.1f} ms, p99 {lat.p99_ms:.1f} ms")
+    if args.recovery_tasks > 0 and not peer.floor:
+        console.log(f"{peer.name}: kill -9 one of two workers (cap {args.recovery_cap:g} s)")
+        rec = measure.recovery(peer, lc, r, work, args.recovery_tasks, args.recovery_sleep, args.recovery_cap,
+                               args.kill_after, args.phase_timeout)
+        row["recovery"] = measure.as_dict(rec)
+        console.log(f"  {rec}")
+    return row
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    names = [n.strip() for n in args.peers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PEERS]
+    if unknown:
+        raise ConfigError(f"unknown peers {unknown}; choose from {', '.join(PEERS)}")
+    procs = [int(p) for p in args.processes.split(",")]
+    peers_dir = find_peers_dir(args.peers_dir)
+    pythons = {n: venv_python(args.venv_dir, PEERS[n].venv_name, PEERS[n].requirements) if PEERS[n].requirements
+               else this_python() for n in names}
+    result: dict[str, Any] = {"tasks": args.tasks, "processes": procs, "rate": args.rate, "rows": {},
+                              "command": "pids bench peers " + " ".join(sys.argv[3:] if sys.argv[1:2] == ["bench"]
+                                                                        else sys.argv[1:])}
+    with EmbeddedRedis() as server, tempfile.TemporaryDirectory(prefix="pids-bench-peers-") as tmp:
+        r = server.client()
+        result["machine"] = machine(r)
+        result["ping_us"] = ping_us(r)
+        console.log(f"redis {result['machine']['redis']} on {server.url}; PING p50 {result['ping_us']['p50']:.0f} µs")
+        for name in names:
+            lc = Launch(pythons[name], peers_dir, server.url)
+            try:
+                result["rows"][name] = run_peer(PEERS[name], lc, r, Path(tmp), args, procs, console)
+            except PidsError as exc:
+                console.log(f"[red]{name}: {exc}")
+                result["rows"][name] = {"mode": PEERS[name].mode, "error": str(exc)}
+        result["machine"]["loadavg_end"] = os.getloadavg()
+    text = report.markdown(result)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "peers.json").write_text(json.dumps(result, indent=2) + "\n")
+        (args.out / "peers.md").write_text(text)
+        report.chart(result, args.out / "peers.png")
+        console.log(f"wrote {args.out}/peers.md, peers.json, peers.png")
+    print(json.dumps(result, indent=2) if args.json else text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pids.bench.peers", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Render a peers run: markdown tables with ratios, JSON, and a PNG bar chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PIDS_ROWS = ("pids", "pids-batch")
+
+
+def _f(x: float | None, digits: int = 0) -> str:
+    return "–" if x is None else f"{x:,.{digits}f}"
+
+
+def _tp(row: dict[str, Any], procs: int) -> float | None:
+    tp = row.get("throughput", {}).get(str(procs))
+    return tp["processed_per_s"] if tp else None
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "–" if not a or not b else f"{a / b:.2f}x"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    rows: dict[str, dict[str, Any]] = result["rows"]
+    procs = result["processes"]
+    ping = result["ping_us"]
+    floor = rows.get("luafloor")
+    lines = [
+        f"{result['tasks']:,} no-op tasks per run; latency at {result['rate']:g} tasks/s offered with "
+        f"{procs[0]} worker processes; one Python client PING: p50 {ping['p50']:.0f} µs, p99 {ping['p99']:.0f} µs.",
+        "",
+        "| peer | delivery | enqueue/s | " + " | ".join(f"processed/s ({p} proc)" for p in procs)
+        + f" | µs/task/worker ({procs[0]} proc) | x PING | vs Lua floor | latency p50 / p99 ms | cmds/task | bytes/task |",
+        "|---|---|---:|" + "---:|" * len(procs) + "---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in rows.items():
+        if "error" in row:
+            lines.append(f"| {name} | {row['mode']} | error: {row['error'].splitlines()[0][:100]} |" + " |" * (len(procs) + 7))
+            continue
+        tp0 = row["throughput"].get(str(procs[0]), {})
+        rate0 = tp0.get("processed_per_s")
+        us = procs[0] / rate0 * 1e6 if rate0 else None
+        lat = row.get("latency")
+        lat_s = f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f}" if lat else "–"
+        cells = [name, row["mode"], _f(tp0.get("enqueue_per_s"))]
+        cells += [_f(_tp(row, p)) + (" (timeout)" if row["throughput"].get(str(p), {}).get("timed_out") else "")
+                  for p in procs]
+        cells += [_f(us), _ratio(us, ping["p50"]), _ratio(rate0, _tp(floor, procs[0]) if floor else None), lat_s,
+                  _f(tp0.get("commands_per_task"), 1), _f(tp0.get("bytes_per_task"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    pids = [n for n in PIDS_ROWS if n in rows and "error" not in rows[n]]
+    if pids:
+        lines += ["", "Ratios of PIDS processed rates to each row (same run):", "",
+                  "| vs | " + " | ".join(f"{n} ({p} proc)" for n in pids for p in procs) + " |",
+                  "|---|" + "---:|" * (len(pids) * len(procs))]
+        for name, row in rows.items():
+            if name in pids or "error" in row:
+                continue
+            lines.append(f"| {name} | " + " | ".join(_ratio(_tp(rows[n], p), _tp(row, p)) for n in pids for p in procs)
+                         + " |")
+    rec = {n: r["recovery"] for n, r in rows.items() if r.get("recovery")}
+    if rec:
+        cap = next(iter(rec.values()))["cap_s"]
+        lines += ["", f"Recovery: two workers, kill -9 one with tasks in flight; wait capped at {cap:g} s.", "",
+                  "| peer | delivery | tasks | in flight at kill | lost (by cap) | duplicated | "
+                  "killed worker's tasks run again after | all done after |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for name, r in rec.items():
+            rerun, done = (f"> {cap:g} s" if v is None else f"{v:.2f} s" for v in (r["rerun_s"], r["all_done_s"]))
+            lines.append(f"| {name} | {rows[name]['mode']} | {r['tasks']} | {r['in_flight_at_kill']} | {r['lost']} | "
+                         f"{r['duplicated']} | {rerun} | {done} |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    """Grouped bars: processed tasks/s per row, one bar per process count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = {n: r for n, r in result["rows"].items() if "error" not in r}
+    names = list(rows)
+    procs = result["processes"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) + 2), 4.5))
+    width = 0.8 / len(procs)
+    for k, p in enumerate(procs):
+        vals = [_tp(rows[n], p) or 0.0 for n in names]
+        bars = ax.bar([i + k * width for i in range(len(names))], vals, width, label=f"{p} worker processes")
+        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in vals], fontsize=7, rotation=90, padding=2)
+    ax.set_xticks([i + width * (len(procs) - 1) / 2 for i in range(len(names))], names, rotation=30, ha="right")
+    ax.set_ylabel("processed no-op tasks/s")
+    ax.set_title(f"{result['tasks']:,} no-op tasks, one local Redis ({result.get('machine', '')})", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.margins(y=0.2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
