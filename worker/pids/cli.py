@@ -10,6 +10,7 @@ import os
 import sys
 from typing import Any
 
+import redis
 from rich.console import Console
 
 from . import __version__
@@ -24,10 +25,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except PidsError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        return 2
+    except redis.AuthenticationError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] Redis refused the password: {exc}", highlight=False)
+        return 2
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        url = getattr(args, "redis_url", None) or os.environ.get("PIDS_REDIS_URL", "")
+        Console(stderr=True).print(f"[red]error:[/red] Redis unreachable at {_without_password(url)}: {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _without_password(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,9 +1,10 @@
 """Gravity: free capacity attracts a task, load repels it, distance weakens the pull.
 
 Free capacity is measured in time, so a fast worker and a slow one compare
-fairly: ``free(w, t) = 1 - (L_w + m_t) / C_w`` is positive while worker w could
-finish task t within one unit of its capacity, and negative when it is
-backlogged. The pull is
+fairly: with ``E(w, t) = (L_w + m_t) / C_w`` the time at which w would finish t,
+and the water level ``H = (sum L + sum m) / sum C`` (when the snapshot's work
+would end if spread perfectly), ``free(w, t) = 1 - E(w, t) / H`` is positive
+for a worker below the water line and negative for one above it. The pull is
 
     F(w, t) = G * m_t * free(w, t) * falloff(d)   if free >= 0
     F(w, t) = G * m_t * free(w, t) / falloff(d)   if free <  0      (+ priority_t)
@@ -84,10 +85,14 @@ class Gravity:
     def pull_matrix(self, workers: WorkerTable, tasks: TaskWindow) -> np.ndarray:
         """F(w, t) for every live worker and every task of the window, from the current loads."""
         capacity = _positive(workers.capacity)
-        free = 1.0 - (workers.load[:, np.newaxis] + tasks.weight[np.newaxis, :]) / capacity[:, np.newaxis]
+        load = np.asarray(workers.load, dtype=np.float64)
+        weight = np.asarray(tasks.weight, dtype=np.float64)
+        level = water_level(load, weight, capacity)
+        finish = (load[:, np.newaxis] + weight[np.newaxis, :]) / capacity[:, np.newaxis]
+        free = 1.0 - finish / level
         falloff = self.falloff(workers, tasks)
         scaled = np.where(free >= 0, free * falloff, free / falloff)
-        return self.G * tasks.weight[np.newaxis, :] * scaled + tasks.priority[np.newaxis, :]
+        return self.G * weight[np.newaxis, :] * scaled + np.asarray(tasks.priority, dtype=np.float64)[np.newaxis, :]
 
     def mass(self, tasks: TaskWindow) -> np.ndarray:
         """Placement order key: heavier, older and higher-priority tasks settle first."""
@@ -105,13 +110,14 @@ class Gravity:
         falloff = self.falloff(workers, tasks)
         # One column per task: free = 1 - (L + m) / C, scaled by falloff (attraction) or
         # 1/falloff (repulsion). The column scales are fixed; only the loads move.
+        load = np.asarray(workers.load, dtype=np.float64).copy()
+        level_capacity = water_level(load, weight, capacity) * capacity  # free * level * C = this - L - m
         near = (falloff / capacity[:, np.newaxis]).T.copy()  # (K, W)
         far = (1.0 / (falloff * capacity[:, np.newaxis])).T.copy()
         order = np.lexsort((np.arange(n_tasks), -self.mass(tasks)))  # heaviest first, then queue order
-        load = np.asarray(workers.load, dtype=np.float64).copy()
         open_workers = int(np.count_nonzero(claimable))
         for t in order.tolist():
-            room = capacity - load - weight[t]  # free * C: same sign as free
+            room = level_capacity - load - weight[t]  # same sign as free
             pull = np.where(room >= 0, room * near[t], room * far[t])
             w = int(np.argmax(pull))  # first maximum: ties go to the lowest worker index
             load[w] += weight[t]
@@ -123,6 +129,11 @@ class Gravity:
                     if open_workers == 0:
                         break
         return plan
+
+
+def water_level(load: np.ndarray, weight: np.ndarray, capacity: np.ndarray) -> float:
+    """Time at which the snapshot's work (held plus window) would end if spread perfectly."""
+    return max(float((load.sum() + weight.sum()) / capacity.sum()), 1e-9)
 
 
 def _positive(capacity: np.ndarray) -> np.ndarray:
