@@ -96,13 +96,14 @@ def build_single_status(task_id: str, info: Any, result_key: str, result_value: 
         "result": result,
         "errors": [str(info.error)] if getattr(info, "error", None) else [],
     }
-    enq, claimed, fin = info.enqueued_at, info.claimed_at, info.finished_at
+    enq, fin = info.enqueued_at, info.finished_at
+    first_claim = getattr(info, "first_claimed_at", None) or info.claimed_at
     if enq:
         status["enqueuedAt"] = rfc3339(float(enq))
-    if claimed and enq:
-        _put_seconds(status, "waitSecondsP50", float(claimed) - float(enq))
-    if fin and claimed:
-        _put_seconds(status, "runSecondsP50", float(fin) - float(claimed))
+    if first_claim and enq:
+        _put_seconds(status, "waitSecondsP50", float(first_claim) - float(enq))
+    if fin and info.claimed_at:
+        _put_seconds(status, "runSecondsP50", float(fin) - float(info.claimed_at))
     if fin:
         status["finishedAt"] = rfc3339(float(fin))
     return status

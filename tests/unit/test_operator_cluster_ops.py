@@ -1,0 +1,157 @@
+"""cluster_ops wiring over an in-memory stand-in for the Kube wrapper."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from pids_operator import cluster_ops
+from pids_operator.connections import Connections
+from pids_operator.scaling import REMOVE_COST
+from pids_operator.spec import ClusterSpec
+
+BODY = {
+    "apiVersion": "pids.dev/v1alpha1",
+    "kind": "PidsCluster",
+    "metadata": {"name": "demo", "namespace": "ns", "uid": "u", "generation": 2},
+    "spec": {"workers": 2},
+}
+
+
+class MemoryKube:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pods: list[str] = []
+        self.annotations: dict[str, dict[str, str]] = {}
+        self.secrets: dict[str, str] = {}
+
+    def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        self.objects[(manifest["kind"], manifest["metadata"]["name"])] = copy.deepcopy(manifest)
+        return manifest
+
+    def create_if_absent(self, manifest: dict[str, Any]) -> bool:
+        key = (manifest["kind"], manifest["metadata"]["name"])
+        if key in self.objects:
+            return False
+        self.objects[key] = copy.deepcopy(manifest)
+        if manifest["kind"] == "Secret":
+            self.secrets[manifest["metadata"]["name"]] = manifest["stringData"]["password"]
+        return True
+
+    def exists(self, kind: str, namespace: str, name: str) -> bool:
+        return (kind, name) in self.objects
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        return self.secrets.get(name)
+
+    def deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        d = self.objects.get(("Deployment", name))
+        if d is None:
+            return None
+        return {**d, "status": {"replicas": d["spec"]["replicas"], "readyReplicas": d["spec"]["replicas"]}}
+
+    def set_replicas(self, namespace: str, name: str, replicas: int) -> None:
+        self.objects[("Deployment", name)]["spec"]["replicas"] = replicas
+
+    def worker_pods(self, namespace: str, cluster: str) -> list[dict[str, Any]]:
+        return [{"metadata": {"name": p}} for p in self.pods]
+
+    def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        self.annotations.setdefault(name, {}).update(annotations)
+
+
+@dataclass
+class Worker:
+    id: str
+    held: int
+    load: float
+    draining: bool = False
+    alive: bool = True
+
+
+@dataclass
+class Stats:
+    backlog: int = 0
+    scheduled: int = 0
+    running: int = 0
+    succeeded: int = 7
+    failed: int = 0
+    workers: list[Worker] = field(default_factory=list)
+    balance_score: float = 1.0
+
+
+class FakeClient:
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+        self.drained: list[str] = []
+
+    def cluster_stats(self) -> Stats:
+        return self.stats
+
+    def drain_worker(self, worker_id: str) -> None:
+        self.drained.append(worker_id)
+
+
+def connections_for(client: Any) -> Connections:
+    return Connections(factory=lambda url, cluster, password: client)
+
+
+def test_reconcile_creates_every_child_and_one_password() -> None:
+    kube = MemoryKube()
+    spec = ClusterSpec.parse(BODY["spec"])
+    assert cluster_ops.reconcile(kube, BODY, spec) == 2  # type: ignore[arg-type]
+    kinds = sorted(kind for kind, _ in kube.objects)
+    assert kinds == ["ConfigMap", "Deployment", "Deployment", "Secret", "Service", "Service", "ServiceAccount"]
+    password = kube.secrets["demo-redis-auth"]
+    cluster_ops.reconcile(kube, BODY, spec)  # type: ignore[arg-type]
+    assert kube.secrets["demo-redis-auth"] == password
+
+
+def test_reconcile_keeps_the_replicas_the_scaler_set() -> None:
+    kube = MemoryKube()
+    spec = ClusterSpec.parse(BODY["spec"])
+    cluster_ops.reconcile(kube, BODY, spec)  # type: ignore[arg-type]
+    kube.set_replicas("ns", "demo-workers", 5)
+    assert cluster_ops.reconcile(kube, BODY, spec) == 5  # type: ignore[arg-type]
+
+
+def test_external_redis_makes_no_redis_children() -> None:
+    kube = MemoryKube()
+    spec = ClusterSpec.parse({"redis": {"external": {"url": "redis://r:6379/0"}}})
+    cluster_ops.reconcile(kube, BODY, spec)  # type: ignore[arg-type]
+    assert ("Deployment", "demo-redis") not in kube.objects and ("Secret", "demo-redis-auth") not in kube.objects
+
+
+def test_autoscaling_starts_within_bounds() -> None:
+    assert cluster_ops.initial_replicas(ClusterSpec.parse({"workers": 50, "autoscaling": {"enabled": True, "maxWorkers": 4}})) == 4
+    assert cluster_ops.initial_replicas(ClusterSpec.parse({"workers": 0, "autoscaling": {"enabled": True, "minWorkers": 2}})) == 2
+
+
+def test_refresh_scales_down_by_draining_and_marks_the_idle_pod() -> None:
+    kube = MemoryKube()
+    body = {**BODY, "spec": {"workers": 3}}
+    spec = ClusterSpec.parse(body["spec"])
+    cluster_ops.reconcile(kube, body, spec)  # type: ignore[arg-type]
+    kube.pods = ["p1", "p2", "p3"]
+    body = {**BODY, "spec": {"workers": 1}}
+    client = FakeClient(Stats(workers=[Worker("p1", 2, 2.0), Worker("p2", 0, 0.0), Worker("p3", 1, 1.0)]))
+    status = cluster_ops.refresh(kube, connections_for(client), body, ClusterSpec.parse(body["spec"]), {}, now=100.0)  # type: ignore[arg-type]
+    assert client.drained == ["p2", "p3"]
+    assert kube.annotations == {"p2": {"controller.kubernetes.io/pod-deletion-cost": str(REMOVE_COST)}}
+    assert kube.objects[("Deployment", "demo-workers")]["spec"]["replicas"] == 2
+    assert status["draining"] == [{"name": "p3", "since": 100.0}]
+    assert status["desiredReplicas"] == 1 and status["succeeded"] == 7 and status["phase"] != "Degraded"
+
+
+def test_refresh_with_redis_down_is_degraded_but_still_reports_replicas() -> None:
+    kube = MemoryKube()
+    spec = ClusterSpec.parse(BODY["spec"])
+    cluster_ops.reconcile(kube, BODY, spec)  # type: ignore[arg-type]
+
+    def broken(url: str, cluster: str, password: str | None) -> Any:
+        raise ConnectionError("connection refused")
+
+    status = cluster_ops.refresh(kube, Connections(factory=broken), BODY, spec, {}, now=1.0)  # type: ignore[arg-type]
+    assert status["phase"] == "Degraded" and status["replicas"] == 2
+    assert "connection refused" in status["conditions"][2]["message"]

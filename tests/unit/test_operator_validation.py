@@ -1,0 +1,84 @@
+"""What the schema cannot say: names, cross-object rules, batch items."""
+
+from __future__ import annotations
+
+from pids_operator.meta import MAX_CLUSTER_NAME
+from pids_operator.spec import ClusterSpec, TaskSpec
+from pids_operator.validation import module_allowed, validate_cluster, validate_items, validate_task
+
+CLUSTER = ClusterSpec.parse({"allowedModules": ["pids.tasks"]})
+
+
+def task(**raw: object) -> TaskSpec:
+    return TaskSpec.parse({"clusterRef": {"name": "demo"}, "function": "pids.tasks:square", **raw})
+
+
+def reasons(problems: list) -> list[str]:
+    return [p.reason for p in problems]
+
+
+def test_valid_cluster_has_no_problems() -> None:
+    assert validate_cluster("demo", CLUSTER, ["gravity", "fifo"]) == []
+
+
+def test_cluster_name_too_long_for_child_names() -> None:
+    assert reasons(validate_cluster("a" * (MAX_CLUSTER_NAME + 1), CLUSTER)) == ["NameTooLong"]
+    assert validate_cluster("a" * MAX_CLUSTER_NAME, CLUSTER) == []
+
+
+def test_cluster_cross_field_rules_hold_even_without_cel() -> None:
+    spec = ClusterSpec.parse({"autoscaling": {"enabled": True, "minWorkers": 4, "maxWorkers": 2}, "timing": {"leaseSeconds": 2, "heartbeatSeconds": 5}})
+    assert reasons(validate_cluster("c", spec)) == ["InvalidAutoscaling", "InvalidTiming"]
+
+
+def test_unknown_policy_is_reported_with_the_choices() -> None:
+    (p,) = validate_cluster("c", ClusterSpec.parse({"physics": {"policy": "magic"}}), ["gravity", "fifo"])
+    assert p.reason == "UnknownPolicy" and "gravity, fifo" in p.message
+
+
+def test_external_url_with_credentials_is_refused() -> None:
+    spec = ClusterSpec.parse({"redis": {"external": {"url": "redis://:pw@h:6379/0"}}})
+    assert reasons(validate_cluster("c", spec)) == ["InvalidRedis"]
+
+
+def test_task_for_missing_cluster() -> None:
+    (p,) = validate_task(task(), None)
+    assert p.reason == "ClusterNotFound" and "demo" in p.message
+
+
+def test_task_with_forbidden_module() -> None:
+    (p,) = validate_task(task(function="os:system"), CLUSTER)
+    assert p.reason == "FunctionNotAllowed" and "'os'" in p.message and "pids.tasks" in p.message
+
+
+def test_submodules_of_allowed_modules_are_allowed() -> None:
+    assert module_allowed("pids.tasks.extra", ("pids.tasks",))
+    assert not module_allowed("pids.tasksx", ("pids.tasks",))
+    assert validate_task(task(function="pids.tasks.extra:f"), CLUSTER) == []
+
+
+def test_malformed_function() -> None:
+    assert reasons(validate_task(task(function="pids.tasks.square"), CLUSTER)) == ["InvalidFunction"]
+
+
+def test_valid_batch_and_single_call() -> None:
+    assert validate_task(task(items=[[1], {"args": [2], "kwargs": {}, "weight": 2, "position": "z/n"}]), CLUSTER) == []
+    assert validate_task(task(args=[3], kwargs={"k": 1}), CLUSTER) == []
+
+
+def test_bad_items_are_listed_with_their_index() -> None:
+    (p,) = validate_items([[1], 5, {"args": 1}, {"weight": 0}, {"colour": "red"}, {"weight": True}, "x", {"position": 3}])
+    assert p.reason == "InvalidItems"
+    assert "item 1: must be a list of args or an object, not int" in p.message
+    assert "item 2: args must be a list" in p.message
+    assert "item 3: weight must be a positive number" in p.message
+    assert "item 4: unknown keys ['colour']" in p.message
+    assert "(and 2 more)" in p.message
+
+
+def test_empty_batch() -> None:
+    assert reasons(validate_task(task(items=[]), CLUSTER)) == ["InvalidItems"]
+
+
+def test_items_and_args_together() -> None:
+    assert "InvalidArguments" in reasons(validate_task(task(items=[[1]], args=[1]), CLUSTER))
