@@ -1,24 +1,25 @@
 """Gravity: free capacity attracts a task, load repels it, distance weakens the pull.
 
-Free capacity is measured in time, so a fast worker and a slow one compare
-fairly: with ``E(w, t) = (L_w + m_t) / C_w`` the time at which w would finish t,
+Load is measured in time, so fast and slow workers compare fairly. With
+``E(w, t) = (L_w + m_t) / C_w`` the time at which worker w would finish task t,
 and the water level ``H = (sum L + sum m) / sum C`` (when the snapshot's work
-would end if spread perfectly), ``free(w, t) = 1 - E(w, t) / H`` is positive
-for a worker below the water line and negative for one above it. The pull is
+would end if it were spread perfectly), the pull is
 
-    F(w, t) = G * m_t * free(w, t) * falloff(d)   if free >= 0
-    F(w, t) = G * m_t * free(w, t) / falloff(d)   if free <  0      (+ priority_t)
+    F(w, t) = G * m_t * (falloff(d) - E(w, t) / H)  +  priority_t
+    falloff(d) = (eps / (d + eps)) ** 2            (1 next to the data)
 
-with ``falloff(d) = (eps / (d + eps)) ** 2``: distance weakens an attraction and
-strengthens a repulsion, so a larger distance never pulls harder. With no
-positions the rule is weighted least-loaded (earliest finish time).
+Next to the data, F is G * m * (1 - E/H): positive below the water line (free
+capacity attracts), negative above it (load repels). Distance subtracts up to
+one water level, so a remote worker wins only when the local one is backlogged
+by more than (1 - falloff) * H. With no positions the rule is weighted
+least-loaded (earliest finish time); eps sets the locality trade-off.
 
 A plan places the heaviest bodies first -- mass ``G * m_t + age_t + priority_t``,
-so G converts a weight into seconds of waiting -- each on the worker that pulls
-it hardest, updating the loads as it goes. Workers without free slots still
-take part (their share waits for them); only a worker's first `free_slots`
-placements are returned, so every worker computes the same plan and claims
-only what it can start.
+so G converts a weight into seconds of waiting -- each on the worker pulling it
+hardest, updating the loads as it goes. Workers without free slots take part
+too (their share waits for them), but only a worker's first `free_slots`
+placements -- its nearest ones when tasks have positions -- are returned, so
+every worker computes the same plan and claims only what it can start.
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ def path_distance(worker_position: str, task_position: str) -> int:
 
 def distance_matrix(worker_positions: list[str], task_positions: list[str]) -> np.ndarray:
     """(W, K) distances, computed once per distinct pair of positions."""
-    worker_codes, worker_index = np.unique(np.asarray(worker_positions, dtype=object), return_inverse=True)
-    task_codes, task_index = np.unique(np.asarray(task_positions, dtype=object), return_inverse=True)
+    worker_codes: dict[str, int] = {}
+    worker_index = [worker_codes.setdefault(p, len(worker_codes)) for p in worker_positions]
+    task_codes: dict[str, int] = {}
+    task_index = [task_codes.setdefault(p, len(task_codes)) for p in task_positions]
     distinct = np.array(
         [[path_distance(w, t) for t in task_codes] for w in worker_codes], dtype=np.float64
     ).reshape(len(worker_codes), len(task_codes))
-    return distinct[np.ix_(worker_index.ravel(), task_index.ravel())]
+    return distinct[np.ix_(worker_index, task_index)]
 
 
 @dataclass(frozen=True)
@@ -89,10 +92,8 @@ class Gravity:
         weight = np.asarray(tasks.weight, dtype=np.float64)
         level = water_level(load, weight, capacity)
         finish = (load[:, np.newaxis] + weight[np.newaxis, :]) / capacity[:, np.newaxis]
-        free = 1.0 - finish / level
-        falloff = self.falloff(workers, tasks)
-        scaled = np.where(free >= 0, free * falloff, free / falloff)
-        return self.G * weight[np.newaxis, :] * scaled + np.asarray(tasks.priority, dtype=np.float64)[np.newaxis, :]
+        closeness_minus_load = self.falloff(workers, tasks) - finish / level
+        return self.G * weight[np.newaxis, :] * closeness_minus_load + np.asarray(tasks.priority, dtype=np.float64)[np.newaxis, :]
 
     def mass(self, tasks: TaskWindow) -> np.ndarray:
         """Placement order key: heavier, older and higher-priority tasks settle first."""
@@ -108,26 +109,41 @@ class Gravity:
         capacity = _positive(workers.capacity)
         weight = np.asarray(tasks.weight, dtype=np.float64)
         falloff = self.falloff(workers, tasks)
-        # One column per task: free = 1 - (L + m) / C, scaled by falloff (attraction) or
-        # 1/falloff (repulsion). The column scales are fixed; only the loads move.
         load = np.asarray(workers.load, dtype=np.float64).copy()
-        level_capacity = water_level(load, weight, capacity) * capacity  # free * level * C = this - L - m
-        near = (falloff / capacity[:, np.newaxis]).T.copy()  # (K, W)
-        far = (1.0 / (falloff * capacity[:, np.newaxis])).T.copy()
+        # F / (G m) = falloff - (L + m) / (C H): a fixed part per (task, worker) and a load part.
+        scale = 1.0 / (capacity * water_level(load, weight, capacity))
+        fixed = (falloff - weight[np.newaxis, :] * scale[:, np.newaxis]).T.copy()  # (K, W)
         order = np.lexsort((np.arange(n_tasks), -self.mass(tasks)))  # heaviest first, then queue order
+        located = any(tasks.position)
+        owner = np.full(n_tasks, UNASSIGNED, dtype=np.int64)
         open_workers = int(np.count_nonzero(claimable))
+        local_needed = claimable.copy()  # with positions: local tasks a claimer still lacks
         for t in order.tolist():
-            room = level_capacity - load - weight[t]  # same sign as free
-            pull = np.where(room >= 0, room * near[t], room * far[t])
-            w = int(np.argmax(pull))  # first maximum: ties go to the lowest worker index
+            w = int(np.argmax(fixed[t] - load * scale))  # first maximum: ties go to the lowest worker index
             load[w] += weight[t]
-            if claimable[w] > 0:
+            owner[t] = w
+            if located:
+                if local_needed[w] > 0 and falloff[w, t] >= 1.0:
+                    local_needed[w] -= 1
+                    if local_needed[w] == 0:
+                        open_workers -= 1
+                        if open_workers == 0:
+                            break  # every claimer has enough local work: later tasks cannot displace it
+            elif claimable[w] > 0:
                 plan[t] = w
                 claimable[w] -= 1
                 if claimable[w] == 0:
                     open_workers -= 1
                     if open_workers == 0:
                         break
+        if located:
+            # Each worker starts with the nearest tasks of its share: local work before remote work.
+            rank = np.empty(n_tasks, dtype=np.int64)
+            rank[order] = np.arange(n_tasks)
+            for w in np.flatnonzero(claimable).tolist():
+                share = np.flatnonzero(owner == w)
+                nearest = share[np.lexsort((rank[share], -falloff[w, share]))]
+                plan[nearest[: claimable[w]]] = w
         return plan
 
 

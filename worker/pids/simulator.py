@@ -8,7 +8,7 @@ read the first K pending tasks and the live-worker table, call
 late-binding policy's worker claims only up to its free slots, and with batched
 claims (k > 1) it claims, when it has nothing left to start, up to k tasks in one
 round trip; an early-binding worker claims its whole share and queues it
-locally. Claims and announcements take no time; only the placement's CPU time
+locally. Centralised references (LPT, EFT) see the whole queue and never batch. Claims and announcements take no time; only the placement's CPU time
 is measured (wall clock, so it is the one non-deterministic output).
 """
 
@@ -76,8 +76,9 @@ class _Simulation:
         self.w = workload
         self.policy = policy
         self.late = binds_late(policy)
-        self.window: int | None = None if wants_whole_queue(policy) else window
-        self.batch = batch
+        whole = wants_whole_queue(policy)
+        self.window: int | None = None if whole else window
+        self.batch = 1 if whole else batch  # centralised references place one task per free slot
         self.poll = poll
         n, n_workers = workload.n_tasks, len(workload.workers)
         self.slots = np.array([s.slots for s in workload.workers], dtype=np.int64)

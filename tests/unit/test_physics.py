@@ -1,0 +1,177 @@
+"""Gravity: the physics properties the design promises, and how plans are formed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pids.baselines import LeastWorkLeft
+from pids.errors import ConfigError
+from pids.physics import Gravity, distance_matrix, path_distance
+from pids.placement import UNASSIGNED, TaskWindow, WorkerTable, make_policy
+
+
+def workers(load, capacity=None, free=None, speed=None, position=None) -> WorkerTable:
+    load = np.asarray(load, dtype=float)
+    n = len(load)
+    return WorkerTable(
+        ids=[f"w{i:02d}" for i in range(n)],
+        capacity=np.ones(n) if capacity is None else np.asarray(capacity, dtype=float),
+        load=load,
+        free_slots=np.ones(n, dtype=np.int64) if free is None else np.asarray(free, dtype=np.int64),
+        speed=np.ones(n) if speed is None else np.asarray(speed, dtype=float),
+        position=position or [],
+    )
+
+
+def tasks(weight, position=None, priority=None, age=None) -> TaskWindow:
+    weight = np.asarray(weight, dtype=float)
+    return TaskWindow(
+        ids=[f"t{i:03d}" for i in range(len(weight))],
+        weight=weight,
+        priority=np.zeros(len(weight)) if priority is None else np.asarray(priority, dtype=float),
+        position=position or [],
+        age=None if age is None else np.asarray(age, dtype=float),
+    )
+
+
+def test_path_distance_counts_levels_below_the_common_prefix() -> None:
+    assert path_distance("z0/n1", "z0/n1") == 0
+    assert path_distance("z0/n1", "z0/n2") == 1
+    assert path_distance("z0/n1", "z1/n5") == 2
+    assert path_distance("z0/n1", "") == 0  # a task without position is near everyone
+    assert path_distance("", "z0/n1") == 2  # a worker without position is far from located data
+
+
+def test_distance_matrix_matches_pairwise_distances() -> None:
+    ws, ts = ["z0/n0", "z0/n1", "z1/n2"], ["z0/n1", "z1/n2", "z0/n1", ""]
+    expected = np.array([[path_distance(w, t) for t in ts] for w in ws], dtype=float)
+    np.testing.assert_array_equal(distance_matrix(ws, ts), expected)
+
+
+def test_more_free_capacity_pulls_harder() -> None:
+    pull = Gravity().pull_matrix(workers([0.0, 2.0], capacity=[4.0, 4.0]), tasks([1.0]))
+    assert pull[0, 0] > pull[1, 0]
+    bigger = Gravity().pull_matrix(workers([1.0, 1.0], capacity=[2.0, 4.0]), tasks([1.0]))
+    assert bigger[1, 0] > bigger[0, 0]
+
+
+def test_more_load_repels_monotonically() -> None:
+    pull = Gravity().pull_matrix(workers([0.0, 1.0, 5.0, 50.0]), tasks([1.0, 3.0]))
+    assert np.all(np.diff(pull, axis=0) < 0)
+    assert pull[-1].max() < 0  # far above the water line: repulsion
+
+
+def test_larger_distance_pulls_less_whether_attracted_or_repelled() -> None:
+    positions = ["z0/n0", "z0/n1", "z1/n2"]
+    located = tasks([1.0], position=["z0/n0"])
+    for load in (0.0, 40.0):
+        pull = Gravity().pull_matrix(workers([load, load, load], position=positions), located)[:, 0]
+        assert pull[0] > pull[1] > pull[2]
+
+
+def test_heavier_task_pulls_harder_on_a_free_worker() -> None:
+    pull = Gravity().pull_matrix(workers([0.0, 30.0]), tasks([1.0, 5.0]))
+    assert pull[0, 1] > pull[0, 0]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_without_positions_the_pull_is_weighted_least_loaded(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    table = workers(rng.uniform(0, 10, 6), capacity=rng.uniform(1, 4, 6))
+    window = tasks(rng.uniform(0.5, 5, 8))
+    best = np.argmax(Gravity(G=rng.uniform(0.1, 5)).pull_matrix(table, window), axis=0)
+    finish = (table.load[:, None] + window.weight[None, :]) / table.capacity[:, None]
+    np.testing.assert_array_equal(best, np.argmin(finish, axis=0))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_equal_capacities_no_positions_no_hints_equals_least_work_left(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_tasks = 20
+    table = workers(rng.integers(0, 6, 5).astype(float), capacity=np.full(5, 2.0), free=np.full(5, n_tasks))
+    window = tasks(np.ones(n_tasks))
+    np.testing.assert_array_equal(Gravity().assign(table, window, 0), LeastWorkLeft().assign(table, window, 0))
+
+
+def test_ties_go_to_the_lowest_worker_id() -> None:
+    plan = Gravity().assign(workers([0.0, 0.0, 0.0]), tasks([1.0]), me=2)
+    assert plan.tolist() == [0]
+
+
+def test_positive_pull_beats_negative_pull_for_a_single_task() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        table = workers(rng.choice([0.0, 50.0], 4) + rng.uniform(0, 1, 4), capacity=rng.uniform(1, 3, 4))
+        window = tasks([rng.uniform(0.5, 5)])
+        pull = Gravity().pull_matrix(table, window)[:, 0]
+        w = Gravity().assign(table, window, 0)[0]
+        assert w == int(np.argmax(pull))
+        if pull.max() > 0:
+            assert pull[w] > 0
+
+
+def test_plan_is_the_same_whoever_computes_it() -> None:
+    rng = np.random.default_rng(3)
+    table = workers(rng.uniform(0, 10, 5), free=[1, 0, 2, 1, 0], position=["z0/a", "z0/b", "z1/c", "z1/d", "z0/e"])
+    window = tasks(rng.uniform(1, 9, 12), position=[["z0/a", "z1/c", "z1/d"][i % 3] for i in range(12)])
+    plans = [Gravity().assign(table, window, me).tolist() for me in range(5)]
+    assert all(p == plans[0] for p in plans)
+
+
+def test_a_worker_gets_no_more_than_its_free_slots_and_a_full_worker_nothing() -> None:
+    table = workers([0.0, 0.0, 0.0], free=[2, 0, 1])
+    plan = Gravity().assign(table, tasks(np.ones(10)), 0)
+    assert (plan == 0).sum() == 2
+    assert (plan == 1).sum() == 0
+    assert (plan == 2).sum() == 1
+    assert (plan == UNASSIGNED).sum() == 7
+
+
+def test_heaviest_task_settles_first() -> None:
+    plan = Gravity().assign(workers([0.0, 5.0], free=[1, 0]), tasks([1.0, 10.0, 2.0]), 0)
+    assert plan.tolist() == [UNASSIGNED, 0, UNASSIGNED]
+
+
+def test_age_can_outweigh_size_and_G_sets_the_exchange_rate() -> None:
+    table = workers([0.0, 5.0], free=[1, 0])
+    window = tasks([1.0, 10.0], age=[30.0, 0.0])
+    assert Gravity(G=1.0).assign(table, window, 0).tolist() == [0, UNASSIGNED]  # 1 + 30 > 10
+    assert Gravity(G=5.0).assign(table, window, 0).tolist() == [UNASSIGNED, 0]  # 5 + 30 < 50
+
+
+def test_a_slow_idle_worker_leaves_a_big_task_to_a_much_faster_busy_one() -> None:
+    table = workers([0.0, 1.0], capacity=[1.0, 10.0], speed=[1.0, 10.0], free=[1, 0])
+    assert Gravity().assign(table, tasks([10.0]), 0).tolist() == [UNASSIGNED]
+    assert Gravity().assign(table, tasks([0.1]), 0).tolist() == [0]
+
+
+def test_local_work_is_claimed_before_remote_work() -> None:
+    positions = ["z0/n0", "z0/n1"]
+    table = workers([0.0, 30.0], free=[1, 0], position=positions)
+    window = tasks([5.0, 1.0], position=["z0/n1", "z0/n0"])
+    assert Gravity().assign(table, window, 0).tolist() == [UNASSIGNED, 0]
+
+
+def test_equal_loads_prefer_the_worker_next_to_the_data() -> None:
+    table = workers([0.0, 0.0], position=["z0/n0", "z0/n1"])
+    assert Gravity().assign(table, tasks([1.0], position=["z0/n1"]), 0).tolist() == [1]
+
+
+def test_empty_inputs_give_empty_or_unassigned_plans() -> None:
+    assert Gravity().assign(workers([]), tasks([1.0]), 0).tolist() == [UNASSIGNED]
+    assert Gravity().assign(workers([0.0]), tasks([]), 0).tolist() == []
+    assert Gravity().assign(workers([0.0], free=[0]), tasks([1.0]), 0).tolist() == [UNASSIGNED]
+
+
+def test_invalid_parameters_raise_config_error() -> None:
+    with pytest.raises(ConfigError):
+        Gravity(G=0)
+    with pytest.raises(ConfigError):
+        Gravity(distance_offset=-1)
+
+
+def test_registry_builds_gravity_with_parameters() -> None:
+    policy = make_policy("gravity", G=2.0, distance_offset=3.0)
+    assert isinstance(policy, Gravity)
+    assert (policy.G, policy.distance_offset) == (2.0, 3.0)

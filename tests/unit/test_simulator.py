@@ -1,0 +1,144 @@
+"""The placement simulator: determinism, hand-checked schedules, crashes, batching, and the bench."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pids.bench import placement as bench
+from pids.physics import Gravity
+from pids.placement import TaskWindow, WorkerTable, make_policy
+from pids.simulator import simulate
+from pids.workloads import WORKLOADS, Workload, WorkerSpec, make_workload
+
+
+def tiny(sizes, arrival=None, speeds=(1.0, 1.0), **kw) -> Workload:
+    sizes = np.asarray(sizes, dtype=float)
+    return Workload(
+        name="tiny", description="hand-made",
+        workers=[WorkerSpec(id=f"w{i:02d}", speed=s) for i, s in enumerate(speeds)],
+        size=sizes, hint=sizes.copy(),
+        arrival=np.zeros(len(sizes)) if arrival is None else np.asarray(arrival, dtype=float), **kw,
+    )
+
+
+@dataclass
+class Spy:
+    """Wraps a policy, recording every snapshot it was shown."""
+
+    inner: object
+    calls: list[tuple[WorkerTable, TaskWindow, int]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name  # type: ignore[attr-defined]
+
+    @property
+    def late_binding(self) -> bool:
+        return getattr(self.inner, "late_binding", True)
+
+    def assign(self, workers: WorkerTable, tasks: TaskWindow, me: int) -> np.ndarray:
+        self.calls.append((workers, tasks, me))
+        return self.inner.assign(workers, tasks, me)  # type: ignore[attr-defined]
+
+
+def test_pull_fifo_schedule_matches_hand_computation() -> None:
+    r = simulate(tiny([4, 2, 2]), make_policy("pull_fifo"))
+    assert r.start.tolist() == [0, 0, 2]
+    assert r.finish.tolist() == [4, 2, 4]
+    assert r.busy.tolist() == [4, 4]
+    assert r.wait.tolist() == [0, 0, 2]
+    assert r.makespan == 4 and r.lower_bound == 4
+    assert r.metrics()["balance"] == 1.0
+
+
+def test_round_robin_schedule_matches_hand_computation() -> None:
+    r = simulate(tiny([4, 2, 2]), make_policy("round_robin"))
+    assert r.worker_of.tolist() == [0, 1, 0]
+    assert r.busy.tolist() == [6, 2]
+    assert r.makespan == 6
+    m = r.metrics()
+    assert m["balance"] == pytest.approx(0.5)  # mean 4, std 2
+    assert m["makespan_lb"] == pytest.approx(1.5)
+    assert m["wait_mean"] == pytest.approx(4 / 3)
+
+
+def test_speed_and_transfer_set_the_run_time() -> None:
+    w = Workload(
+        name="tiny", description="", size=np.array([6.0]), hint=np.array([6.0]), arrival=np.zeros(1),
+        workers=[WorkerSpec(id="w00", speed=3.0, position="z0/n0")], position=["z1/n1"], transfer=1.5,
+    )
+    r = simulate(w, make_policy("pull_fifo"))
+    assert r.finish.tolist() == [6 / 3 + 1.5 * 2]
+    assert r.remote.tolist() == [True]
+
+
+def test_arrivals_are_respected() -> None:
+    r = simulate(tiny([1, 1], arrival=[0, 5]), make_policy("gravity"))
+    assert r.start.tolist() == [0, 5]
+    assert r.wait.tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_same_seed_gives_the_same_run_and_another_seed_another(name: str) -> None:
+    runs = [simulate(make_workload(name, s, 80, 4), Gravity(), seed=s, window=16) for s in (1, 1, 2)]
+    for attr in ("busy", "start", "finish", "worker_of"):
+        np.testing.assert_array_equal(getattr(runs[0], attr), getattr(runs[1], attr))
+    assert not np.array_equal(runs[0].finish, runs[2].finish)
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+@pytest.mark.parametrize("policy", bench.POLICIES)
+def test_every_task_completes_once_and_the_lower_bound_holds(name: str, policy: str) -> None:
+    workload = make_workload(name, 0, 60, 4)
+    r = simulate(workload, bench.policy_for(policy, workload, 0, {}), window=16)
+    assert not np.isnan(r.finish).any()
+    assert (r.finish >= workload.arrival).all()
+    assert (r.wait >= 0).all()
+    assert r.makespan >= r.lower_bound - 1e-9
+
+
+def test_the_simulator_drives_the_policy_object_it_is_given() -> None:
+    spy = Spy(Gravity())
+    simulate(make_workload("a-origin", 0, 40, 4), spy, window=8)
+    assert spy.calls
+    for table, window, me in spy.calls:
+        assert 0 <= me < len(table)
+        assert len(window) <= 8
+        assert table.free_slots[me] > 0  # a late-binding worker only plans when it can claim
+        assert table.ids == sorted(table.ids)
+
+
+def test_batched_claims_never_hold_more_than_k_per_slot() -> None:
+    spy = Spy(make_policy("pull_fifo"))
+    r = simulate(make_workload("a-origin", 0, 200, 4), spy, batch=8)
+    assert not np.isnan(r.finish).any()
+    held = np.concatenate([np.asarray(t.held) for t, _, _ in spy.calls])
+    assert held.max() <= 8
+    assert max(int(np.asarray(t.free_slots).max()) for t, _, _ in spy.calls) == 8
+
+
+def test_a_crashed_workers_tasks_run_again_elsewhere() -> None:
+    w = make_workload("f-burst-crash", 0, 100, 4)
+    crash = next(s.crash_at for s in w.workers if s.crash_at is not None)
+    r = simulate(w, make_policy("pull_fifo"))
+    assert not r.survived[3] and r.survived[[0, 1, 2]].all()
+    assert not np.isnan(r.finish).any()
+    assert not (r.worker_of == 3)[r.finish > crash].any()
+
+
+def test_bench_runs_end_to_end_and_writes_its_table_json_and_plots(tmp_path: Path, capsys) -> None:
+    code = bench.main(["--workload", "a-origin", "--workload", "d-locality", "--seeds", "1", "--tasks", "40",
+                       "--workers", "4", "--window", "16", "--grid-seeds", "1", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| gravity |" in out and "#### d-locality" in out
+    document = json.loads((tmp_path / "results.json").read_text())
+    assert set(document["results"]) == {"a-origin", "d-locality"}
+    assert set(document["results"]["a-origin"]) == set(bench.POLICIES)
+    for png in ("work_bars.png", "wait_cdf.png", "makespan_lb.png", "grid_heatmap.png"):
+        assert (tmp_path / png).stat().st_size > 1000
