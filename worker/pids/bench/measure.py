@@ -111,8 +111,8 @@ def recovery(peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, sle
     r.flushall()
     enqueue(peer, lc, out, "rec", tasks, sleep=sleep, timeout=timeout)
     workers = Workers(peer, lc, out)
-    slots = {"processes": 1, "threads": 2} if peer.multi else {"processes": 1, "threads": 1}
-    extra = {"BENCH_SLOTS": "2"}
+    slots = {"processes": 1, "threads": peer.recovery_slots}
+    extra = {"BENCH_SLOTS": str(peer.recovery_slots)}
     try:
         victim = workers.start(label="A", extra_env=extra, **slots)
         workers.start(label="B", extra_env=extra, **slots)

@@ -33,7 +33,7 @@ class Peer:
     mode: str
     """Delivery semantics as configured here, in a few words."""
     cmd: Callable[[Launch, int, int], list[str]]
-    """(launch, processes, threads-or-slots per process) -> one worker instance's argv."""
+    """(launch, processes, slots per process; 0 = the peer's default) -> one worker instance's argv."""
     requirements: tuple[str, ...] = ()
     """Empty: run in this interpreter (floors, PIDS)."""
     multi: bool = True
@@ -43,23 +43,28 @@ class Peer:
     module: str = ""
     """Name of its bench/peers/p_<module>.py, when not the peer's own name."""
 
+    recovery_slots: int = 2
+    """Execution slots of each of the two workers in the kill -9 run."""
+
     @property
     def venv_name(self) -> str:
         return "-".join([self.name, *(r.split("==")[-1] for r in self.requirements[:1])])
 
 
 def _dramatiq(lc: Launch, procs: int, threads: int) -> list[str]:
-    return [lc.bin("dramatiq"), "p_dramatiq", "--processes", str(procs), "--threads", str(threads), "--queues", "bench"]
+    return [lc.bin("dramatiq"), "p_dramatiq", "--processes", str(procs), "--queues", "bench",
+            *(["--threads", str(threads)] if threads else [])]  # default: 8 threads per process
 
 
 def _celery(lc: Launch, procs: int, threads: int) -> list[str]:
-    return [lc.bin("celery"), "-A", "p_celery", "worker", "--pool", "prefork", "--concurrency", str(procs * threads),
-            "--queues", "bench", "--loglevel", "WARNING"]
+    return [lc.bin("celery"), "-A", "p_celery", "worker", "--pool", "prefork",
+            "--concurrency", str(procs * max(threads, 1)), "--queues", "bench", "--loglevel", "WARNING"]
 
 
 def _huey(lc: Launch, procs: int, threads: int) -> list[str]:
-    kind = "process" if threads == 1 else "thread"
-    return [lc.bin("huey_consumer"), "p_huey.huey", "--workers", str(procs * threads), "--worker-type", kind, "--quiet"]
+    if threads > 1:  # one consumer process, `threads` worker threads
+        return [lc.bin("huey_consumer"), "p_huey.huey", "--workers", str(threads), "--worker-type", "thread", "--quiet"]
+    return [lc.bin("huey_consumer"), "p_huey.huey", "--workers", str(procs), "--worker-type", "process", "--quiet"]
 
 
 def _rq(lc: Launch, procs: int, threads: int) -> list[str]:
@@ -93,7 +98,8 @@ PEERS: dict[str, Peer] = {
         Peer("celery", "at-least-once: acks_late (3600 s visibility timeout)", _celery,
              ("celery[redis]==5.7.0", REDIS_PY)),
         Peer("huey", "at-most-once (dequeued task lost on crash)", _huey, ("huey==3.5.4", REDIS_PY)),
-        Peer("rq", "SimpleWorker; no retry by default", _rq, ("rq==3.0.0", REDIS_PY), multi=False),
+        Peer("rq", "SimpleWorker; no retry by default", _rq, ("rq==3.0.0", REDIS_PY), multi=False,
+             recovery_slots=1),
         Peer("arq", "poll 10 ms; re-run after job_timeout + 10 s (310 s)", _arq,
              ("arq==0.28.0", "redis[hiredis]==5.3.1"), multi=False),
     ]

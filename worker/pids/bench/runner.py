@@ -85,12 +85,12 @@ class Workers:
         return proc
 
     def start_pool(self, processes: int) -> None:
-        """`processes` worker processes, one execution slot each."""
+        """`processes` worker processes, each with the peer's default number of slots."""
         if self.peer.multi:
-            self.start(processes, 1)
+            self.start(processes, 0)
         else:
             for i in range(processes):
-                self.start(1, 1, label=f"w{i}")
+                self.start(1, 0, label=f"w{i}")
 
     def check_alive(self) -> None:
         for p in self.procs:
