@@ -32,7 +32,7 @@ from .runner import percentile
 from .venvs import DEFAULT_DIR, venv_python
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_PEERS = [*FLOORS, "dramatiq", "celery", "huey", "rq", "arq"]
+DEFAULT_PEERS = [*FLOORS, "pids", "pids-batch", "dramatiq", "celery", "huey", "rq", "arq"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
