@@ -53,22 +53,28 @@ def path_distance(worker_position: str, task_position: str) -> int:
 
 
 def distance_matrix(worker_positions: list[str], task_positions: list[str]) -> np.ndarray:
-    """(W, K) distances, computed once per distinct pair of positions."""
-    worker_codes: dict[str, int] = {}
-    worker_index = [worker_codes.setdefault(p, len(worker_codes)) for p in worker_positions]
-    task_codes: dict[str, int] = {}
-    task_index = [task_codes.setdefault(p, len(task_codes)) for p in task_positions]
-    distinct = np.array(
-        [[path_distance(w, t) for t in task_codes] for w in worker_codes], dtype=np.float64
-    ).reshape(len(worker_codes), len(task_codes))
-    return distinct[np.ix_(worker_index, task_index)]
+    """(W, K) distances, computed once per distinct set of positions."""
+    worker_codes = sorted(set(worker_positions))
+    task_codes = sorted(set(task_positions))
+    worker_index = dict(zip(worker_codes, range(len(worker_codes))))
+    task_index = dict(zip(task_codes, range(len(task_codes))))
+    distinct = _distinct_distances(tuple(worker_codes), tuple(task_codes))
+    return distinct[np.ix_([worker_index[p] for p in worker_positions], [task_index[p] for p in task_positions])]
+
+
+@lru_cache(maxsize=256)
+def _distinct_distances(worker_codes: tuple[str, ...], task_codes: tuple[str, ...]) -> np.ndarray:
+    distances = np.array([[path_distance(w, t) for t in task_codes] for w in worker_codes], dtype=np.float64)
+    distances = distances.reshape(len(worker_codes), len(task_codes))
+    distances.flags.writeable = False
+    return distances
 
 
 @dataclass(frozen=True)
 class Gravity:
     """The gravity policy. `G` weighs a task's size against its age and priority; `distance_offset` is eps."""
 
-    G: float = 1.0
+    G: float = 0.03  # a 40 s task counts as 1.2 s of waiting: near-FIFO online, LPT within a burst
     distance_offset: float = 1.0
     name: str = "gravity"
 
@@ -157,5 +163,5 @@ def _positive(capacity: np.ndarray) -> np.ndarray:
 
 
 @register("gravity")
-def make_gravity(G: float = 1.0, distance_offset: float = 1.0) -> Gravity:
+def make_gravity(G: float = 0.03, distance_offset: float = 1.0) -> Gravity:
     return Gravity(G=G, distance_offset=distance_offset)

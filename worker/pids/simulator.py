@@ -9,7 +9,7 @@ late-binding policy's worker claims only up to its free slots, and with batched
 claims (k > 1) it claims, when it has nothing left to start, up to k tasks in one
 round trip; an early-binding worker claims its whole share and queues it
 locally. Centralised references (LPT, EFT) see the whole queue and never batch. Claims and announcements take no time; only the placement's CPU time
-is measured (wall clock, so it is the one non-deterministic output).
+is measured (process CPU time, the one non-deterministic output).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class SimResult:
 
 
 class _Simulation:
-    def __init__(self, workload: Workload, policy: Placement, window: int, batch: int, poll: float) -> None:
+    def __init__(self, workload: Workload, policy: Placement, window: int, batch: int, poll: float, heavy: int = 0) -> None:
         self.w = workload
         self.policy = policy
         self.late = binds_late(policy)
@@ -80,6 +80,7 @@ class _Simulation:
         self.window: int | None = None if whole else window
         self.batch = 1 if whole else batch  # centralised references place one task per free slot
         self.poll = poll
+        self.heavy = 0 if whole else min(heavy, window)
         n, n_workers = workload.n_tasks, len(workload.workers)
         self.slots = np.array([s.slots for s in workload.workers], dtype=np.int64)
         self.speed = np.array([s.speed for s in workload.workers], dtype=np.float64)
@@ -212,11 +213,11 @@ class _Simulation:
                     break
                 if not self.eligible(w):
                     continue
-                window = self.pending if self.window is None else self.pending[: self.window]
+                window = self.current_window()
                 workers, tasks = self.snapshot(now, live, window)
-                began = time.perf_counter()
+                began = time.process_time()
                 plan = self.policy.assign(workers, tasks, me)
-                self.assign_seconds += time.perf_counter() - began
+                self.assign_seconds += time.process_time() - began
                 self.assign_calls += 1
                 mine = [window[i] for i in np.flatnonzero(np.asarray(plan) == me).tolist()]
                 if self.late:
@@ -230,9 +231,21 @@ class _Simulation:
             self.wake_at = now + self.poll
             self.push(self.wake_at, WAKE)
 
+    def current_window(self) -> list[int]:
+        """The first K pending tasks; with `heavy`, the last `heavy` places go to the heaviest
+        hints further back in the queue (as a pending-by-weight index would serve them)."""
+        if self.window is None:
+            return self.pending
+        if not self.heavy or len(self.pending) <= self.window:
+            return self.pending[: self.window]
+        head = self.window - self.heavy
+        rest = np.array(self.pending[head:], dtype=np.int64)
+        heaviest = rest[np.argpartition(-self.w.hint[rest], self.heavy - 1)[: self.heavy]]
+        return self.pending[:head] + sorted(heaviest.tolist())
+
     def claim(self, w: int, mine: list[int], now: float) -> None:
         taken = set(mine)
-        cut = len(self.pending) if self.window is None else self.window
+        cut = len(self.pending) if self.window is None or self.heavy else self.window
         self.pending = [t for t in self.pending[:cut] if t not in taken] + self.pending[cut:]
         for task in mine:
             self.queued[w].append(task)
@@ -260,9 +273,11 @@ def simulate(
     window: int = 64,
     batch: int | None = None,
     poll: float = 1.0,
+    heavy: int = 0,
 ) -> SimResult:
-    """Run `workload` to completion under `policy`; `batch` overrides the workload's k."""
-    sim = _Simulation(workload, policy, window, workload.batch if batch is None else batch, poll)
+    """Run `workload` to completion under `policy`; `batch` overrides the workload's k;
+    `heavy` of the K window places show the heaviest pending tasks instead of the head."""
+    sim = _Simulation(workload, policy, window, workload.batch if batch is None else batch, poll, heavy)
     sim.run()
     lb = makespan_lower_bound(workload.size, sim.speed, sim.slots, workload.arrival)
     return SimResult(

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", type=int, default=1000, help="tasks per workload (default 1000)")
     parser.add_argument("--workers", type=int, default=10, help="workers (default 10)")
     parser.add_argument("--window", type=int, default=64, help="pending window K (default 64)")
+    parser.add_argument("--heavy", type=int, default=16,
+                        help="window places given to the heaviest pending tasks instead of the head (default 16)")
     parser.add_argument("--G", type=float, default=None, help="gravity G (default: the policy's)")
     parser.add_argument("--distance-offset", type=float, default=None, help="gravity eps (default: the policy's)")
     parser.add_argument("--grid-seeds", type=int, default=3, help="seeds per grid-search cell; 0 skips the grid")
@@ -58,13 +60,14 @@ def policy_for(name: str, workload: Workload, seed: int, gravity: dict[str, floa
 
 def run_matrix(
     workloads: list[str], policies: list[str], seeds: int, *, tasks: int, workers: int, window: int,
-    gravity: dict[str, float], progress: Any = None,
+    gravity: dict[str, float], heavy: int = 0, progress: Any = None,
 ) -> Iterator[SimResult]:
     for name in workloads:
         for seed in range(seeds):
             workload = make_workload(name, seed, tasks, workers)
             for policy in policies:
-                yield simulate(workload, policy_for(policy, workload, seed, gravity), seed=seed, window=window)
+                yield simulate(workload, policy_for(policy, workload, seed, gravity), seed=seed, window=window,
+                               heavy=heavy)
                 if progress is not None:
                     progress()
 
@@ -139,14 +142,18 @@ def run(args: argparse.Namespace) -> int:
     with Progress(transient=True, disable=args.json or not sys.stderr.isatty()) as bar:
         task = bar.add_task("simulating", total=total)
         results = list(run_matrix(workloads, policies, args.seeds, tasks=args.tasks, workers=args.workers,
-                                  window=args.window, gravity=gravity, progress=lambda: bar.advance(task)))
+                                  window=args.window, gravity=gravity, heavy=args.heavy,
+                                  progress=lambda: bar.advance(task)))
         grid = None
         if args.grid_seeds > 0:
-            grid = plots.grid_search(args.grid_seeds, tasks=args.tasks, workers=args.workers,
-                                     progress=lambda: None)
+            cells = plots.grid_cells()
+            grid_task = bar.add_task("grid search", total=cells * args.grid_seeds)
+            grid = plots.grid_search(args.grid_seeds, tasks=args.tasks, workers=args.workers, heavy=args.heavy,
+                                     progress=lambda: bar.advance(grid_task))
     table = aggregate(results)
     descriptions = {name: make_workload(name, 0, args.tasks, args.workers).description for name in workloads}
     config = {"seeds": args.seeds, "tasks": args.tasks, "workers": args.workers, "window": args.window,
+              "heavy": args.heavy,
               "gravity": gravity or "defaults", "workloads": workloads, "policies": policies}
     args.out.mkdir(parents=True, exist_ok=True)
     document = {"config": config, "descriptions": descriptions, "results": table, "grid": grid}
