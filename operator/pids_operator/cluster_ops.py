@@ -20,7 +20,7 @@ from .redis_manifests import (
     build_redis_service,
     generate_password,
 )
-from .scaling import WorkerLoad, desired_workers, plan_scaling
+from .scaling import DELETION_COST, WorkerLoad, desired_workers, plan_scaling, staying_pods
 from .spec import ClusterSpec
 from .worker_manifests import (
     build_configmap,
@@ -91,13 +91,13 @@ def refresh(
     draining = {d["name"]: float(d["since"]) for d in status.get("draining") or [] if "name" in d}
     replicas = current
     if deployment is not None:
-        pods = [p["metadata"]["name"] for p in kube.worker_pods(ns, name)]
+        pods = staying_pods(kube.worker_pods(ns, name))
         plan = plan_scaling(desired, pods, loads, draining, now, spec.autoscaling.scale_down_grace_seconds)
         if client is not None:
             for worker in plan.drain:
                 client.drain_worker(worker)
         for pod, cost in plan.deletion_costs.items():
-            kube.annotate_pod(ns, pod, {meta.DELETION_COST: str(cost)})
+            kube.annotate_pod(ns, pod, {DELETION_COST: str(cost)})
         if plan.replicas != current:
             kube.set_replicas(ns, meta.child_name(name, "workers"), plan.replicas)
         draining, replicas = plan.draining, plan.replicas

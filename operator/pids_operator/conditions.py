@@ -32,3 +32,15 @@ def merge_conditions(
             stamped["observedGeneration"] = generation
         out.append(stamped)
     return out
+
+
+def merge_patch(previous: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """`new` as a JSON merge patch over `previous`: keys of nested maps that
+    disappeared (e.g. a state no task is in any more) are set to None, so they
+    are removed instead of lingering with stale counts."""
+    out = dict(new)
+    for key, value in new.items():
+        old = previous.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            out[key] = {**{k: None for k in old if k not in value}, **merge_patch(old, value)}
+    return out

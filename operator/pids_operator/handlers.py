@@ -19,6 +19,7 @@ from .kube import Kube
 from .metrics import OperatorMetrics
 from .spec import ClusterSpec, TaskSpec
 from .state import OperatorState
+from .conditions import merge_patch
 from .task_status import TERMINAL_PHASES, problem_status, with_conditions
 from .validation import summary, validate_cluster, validate_task
 
@@ -47,6 +48,8 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.watching.client_timeout = 330  # ...and give up on a stalled one soon after
     settings.watching.connect_timeout = 30
     settings.execution.max_workers = 16
+    # Namespaced, the operator's Role cannot list namespaces or CRDs: skip that scanning.
+    settings.scanning.disabled = not CONFIG.clusterwide
     settings.posting.level = logging.WARNING
     if CONFIG.peering:  # several replicas: only the highest-priority one acts
         settings.peering.name = CONFIG.peering
@@ -56,7 +59,10 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     except k8s_config.ConfigException:
         k8s_config.load_kube_config()
     metrics = OperatorMetrics()
-    metrics.serve(CONFIG.metrics_port)
+    try:
+        metrics.serve(CONFIG.metrics_port)
+    except OSError as e:  # metrics are worth less than a running operator
+        log.warning("operator metrics not served on port %d: %s", CONFIG.metrics_port, e)
     memo.pids = OperatorState(config=CONFIG, kube=Kube(k8s.ApiClient()), metrics=metrics)
 
 
@@ -85,7 +91,8 @@ def reconcile_cluster(body: kopf.Body, spec: kopf.Spec, name: str, namespace: st
 def cluster_status(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo.pids
     with state.metrics.track("PidsCluster", "status"):
-        patch.status.update(cluster_ops.refresh(state.kube, state.connections, body, ClusterSpec.parse(spec), status))
+        new = cluster_ops.refresh(state.kube, state.connections, body, ClusterSpec.parse(spec), status)
+        patch.status.update(merge_patch(status, new))
 
 
 @kopf.on.delete(*CLUSTERS, id="forget", optional=True)
@@ -139,7 +146,8 @@ def follow_task(body: kopf.Body, spec: kopf.Spec, uid: str, namespace: str, stat
             patch.status.update(problem_status("ClusterNotFound", f"PidsCluster {task.cluster!r} was deleted", status, body["metadata"].get("generation"), time.time()))
             return
         progress = task_ops.progress(client, task.cluster, uid, task)
-        patch.status.update(with_conditions(progress, status, body["metadata"].get("generation"), time.time()))
+        new = with_conditions(progress, status, body["metadata"].get("generation"), time.time())
+        patch.status.update(merge_patch(status, new))
         state.set_task_phase(uid, progress["phase"])
 
 

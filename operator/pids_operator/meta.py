@@ -24,8 +24,6 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 WORKER = "worker"
 REDIS = "redis"
 
-DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
-
 SUFFIXES = {
     "workers": "workers",
     "redis": "redis",

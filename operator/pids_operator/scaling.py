@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 from .spec import ClusterSpec
 
 # Deletion cost of a pod cleared to go: far below the default 0 of the others.
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 REMOVE_COST = -1000
 
 
@@ -39,6 +40,18 @@ class ScalePlan:
     @property
     def deletion_costs(self) -> dict[str, int]:
         return {pod: REMOVE_COST for pod in self.remove}
+
+
+def staying_pods(pods: list[Mapping[str, Any]]) -> list[str]:
+    """Names of pods not already cleared to go: a pod marked with REMOVE_COST is
+    leaving (its ReplicaSet may take a moment to delete it) and must not be
+    counted, or drained twice over, on the next tick."""
+    out = []
+    for pod in pods:
+        annotations = pod.get("metadata", {}).get("annotations") or {}
+        if annotations.get(DELETION_COST) != str(REMOVE_COST):
+            out.append(pod["metadata"]["name"])
+    return out
 
 
 def desired_workers(spec: ClusterSpec, backlog: int, running: int) -> int:

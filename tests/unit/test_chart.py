@@ -30,11 +30,12 @@ def find_helm() -> str | None:
     if on_path:
         return on_path
     cache = os.environ.get("PIDS_E2E_CACHE", "/var/cache/pids-e2e")
-    found = sorted(glob.glob(f"{cache}/helm*/**/helm", recursive=True)) + sorted(glob.glob(f"{cache}/*/bin/helm"))
-    return next((f for f in found if os.access(f, os.X_OK)), None)
+    found = sorted(glob.glob(f"{cache}/helm*/bin/helm")) + sorted(glob.glob(f"{cache}/helm*/helm")) + sorted(glob.glob(f"{cache}/*/bin/helm"))
+    return next((f for f in found if os.path.isfile(f) and os.access(f, os.X_OK)), None)
 
 
 HELM = find_helm()
+KUBE = ["--kube-version", "1.34.0"]  # a helm built without version ldflags assumes 1.20
 needs_helm = pytest.mark.skipif(HELM is None, reason="no helm binary (set PIDS_HELM or put helm on PATH)")
 
 
@@ -110,7 +111,7 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def render(*sets: str, namespace: str = "pids-system") -> list[dict[str, Any]]:
-    args = ["template", "pids", str(CHART), "--namespace", namespace, "--include-crds"]
+    args = ["template", "pids", str(CHART), "--namespace", namespace, "--include-crds", *KUBE]
     for s in sets:
         args += ["--set", s]
     out = helm(*args)
@@ -125,7 +126,7 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 @needs_helm
 def test_helm_lint_default_and_non_default() -> None:
     for extra in ([], ["--set", "watch.clusterWide=true,operator.replicas=2,metrics.serviceMonitor.enabled=true"]):
-        out = helm("lint", str(CHART), "--strict", *extra)
+        out = helm("lint", str(CHART), "--strict", *KUBE, *extra)
         assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -181,7 +182,7 @@ def test_service_monitors_only_when_enabled() -> None:
 
 @needs_helm
 def test_invalid_combinations_fail_with_a_clear_message() -> None:
-    out = helm("template", "pids", str(CHART), "--set", "operator.replicas=2,peering.enabled=false")
+    out = helm("template", "pids", str(CHART), *KUBE, "--set", "operator.replicas=2,peering.enabled=false")
     assert out.returncode != 0 and "needs peering.enabled=true" in out.stderr
-    out = helm("template", "pids", str(CHART), "--set", "operator.replicas=-3")
+    out = helm("template", "pids", str(CHART), *KUBE, "--set", "operator.replicas=-3")
     assert out.returncode != 0 and "replicas" in out.stderr

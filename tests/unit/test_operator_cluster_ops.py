@@ -55,7 +55,7 @@ class MemoryKube:
         self.objects[("Deployment", name)]["spec"]["replicas"] = replicas
 
     def worker_pods(self, namespace: str, cluster: str) -> list[dict[str, Any]]:
-        return [{"metadata": {"name": p}} for p in self.pods]
+        return [{"metadata": {"name": p, "annotations": self.annotations.get(p, {})}} for p in self.pods]
 
     def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         self.annotations.setdefault(name, {}).update(annotations)
@@ -155,3 +155,18 @@ def test_refresh_with_redis_down_is_degraded_but_still_reports_replicas() -> Non
     status = cluster_ops.refresh(kube, Connections(factory=broken), BODY, spec, {}, now=1.0)  # type: ignore[arg-type]
     assert status["phase"] == "Degraded" and status["replicas"] == 2
     assert "connection refused" in status["conditions"][2]["message"]
+
+
+def test_pods_cleared_to_go_are_not_drained_again_on_the_next_tick() -> None:
+    kube = MemoryKube()
+    body = {**BODY, "spec": {"workers": 1}}
+    spec = ClusterSpec.parse(body["spec"])
+    cluster_ops.reconcile(kube, body, spec)  # type: ignore[arg-type]
+    kube.pods = ["p1", "p2", "p3"]  # the ReplicaSet has not deleted the leaving pods yet
+    client = FakeClient(Stats(workers=[Worker("p1", 1, 1.0), Worker("p2", 0, 0.0), Worker("p3", 0, 0.0)]))
+    status = cluster_ops.refresh(kube, connections_for(client), body, spec, {}, now=1.0)  # type: ignore[arg-type]
+    assert sorted(kube.annotations) == ["p2", "p3"] and status["draining"] == []
+    client.drained.clear()
+    cluster_ops.refresh(kube, connections_for(client), body, spec, status, now=11.0)  # type: ignore[arg-type]
+    assert client.drained == [] and sorted(kube.annotations) == ["p2", "p3"]
+    assert kube.objects[("Deployment", "demo-workers")]["spec"]["replicas"] == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pids_operator.scaling import REMOVE_COST, WorkerLoad, desired_workers, plan_scaling
+from pids_operator.scaling import DELETION_COST, REMOVE_COST, WorkerLoad, desired_workers, plan_scaling, staying_pods
 from pids_operator.spec import ClusterSpec
 
 AUTO = ClusterSpec.parse({"autoscaling": {"enabled": True, "minWorkers": 1, "maxWorkers": 8, "targetBacklogPerWorker": 10}})
@@ -80,3 +80,12 @@ def test_unknown_loads_keep_busy_workers_until_the_grace() -> None:
 def test_workers_redis_does_not_know_yet_count_as_idle() -> None:
     plan = plan_scaling(1, ["a", "new"], {"a": WorkerLoad(held=2)}, {}, now=0, grace_seconds=60)
     assert plan.remove == ["new"] and plan.replicas == 1
+
+
+def test_pods_marked_to_go_are_not_staying() -> None:
+    pods = [
+        {"metadata": {"name": "a"}},
+        {"metadata": {"name": "b", "annotations": {DELETION_COST: str(REMOVE_COST)}}},
+        {"metadata": {"name": "c", "annotations": {DELETION_COST: "5"}}},
+    ]
+    assert staying_pods(pods) == ["a", "c"]

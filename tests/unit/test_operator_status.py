@@ -156,3 +156,11 @@ def test_terminal_progress_gets_complete_condition_and_finish_time() -> None:
     s = with_conditions({"phase": "Succeeded", "reason": "AllSucceeded", "taskId": "u"}, {}, 1, 60.0)
     assert {c["type"]: c["status"] for c in s["conditions"]} == {"Enqueued": "True", "Complete": "True"}
     assert s["finishedAt"] == "1970-01-01T00:01:00Z"
+
+
+def test_status_patch_removes_map_keys_that_disappeared() -> None:
+    from pids_operator.conditions import merge_patch
+
+    previous = {"counts": {"pending": 12}, "claimedBy": {"w1": 3}, "phase": "Pending"}
+    new = {"counts": {"succeeded": 12}, "claimedBy": {"w1": 5}, "phase": "Succeeded"}
+    assert merge_patch(previous, new) == {"counts": {"pending": None, "succeeded": 12}, "claimedBy": {"w1": 5}, "phase": "Succeeded"}
