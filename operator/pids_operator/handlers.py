@@ -131,6 +131,13 @@ def enqueue_task(body: kopf.Body, spec: kopf.Spec, uid: str, namespace: str, sta
         state.set_task_phase(uid, "Pending")
 
 
+@kopf.on.resume(*TASKS, id="track")
+def track_task(uid: str, status: kopf.Status, memo: kopf.Memo, **_: Any) -> None:
+    """After an operator restart, count existing tasks in the tasks-by-phase metric."""
+    if status.get("phase"):
+        memo.pids.set_task_phase(uid, status["phase"])
+
+
 def _following(status: kopf.Status, **_: Any) -> bool:
     return bool(status.get("taskId")) and status.get("phase") not in TERMINAL_PHASES
 
