@@ -119,6 +119,8 @@ def recovery(peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, sle
 
         def victim_busy() -> bool:
             rows = read_records(out)
+            if len({i for tag, i, _, _ in rows if tag == "E"}) >= tasks:
+                raise BenchError(f"{peer.name}: all {tasks} tasks finished before the kill: use more tasks")
             starts = [ts for tag, _, who, ts in rows if tag == "S"]
             a_open = {i for tag, i, who, _ in rows if tag == "S" and who == "A"} - {
                 i for tag, i, who, _ in rows if tag == "E" and who == "A"}

@@ -1,0 +1,73 @@
+"""`pids bench peers` end to end on a tiny size: correctness of the harness, no timing assertions.
+
+Floors and PIDS run in this interpreter. Set PIDS_BENCH_PEER_VENVS=1 to also
+run one real peer (huey), whose venv is created on first use (needs PyPI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROWS = ["luafloor", "streams", "pids", "pids-batch"]
+if os.environ.get("PIDS_BENCH_PEER_VENVS") == "1":
+    ROWS.append("huey")
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path]:
+    out = tmp_path_factory.mktemp("peers")
+    cmd = [sys.executable, "-m", "pids", "bench", "peers", "--tasks", "200", "--peers", ",".join(ROWS),
+           "--processes", "2", "--latency-tasks", "40", "--rate", "100", "--recovery-tasks", "40",
+           "--recovery-sleep", "0.2", "--kill-after", "0.3", "--recovery-cap", "20", "--phase-timeout", "120", "--out", str(out), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout), (out / "peers.md").read_text(), out
+
+
+def test_every_row_measures_throughput_latency_and_traffic(bench_run: tuple[dict, str, Path]) -> None:
+    result, _, _ = bench_run
+    assert list(result["rows"]) == ROWS
+    for name, row in result["rows"].items():
+        assert "error" not in row, f"{name}: {row.get('error')}"
+        tp = row["throughput"]["2"]
+        assert tp["done"] == 200 and not tp["timed_out"]
+        assert tp["processed_per_s"] > 0 and tp["enqueue_per_s"] > 0
+        assert tp["commands_per_task"] > 0 and tp["bytes_per_task"] > 0
+        assert row["latency"]["done"] == 40 and row["latency"]["p99_ms"] >= row["latency"]["p50_ms"] > 0
+    assert result["ping_us"]["p50"] > 0
+
+
+def test_pids_recovers_killed_workers_tasks_without_loss(bench_run: tuple[dict, str, Path]) -> None:
+    result, _, _ = bench_run
+    assert "recovery" not in result["rows"]["luafloor"]  # floors are not queues
+    for name in ("pids", "pids-batch"):
+        rec = result["rows"][name]["recovery"]
+        assert rec["in_flight_at_kill"] >= 1
+        assert rec["lost"] == 0
+        assert rec["duplicated"] <= rec["in_flight_at_kill"]
+        assert rec["rerun_s"] is not None
+
+
+def test_writes_markdown_with_ratio_rows_json_and_chart(bench_run: tuple[dict, str, Path]) -> None:
+    result, md, out = bench_run
+    for name in ROWS:
+        assert f"| {name} |" in md
+    assert "Ratios of PIDS processed rates" in md and "| luafloor | " in md.split("Ratios of PIDS")[1]
+    assert "Recovery:" in md
+    assert json.loads((out / "peers.json").read_text())["rows"].keys() == result["rows"].keys()
+    assert (out / "peers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_peer_scripts_fail_with_a_clear_message(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "pids.bench.peers", "--peers", "luafloor", "--peers-dir",
+                           str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "peer scripts not found" in proc.stderr
