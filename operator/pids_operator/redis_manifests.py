@@ -64,7 +64,7 @@ def build_redis_deployment(owner: Body, redis: ManagedRedis) -> Manifest:
     """One Redis pod; appendonly when persistent, a pure cache otherwise."""
     cluster = owner["metadata"]["name"]
     persistent = redis.persistence
-    args = ["redis-server", "--port", str(PORT), "--requirepass", "$(REDIS_PASSWORD)", "--dir", "/data", "--protected-mode", "no"]
+    args = ["--port", str(PORT), "--bind", "0.0.0.0", "--requirepass", "$(REDIS_PASSWORD)", "--dir", "/data", "--protected-mode", "no"]
     args += ["--appendonly", "yes"] if persistent else ["--appendonly", "no", "--save", ""]
     data_volume: dict[str, Any] = (
         {"name": "data", "persistentVolumeClaim": {"claimName": meta.child_name(cluster, "redis-data")}}
@@ -77,6 +77,7 @@ def build_redis_deployment(owner: Body, redis: ManagedRedis) -> Manifest:
         "name": "redis",
         "image": redis.image,
         "imagePullPolicy": redis.image_pull_policy,
+        "command": ["redis-server"],  # explicit, whatever the image's ENTRYPOINT
         "args": args,
         "env": [
             {
