@@ -132,3 +132,18 @@ def test_cancel_removes_pending_and_marks_running(client: Client) -> None:
     assert p.complete("a", [Completion("r", 1, "1", 0.0)]) == (["r"], [])
     assert client.task_info("r").state is TaskState.CANCELLED
     assert client.cluster_stats().backlog == 0
+
+
+def test_heartbeat_renews_only_tasks_the_worker_knows_it_holds(client: Client) -> None:
+    """A claim whose reply was lost (connection dropped) must not be kept alive forever."""
+    p = client.protocol
+    client.submit("pids.tasks:echo", task_id="known")
+    client.submit("pids.tasks:echo", task_id="orphan")
+    register(p, "a")
+    p.claim("a", ["known", "orphan"], lease_ms=100)
+    _, _, renewed = p.heartbeat("a", {"slots": 4}, 5000, 60_000, ["known"])
+    assert renewed == 1
+    time.sleep(0.15)
+    assert p.release_expired_leases() == (1, 0)
+    assert client.task_info("orphan").state is TaskState.PENDING
+    assert client.task_info("known").state is TaskState.RUNNING

@@ -123,14 +123,30 @@ class Protocol:
     def complete_and_snapshot(
         self, worker_id: str, completions: Sequence[Completion], window: int
     ) -> tuple[tuple[list[str], list[str]], Snapshot]:
-        """complete() then snapshot() pipelined: the claim cycle's single round trip before claiming."""
+        """complete() then snapshot() pipelined: the claim cycle's single round trip before claiming.
+
+        Raw EVALSHA: redis-py would add a SCRIPT EXISTS round trip for Script objects in a pipeline."""
         if not completions:
             return ([], []), self.snapshot(window)
-        pipe = self.redis.pipeline(transaction=False)
-        self._complete(*self._complete_call(worker_id, completions), client=pipe)
-        self._snapshot(*self._snapshot_call(window), client=pipe)
-        completed, snapshot = pipe.execute()
+        complete_keys, complete_args = self._complete_call(worker_id, completions)
+        snapshot_keys, snapshot_args = self._snapshot_call(window)
+        for attempt in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.evalsha(self._complete.sha, len(complete_keys), *complete_keys, *complete_args)
+            pipe.evalsha(self._snapshot.sha, len(snapshot_keys), *snapshot_keys, *snapshot_args)
+            try:
+                completed, snapshot = pipe.execute()
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                self._load_scripts()  # the server lost its script cache (restart, failover)
+                continue
+            break
         return _split_completion_reply(completed), _parse_snapshot(snapshot)
+
+    def _load_scripts(self) -> None:
+        for script in (self._complete, self._snapshot):
+            self.redis.script_load(script.script)
 
     def _complete_call(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[Any]]:
         k = self.keys
@@ -200,14 +216,16 @@ class Protocol:
                 dead.append(worker_id)
         return dead
 
-    def heartbeat(self, worker_id: str, info: dict[str, Any], ttl_ms: int, lease_ms: int) -> tuple[int, bool, int]:
-        """Returns (server ms, drain requested, tasks held)."""
+    def heartbeat(
+        self, worker_id: str, info: dict[str, Any], ttl_ms: int, lease_ms: int, held: Sequence[str] = ()
+    ) -> tuple[int, bool, int]:
+        """Returns (server ms, drain requested, leases renewed of the `held` tasks)."""
         k = self.keys
-        now, drain, held = self._heartbeat(
+        now, drain, renewed = self._heartbeat(
             keys=[k.workers, k.running, k.claims(worker_id), k.loads, k.draining],
-            args=[worker_id, json.dumps(info), ttl_ms, lease_ms],
+            args=[worker_id, json.dumps(info), ttl_ms, lease_ms, *held],
         )
-        return int(now), bool(int(drain)), int(held)
+        return int(now), bool(int(drain)), int(renewed)
 
     def forget_worker(self, worker_id: str) -> bool:
         k = self.keys

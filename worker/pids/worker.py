@@ -53,7 +53,8 @@ class Worker:
         self.watch = LoopWatch(stuck_after=max(15.0, 10 * settings.heartbeat_seconds))
         self.wake = threading.Event()
         self.slots = Slots(settings.concurrency, settings.allowed_modules, on_outcome=self.wake.set)
-        self.held: dict[str, ClaimedTask] = {}
+        self.held: dict[str, ClaimedTask] = {}  # changed by the claim loop only, read by the heartbeat
+        self._held_lock = threading.Lock()
         self.unsent_completions: list[Completion] = []
         self.unsent_failures: list[Outcome] = []
         self.draining = threading.Event()
@@ -175,8 +176,10 @@ class Worker:
                 return 0, True
             mine = window.ids[:free]  # work planned for others sat unclaimed: take it
         won = self.protocol.claim(self.id, mine, self._lease_ms)
+        with self._held_lock:
+            for task in won:
+                self.held[task.id] = task
         for task in won:
-            self.held[task.id] = task
             self.slots.submit(task)
         self.metrics.claimed.inc(len(won))
         self.metrics.claim_latency.observe(time.perf_counter() - started)
@@ -194,7 +197,8 @@ class Worker:
             task = outcome.task
             if self.held.get(task.id) is not task:
                 continue
-            del self.held[task.id]
+            with self._held_lock:
+                del self.held[task.id]
             if outcome.ok:
                 self.unsent_completions.append(Completion(task.id, task.attempt, outcome.result_json, outcome.seconds))
             else:
@@ -253,7 +257,9 @@ class Worker:
         beats = 0
         while not self.stopping.is_set():
             try:
-                _, drain_requested, _held = self.protocol.heartbeat(self.id, self.info(), ttl_ms, self._lease_ms)
+                with self._held_lock:
+                    held = list(self.held)
+                _, drain_requested, _ = self.protocol.heartbeat(self.id, self.info(), ttl_ms, self._lease_ms, held)
                 if not self.registered.is_set():
                     self.registered.set()
                     self.wake.set()

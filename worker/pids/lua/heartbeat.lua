@@ -1,12 +1,15 @@
 -- A worker's heartbeat: publish its info with a deadline (its TTL, in server time),
--- renew the leases of every task it holds, and tell it whether it was asked to drain.
+-- renew the leases of the tasks it says it holds, and tell it whether it was asked to
+-- drain. A claim whose reply the worker never got (connection lost) is not renewed:
+-- its lease runs out and it goes back to the queue.
 -- KEYS[1] workers        HASH worker id -> JSON info
 -- KEYS[2] running        ZSET id -> lease deadline ms
 -- KEYS[3] claims         SET of ids held by this worker
 -- KEYS[4] loads          HASH worker id -> held weight
 -- KEYS[5] draining       SET of worker ids asked to drain
 -- ARGV[1] worker id   ARGV[2] info JSON (object)   ARGV[3] TTL ms   ARGV[4] lease ms
--- Returns {now_ms, drain_requested (0/1), held task count}.
+-- ARGV[5..] ids of the tasks the worker holds
+-- Returns {now_ms, drain_requested (0/1), leases renewed}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local worker = ARGV[1]
@@ -15,9 +18,12 @@ info['deadline'] = now + tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], worker, cjson.encode(info))
 redis.call('HSETNX', KEYS[4], worker, 0)
 redis.call('HSETNX', KEYS[4], worker .. ':n', 0)
-local held = redis.call('SMEMBERS', KEYS[3])
 local lease = now + tonumber(ARGV[4])
-for _, id in ipairs(held) do
-  redis.call('ZADD', KEYS[2], 'XX', lease, id)
+local renewed = 0
+for i = 5, #ARGV do
+  if redis.call('SISMEMBER', KEYS[3], ARGV[i]) == 1 then
+    redis.call('ZADD', KEYS[2], 'XX', lease, ARGV[i])
+    renewed = renewed + 1
+  end
 end
-return {now, redis.call('SISMEMBER', KEYS[5], worker), #held}
+return {now, redis.call('SISMEMBER', KEYS[5], worker), renewed}

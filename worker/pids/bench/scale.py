@@ -1,0 +1,190 @@
+"""`pids bench scale`: does the per-task cost of PIDS stay flat as the worker count W grows?
+
+Against one real redis-server started here, W simulated workers (hosted by a
+few driver processes, see scale_sim.py) run the real claim cycle and
+heartbeat duties on no-op tasks submitted one by one at a fixed rate, while W
+real subscriptions listen to the new-work channel as real workers do.
+Measured per task, for each W: claim-cycle CPU of the workers, redis-server
+CPU, Redis commands (Lua-internal calls included), bytes, and pub/sub
+messages delivered (fan-out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..client import Client
+from ..embedded import EmbeddedRedis
+from ..keys import Keys
+from .runner import Snapshot
+
+CLUSTER = "scale"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", default="10,100,1000", help="comma-separated simulated worker counts W")
+    parser.add_argument("--tasks", type=int, default=2000, help="no-op tasks per W")
+    parser.add_argument("--rate", type=float, default=500.0, help="tasks/s submitted one by one")
+    parser.add_argument("--drivers", type=int, default=2, help="processes hosting the simulated workers")
+    parser.add_argument("--prefetch", type=int, default=0, help="claim up to 1 + prefetch tasks per cycle")
+    parser.add_argument("--timeout", type=float, default=120.0, help="bound per W, seconds")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    parser.add_argument("--out", type=Path, default=None, help="write scale.md, scale.json and scale.png here")
+
+
+def _popen(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "pids.bench.scale_sim", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _finish(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    proc.terminate()
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"scale_sim exited {proc.returncode} without a report:\n{err[-2000:]}")
+    return dict(json.loads(lines[-1]))
+
+
+def one_w(server: EmbeddedRedis, w: int, args: argparse.Namespace) -> dict[str, Any]:
+    r = server.client()
+    r.flushall()
+    keys = Keys(CLUSTER)
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        sub = _popen(["subscribe", server.url, keys.new_work_channel, str(w)])
+        procs.append(sub)
+        if sub.stdout is None or sub.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"subscriber failed: {sub.stderr.read() if sub.stderr else ''}")
+        share = [w // args.drivers + (1 if i < w % args.drivers else 0) for i in range(args.drivers)]
+        first = 0
+        for n in share:
+            if n:
+                procs.append(_popen(["driver", server.url, CLUSTER, str(first), str(n), str(args.prefetch)]))
+                first += n
+        deadline = time.monotonic() + args.timeout
+        while r.hlen(keys.workers) < w and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        s0, t0 = Snapshot.take(r), time.monotonic()
+        feeder = threading.Thread(target=_feed, args=(server.url, args.tasks, args.rate), daemon=True)
+        feeder.start()
+        done = 0
+        while time.monotonic() < deadline:
+            done = int(r.hget(keys.stats, "succeeded") or 0)
+            if done >= args.tasks:
+                break
+            time.sleep(0.05)
+        elapsed = time.monotonic() - t0
+        s1 = Snapshot.take(r)
+        reports = [_finish(p) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    d = s1 - s0
+    per = 1.0 / max(done, 1)
+    drivers = reports[1:]
+    return {"W": w, "tasks": args.tasks, "done": done, "seconds": elapsed, "tasks_per_s": done / elapsed,
+            "worker_cpu_us_per_task": sum(x["cpu_s"] for x in drivers) * 1e6 * per,
+            "redis_cpu_us_per_task": d.cpu_s * 1e6 * per, "commands_per_task": d.commands * per,
+            "bytes_per_task": d.net_bytes * per, "fanout_per_task": reports[0]["messages"] * per,
+            "cycles_per_task": sum(x["cycles"] for x in drivers) * per, "timed_out": done < args.tasks}
+
+
+def _feed(url: str, n: int, rate: float) -> None:
+    client = Client(url, cluster=CLUSTER)
+    t0 = time.perf_counter()
+    for i in range(n):
+        delay = t0 + i / rate - time.perf_counter() if rate > 0 else 0
+        if delay > 0:
+            time.sleep(delay)
+        client.submit("pids.tasks:noop")
+
+
+COLUMNS = [("tasks_per_s", "tasks/s", 0), ("worker_cpu_us_per_task", "worker CPU µs/task", 0),
+           ("redis_cpu_us_per_task", "Redis CPU µs/task", 0), ("commands_per_task", "cmds/task", 1),
+           ("bytes_per_task", "bytes/task", 0), ("fanout_per_task", "pub/sub msgs delivered/task", 1),
+           ("cycles_per_task", "claim cycles/task", 1)]
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [f"{result['tasks']:,} no-op tasks per W, submitted one by one at {result['rate']:g}/s; "
+             f"claim size {1 + result['prefetch']}; {result['drivers']} driver processes.", "",
+             "| W | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---:|" + "---:|" * len(COLUMNS)]
+    for row in result["rows"]:
+        cells = [f"{row[k]:,.{d}f}" for k, _, d in COLUMNS]
+        lines.append(f"| {row['W']:,}{' (timeout)' if row['timed_out'] else ''} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ws = [row["W"] for row in result["rows"]]
+    panels = [(["worker_cpu_us_per_task", "redis_cpu_us_per_task"], "CPU µs per task"),
+              (["commands_per_task"], "Redis commands per task"), (["bytes_per_task"], "bytes per task"),
+              (["fanout_per_task"], "pub/sub messages delivered per task")]
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
+    for ax, (keys_, title) in zip(axes, panels):
+        for k in keys_:
+            ax.plot(ws, [row[k] for row in result["rows"]], marker="o", label=k.replace("_per_task", ""))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("simulated workers W")
+        ax.set_title(title, fontsize=9)
+        if len(keys_) > 1:
+            ax.legend(fontsize=7)
+    fig.suptitle(f"PIDS per-task cost vs W ({result['tasks']:,} tasks at {result['rate']:g}/s per W)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    result: dict[str, Any] = {"tasks": args.tasks, "rate": args.rate, "drivers": args.drivers,
+                              "prefetch": args.prefetch, "loadavg_start": os.getloadavg(), "rows": []}
+    with EmbeddedRedis() as server:
+        for w in [int(x) for x in args.workers.split(",")]:
+            console.log(f"W = {w}: {args.tasks} tasks at {args.rate:g}/s")
+            row = one_w(server, w, args)
+            result["rows"].append(row)
+            console.log("  " + ", ".join(f"{label} {row[k]:,.{d}f}" for k, label, d in COLUMNS))
+    result["loadavg_end"] = os.getloadavg()
+    text = markdown(result)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
+        (args.out / "scale.md").write_text(text)
+        chart(result, args.out / "scale.png")
+    print(json.dumps(result, indent=2) if args.json else text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pids.bench.scale", description=(__doc__ or "").splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
