@@ -31,8 +31,13 @@ class Keys:
 
     @property
     def pending_meta(self) -> str:
-        """HASH task id -> "weight\\tpriority\\tposition": what placement needs, readable in one call."""
+        """HASH task id -> "order\\tweight\\tpriority\\tposition\\tseq": what placement needs, in one call."""
         return self.prefix + "pending_meta"
+
+    @property
+    def pending_by_weight(self) -> str:
+        """ZSET task id -> weight, so the window can hold the heaviest pending tasks."""
+        return self.prefix + "pending_by_weight"
 
     @property
     def scheduled(self) -> str:

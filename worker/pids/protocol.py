@@ -27,7 +27,7 @@ class Snapshot:
 
     now_ms: int
     task_ids: list[str]
-    task_meta: list[str | None]  # "order\tweight\tpriority\tposition"
+    task_meta: list[str | None]  # "order\tweight\tpriority\tposition\tseq"
     workers: dict[str, dict[str, Any]]  # every registered worker, live or not
     loads: dict[str, float]
 
@@ -79,23 +79,24 @@ class Protocol:
             argv: list[str] = [k.new_work_channel, str(ENCODED_FIELDS), "1" if batch_id else "0"]
             for spec in chunk:
                 argv.extend(spec.encoded())
-            key_list = [k.pending, k.pending_meta, k.stats, k.batch(batch_id or "_")]
+            key_list = [k.pending, k.pending_meta, k.stats, k.batch(batch_id or "_"), k.pending_by_weight]
             key_list.extend(k.task(spec.task_id) for spec in chunk)
             created += int(self._enqueue(keys=key_list, args=argv))
         return created
 
-    def snapshot(self, window: int) -> Snapshot:
-        return _parse_snapshot(self._snapshot(*self._snapshot_call(window)))
+    def snapshot(self, window: int, heaviest: int = 0) -> Snapshot:
+        """The first `window - heaviest` pending tasks in queue order plus the `heaviest` heaviest."""
+        return _parse_snapshot(self._snapshot(*self._snapshot_call(window, heaviest)))
 
-    def _snapshot_call(self, window: int) -> tuple[list[str], list[Any]]:
+    def _snapshot_call(self, window: int, heaviest: int) -> tuple[list[str], list[Any]]:
         k = self.keys
-        return [k.pending, k.pending_meta, k.scheduled, k.workers, k.loads], [window]
+        return [k.pending, k.pending_meta, k.scheduled, k.workers, k.loads, k.pending_by_weight], [window, heaviest]
 
     def claim(self, worker_id: str, task_ids: Sequence[str], lease_ms: int) -> list[ClaimedTask]:
         if not task_ids:
             return []
         k = self.keys
-        key_list = [k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.stats]
+        key_list = [k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.stats, k.pending_by_weight]
         key_list.extend(k.task(t) for t in task_ids)
         flat = self._claim(keys=key_list, args=[worker_id, lease_ms, *task_ids])
         won = []
@@ -121,15 +122,15 @@ class Protocol:
         return _split_completion_reply(self._complete(*self._complete_call(worker_id, completions)))
 
     def complete_and_snapshot(
-        self, worker_id: str, completions: Sequence[Completion], window: int
+        self, worker_id: str, completions: Sequence[Completion], window: int, heaviest: int = 0
     ) -> tuple[tuple[list[str], list[str]], Snapshot]:
         """complete() then snapshot() pipelined: the claim cycle's single round trip before claiming.
 
         Raw EVALSHA: redis-py would add a SCRIPT EXISTS round trip for Script objects in a pipeline."""
         if not completions:
-            return ([], []), self.snapshot(window)
+            return ([], []), self.snapshot(window, heaviest)
         complete_keys, complete_args = self._complete_call(worker_id, completions)
-        snapshot_keys, snapshot_args = self._snapshot_call(window)
+        snapshot_keys, snapshot_args = self._snapshot_call(window, heaviest)
         for attempt in range(2):
             pipe = self.redis.pipeline(transaction=False)
             pipe.evalsha(self._complete.sha, len(complete_keys), *complete_keys, *complete_args)
@@ -174,7 +175,7 @@ class Protocol:
         if not task_ids:
             return 0, 0
         k = self.keys
-        key_list = [k.running, k.loads, k.claims(worker_id), k.stats, k.pending, k.pending_meta, k.dead]
+        key_list = [k.running, k.loads, k.claims(worker_id), k.stats, k.pending, k.pending_meta, k.dead, k.pending_by_weight]
         key_list.extend(k.task(t) for t in task_ids)
         argv = [worker_id, "1" if only_expired else "0", reason, k.new_work_channel, k.done_channel, *task_ids]
         requeued, dead = self._release(keys=key_list, args=argv)
@@ -234,7 +235,8 @@ class Protocol:
     def cancel(self, task_id: str) -> str:
         k = self.keys
         return _text(
-            self._cancel(keys=[k.pending, k.pending_meta, k.scheduled, k.stats, k.task(task_id)], args=[task_id, k.done_channel])
+            self._cancel(keys=[k.pending, k.pending_meta, k.scheduled, k.stats, k.task(task_id), k.pending_by_weight],
+                         args=[task_id, k.done_channel])
         )
 
 

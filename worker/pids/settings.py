@@ -26,9 +26,10 @@ class WorkerSettings:
     position: str = ""  # "zone/node"
     allowed_modules: tuple[str, ...] = ("pids.tasks",)
     policy: str = "gravity"
-    G: float = 1.0
+    G: float = 0.03  # see BENCHMARKS.md: near-FIFO online, LPT within a burst
     distance_offset: float = 1.0
     window: int = 64
+    heaviest: int = 16  # of the window, how many are the heaviest pending tasks (size hints)
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 1.0  # the heartbeat's TTL is 3 of these
     retry_backoff_seconds: float = 1.0  # doubled per attempt, with jitter
@@ -41,6 +42,7 @@ class WorkerSettings:
             (self.prefetch >= 0, "prefetch must be >= 0"),
             (self.speed > 0, "speed must be > 0"),
             (self.window >= 1, "window must be >= 1"),
+            (0 <= self.heaviest < self.window, "heaviest must be >= 0 and smaller than the window"),
             (self.lease_seconds > 0, "lease must be > 0 seconds"),
             (self.heartbeat_seconds > 0, "heartbeat must be > 0 seconds"),
             (self.lease_seconds > self.heartbeat_seconds, "lease must be longer than the heartbeat interval"),
@@ -74,7 +76,7 @@ class WorkerSettings:
         return cls(**values)
 
 
-_INT = {"concurrency", "prefetch", "window", "health_port"}
+_INT = {"concurrency", "prefetch", "window", "heaviest", "health_port"}
 _FLOAT = {"speed", "G", "distance_offset", "lease_seconds", "heartbeat_seconds", "retry_backoff_seconds", "drain_seconds"}
 
 

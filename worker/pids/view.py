@@ -7,6 +7,8 @@ import numpy as np
 from .placement import TaskWindow, WorkerTable
 from .protocol import Snapshot
 
+PRIORITY_STEP_MS = 1e12  # queue order = enqueue ms - priority x this (enqueue.lua)
+
 
 def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable:
     """Live workers sorted by id. Free slots come from each worker's slots + prefetch minus
@@ -31,19 +33,24 @@ def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable
             held = int(snapshot.loads.get(f"{w}:n", 0))
             free[i] = max(0, int(info.get("slots", 1)) + int(info.get("prefetch", 0)) - held)
         positions.append(str(info.get("position", "")))
-    return WorkerTable(ids=ids, capacity=capacity, load=load, free_slots=free, speed=speed, position=positions)
+    held = np.array([snapshot.loads.get(f"{w}:n", 0.0) for w in ids], dtype=np.float64)
+    return WorkerTable(ids=ids, capacity=capacity, load=load, free_slots=free, speed=speed, position=positions, held=held)
 
 
 def task_window(snapshot: Snapshot) -> TaskWindow:
     """The pending window; a task whose metadata vanished (claimed meanwhile) is left out."""
-    ids, weight, priority, position = [], [], [], []
+    ids, order, weight, priority, position, seq = [], [], [], [], [], []
     for task_id, meta in zip(snapshot.task_ids, snapshot.task_meta):
         if meta is None:
             continue
-        _order, w, p, pos = meta.split("\t")
+        o, w, p, pos, n = meta.split("\t")
         ids.append(task_id)
+        order.append(float(o))
         weight.append(float(w))
         priority.append(float(p))
         position.append(pos)
-    return TaskWindow(ids=ids, weight=np.asarray(weight, dtype=np.float64),
-                      priority=np.asarray(priority, dtype=np.float64), position=position)
+        seq.append(float(n))
+    priorities = np.asarray(priority, dtype=np.float64)
+    enqueued_ms = np.asarray(order, dtype=np.float64) + priorities * PRIORITY_STEP_MS
+    return TaskWindow(ids=ids, weight=np.asarray(weight, dtype=np.float64), priority=priorities, position=position,
+                      age=np.maximum(0.0, (snapshot.now_ms - enqueued_ms) / 1000.0), seq=np.asarray(seq, dtype=np.float64))

@@ -22,7 +22,7 @@ from .connection import connect
 from .execution import Outcome, Slots
 from .health import HealthServer, LoopWatch, WorkerMetrics
 from .keys import Keys
-from .placement import Placement, make_policy
+from .placement import Placement, binds_late, make_policy
 from .protocol import ClaimedTask, Completion, Protocol
 from .settings import WorkerSettings
 from .view import task_window, worker_table
@@ -32,7 +32,6 @@ log = logging.getLogger("pids.worker")
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 IDLE_WAIT = 1.0  # longest sleep between cycles with nothing to do (new work wakes us sooner)
 NOT_MINE_WAIT = 0.02  # pending work planned for others: look again soon
-FALLBACK_AFTER = 3  # cycles in a row that others did not take work planned for them
 MAX_BACKOFF = 5.0
 
 
@@ -61,7 +60,7 @@ class Worker:
         self.stopping = threading.Event()
         self.registered = threading.Event()
         self.connected = False
-        self._empty_plans = 0
+        self._late_binding = binds_late(self.policy)
         self._lease_ms = int(settings.lease_seconds * 1000)
 
     # -- lifecycle -------------------------------------------------------
@@ -156,7 +155,8 @@ class Worker:
     def _claim_cycle(self, free: int) -> tuple[int, bool]:
         started = time.perf_counter()
         completions = self.unsent_completions
-        (accepted, stale), snapshot = self.protocol.complete_and_snapshot(self.id, completions, self.settings.window)
+        (accepted, stale), snapshot = self.protocol.complete_and_snapshot(
+            self.id, completions, self.settings.window, self.settings.heaviest)
         self.unsent_completions = []
         self._count_completions(accepted, stale)
         window = task_window(snapshot)
@@ -167,14 +167,11 @@ class Worker:
             return 0, True  # our heartbeat lapsed (e.g. Redis was away): register again first
         me = table.ids.index(self.id)
         plan = self.policy.assign(table, window, me)
-        mine = [window.ids[i] for i in np.flatnonzero(plan == me)[:free]]
-        if mine:
-            self._empty_plans = 0
-        else:
-            self._empty_plans += 1
-            if self._empty_plans < FALLBACK_AFTER:
-                return 0, True
-            mine = window.ids[:free]  # work planned for others sat unclaimed: take it
+        share = np.flatnonzero(plan == me)
+        # a late-binding policy fills free slots; an early-binding one (round-robin...) queues its whole share here
+        mine = [window.ids[i] for i in (share[:free] if self._late_binding else share)]
+        if not mine:
+            return 0, True
         won = self.protocol.claim(self.id, mine, self._lease_ms)
         with self._held_lock:
             for task in won:
@@ -257,6 +254,11 @@ class Worker:
         beats = 0
         while not self.stopping.is_set():
             try:
+                if not self.registered.is_set():
+                    # a restarted process (same pod, same id) gives back what its predecessor held
+                    requeued, dead = self.protocol.release_worker(self.id, reason=f"worker {self.id} restarted")
+                    if requeued or dead:
+                        log.warning("released %d task(s) held by this worker's previous run", requeued + dead)
                 with self._held_lock:
                     held = list(self.held)
                 _, drain_requested, _ = self.protocol.heartbeat(self.id, self.info(), ttl_ms, self._lease_ms, held)

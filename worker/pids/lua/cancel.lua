@@ -1,6 +1,7 @@
 -- Cancel a task. A pending or scheduled task is removed from the queue at once;
 -- a running one is marked, and ends cancelled when its attempt finishes.
 -- KEYS[1] pending   KEYS[2] pending_meta   KEYS[3] scheduled   KEYS[4] stats   KEYS[5] task
+-- KEYS[6] pending_by_weight
 -- ARGV[1] task id   ARGV[2] done channel
 -- Returns the state after the call: "cancelled", "cancelling", the final state, or "missing".
 local t = redis.call('TIME')
@@ -12,6 +13,7 @@ end
 if state == 'pending' or state == 'scheduled' then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('HSET', KEYS[5], 'state', 'cancelled', 'finished_at', now)
   redis.call('HINCRBY', KEYS[4], 'cancelled', 1)

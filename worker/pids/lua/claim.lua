@@ -7,7 +7,8 @@
 -- KEYS[4] loads          HASH worker id -> held weight, "<worker>:n" -> held count
 -- KEYS[5] claims         SET of ids held by this worker
 -- KEYS[6] stats          HASH counters
--- KEYS[7..]              task hashes, in the order of ARGV[3..]
+-- KEYS[7] pending_by_weight ZSET id -> weight
+-- KEYS[8..]              task hashes, in the order of ARGV[3..]
 -- ARGV[1] worker id
 -- ARGV[2] lease in ms
 -- ARGV[3..] task ids
@@ -19,10 +20,11 @@ local deadline = now + tonumber(ARGV[2])
 local won = {}
 local added = 0
 local count = 0
-for i = 7, #KEYS do
-  local id = ARGV[i - 4]
+for i = 8, #KEYS do
+  local id = ARGV[i - 5]
   if redis.call('ZREM', KEYS[1], id) == 1 then
     redis.call('HDEL', KEYS[2], id)
+    redis.call('ZREM', KEYS[7], id)
     local attempt = redis.call('HINCRBY', KEYS[i], 'attempt', 1)
     redis.call('HSET', KEYS[i], 'state', 'running', 'worker', worker, 'claimed_at', now, 'lease_until', deadline)
     redis.call('HSETNX', KEYS[i], 'first_claimed_at', now)

@@ -1,9 +1,10 @@
 -- Enqueue tasks idempotently: a task id that already exists is left untouched.
 -- KEYS[1] pending        ZSET id -> queue order
--- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition"
+-- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition\tseq"
 -- KEYS[3] stats          HASH counters
 -- KEYS[4] batch          LIST of the batch's ids (written only when ARGV[3] is "1")
--- KEYS[5..]              task hashes, one per task
+-- KEYS[5] pending_by_weight ZSET id -> weight (the window also holds the heaviest)
+-- KEYS[6..]              task hashes, one per task
 -- ARGV[1] new-work channel
 -- ARGV[2] number of fields per task (F)
 -- ARGV[3] "1" to append created ids to KEYS[4]
@@ -14,19 +15,21 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local fields = tonumber(ARGV[2])
 local use_batch = ARGV[3] == '1'
 local created = 0
-for i = 5, #KEYS do
-  local base = 4 + (i - 5) * fields
+for i = 6, #KEYS do
+  local base = 4 + (i - 6) * fields
   local id = ARGV[base]
   if redis.call('EXISTS', KEYS[i]) == 0 then
     local priority = tonumber(ARGV[base + 5])
     local order = string.format('%.0f', now - priority * 1e12)
+    local seq = redis.call('HINCRBY', KEYS[3], 'seq', 1)
     redis.call('HSET', KEYS[i],
       'id', id, 'fn', ARGV[base + 1], 'args', ARGV[base + 2], 'kwargs', ARGV[base + 3],
       'weight', ARGV[base + 4], 'priority', ARGV[base + 5], 'position', ARGV[base + 6],
       'max_attempts', ARGV[base + 7], 'timeout', ARGV[base + 8], 'batch', ARGV[base + 9],
-      'state', 'pending', 'attempt', 0, 'enqueued_at', now, 'order', order)
+      'state', 'pending', 'attempt', 0, 'enqueued_at', now, 'order', order, 'seq', seq)
     redis.call('ZADD', KEYS[1], order, id)
-    redis.call('HSET', KEYS[2], id, order .. '\t' .. ARGV[base + 4] .. '\t' .. ARGV[base + 5] .. '\t' .. ARGV[base + 6])
+    redis.call('ZADD', KEYS[5], ARGV[base + 4], id)
+    redis.call('HSET', KEYS[2], id, order .. '\t' .. ARGV[base + 4] .. '\t' .. ARGV[base + 5] .. '\t' .. ARGV[base + 6] .. '\t' .. seq)
     if use_batch then
       redis.call('RPUSH', KEYS[4], id)
     end

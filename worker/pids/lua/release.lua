@@ -9,7 +9,8 @@
 -- KEYS[5] pending        ZSET id -> queue order
 -- KEYS[6] pending_meta   HASH id -> placement metadata
 -- KEYS[7] dead           ZSET id -> ms it was dead-lettered
--- KEYS[8..]              task hashes, in the order of ARGV[6..]
+-- KEYS[8] pending_by_weight ZSET id -> weight
+-- KEYS[9..]              task hashes, in the order of ARGV[6..]
 -- ARGV[1] worker id   ARGV[2] "1" = only tasks whose lease has expired   ARGV[3] reason
 -- ARGV[4] new-work channel   ARGV[5] done channel   ARGV[6..] task ids
 -- Returns {requeued, dead_lettered}.
@@ -18,10 +19,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local worker = ARGV[1]
 local only_expired = ARGV[2] == '1'
 local requeued, dead, released, count = 0, 0, 0, 0
-for i = 8, #KEYS do
-  local id = ARGV[i - 2]
+for i = 9, #KEYS do
+  local id = ARGV[i - 3]
   local task = redis.call('HMGET', KEYS[i], 'state', 'worker', 'attempt', 'weight', 'max_attempts',
-    'order', 'priority', 'position', 'cancel_requested')
+    'order', 'priority', 'position', 'cancel_requested', 'seq')
   local lease = redis.call('ZSCORE', KEYS[1], id)
   local expired = lease and tonumber(lease) <= now
   if task[1] == 'running' and task[2] == worker and (expired or not only_expired) then
@@ -43,7 +44,8 @@ for i = 8, #KEYS do
     else
       redis.call('HSET', KEYS[i], 'state', 'pending')
       redis.call('ZADD', KEYS[5], tonumber(task[6]), id)
-      redis.call('HSET', KEYS[6], id, task[6] .. '\t' .. task[4] .. '\t' .. task[7] .. '\t' .. task[8])
+      redis.call('ZADD', KEYS[8], tonumber(task[4]), id)
+      redis.call('HSET', KEYS[6], id, task[6] .. '\t' .. task[4] .. '\t' .. task[7] .. '\t' .. task[8] .. '\t' .. task[10])
       requeued = requeued + 1
     end
   end
