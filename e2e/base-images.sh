@@ -17,7 +17,7 @@ declare -A PKGS=(
   [base]="ca-certificates,iptables,nftables,conntrack,ipset,kmod"
   [python]="ca-certificates,python3,python3-venv"
   [redis]="redis-server"
-  [node]="systemd,systemd-sysv,dbus,containerd,runc,containernetworking-plugins,iproute2,iptables,nftables,conntrack,ipset,ethtool,socat,kmod,util-linux,mount,procps,ca-certificates,libseccomp2,pigz,bash,findutils"
+  [node]="systemd,systemd-sysv,dbus,containerd,runc,containernetworking-plugins,iproute2,iptables,nftables,conntrack,ipset,ethtool,socat,kmod,util-linux,mount,procps,ca-certificates,libseccomp2,pigz,bash,findutils,jq"
 )
 declare -A IMAGE=(
   [base]="$BASE_IMAGE" [python]="$PYTHON_IMAGE" [redis]="$REDIS_BASE_IMAGE" [node]="$NODE_BASE_IMAGE"

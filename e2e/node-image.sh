@@ -25,7 +25,7 @@ STAMP="$WORK/node-image.rev"
 mkdir -p "$WORK"
 
 "$E2E_DIR/docker-up.sh"
-want_rev="$NODE_REV $(sha256sum "$0" | cut -c1-12)"
+want_rev="$NODE_REV $(cat "$0" "$E2E_DIR/versions.sh" | sha256sum | cut -c1-12)"
 if [[ $FORCE == 0 && -f $STAMP && "$(cat "$STAMP")" == "$want_rev" ]]; then
   if have_image "$NODE_IMAGE"; then log "node image $NODE_IMAGE up to date"; exit 0; fi
   if [[ -s $WORK/node-image.tar ]]; then
@@ -50,7 +50,7 @@ component_image() { # ref
   from="$BASE_IMAGE"; dest=/usr/local/bin; entry=""
   case "$name" in
     kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy) bin="$K8S_BIN/$name" ;;
-    etcd) bin="$ETCD_BIN/etcd"; cp "$ETCD_BIN/etcdctl" "$ctx/" 2>/dev/null || true ;;
+    etcd) bin="$ETCD_BIN/etcd" ;;
     coredns) bin="$COREDNS_BIN/coredns"; dest=""; entry='["/coredns"]' ;;
     pause) bin="$K8S_BIN/pause"; from=scratch; dest=""; entry='["/pause"]' ;;
     *) die "unknown component image $ref" ;;
@@ -92,8 +92,7 @@ ctr_() { ctr --address "$CD/containerd.sock" --namespace k8s.io "$@"; }
 ctr_ images import --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests \
   "$WORK/component-images.tar" >&2 ||
   ctr_ images import --all-platforms --no-unpack --digests "$WORK/component-images.tar" >&2
-ctr_ images ls -q >&2
-# the pause image must never be garbage collected
+ctr_ images ls -q | grep -v '^import-' >&2
 kill $CPID; wait $CPID 2>/dev/null || true
 trap 'rm -rf "$CD"' EXIT
 rm -f "$WORK/component-images.tar"
@@ -111,6 +110,10 @@ echo "$K8S_VERSION" >"$CTX/version"
 PAUSE_REF="$(printf '%s\n' "${IMAGES[@]}" | grep '/pause:')"
 # kind's containerd config, with our pause image
 sed -i "s#sandbox_image = .*#sandbox_image = \"$PAUSE_REF\"#" "$CTX/files/etc/containerd/config.toml"
+# The node lacks CAP_SYS_RESOURCE (the host's bounding set has none), so it
+# cannot lower oom_score_adj: runc then fails with "can't get final child's
+# PID from pipe". Clamp it as kind does for rootless nodes.
+sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' "$CTX/files/etc/containerd/config.toml"
 # cri-base.json as kind's Dockerfile makes it: `ctr oci spec` + the
 # mount-product-files hook, minus rlimits (host ctr is Debian's, same as the node's)
 ctr oci spec | python3 -c '
