@@ -1,0 +1,43 @@
+"""From a Redis snapshot to placement inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pids.protocol import Snapshot
+from pids.view import PRIORITY_STEP_MS, task_window, worker_table
+
+NOW = 1_800_000_000_000
+
+
+def snapshot() -> Snapshot:
+    alive, dead = NOW + 1000, NOW - 1
+    return Snapshot(
+        now_ms=NOW,
+        task_ids=["t1", "t2", "gone"],
+        task_meta=[f"{NOW - 2000}\t2.5\t0\tz1/n1\t7", f"{NOW - 500 - 3 * PRIORITY_STEP_MS:.0f}\t1.0\t3\t\t8", None],
+        workers={
+            "b": {"slots": 2, "prefetch": 1, "speed": 2.0, "capacity": 4.0, "position": "z1/n2", "deadline": alive},
+            "a": {"slots": 4, "speed": 1.0, "capacity": 4.0, "deadline": alive},
+            "drainer": {"slots": 4, "draining": True, "deadline": alive},
+            "dead": {"slots": 8, "deadline": dead},
+        },
+        loads={"a": 3.0, "a:n": 3, "b": 1.0, "b:n": 1, "drainer": 0.0},
+    )
+
+
+def test_worker_table_keeps_live_workers_sorted_with_free_slots() -> None:
+    table = worker_table(snapshot(), me="a", my_free_slots=2)
+    assert table.ids == ["a", "b", "drainer"]
+    assert list(table.free_slots) == [2, 2, 0]  # me: exact; b: 2 + 1 prefetch - 1 held; draining: none
+    assert list(table.capacity) == [4.0, 4.0, 4.0] and list(table.speed) == [1.0, 2.0, 1.0]
+    assert list(table.load) == [3.0, 1.0, 0.0] and list(table.held) == [3.0, 1.0, 0.0]
+    assert table.position == ["", "z1/n2", ""]
+
+
+def test_task_window_parses_metadata_and_derives_age() -> None:
+    window = task_window(snapshot())
+    assert window.ids == ["t1", "t2"]  # "gone" was claimed between the reads
+    assert list(window.weight) == [2.5, 1.0] and list(window.priority) == [0.0, 3.0]
+    assert window.position == ["z1/n1", ""] and list(window.seq) == [7.0, 8.0]
+    assert np.allclose(window.age, [2.0, 0.5])
