@@ -42,7 +42,9 @@ if readme="$(sed -n 's/^readme *= *"\(.*\)"/\1/p' "$src/pyproject.toml")" && [[ 
   echo "PIDS" >"$src/$readme"
 fi
 log "pip wheel pids (+ deps into $WH)"
-"$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$CTX/wheels" "$src" >&2
+# fixed timestamps: same sources -> same wheel -> docker layer cache hit -> same
+# image ID -> `kind load` skips it
+SOURCE_DATE_EPOCH=315532800 "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$CTX/wheels" "$src" >&2
 if [[ ! -f $WH/.done ]]; then
   "$PYTHON" -m pip wheel --quiet --wheel-dir "$WH" --find-links "$CTX/wheels" "$src[operator]" >&2
   # The host pip evaluated environment markers for the host Python; fill in
