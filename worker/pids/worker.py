@@ -127,8 +127,10 @@ class Worker:
                 self._collect_outcomes()
                 self._send_failures()
                 free = self.settings.concurrency + self.settings.prefetch - len(self.held)
-                if free > 0 and not self.draining.is_set() and self.registered.is_set():
-                    claimed, waiting_for_others = self._claim_cycle(free)
+                # early binding (round-robin...) binds every task planned for it, busy or not; late binding fills free slots
+                may_claim = free > 0 or not self._late_binding
+                if may_claim and not self.draining.is_set() and self.registered.is_set():
+                    claimed, waiting_for_others = self._claim_cycle(max(free, 0))
                 else:
                     self._send_completions()
                 self.connected = True
