@@ -52,6 +52,8 @@ build_rootfs() { # name -> path of the tarball
     tar --numeric-owner -C "$dir" -cf "$tar.tmp" .
     mv "$tar.tmp" "$tar"
     rm -rf "$dir"
+    # tarballs of older package lists of this image
+    find "$ROOT" -maxdepth 1 -name "$name-*.tar" ! -name "$name-$hash.tar" -delete
     log "rootfs $name: $(du -h "$tar" | cut -f1) in $((SECONDS - t0)) s"
   fi
   echo "$tar"

@@ -67,6 +67,8 @@ print(json.dumps({"implementation_name": i.name, "implementation_version": v,
   done
   rm -f "$WH"/pids-*.whl
   touch "$WH/.done"
+  # wheelhouses of older pyproject.toml versions
+  find "$PIDS_E2E_CACHE" -maxdepth 1 -name 'wheelhouse-*' ! -path "$WH" -exec rm -rf {} +
 fi
 cp "$WH"/*.whl "$CTX/wheels/"
 log "wheelhouse ready ($(ls "$CTX/wheels" | wc -l) wheels, $((SECONDS - t0)) s)"
