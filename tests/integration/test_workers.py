@@ -132,3 +132,24 @@ def test_task_past_its_timeout_is_failed_and_retried(client: Client, start_worke
     assert client.wait([slow, after], timeout=30) == {slow.id: TaskState.FAILED, after.id: TaskState.SUCCEEDED}
     info = slow.info()
     assert info.attempt == 2 and "timeout of 0.3s" in info.error
+
+
+def test_early_binding_worker_binds_new_work_while_busy(client: Client, start_workers: WorkerFactory) -> None:
+    """Round-robin binds every task when it is seen, as in the simulator: busy workers still
+    claim (and queue) their share instead of waiting for a free slot."""
+    start_workers(2, policy="round_robin")
+    first = client.submit_batch("first", "pids.tasks:sleep", [[3.0]] * 2)
+    deadline = time.monotonic() + 10
+    while client.cluster_stats().running < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    second = client.submit_batch("second", "pids.tasks:sleep", [[0.01]] * 6)
+    deadline = time.monotonic() + 2.0
+    while client.cluster_stats().backlog > 0:
+        assert time.monotonic() < deadline, "busy round-robin workers left new work pending"
+        time.sleep(0.02)
+    assert not any(h.status().is_final for h in first)  # both workers are still busy with the first tasks
+    stats = client.cluster_stats()
+    assert sorted(w.held for w in stats.workers) == [4, 4]  # 1 running + 3 queued each
+    states = client.wait(first + second, timeout=30)
+    assert set(states.values()) == {TaskState.SUCCEEDED}
