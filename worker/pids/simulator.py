@@ -86,7 +86,8 @@ class _Simulation:
         self.speed = np.array([s.speed for s in workload.workers], dtype=np.float64)
         self.wpos = [s.position for s in workload.workers]
         self.ids = [s.id for s in workload.workers]
-        self.task_ids = [f"t{i:06d}" for i in range(n)]
+        self.task_ids = workload.ids
+        self.seq = np.arange(n, dtype=np.int64) if workload.seq is None else np.asarray(workload.seq, dtype=np.int64)
         self.alive = np.ones(n_workers, dtype=bool)
         self.load = np.zeros(n_workers)
         self.held = np.zeros(n_workers, dtype=np.int64)
@@ -198,7 +199,7 @@ class _Simulation:
             priority=np.zeros(len(window)),
             position=[self.w.position[t] for t in window],
             age=now - self.w.arrival[idx],
-            seq=idx,
+            seq=self.seq[idx],
         )
         return workers, tasks
 

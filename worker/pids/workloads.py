@@ -9,8 +9,8 @@ variation about 1.9), which reproduces its round-robin and random balance scores
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -39,14 +39,26 @@ class Workload:
     batch: int = 1  # tasks a worker claims per round trip (late-binding policies)
     delay: float = 5.0  # delay scheduling's wait for a local slot
     release_delay: float = 0.0  # crash -> claims back to pending
+    ids: list[str] = field(default_factory=list)  # task ids; default t000000, t000001, ...
+    seq: np.ndarray | None = None  # enqueue sequence numbers (round-robin's key); default the task index
 
     def __post_init__(self) -> None:
         if not self.position:
             self.position = [""] * len(self.size)
+        if not self.ids:
+            self.ids = [f"t{i:06d}" for i in range(len(self.size))]
 
     @property
     def n_tasks(self) -> int:
         return len(self.size)
+
+    def in_queue_order(self, order: Sequence[int], ids: Sequence[str], seq: Sequence[int]) -> Workload:
+        """The same tasks listed in `order` (e.g. the order a real queue served them), under the
+        given ids and enqueue sequence numbers (indexed by the original task index)."""
+        idx = np.asarray(order, dtype=np.int64)
+        return replace(self, size=self.size[idx], hint=self.hint[idx], arrival=self.arrival[idx],
+                       position=[self.position[i] for i in idx], ids=[ids[i] for i in idx],
+                       seq=np.asarray(seq, dtype=np.int64)[idx])
 
 
 MIXED_SIZES = np.array([1.0, 5.0, 40.0])
