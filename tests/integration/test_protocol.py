@@ -147,3 +147,18 @@ def test_heartbeat_renews_only_tasks_the_worker_knows_it_holds(client: Client) -
     assert p.release_expired_leases() == (1, 0)
     assert client.task_info("orphan").state is TaskState.PENDING
     assert client.task_info("known").state is TaskState.RUNNING
+
+
+def test_cycle_after_script_cache_loss_claims_each_task_once(client: Client) -> None:
+    """After SCRIPT FLUSH (as after a Redis restart) a pipelined cycle must not re-run the
+    calls that did execute: a re-run claim would orphan the task it already won."""
+    p = client.protocol
+    client.submit_batch("b", "pids.tasks:echo", [[i] for i in range(3)])
+    register(p, "a")
+    _, won, _ = p.cycle("a", [], ["b-0"], 60_000, 8)
+    client.redis.script_flush()
+    completed, won, snapshot = p.cycle("a", [Completion("b-0", 1, "0", 0.0)], ["b-1"], 60_000, 8)
+    assert completed == (["b-0"], [])
+    assert [t.id for t in won] == ["b-1"]
+    assert snapshot.task_ids == ["b-2"]
+    assert client.redis.hget(client.keys.stats, "claimed") == "2"

@@ -95,25 +95,13 @@ class Protocol:
     def claim(self, worker_id: str, task_ids: Sequence[str], lease_ms: int) -> list[ClaimedTask]:
         if not task_ids:
             return []
+        return _parse_claimed(self._claim(*self._claim_call(worker_id, task_ids, lease_ms)))
+
+    def _claim_call(self, worker_id: str, task_ids: Sequence[str], lease_ms: int) -> tuple[list[str], list[Any]]:
         k = self.keys
         key_list = [k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.stats, k.pending_by_weight]
         key_list.extend(k.task(t) for t in task_ids)
-        flat = self._claim(keys=key_list, args=[worker_id, lease_ms, *task_ids])
-        won = []
-        for i in range(0, len(flat), 7):
-            task_id, attempt, fn, args, kwargs, timeout, weight = flat[i : i + 7]
-            won.append(
-                ClaimedTask(
-                    id=_text(task_id),
-                    attempt=int(attempt),
-                    fn=_text(fn),
-                    args=json.loads(args),
-                    kwargs=json.loads(kwargs),
-                    timeout=float(timeout) if timeout else None,
-                    weight=float(weight),
-                )
-            )
-        return won
+        return key_list, [worker_id, lease_ms, *task_ids]
 
     def complete(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[str]]:
         """Record results; returns (accepted ids, stale ids rejected by the fencing token)."""
@@ -121,33 +109,36 @@ class Protocol:
             return [], []
         return _split_completion_reply(self._complete(*self._complete_call(worker_id, completions)))
 
-    def complete_and_snapshot(
-        self, worker_id: str, completions: Sequence[Completion], window: int, heaviest: int = 0
-    ) -> tuple[tuple[list[str], list[str]], Snapshot]:
-        """complete() then snapshot() pipelined: the claim cycle's single round trip before claiming.
+    def cycle(
+        self, worker_id: str, completions: Sequence[Completion], claim_ids: Sequence[str], lease_ms: int,
+        window: int, heaviest: int = 0,
+    ) -> tuple[tuple[list[str], list[str]], list[ClaimedTask], Snapshot]:
+        """One claim cycle in one round trip: complete, claim, then read the next snapshot
+        (pipelined; each part skipped when empty). The snapshot already reflects the claim,
+        so the next cycle can plan from it without another read.
 
         Raw EVALSHA: redis-py would add a SCRIPT EXISTS round trip for Script objects in a pipeline."""
-        if not completions:
-            return ([], []), self.snapshot(window, heaviest)
-        complete_keys, complete_args = self._complete_call(worker_id, completions)
-        snapshot_keys, snapshot_args = self._snapshot_call(window, heaviest)
-        for attempt in range(2):
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.evalsha(self._complete.sha, len(complete_keys), *complete_keys, *complete_args)
-            pipe.evalsha(self._snapshot.sha, len(snapshot_keys), *snapshot_keys, *snapshot_args)
-            try:
-                completed, snapshot = pipe.execute()
-            except redis.exceptions.NoScriptError:
-                if attempt:
-                    raise
-                self._load_scripts()  # the server lost its script cache (restart, failover)
-                continue
-            break
-        return _split_completion_reply(completed), _parse_snapshot(snapshot)
-
-    def _load_scripts(self) -> None:
-        for script in (self._complete, self._snapshot):
-            self.redis.script_load(script.script)
+        calls: list[tuple[Any, list[str], list[Any]]] = []
+        if completions:
+            calls.append((self._complete, *self._complete_call(worker_id, completions)))
+        if claim_ids:
+            calls.append((self._claim, *self._claim_call(worker_id, claim_ids, lease_ms)))
+        calls.append((self._snapshot, *self._snapshot_call(window, heaviest)))
+        pipe = self.redis.pipeline(transaction=False)
+        for script, keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        replies = pipe.execute(raise_on_error=False)
+        for i, reply in enumerate(replies):
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                # the server lost its script cache (restart, failover): the other calls of the
+                # pipeline did run, so re-run only this one, never the whole pipeline
+                script, keys, args = calls[i]
+                replies[i] = script(keys=keys, args=args)
+            elif isinstance(reply, Exception):
+                raise reply
+        completed = _split_completion_reply(replies.pop(0)) if completions else ([], [])
+        won = _parse_claimed(replies.pop(0)) if claim_ids else []
+        return completed, won, _parse_snapshot(replies.pop(0))
 
     def _complete_call(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[Any]]:
         k = self.keys
@@ -249,6 +240,15 @@ def _parse_snapshot(reply: list[Any]) -> Snapshot:
         workers={_text(flat_workers[i]): json.loads(flat_workers[i + 1]) for i in range(0, len(flat_workers), 2)},
         loads={_text(flat_loads[i]): float(flat_loads[i + 1]) for i in range(0, len(flat_loads), 2)},
     )
+
+
+def _parse_claimed(flat: list[Any]) -> list[ClaimedTask]:
+    won = []
+    for i in range(0, len(flat), 7):
+        task_id, attempt, fn, args, kwargs, timeout, weight = flat[i : i + 7]
+        won.append(ClaimedTask(id=_text(task_id), attempt=int(attempt), fn=_text(fn), args=json.loads(args),
+                               kwargs=json.loads(kwargs), timeout=float(timeout) if timeout else None, weight=float(weight)))
+    return won
 
 
 def _split_completion_reply(reply: list[Any]) -> tuple[list[str], list[str]]:

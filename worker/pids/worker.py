@@ -23,7 +23,7 @@ from .execution import Outcome, Slots
 from .health import HealthServer, LoopWatch, WorkerMetrics
 from .keys import Keys
 from .placement import Placement, binds_late, make_policy
-from .protocol import ClaimedTask, Completion, Protocol
+from .protocol import ClaimedTask, Completion, Protocol, Snapshot
 from .settings import WorkerSettings
 from .view import task_window, worker_table
 
@@ -32,6 +32,7 @@ log = logging.getLogger("pids.worker")
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 IDLE_WAIT = 1.0  # longest sleep between cycles with nothing to do (new work wakes us sooner)
 NOT_MINE_WAIT = 0.02  # pending work planned for others: look again soon
+SPECULATE_WITHIN = 0.005  # plan from the snapshot of the last claim while it is younger than this (s)
 MAX_BACKOFF = 5.0
 
 
@@ -61,6 +62,8 @@ class Worker:
         self.registered = threading.Event()
         self.connected = False
         self._late_binding = binds_late(self.policy)
+        self._last_snapshot: Snapshot | None = None
+        self._last_snapshot_at = 0.0
         self._lease_ms = int(settings.lease_seconds * 1000)
 
     # -- lifecycle -------------------------------------------------------
@@ -155,26 +158,27 @@ class Worker:
                 self.wake.wait(wait if next_timeout is None else min(wait, next_timeout + 0.01))
 
     def _claim_cycle(self, free: int) -> tuple[int, bool]:
+        """Returns (tasks claimed, whether pending work was left for other workers).
+
+        Steady state is one round trip: plan from the snapshot that came back with the last
+        claim (if it is fresh), then complete + claim + read the next snapshot, pipelined.
+        If that claim wins nothing, plan again from the snapshot just read."""
         started = time.perf_counter()
-        completions = self.unsent_completions
-        (accepted, stale), snapshot = self.protocol.complete_and_snapshot(
-            self.id, completions, self.settings.window, self.settings.heaviest)
+        fresh = self._last_snapshot is not None and started - self._last_snapshot_at < SPECULATE_WITHIN
+        mine = self._plan(self._last_snapshot, free)[0] if fresh else []
+        completed, won, snapshot = self.protocol.cycle(
+            self.id, self.unsent_completions, mine, self._lease_ms, self.settings.window, self.settings.heaviest)
         self.unsent_completions = []
-        self._count_completions(accepted, stale)
-        window = task_window(snapshot)
-        if len(window) == 0:
-            return 0, False
-        table = worker_table(snapshot, self.id, free)
-        if self.id not in table.ids:
-            return 0, True  # our heartbeat lapsed (e.g. Redis was away): register again first
-        me = table.ids.index(self.id)
-        plan = self.policy.assign(table, window, me)
-        share = np.flatnonzero(plan == me)
-        # a late-binding policy fills free slots; an early-binding one (round-robin...) queues its whole share here
-        mine = [window.ids[i] for i in (share[:free] if self._late_binding else share)]
-        if not mine:
-            return 0, True
-        won = self.protocol.claim(self.id, mine, self._lease_ms)
+        self._count_completions(*completed)
+        pending = 0
+        if not won:
+            mine, pending = self._plan(snapshot, free)
+            if mine:
+                _, won, snapshot = self.protocol.cycle(
+                    self.id, [], mine, self._lease_ms, self.settings.window, self.settings.heaviest)
+        self._last_snapshot, self._last_snapshot_at = snapshot, time.perf_counter()
+        if not won:
+            return 0, pending > 0
         with self._held_lock:
             for task in won:
                 self.held[task.id] = task
@@ -183,7 +187,22 @@ class Worker:
         self.metrics.claimed.inc(len(won))
         self.metrics.claim_latency.observe(time.perf_counter() - started)
         self.metrics.held.set(len(self.held))
-        return len(won), not won
+        return len(won), False
+
+    def _plan(self, snapshot: Snapshot | None, free: int) -> tuple[list[str], int]:
+        """The task ids this worker should claim from `snapshot`, and the window's size."""
+        if snapshot is None:
+            return [], 0
+        window = task_window(snapshot)
+        if len(window) == 0:
+            return [], 0
+        table = worker_table(snapshot, self.id, free)
+        if self.id not in table.ids:
+            return [], len(window)  # our heartbeat lapsed (e.g. Redis was away): register again first
+        me = table.ids.index(self.id)
+        share = np.flatnonzero(self.policy.assign(table, window, me) == me)
+        # a late-binding policy fills free slots; an early-binding one (round-robin...) queues its whole share here
+        return [window.ids[i] for i in (share[:free] if self._late_binding else share)], len(window)
 
     def _collect_outcomes(self) -> None:
         outcomes = self.slots.abandon_overdue(self.held)
