@@ -1,14 +1,15 @@
-"""Simulated PIDS workers for the scale sweep: many worker identities per process.
+"""Simulated PIDS workers for the scale sweep: many real `Worker` objects per process.
 
-A driver process hosts n simulated workers and runs, for each in turn, the
-real worker's claim cycle (pids/worker.py `_claim_cycle`: completions pipelined
-with the snapshot, placement over the live-worker table, one atomic claim) and
-its heartbeat duties (heartbeat every heartbeat_seconds; every second beat,
-release expired leases and dead workers), with the real waits: straight on
-after a claim, NOT_MINE_WAIT when work is planned for others, and on new-work
-events (one subscription per driver stands in for each worker's own) or
-IDLE_WAIT otherwise. No-op tasks complete instantly. On SIGTERM it prints one
-JSON line: CPU seconds, cycles, tasks claimed.
+A driver process hosts n `pids.worker.Worker` instances (sharing one Redis
+connection) and steps them in turn: the worker's own `_collect_outcomes` and
+`_claim_cycle` (so the sweep follows the real claim cycle as it changes), one
+beat of its heartbeat duties (heartbeat every heartbeat_seconds; every second
+beat, release expired leases and dead workers, as `_heartbeat_loop` does),
+and the claim loop's waits: straight on after a claim, NOT_MINE_WAIT when work
+was left for others, else until new work is announced (one subscription per
+driver stands in for each worker's own) or IDLE_WAIT. Tasks are no-ops that
+finish the moment they are handed to a slot. On SIGTERM it prints one JSON
+line: CPU seconds, cycles, tasks claimed.
 
 The subscriber process holds n real subscriptions to the new-work channel (one
 connection each, as real workers have) and counts the messages delivered.
@@ -22,54 +23,73 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
+import queue
 import random
 import signal
 import sys
 import threading
 import time
+from typing import Any
 from urllib.parse import urlparse
 
-import numpy as np
-
+from .. import worker as worker_mod
 from ..connection import connect
+from ..execution import Outcome
 from ..keys import Keys
-from ..protocol import Completion, Protocol
+from ..protocol import ClaimedTask
 from ..settings import WorkerSettings
-from ..view import task_window, worker_table
-from ..worker import FALLBACK_AFTER, IDLE_WAIT, NOT_MINE_WAIT, make_worker_policy
 
 
-class SimWorker:
-    def __init__(self, wid: str, prefetch: int) -> None:
-        self.id = wid
-        self.free = 1 + prefetch
-        self.done: list[Completion] = []
-        self.empty_plans = 0
-        self.beats = 0
-        self.next_beat = 0.0
-        self.gen = 0  # only the newest heap entry of a worker counts
+class InstantSlots:
+    """Stands in for execution.Slots: every task succeeds the moment it is submitted, no threads."""
+
+    def __init__(self, count: int, allowed_modules: tuple[str, ...], on_outcome: Any) -> None:
+        self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+
+    def submit(self, task: ClaimedTask) -> None:
+        self.outcomes.put(Outcome(task, True, result_json="null", seconds=0.0))
+
+    def abandon_overdue(self, held: dict[str, ClaimedTask]) -> list[Outcome]:
+        return []
+
+    def seconds_to_next_timeout(self, held: dict[str, ClaimedTask]) -> float | None:
+        return None
+
+    def stop(self, count: int) -> None:
+        pass
+
+
+def _beat(w: worker_mod.Worker, beats: int) -> None:
+    """One round of Worker._heartbeat_loop."""
+    ttl_ms = int(w.settings.heartbeat_ttl_seconds * 1000)
+    w.protocol.heartbeat(w.id, w.info(), ttl_ms, w._lease_ms, list(w.held))
+    w.registered.set()
+    if beats % 2 == 0:
+        w.protocol.release_expired_leases()
+        w.protocol.release_dead_workers()
 
 
 def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
-    settings = WorkerSettings(redis_url=url, cluster=cluster, concurrency=1, prefetch=prefetch)
-    r = connect(url)
-    proto = Protocol(r, Keys(cluster))
-    policy = make_worker_policy(settings)
-    lease_ms, ttl_ms = int(settings.lease_seconds * 1000), int(settings.heartbeat_ttl_seconds * 1000)
-    sims = [SimWorker(f"sim-{first + i:05d}", prefetch) for i in range(n)]
+    worker_mod.Slots = InstantSlots  # type: ignore[misc,assignment]
+    client = connect(url)
+    sims = [worker_mod.Worker(WorkerSettings(redis_url=url, cluster=cluster, worker_id=f"sim-{first + i:05d}",
+                                             concurrency=1, prefetch=prefetch), client=client) for i in range(n)]
+    hb = sims[0].settings.heartbeat_seconds
     stop, woken = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    threading.Thread(target=_listen, args=(url, proto.keys.new_work_channel, woken, stop), daemon=True).start()
-    info = {"slots": 1, "prefetch": prefetch, "speed": 1.0, "capacity": 1.0, "position": "", "draining": False}
-    for w in sims:  # register everyone before the first cycle
-        proto.heartbeat(w.id, info, ttl_ms, lease_ms)
-        w.next_beat = time.monotonic() + settings.heartbeat_seconds * random.random()
+    threading.Thread(target=_listen, args=(url, Keys(cluster).new_work_channel, woken, stop), daemon=True).start()
+    beats = [1] * n
+    next_beat = [time.monotonic() + hb * random.random() for _ in range(n)]
+    for w in sims:  # everyone registered before the first cycle
+        _beat(w, 1)
+    gen = [0] * n  # only the newest heap entry of a worker counts
     heap = [(0.0, i, 0) for i in range(n)]
-    idle: list[int] = []  # waiting for new work (or IDLE_WAIT)
+    idle: list[int] = []
 
     def schedule(at: float, i: int) -> None:
-        sims[i].gen += 1
-        heapq.heappush(heap, (at, i, sims[i].gen))
+        gen[i] += 1
+        heapq.heappush(heap, (at, i, gen[i]))
+
     cycles = claimed = 0
     cpu0 = time.process_time()
     while not stop.is_set():
@@ -82,56 +102,34 @@ def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
         if not heap or heap[0][0] > now:
             woken.wait(min(0.05, heap[0][0] - now) if heap else 0.05)
             continue
-        _, i, gen = heapq.heappop(heap)
-        w = sims[i]
-        if gen != w.gen:
+        _, i, g = heapq.heappop(heap)
+        if g != gen[i]:
             continue
-        if now >= w.next_beat:
-            proto.heartbeat(w.id, info, ttl_ms, lease_ms)
-            w.beats += 1
-            if w.beats % 2 == 0:
-                proto.release_expired_leases()
-                proto.release_dead_workers()
-            w.next_beat = now + settings.heartbeat_seconds * (0.9 + 0.2 * random.random())
-        won, waiting = _cycle(proto, policy, w, settings.window, lease_ms)
+        w = sims[i]
+        if now >= next_beat[i]:
+            beats[i] += 1
+            _beat(w, beats[i])
+            next_beat[i] = now + hb * (0.9 + 0.2 * random.random())
+        w._collect_outcomes()
+        free = w.settings.concurrency + w.settings.prefetch - len(w.held)
+        if free > 0:
+            won, waiting = w._claim_cycle(free)
+        else:
+            w._send_completions()
+            won, waiting = 0, False
         cycles += 1
         claimed += won
-        if won:
+        if won or w.held:
             schedule(now, i)
         elif waiting:
-            schedule(now + NOT_MINE_WAIT, i)
+            schedule(now + worker_mod.NOT_MINE_WAIT, i)
         else:
             idle.append(i)  # woken by new work, or after IDLE_WAIT
-            schedule(now + IDLE_WAIT, i)
-    if any(w.done for w in sims):
-        for w in sims:
-            proto.complete(w.id, w.done)
+            schedule(now + worker_mod.IDLE_WAIT, i)
+    for w in sims:
+        w._collect_outcomes()
+        w._send_completions()
     print(json.dumps({"cpu_s": time.process_time() - cpu0, "cycles": cycles, "claimed": claimed}), flush=True)
-
-
-def _cycle(proto: Protocol, policy, w: SimWorker, window_size: int, lease_ms: int) -> tuple[int, bool]:  # type: ignore[no-untyped-def]
-    """The claim cycle of pids/worker.py, for a worker whose tasks finish instantly."""
-    (_accepted, _stale), snapshot = proto.complete_and_snapshot(w.id, w.done, window_size)
-    w.done = []
-    window = task_window(snapshot)
-    if len(window) == 0:
-        return 0, False
-    table = worker_table(snapshot, w.id, w.free)
-    if w.id not in table.ids:
-        return 0, True
-    me = table.ids.index(w.id)
-    plan = policy.assign(table, window, me)
-    mine = [window.ids[k] for k in np.flatnonzero(plan == me)[: w.free]]
-    if mine:
-        w.empty_plans = 0
-    else:
-        w.empty_plans += 1
-        if w.empty_plans < FALLBACK_AFTER:
-            return 0, True
-        mine = window.ids[: w.free]
-    won = proto.claim(w.id, mine, lease_ms)
-    w.done = [Completion(t.id, t.attempt, "null", 0.0) for t in won]
-    return len(won), not won
 
 
 def _listen(url: str, channel: str, woken: threading.Event, stop: threading.Event) -> None:
