@@ -32,6 +32,7 @@ log = logging.getLogger("pids.worker")
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 IDLE_WAIT = 1.0  # longest sleep between cycles with nothing to do (new work wakes us sooner)
 NOT_MINE_WAIT = 0.02  # pending work planned for others: look again soon
+MIN_WINDOW = 16
 SPECULATE_WITHIN = 0.005  # plan from the snapshot of the last claim while it is younger than this (s)
 MAX_BACKOFF = 5.0
 
@@ -166,16 +167,16 @@ class Worker:
         started = time.perf_counter()
         fresh = self._last_snapshot is not None and started - self._last_snapshot_at < SPECULATE_WITHIN
         mine = self._plan(self._last_snapshot, free)[0] if fresh else []
+        window, heaviest = self._window_size()
         completed, won, snapshot = self.protocol.cycle(
-            self.id, self.unsent_completions, mine, self._lease_ms, self.settings.window, self.settings.heaviest)
+            self.id, self.unsent_completions, mine, self._lease_ms, window, heaviest)
         self.unsent_completions = []
         self._count_completions(*completed)
         pending = 0
         if not won:
             mine, pending = self._plan(snapshot, free)
             if mine:
-                _, won, snapshot = self.protocol.cycle(
-                    self.id, [], mine, self._lease_ms, self.settings.window, self.settings.heaviest)
+                _, won, snapshot = self.protocol.cycle(self.id, [], mine, self._lease_ms, window, heaviest)
         self._last_snapshot, self._last_snapshot_at = snapshot, time.perf_counter()
         if not won:
             return 0, pending > 0
@@ -188,6 +189,16 @@ class Worker:
         self.metrics.claim_latency.observe(time.perf_counter() - started)
         self.metrics.held.set(len(self.held))
         return len(won), False
+
+    def _window_size(self) -> tuple[int, int]:
+        """(window, heaviest part): the configured window, but no larger than a few times the
+        free slots of the whole cluster last seen, so small claims do not read 64 tasks each."""
+        s = self.settings
+        if self._last_snapshot is None:
+            return s.window, s.heaviest
+        slots = sum(int(i.get("slots", 1)) + int(i.get("prefetch", 0)) for i in self._last_snapshot.live_workers().values())
+        window = min(s.window, max(MIN_WINDOW, 4 * slots))
+        return window, min(s.heaviest, window // 4)
 
     def _plan(self, snapshot: Snapshot | None, free: int) -> tuple[list[str], int]:
         """The task ids this worker should claim from `snapshot`, and the window's size."""

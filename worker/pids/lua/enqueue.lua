@@ -15,6 +15,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local fields = tonumber(ARGV[2])
 local use_batch = ARGV[3] == '1'
 local created = 0
+local was_empty = redis.call('ZCARD', KEYS[1]) == 0
 for i = 6, #KEYS do
   local base = 4 + (i - 6) * fields
   local id = ARGV[base]
@@ -38,6 +39,10 @@ for i = 6, #KEYS do
 end
 if created > 0 then
   redis.call('HINCRBY', KEYS[3], 'enqueued', created)
-  redis.call('PUBLISH', ARGV[1], created)
+  -- only idle workers wait for this, and a worker is idle only when it found the queue
+  -- empty: while tasks are pending, workers with free slots come back on their own
+  if was_empty then
+    redis.call('PUBLISH', ARGV[1], created)
+  end
 end
 return created
