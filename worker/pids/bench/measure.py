@@ -106,28 +106,37 @@ class Recovery:
 
 def recovery(peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, sleep: float, cap: float,
              kill_after: float, timeout: float) -> Recovery:
-    """Two workers of 2 slots each; kill -9 worker A while it runs tasks; watch who re-runs what."""
+    """Two workers of 2 slots each; kill -9 the one with tasks in flight; watch who re-runs what."""
     out = fresh_dir(work, f"{peer.name}-rec")
     r.flushall()
     enqueue(peer, lc, out, "rec", tasks, sleep=sleep, timeout=timeout)
     workers = Workers(peer, lc, out)
     slots = {"processes": 1, "threads": peer.recovery_slots}
     extra = {"BENCH_SLOTS": str(peer.recovery_slots)}
+    procs: dict[str, Any] = {}
+    chosen: list[str] = []
     try:
-        victim = workers.start(label="A", extra_env=extra, **slots)
-        workers.start(label="B", extra_env=extra, **slots)
+        procs["A"] = workers.start(label="A", extra_env=extra, **slots)
+        procs["B"] = workers.start(label="B", extra_env=extra, **slots)
 
-        def victim_busy() -> bool:
+        def someone_busy() -> bool:
+            """After kill_after, pick the worker with the most tasks in flight (A on ties)."""
             rows = read_records(out)
             if len({i for tag, i, _, _ in rows if tag == "E"}) >= tasks:
                 raise BenchError(f"{peer.name}: all {tasks} tasks finished before the kill: use more tasks")
-            starts = [ts for tag, _, who, ts in rows if tag == "S"]
-            a_open = {i for tag, i, who, _ in rows if tag == "S" and who == "A"} - {
-                i for tag, i, who, _ in rows if tag == "E" and who == "A"}
-            return bool(starts) and time.time() - min(starts) >= kill_after and bool(a_open)
+            starts = [ts for tag, _, _, ts in rows if tag == "S"]
+            if not starts or time.time() - min(starts) < kill_after:
+                return False
+            open_ = {who: len({i for tag, i, w, _ in rows if tag == "S" and w == who}
+                              - {i for tag, i, w, _ in rows if tag == "E" and w == who}) for who in ("A", "B")}
+            best = max(open_, key=lambda who: (open_[who], who == "A"))
+            if open_[best]:
+                chosen.append(best)
+            return bool(open_[best])
 
-        if not wait_until(victim_busy, timeout, workers, poll=0.005):
-            raise BenchError(f"{peer.name}: worker A never held a task in flight")
+        if not wait_until(someone_busy, timeout, workers, poll=0.005):
+            raise BenchError(f"{peer.name}: no worker ever held a task in flight")
+        victim = procs[chosen[-1]]
         workers.kill(victim)
         workers.procs.remove(victim)
         t_kill = time.time()
@@ -135,16 +144,16 @@ def recovery(peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, sle
                    poll=0.05)
     finally:
         workers.stop_all()
-    return _score(read_records(out), tasks, t_kill, cap)
+    return _score(read_records(out), tasks, t_kill, cap, chosen[-1])
 
 
-def _score(rows: list[tuple[str, int, str, float]], tasks: int, t_kill: float, cap: float) -> Recovery:
+def _score(rows: list[tuple[str, int, str, float]], tasks: int, t_kill: float, cap: float, victim: str) -> Recovery:
     ends: dict[int, int] = {}
     for tag, i, _, _ in rows:
         if tag == "E":
             ends[i] = ends.get(i, 0) + 1
-    a_started = {i for tag, i, who, ts in rows if tag == "S" and who == "A" and ts <= t_kill}
-    a_ended = {i for tag, i, who, ts in rows if tag == "E" and who == "A" and ts <= t_kill}
+    a_started = {i for tag, i, who, ts in rows if tag == "S" and who == victim and ts <= t_kill}
+    a_ended = {i for tag, i, who, ts in rows if tag == "E" and who == victim and ts <= t_kill}
     in_flight = a_started - a_ended
     restarts: dict[int, float] = {}
     for tag, i, _, ts in sorted(rows, key=lambda row: row[3]):
