@@ -72,9 +72,14 @@ def build_service_account(owner: Body) -> Manifest:
     }
 
 
+ZONE_LABEL = "topology.kubernetes.io/zone"
+
+
 def position_value(spec: ClusterSpec) -> str:
-    """PIDS_POSITION, "zone/node", using Kubernetes $(VAR) expansion for the node name."""
-    parts = [spec.worker.positions.zone] if spec.worker.positions.zone else []
+    """PIDS_POSITION, "zone/node", by Kubernetes $(VAR) expansion: the fixed zone of the spec, else
+    the node's zone label that Kubernetes copies onto the pod (KEP-4742: beta in 1.35, a feature
+    gate before; empty when absent, and the worker drops empty parts), then the node name."""
+    parts = [spec.worker.positions.zone or "$(PIDS_ZONE)"]
     if spec.worker.positions.from_node:
         parts.append("$(PIDS_NODE)")
     return "/".join(parts)
@@ -90,6 +95,7 @@ def _env(owner: Body, spec: ClusterSpec) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "PIDS_WORKER_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "PIDS_NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "PIDS_ZONE", "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{ZONE_LABEL}']"}}},
         {"name": "PIDS_POSITION", "value": position_value(spec)},
     ]
     if secret_name:

@@ -119,6 +119,15 @@ def test_worker_env_wires_identity_password_and_position() -> None:
     assert c["envFrom"] == [{"configMapRef": {"name": "demo-config"}}]
 
 
+def test_worker_zone_comes_from_the_node_label_copied_onto_the_pod() -> None:
+    env_list = container(build_worker_deployment(OWNER, spec(), 1))["env"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in env_list}
+    assert env["PIDS_ZONE"] == {"fieldRef": {"fieldPath": "metadata.labels['topology.kubernetes.io/zone']"}}
+    assert env["PIDS_POSITION"] == "$(PIDS_ZONE)/$(PIDS_NODE)"
+    names = [e["name"] for e in env_list]
+    assert names.index("PIDS_ZONE") < names.index("PIDS_POSITION")
+
+
 def test_external_redis_uses_its_url_and_secret() -> None:
     s = spec(redis={"external": {"url": "redis://r.example:6380/2", "passwordSecretRef": {"name": "mine", "key": "pw"}}})
     assert build_configmap(OWNER, s)["data"]["PIDS_REDIS_URL"] == "redis://r.example:6380/2"

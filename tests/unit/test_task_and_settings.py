@@ -58,6 +58,11 @@ def test_settings_read_environment_then_overrides() -> None:
     assert s.capacity == 2.0 and s.heartbeat_ttl_seconds == 3.0
 
 
+@pytest.mark.parametrize("raw, position", [("eu1/node-a", "eu1/node-a"), ("/node-a", "node-a"), ("", "")])
+def test_position_drops_empty_parts_of_an_unknown_zone(raw: str, position: str) -> None:
+    assert WorkerSettings(position=raw).position == position
+
+
 @pytest.mark.parametrize("env, message", [
     ({"PIDS_CONCURRENCY": "many"}, "PIDS_CONCURRENCY must be a number"),
     ({"PIDS_CONCURRENCY": "0"}, "concurrency"),

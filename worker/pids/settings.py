@@ -37,6 +37,8 @@ class WorkerSettings:
     health_port: int | None = None  # /healthz, /readyz, /metrics; None = off
 
     def __post_init__(self) -> None:
+        # "zone/node" with an unknown zone (Kubernetes gave an empty label) is just "node"
+        object.__setattr__(self, "position", "/".join(p for p in self.position.split("/") if p))
         checks = [
             (self.concurrency >= 1, "concurrency must be >= 1"),
             (self.prefetch >= 0, "prefetch must be >= 0"),
