@@ -43,6 +43,13 @@ def make_worker_policy(settings: WorkerSettings) -> Placement:
     return make_policy(settings.policy)
 
 
+def claim_window(settings: WorkerSettings, cluster_slots: int) -> tuple[int, int]:
+    """(window, heaviest part) read per claim cycle: the configured window, but no larger than a
+    few times the slots (+ prefetch) of the whole cluster, so small claims do not read 64 tasks each."""
+    window = min(settings.window, max(MIN_WINDOW, 4 * cluster_slots))
+    return window, min(settings.heaviest, window // 4)
+
+
 class Worker:
     def __init__(self, settings: WorkerSettings, client: redis.Redis | None = None) -> None:
         self.settings = settings
@@ -191,14 +198,11 @@ class Worker:
         return len(won), False
 
     def _window_size(self) -> tuple[int, int]:
-        """(window, heaviest part): the configured window, but no larger than a few times the
-        free slots of the whole cluster last seen, so small claims do not read 64 tasks each."""
         s = self.settings
         if self._last_snapshot is None:
             return s.window, s.heaviest
         slots = sum(int(i.get("slots", 1)) + int(i.get("prefetch", 0)) for i in self._last_snapshot.live_workers().values())
-        window = min(s.window, max(MIN_WINDOW, 4 * slots))
-        return window, min(s.heaviest, window // 4)
+        return claim_window(s, slots)
 
     def _plan(self, snapshot: Snapshot | None, free: int) -> tuple[list[str], int]:
         """The task ids this worker should claim from `snapshot`, and the window's size."""
