@@ -162,3 +162,28 @@ def test_cycle_after_script_cache_loss_claims_each_task_once(client: Client) -> 
     assert [t.id for t in won] == ["b-1"]
     assert snapshot.task_ids == ["b-2"]
     assert client.redis.hget(client.keys.stats, "claimed") == "2"
+
+
+def test_snapshot_sees_only_the_workers_with_most_free_slots_plus_the_caller(client: Client) -> None:
+    """The claim view stays the same size however many workers there are."""
+    p = client.protocol
+    for i in range(40):
+        p.heartbeat(f"w{i:02d}", {"slots": 1 + i % 4}, 5000, 5000)
+    view = p.snapshot(8, view=5, me="w00").workers
+    assert len(view) == 6 and "w00" in view
+    assert all(info["slots"] == 4 for w, info in view.items() if w != "w00")
+    assert "w39" in view
+    client.submit("pids.tasks:echo", task_id="t")
+    p.claim("w39", ["t"], lease_ms=5000)  # w39 had 4 free slots, now 3: another 4-slot worker takes its place
+    after = p.snapshot(8, view=5).workers
+    assert "w39" not in after and len(after) == 5 and all(info["slots"] == 4 for info in after.values())
+
+
+def test_dead_workers_are_found_without_scanning_the_worker_table(client: Client) -> None:
+    p = client.protocol
+    p.heartbeat("alive", {"slots": 1}, 60_000, 5000)
+    p.heartbeat("gone", {"slots": 1}, 10, 5000)
+    time.sleep(0.05)
+    assert p.release_dead_workers() == ["gone"]
+    assert client.redis.zrange(client.keys.deadlines, 0, -1) == ["alive"]
+    assert client.redis.zrange(client.keys.free_slots, 0, -1) == ["alive"]

@@ -80,6 +80,16 @@ class Keys:
         """SET of worker ids asked to drain (stop claiming, finish what they hold)."""
         return self.prefix + "draining"
 
+    @property
+    def free_slots(self) -> str:
+        """ZSET worker id -> free slots; the claim view reads only its top."""
+        return self.prefix + "free_slots"
+
+    @property
+    def deadlines(self) -> str:
+        """ZSET worker id -> heartbeat deadline ms; finding dead workers reads only its bottom."""
+        return self.prefix + "deadlines"
+
     def claims(self, worker_id: str) -> str:
         """SET of task ids the worker holds."""
         return f"{self.prefix}claims:{worker_id}"

@@ -14,6 +14,7 @@ from .keys import Keys
 from .task import ENCODED_FIELDS, TaskSpec
 
 ENQUEUE_CHUNK = 500
+VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
 
 
 def _load_script(client: redis.Redis, name: str) -> Any:
@@ -28,7 +29,7 @@ class Snapshot:
     now_ms: int
     task_ids: list[str]
     task_meta: list[str | None]  # "order\tweight\tpriority\tposition\tseq"
-    workers: dict[str, dict[str, Any]]  # every registered worker, live or not
+    workers: dict[str, dict[str, Any]]  # the view: the workers with most free slots and the caller
     loads: dict[str, float]
 
     def live_workers(self) -> dict[str, dict[str, Any]]:
@@ -84,13 +85,15 @@ class Protocol:
             created += int(self._enqueue(keys=key_list, args=argv))
         return created
 
-    def snapshot(self, window: int, heaviest: int = 0) -> Snapshot:
-        """The first `window - heaviest` pending tasks in queue order plus the `heaviest` heaviest."""
-        return _parse_snapshot(self._snapshot(*self._snapshot_call(window, heaviest)))
+    def snapshot(self, window: int, heaviest: int = 0, view: int = VIEW, me: str = "") -> Snapshot:
+        """The first `window - heaviest` pending tasks in queue order plus the `heaviest` heaviest,
+        and the `view` workers with the most free slots (plus `me`)."""
+        return _parse_snapshot(self._snapshot(*self._snapshot_call(window, heaviest, view, me)))
 
-    def _snapshot_call(self, window: int, heaviest: int) -> tuple[list[str], list[Any]]:
+    def _snapshot_call(self, window: int, heaviest: int, view: int, me: str) -> tuple[list[str], list[Any]]:
         k = self.keys
-        return [k.pending, k.pending_meta, k.scheduled, k.workers, k.loads, k.pending_by_weight], [window, heaviest]
+        keys = [k.pending, k.pending_meta, k.scheduled, k.workers, k.loads, k.pending_by_weight, k.free_slots]
+        return keys, [window, heaviest, view, me]
 
     def claim(self, worker_id: str, task_ids: Sequence[str], lease_ms: int) -> list[ClaimedTask]:
         if not task_ids:
@@ -99,7 +102,8 @@ class Protocol:
 
     def _claim_call(self, worker_id: str, task_ids: Sequence[str], lease_ms: int) -> tuple[list[str], list[Any]]:
         k = self.keys
-        key_list = [k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.stats, k.pending_by_weight]
+        key_list = [k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.stats, k.pending_by_weight,
+                    k.free_slots]
         key_list.extend(k.task(t) for t in task_ids)
         return key_list, [worker_id, lease_ms, *task_ids]
 
@@ -111,7 +115,7 @@ class Protocol:
 
     def cycle(
         self, worker_id: str, completions: Sequence[Completion], claim_ids: Sequence[str], lease_ms: int,
-        window: int, heaviest: int = 0,
+        window: int, heaviest: int = 0, view: int = VIEW,
     ) -> tuple[tuple[list[str], list[str]], list[ClaimedTask], Snapshot]:
         """One claim cycle in one round trip: complete, claim, then read the next snapshot
         (pipelined; each part skipped when empty). The snapshot already reflects the claim,
@@ -123,7 +127,7 @@ class Protocol:
             calls.append((self._complete, *self._complete_call(worker_id, completions)))
         if claim_ids:
             calls.append((self._claim, *self._claim_call(worker_id, claim_ids, lease_ms)))
-        calls.append((self._snapshot, *self._snapshot_call(window, heaviest)))
+        calls.append((self._snapshot, *self._snapshot_call(window, heaviest, view, worker_id)))
         pipe = self.redis.pipeline(transaction=False)
         for script, keys, args in calls:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
@@ -142,7 +146,7 @@ class Protocol:
 
     def _complete_call(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[Any]]:
         k = self.keys
-        key_list = [k.running, k.loads, k.claims(worker_id), k.stats, k.worker_totals]
+        key_list = [k.running, k.loads, k.claims(worker_id), k.stats, k.worker_totals, k.free_slots]
         argv: list[Any] = [worker_id, k.done_channel]
         for c in completions:
             key_list.extend((k.task(c.task_id), k.result(c.task_id)))
@@ -156,7 +160,7 @@ class Protocol:
         k = self.keys
         key_list = [
             k.running, k.loads, k.claims(worker_id), k.stats, k.pending_meta, k.scheduled, k.dead,
-            k.task(task_id), k.worker_totals,
+            k.task(task_id), k.worker_totals, k.free_slots,
         ]
         argv = [worker_id, task_id, attempt, error, "1" if retryable else "0", backoff_ms, k.done_channel, repr(busy_seconds)]
         return _text(self._fail(keys=key_list, args=argv))
@@ -166,7 +170,8 @@ class Protocol:
         if not task_ids:
             return 0, 0
         k = self.keys
-        key_list = [k.running, k.loads, k.claims(worker_id), k.stats, k.pending, k.pending_meta, k.dead, k.pending_by_weight]
+        key_list = [k.running, k.loads, k.claims(worker_id), k.stats, k.pending, k.pending_meta, k.dead, k.pending_by_weight,
+                    k.free_slots]
         key_list.extend(k.task(t) for t in task_ids)
         argv = [worker_id, "1" if only_expired else "0", reason, k.new_work_channel, k.done_channel, *task_ids]
         requeued, dead = self._release(keys=key_list, args=argv)
@@ -199,13 +204,10 @@ class Protocol:
     def release_dead_workers(self, grace_ms: int = 0) -> list[str]:
         """Release the tasks of every worker whose heartbeat deadline passed, then forget it."""
         now = _server_ms(self.redis)
-        dead = []
-        for raw_id, raw_info in self.redis.hgetall(self.keys.workers).items():
-            worker_id = _text(raw_id)
-            if json.loads(raw_info).get("deadline", 0) + grace_ms < now:
-                self.release_worker(worker_id, reason=f"worker {worker_id} stopped heartbeating")
-                self.forget_worker(worker_id)
-                dead.append(worker_id)
+        dead = [_text(w) for w in self.redis.zrangebyscore(self.keys.deadlines, "-inf", now - grace_ms, 0, 100)]
+        for worker_id in dead:
+            self.release_worker(worker_id, reason=f"worker {worker_id} stopped heartbeating")
+            self.forget_worker(worker_id)
         return dead
 
     def heartbeat(
@@ -214,14 +216,15 @@ class Protocol:
         """Returns (server ms, drain requested, leases renewed of the `held` tasks)."""
         k = self.keys
         now, drain, renewed = self._heartbeat(
-            keys=[k.workers, k.running, k.claims(worker_id), k.loads, k.draining],
+            keys=[k.workers, k.running, k.claims(worker_id), k.loads, k.draining, k.free_slots, k.deadlines],
             args=[worker_id, json.dumps(info), ttl_ms, lease_ms, *held],
         )
         return int(now), bool(int(drain)), int(renewed)
 
     def forget_worker(self, worker_id: str) -> bool:
         k = self.keys
-        return bool(self._forget_worker(keys=[k.workers, k.loads, k.claims(worker_id), k.draining], args=[worker_id]))
+        keys = [k.workers, k.loads, k.claims(worker_id), k.draining, k.free_slots, k.deadlines]
+        return bool(self._forget_worker(keys=keys, args=[worker_id]))
 
     def cancel(self, task_id: str) -> str:
         k = self.keys
@@ -232,14 +235,17 @@ class Protocol:
 
 
 def _parse_snapshot(reply: list[Any]) -> Snapshot:
-    now, ids, metas, flat_workers, flat_loads = reply
-    return Snapshot(
-        now_ms=int(now),
-        task_ids=[_text(i) for i in ids],
-        task_meta=[None if m is None else _text(m) for m in metas],
-        workers={_text(flat_workers[i]): json.loads(flat_workers[i + 1]) for i in range(0, len(flat_workers), 2)},
-        loads={_text(flat_loads[i]): float(flat_loads[i + 1]) for i in range(0, len(flat_loads), 2)},
-    )
+    now, ids, metas, worker_ids, infos, load_values = reply
+    workers, loads = {}, {}
+    for i, (raw_id, info) in enumerate(zip(worker_ids, infos)):
+        if info is None:
+            continue  # forgotten meanwhile
+        worker_id = _text(raw_id)
+        workers[worker_id] = json.loads(info)
+        loads[worker_id] = float(load_values[2 * i] or 0.0)
+        loads[f"{worker_id}:n"] = float(load_values[2 * i + 1] or 0.0)
+    return Snapshot(now_ms=int(now), task_ids=[_text(i) for i in ids],
+                    task_meta=[None if m is None else _text(m) for m in metas], workers=workers, loads=loads)
 
 
 def _parse_claimed(flat: list[Any]) -> list[ClaimedTask]:

@@ -30,6 +30,7 @@ class WorkerSettings:
     distance_offset: float = 1.0
     window: int = 64
     heaviest: int = 16  # of the window, how many are the heaviest pending tasks (size hints)
+    view: int = 32  # workers a claim cycle sees: those with the most free slots (keeps cost flat in W)
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 1.0  # the heartbeat's TTL is 3 of these
     retry_backoff_seconds: float = 1.0  # doubled per attempt, with jitter
@@ -44,6 +45,7 @@ class WorkerSettings:
             (self.prefetch >= 0, "prefetch must be >= 0"),
             (self.speed > 0, "speed must be > 0"),
             (self.window >= 1, "window must be >= 1"),
+            (self.view >= 1, "view must be >= 1"),
             (0 <= self.heaviest < self.window, "heaviest must be >= 0 and smaller than the window"),
             (self.lease_seconds > 0, "lease must be > 0 seconds"),
             (self.heartbeat_seconds > 0, "heartbeat must be > 0 seconds"),
@@ -78,7 +80,7 @@ class WorkerSettings:
         return cls(**values)
 
 
-_INT = {"concurrency", "prefetch", "window", "heaviest", "health_port"}
+_INT = {"concurrency", "prefetch", "window", "heaviest", "view", "health_port"}
 _FLOAT = {"speed", "G", "distance_offset", "lease_seconds", "heartbeat_seconds", "retry_backoff_seconds", "drain_seconds"}
 
 

@@ -176,14 +176,15 @@ class Worker:
         mine = self._plan(self._last_snapshot, free)[0] if fresh else []
         window, heaviest = self._window_size()
         completed, won, snapshot = self.protocol.cycle(
-            self.id, self.unsent_completions, mine, self._lease_ms, window, heaviest)
+            self.id, self.unsent_completions, mine, self._lease_ms, window, heaviest, self.settings.view)
         self.unsent_completions = []
         self._count_completions(*completed)
         pending = 0
         if not won:
             mine, pending = self._plan(snapshot, free)
             if mine:
-                _, won, snapshot = self.protocol.cycle(self.id, [], mine, self._lease_ms, window, heaviest)
+                _, won, snapshot = self.protocol.cycle(
+                    self.id, [], mine, self._lease_ms, window, heaviest, self.settings.view)
         self._last_snapshot, self._last_snapshot_at = snapshot, time.perf_counter()
         if not won:
             return 0, pending > 0

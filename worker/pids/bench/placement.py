@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..placement import Placement, make_policy
+from . import placement_real
 from ..simulator import SimResult, simulate
 from ..workloads import WORKLOADS, Workload, make_workload
 
@@ -31,8 +32,8 @@ DEFAULT_OUT = Path("bench/results/placement")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workload", action="append", choices=list(WORKLOADS), help="repeatable; default all")
     parser.add_argument("--policy", action="append", choices=POLICIES, help="repeatable; default all")
-    parser.add_argument("--seeds", type=int, default=10, help="seeds per workload (default 10)")
-    parser.add_argument("--tasks", type=int, default=1000, help="tasks per workload (default 1000)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per workload (default 10; 1 with --real)")
+    parser.add_argument("--tasks", type=int, default=None, help="tasks per workload (default 1000; 300 with --real)")
     parser.add_argument("--workers", type=int, default=10, help="workers (default 10)")
     parser.add_argument("--window", type=int, default=64, help="pending window K (default 64)")
     parser.add_argument("--heavy", type=int, default=16,
@@ -43,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory for results.json, table.md, PNGs")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--real", action="store_true",
+                        help="worker processes on a real Redis under each policy, against the simulator on the same "
+                             "tasks (workloads a and c; writes real.md and real.json)")
+    placement_real.add_arguments(parser)
 
 
 def policy_for(name: str, workload: Workload, seed: int, gravity: dict[str, float]) -> Placement:
@@ -134,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
 
     from . import placement_plots as plots
 
+    if args.real:
+        return placement_real.run(args)
+    args.seeds = 10 if args.seeds is None else args.seeds
+    args.tasks = 1000 if args.tasks is None else args.tasks
     workloads = args.workload or list(WORKLOADS)
     policies = args.policy or POLICIES
     gravity = {k: v for k, v in (("G", args.G), ("distance_offset", args.distance_offset)) if v is not None}

@@ -6,7 +6,8 @@
 -- KEYS[3] claims         SET of ids held by this worker
 -- KEYS[4] stats          HASH counters
 -- KEYS[5] worker_totals  HASH "<worker>:tasks|work|busy"
--- KEYS[6..]              pairs: task hash, result key (in the order of the tasks in ARGV)
+-- KEYS[6] free_slots     ZSET worker id -> free slots
+-- KEYS[7..]              pairs: task hash, result key (in the order of the tasks in ARGV)
 -- ARGV[1] worker id
 -- ARGV[2] done channel
 -- ARGV[3..] per task, 4 values: id attempt result_json busy_seconds
@@ -16,8 +17,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local worker = ARGV[1]
 local accepted, stale, events = {}, {}, {}
 local released, work, busy = 0, 0, 0
-for k = 6, #KEYS, 2 do
-  local base = 3 + (k - 6) * 2
+for k = 7, #KEYS, 2 do
+  local base = 3 + (k - 7) * 2
   local id, attempt, result, seconds = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   local task = redis.call('HMGET', KEYS[k], 'state', 'worker', 'attempt', 'weight', 'cancel_requested')
   if task[1] == 'running' and task[2] == worker and task[3] == attempt then
@@ -43,6 +44,7 @@ if #accepted > 0 then
     redis.call('HINCRBYFLOAT', KEYS[2], worker, -released)
     redis.call('HINCRBY', KEYS[2], worker .. ':n', -(#accepted))
   end
+  redis.call('ZINCRBY', KEYS[6], #accepted, worker)
   redis.call('HINCRBY', KEYS[4], 'succeeded', #accepted)
   redis.call('HINCRBY', KEYS[5], worker .. ':tasks', #accepted)
   redis.call('HINCRBYFLOAT', KEYS[5], worker .. ':work', work)

@@ -10,6 +10,7 @@
 -- KEYS[7] dead           ZSET id -> ms it was dead-lettered
 -- KEYS[8] task           HASH
 -- KEYS[9] worker_totals  HASH "<worker>:tasks|work|busy"
+-- KEYS[10] free_slots    ZSET worker id -> free slots
 -- ARGV[1] worker id   ARGV[2] task id   ARGV[3] attempt   ARGV[4] error text
 -- ARGV[5] "1" if retryable   ARGV[6] backoff ms   ARGV[7] done channel   ARGV[8] busy seconds
 -- Returns "scheduled", "failed", "cancelled" or "stale".
@@ -30,6 +31,7 @@ else
   redis.call('HINCRBYFLOAT', KEYS[2], worker, -tonumber(task[4]))
   redis.call('HINCRBY', KEYS[2], worker .. ':n', -1)
 end
+redis.call('ZINCRBY', KEYS[10], 1, worker)
 redis.call('HINCRBYFLOAT', KEYS[9], worker .. ':busy', tonumber(ARGV[8]))
 redis.call('HSET', KEYS[8], 'error', ARGV[4])
 if task[9] == '1' then

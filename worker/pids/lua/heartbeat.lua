@@ -7,6 +7,8 @@
 -- KEYS[3] claims         SET of ids held by this worker
 -- KEYS[4] loads          HASH worker id -> held weight
 -- KEYS[5] draining       SET of worker ids asked to drain
+-- KEYS[6] free_slots     ZSET worker id -> free slots (the claim view reads its top)
+-- KEYS[7] deadlines      ZSET worker id -> heartbeat deadline ms (finds dead workers)
 -- ARGV[1] worker id   ARGV[2] info JSON (object)   ARGV[3] TTL ms   ARGV[4] lease ms
 -- ARGV[5..] ids of the tasks the worker holds
 -- Returns {now_ms, drain_requested (0/1), leases renewed}.
@@ -18,6 +20,7 @@ info['deadline'] = now + tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], worker, cjson.encode(info))
 redis.call('HSETNX', KEYS[4], worker, 0)
 redis.call('HSETNX', KEYS[4], worker .. ':n', 0)
+redis.call('ZADD', KEYS[7], info['deadline'], worker)
 local lease = now + tonumber(ARGV[4])
 local renewed = 0
 for i = 5, #ARGV do
@@ -26,4 +29,12 @@ for i = 5, #ARGV do
     renewed = renewed + 1
   end
 end
-return {now, redis.call('SISMEMBER', KEYS[5], worker), renewed}
+local drain = redis.call('SISMEMBER', KEYS[5], worker)
+if drain == 1 or info['draining'] then
+  redis.call('ZREM', KEYS[6], worker)
+else
+  -- the exact count, correcting any drift of the increments made by claim/complete/release
+  local held = tonumber(redis.call('HGET', KEYS[4], worker .. ':n'))
+  redis.call('ZADD', KEYS[6], (info['slots'] or 1) + (info['prefetch'] or 0) - held, worker)
+end
+return {now, drain, renewed}

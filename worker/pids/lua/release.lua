@@ -10,7 +10,8 @@
 -- KEYS[6] pending_meta   HASH id -> placement metadata
 -- KEYS[7] dead           ZSET id -> ms it was dead-lettered
 -- KEYS[8] pending_by_weight ZSET id -> weight
--- KEYS[9..]              task hashes, in the order of ARGV[6..]
+-- KEYS[9] free_slots     ZSET worker id -> free slots
+-- KEYS[10..]             task hashes, in the order of ARGV[6..]
 -- ARGV[1] worker id   ARGV[2] "1" = only tasks whose lease has expired   ARGV[3] reason
 -- ARGV[4] new-work channel   ARGV[5] done channel   ARGV[6..] task ids
 -- Returns {requeued, dead_lettered}.
@@ -19,8 +20,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local worker = ARGV[1]
 local only_expired = ARGV[2] == '1'
 local requeued, dead, released, count = 0, 0, 0, 0
-for i = 9, #KEYS do
-  local id = ARGV[i - 3]
+for i = 10, #KEYS do
+  local id = ARGV[i - 4]
   local task = redis.call('HMGET', KEYS[i], 'state', 'worker', 'attempt', 'weight', 'max_attempts',
     'order', 'priority', 'position', 'cancel_requested', 'seq')
   local lease = redis.call('ZSCORE', KEYS[1], id)
@@ -57,6 +58,7 @@ if count > 0 then
     redis.call('HINCRBYFLOAT', KEYS[2], worker, -released)
     redis.call('HINCRBY', KEYS[2], worker .. ':n', -count)
   end
+  redis.call('ZINCRBY', KEYS[9], count, worker)
   redis.call('HINCRBY', KEYS[4], 'released', count)
 end
 if requeued > 0 then

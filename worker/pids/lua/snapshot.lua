@@ -1,14 +1,17 @@
 -- One round trip for a claim cycle: promote retries whose backoff is over, then read
 -- the window (the first K - H pending tasks in queue order plus the H heaviest) and
--- the worker table.
+-- the worker view: the V workers with the most free slots, and the caller. Its cost
+-- grows with K and V, never with the number of workers.
 -- KEYS[1] pending        ZSET id -> queue order
 -- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition\tseq"
 -- KEYS[3] scheduled      ZSET id -> ms when it may run again
 -- KEYS[4] workers        HASH worker id -> JSON info (with its heartbeat deadline)
 -- KEYS[5] loads          HASH worker id -> held weight
 -- KEYS[6] pending_by_weight ZSET id -> weight
+-- KEYS[7] free_slots     ZSET worker id -> free slots
 -- ARGV[1] window size K   ARGV[2] H, how many of the K are the heaviest pending
--- Returns {now_ms, ids, metas, workers (flat), loads (flat)}.
+-- ARGV[3] view size V   ARGV[4] the calling worker's id
+-- Returns {now_ms, task ids, metas, worker ids, worker infos, loads and held counts (2 per worker)}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
@@ -34,4 +37,20 @@ local metas = {}
 if #ids > 0 then
   metas = redis.call('HMGET', KEYS[2], unpack(ids))
 end
-return {now, ids, metas, redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[5])}
+local view = redis.call('ZREVRANGE', KEYS[7], 0, tonumber(ARGV[3]) - 1)
+local me_seen = false
+for _, w in ipairs(view) do
+  if w == ARGV[4] then me_seen = true end
+end
+if not me_seen and ARGV[4] ~= '' then view[#view + 1] = ARGV[4] end
+local infos, loads = {}, {}
+if #view > 0 then
+  infos = redis.call('HMGET', KEYS[4], unpack(view))
+  local fields = {}
+  for _, w in ipairs(view) do
+    fields[#fields + 1] = w
+    fields[#fields + 1] = w .. ':n'
+  end
+  loads = redis.call('HMGET', KEYS[5], unpack(fields))
+end
+return {now, ids, metas, view, infos, loads}
