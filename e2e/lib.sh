@@ -17,6 +17,7 @@ COREDNS_BIN="$PIDS_E2E_CACHE/coredns-$COREDNS_VERSION/bin"
 CRICTL_BIN="$PIDS_E2E_CACHE/crictl-$CRICTL_VERSION/bin"
 KIND_BIN="$PIDS_E2E_CACHE/kind-$KIND_VERSION/bin"
 HELM_BIN="$PIDS_E2E_CACHE/helm-$HELM_VERSION/bin"
+LOCAL_PATH_BIN="$PIDS_E2E_CACHE/local-path-provisioner-$LOCAL_PATH_VERSION/bin"
 
 # Name of the kind cluster and where its kubeconfig is written
 CLUSTER_NAME="${PIDS_E2E_CLUSTER:-pids-e2e}"

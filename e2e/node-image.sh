@@ -9,7 +9,7 @@
 #     Debian containerd/runc/CNI plugins) + kind's images/base/files copied at
 #     build time from the kind module in the Go module cache + kubeadm,
 #     kubelet, kubectl, crictl + /kind/version + that content store + a
-#     ptp/host-local/portmap CNI config (the cluster runs with
+#     ptp/host-local/portmap CNI config + kind's local-path storage manifest (the cluster runs with
 #     disableDefaultCNI: true, as kindnetd is not available offline).
 # Result: $NODE_IMAGE (pids-e2e/kind-node:<k8s version>); also saved to
 # $PIDS_E2E_CACHE/node-<k8s version>/node-image.tar and reloaded from there if
@@ -20,7 +20,7 @@ set -euo pipefail
 FORCE=0; [[ "${1:-}" == --force ]] && FORCE=1
 WORK="$PIDS_E2E_CACHE/node-$K8S_VERSION"
 # bump when this script changes what goes into the image
-NODE_REV=1
+NODE_REV=2
 STAMP="$WORK/node-image.rev"
 mkdir -p "$WORK"
 
@@ -34,7 +34,7 @@ if [[ $FORCE == 0 && -f $STAMP && "$(cat "$STAMP")" == "$want_rev" ]]; then
 fi
 
 t0=$SECONDS
-"$E2E_DIR/toolchain.sh" kubernetes etcd coredns crictl kind
+"$E2E_DIR/toolchain.sh" kubernetes etcd coredns crictl kind local_path
 "$E2E_DIR/base-images.sh" base node
 
 KUBEADM="$K8S_BIN/kubeadm"
@@ -67,6 +67,29 @@ component_image() { # ref
   rm -rf "$ctx"
 }
 for ref in "${IMAGES[@]}"; do component_image "$ref"; done
+
+# Dynamic PVCs: kind's default-storage manifest (local-path-provisioner), read
+# at build time from the kind module, with images we build: the provisioner
+# from github.com/rancher/local-path-provisioner, the helper = our base image.
+KIND_DIR="$(GOMODCACHE="$PIDS_E2E_CACHE/kind-$KIND_VERSION/gomod" GOFLAGS=-mod=mod GOSUMDB=off \
+  go mod download -json "sigs.k8s.io/kind@$KIND_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+[[ -d $KIND_DIR/images/base/files ]] || die "kind module files not found ($KIND_DIR)"
+storage_go="$KIND_DIR/pkg/build/nodeimage/const_storage.go"
+PROVISIONER_REF="$(sed -n 's/^const storageProvisionerImage = "\(.*\)"$/\1/p' "$storage_go")"
+HELPER_REF="$(sed -n 's/^const storageHelperImage = "\(.*\)"$/\1/p' "$storage_go")"
+[[ -n $PROVISIONER_REF && -n $HELPER_REF ]] || die "cannot read the storage images from $storage_go"
+sed -n '/^const defaultStorageManifest = `$/,/^`$/p' "$storage_go" | sed '1d;$d' |
+  sed -e "s#\` + storageProvisionerImage + \`#$PROVISIONER_REF#" -e "s#\` + storageHelperImage + \`#$HELPER_REF#" \
+  >"$WORK/default-storage.yaml"
+grep -q 'provisioner: rancher.io/local-path' "$WORK/default-storage.yaml" && ! grep -q '`' "$WORK/default-storage.yaml" ||
+  die "could not extract kind's default storage manifest"
+ctx="$WORK/ctx-local-path"; rm -rf "$ctx"; mkdir -p "$ctx"
+cp "$LOCAL_PATH_BIN/local-path-provisioner" "$ctx/"
+printf 'FROM %s\nCOPY local-path-provisioner /usr/local/bin/\nENTRYPOINT ["local-path-provisioner"]\n' "$BASE_IMAGE" >"$ctx/Dockerfile"
+DOCKER_BUILDKIT=0 docker build --quiet -t "$PROVISIONER_REF" "$ctx" >/dev/null
+rm -rf "$ctx"
+docker tag "$BASE_IMAGE" "$HELPER_REF"
+IMAGES+=("$PROVISIONER_REF" "$HELPER_REF")
 log "component images built"
 
 # --- 2. containerd content store with the images ------------------------------
@@ -98,13 +121,11 @@ trap 'rm -rf "$CD"' EXIT
 rm -f "$WORK/component-images.tar"
 
 # --- 3. the node image ----------------------------------------------------------
-KIND_DIR="$(GOMODCACHE="$PIDS_E2E_CACHE/kind-$KIND_VERSION/gomod" GOFLAGS=-mod=mod GOSUMDB=off \
-  go mod download -json "sigs.k8s.io/kind@$KIND_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-[[ -d $KIND_DIR/images/base/files ]] || die "kind module files not found ($KIND_DIR)"
 cp -r "$KIND_DIR/images/base/files" "$CTX/files"
 chmod -R u+w "$CTX/files"
 for b in kubeadm kubelet kubectl; do cp "$K8S_BIN/$b" "$CTX/bin/"; done
 cp "$CRICTL_BIN/crictl" "$CTX/bin/"
+mv "$WORK/default-storage.yaml" "$CTX/default-storage.yaml"
 echo "$K8S_VERSION" >"$CTX/version"
 
 PAUSE_REF="$(printf '%s\n' "${IMAGES[@]}" | grep '/pause:')"
@@ -167,6 +188,7 @@ COPY bin/ /usr/bin/
 COPY version /kind/version
 COPY cri-base.json /etc/containerd/cri-base.json
 COPY 10-pids-ptp.conflist /etc/cni/net.d/10-pids-ptp.conflist
+COPY default-storage.yaml /kind/manifests/default-storage.yaml
 COPY root/ /
 ENV container=docker
 STOPSIGNAL SIGRTMIN+3

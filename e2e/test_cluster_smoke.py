@@ -73,3 +73,37 @@ def test_images_run_as_uid_10001(namespace, one_shot_pod):
     for name, image in IMAGES.items():
         out = one_shot_pod(namespace, f"uid-{name}", image, ["id", "-u"])
         assert out.strip() == "10001", (image, out)
+
+
+PVC_MANIFEST = """
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 64Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: writer}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: %(image)s
+    imagePullPolicy: Never
+    command: [sh, -c, "echo persisted > /data/file && cat /data/file"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
+"""
+
+
+def test_pvc_is_provisioned(kubectl, namespace, wait):
+    kubectl.apply(PVC_MANIFEST % {"image": IMAGES["redis"]}, "-n", namespace)
+
+    def succeeded():
+        return kubectl.json("get", "pod", "writer", "-n", namespace)["status"].get("phase") == "Succeeded"
+
+    wait(succeeded, timeout=180, interval=2, message="pod writing to a PVC")
+    assert kubectl("logs", "writer", "-n", namespace).stdout.strip() == "persisted"
+    assert kubectl.json("get", "pvc", "data", "-n", namespace)["status"]["phase"] == "Bound"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build, offline from a container registry, every binary the e2e cluster needs:
 # Kubernetes (control plane, kubelet, kubeadm, kubectl), etcd, coredns, pause,
-# crictl, kind and helm. Only the Go module proxy and Debian apt are used.
+# crictl, kind, local-path-provisioner and helm. Only the Go module proxy and Debian apt are used.
 #
 # Every component is cached in its own versioned directory
 #   ${PIDS_E2E_CACHE:-/var/cache/pids-e2e}/<component>-<version>/
@@ -11,7 +11,7 @@
 # only what changed.
 #
 # Usage: e2e/toolchain.sh [component ...]   (default: all)
-#        components: kubernetes etcd coredns pause crictl kind helm
+#        components: kubernetes etcd coredns pause crictl kind local_path helm
 # Prints nothing on stdout except, with --print-env, shell assignments.
 set -euo pipefail
 
@@ -142,9 +142,13 @@ build_helm() {
   go_install helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" helm \
     "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
+build_local_path() {
+  go_install local-path-provisioner "$LOCAL_PATH_VERSION" \
+    "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION" local-path-provisioner
+}
 build_pause() { build_kubernetes; }   # pause is built with Kubernetes
 
-all=(kubernetes etcd coredns crictl kind helm)
+all=(kubernetes etcd coredns crictl kind local_path helm)
 [[ $# -gt 0 ]] && all=("$@")
 for c in "${all[@]}"; do
   ( "build_$c" )

@@ -7,6 +7,7 @@ COREDNS_VERSION=v1.14.7                       # the proxy serves no v1.12.x
 CRICTL_VERSION=v1.34.0
 KIND_VERSION=v0.32.0
 HELM_VERSION=v3.19.5
+LOCAL_PATH_VERSION=v0.0.30                    # rancher local-path-provisioner (PVCs)
 DEBIAN_SUITE=bookworm
 PIDS_VERSION=0.1.0
 export PIDS_E2E_CACHE
