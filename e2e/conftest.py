@@ -274,3 +274,14 @@ def one_shot_pod(kubectl: Runner) -> Callable[..., str]:
     return lambda namespace, name, image, command, timeout=120.0: run_pod(
         kubectl, namespace, name, image, command, timeout
     )
+
+
+# --- PIDS figures (recorded by test_pids_*.py through helpers_pids.FIGURES) ---
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    import sys
+
+    helpers = sys.modules.get("helpers_pids")
+    text = helpers.FIGURES.summary() if helpers else ""
+    if text:
+        terminalreporter.write_sep("=", "PIDS e2e measured figures")
+        terminalreporter.write_line(text)
