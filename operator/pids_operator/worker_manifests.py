@@ -22,6 +22,9 @@ CONFIG_HASH = f"{meta.GROUP}/config-hash"
 DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 # Time between SIGTERM's drain deadline and SIGKILL, for releasing and exiting.
 TERMINATION_MARGIN_SECONDS = 15
+# A worker whose liveness probe fails has a stuck claim loop: it cannot drain, so the kubelet
+# need not wait the pod's drain-sized grace period before killing it.
+LIVENESS_KILL_GRACE_SECONDS = 5
 
 
 def worker_redis_url(owner: Body, spec: ClusterSpec) -> str:
@@ -52,6 +55,9 @@ def build_configmap(owner: Body, spec: ClusterSpec) -> Manifest:
         "PIDS_HEARTBEAT_SECONDS": str(spec.timing.heartbeat_seconds),
         "PIDS_HEALTH_PORT": str(spec.worker.health_port),
         "PIDS_DRAIN_SECONDS": str(spec.worker.drain_seconds),
+        # drained for a scale-down, a worker stays idle until its pod is removed: a container
+        # that exits is restarted by the kubelet, and the fresh process would claim again
+        "PIDS_EXIT_WHEN_DRAINED": "false",
         "HOME": "/tmp",
     }
     return {
@@ -118,6 +124,7 @@ def _probes(port: str) -> dict[str, Any]:
             "periodSeconds": 10,
             "timeoutSeconds": 3,
             "failureThreshold": 3,
+            "terminationGracePeriodSeconds": LIVENESS_KILL_GRACE_SECONDS,
         },
         "readinessProbe": {
             "httpGet": {"path": "/readyz", "port": port},

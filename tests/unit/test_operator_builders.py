@@ -158,6 +158,7 @@ def test_configmap_carries_every_worker_setting() -> None:
         "PIDS_HEARTBEAT_SECONDS": "2",
         "PIDS_HEALTH_PORT": "8080",
         "PIDS_DRAIN_SECONDS": "45",
+        "PIDS_EXIT_WHEN_DRAINED": "false",
         "HOME": "/tmp",
     }
     assert all(isinstance(v, str) for v in data.values())
@@ -168,11 +169,17 @@ def test_configmap_is_readable_by_the_worker_settings() -> None:
     data = build_configmap(OWNER, spec(worker={"concurrency": 3}))["data"]
     ws = settings.WorkerSettings.from_env({**data, "PIDS_WORKER_ID": "demo-workers-abc", "PIDS_POSITION": "n1"})
     assert ws.concurrency == 3 and ws.cluster == "demo" and ws.health_port == 8080
+    assert ws.exit_when_drained is False  # a drained worker waits for its pod to be removed
 
 
 def test_termination_grace_outlasts_the_drain() -> None:
     d = build_worker_deployment(OWNER, spec(worker={"drainSeconds": 100}), 1)
     assert d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > 100
+
+
+def test_a_worker_failing_liveness_is_killed_without_the_drain_grace() -> None:
+    d = build_worker_deployment(OWNER, spec(worker={"drainSeconds": 100}), 1)
+    assert container(d)["livenessProbe"]["terminationGracePeriodSeconds"] <= 10
 
 
 def test_config_change_rolls_the_workers() -> None:

@@ -58,6 +58,12 @@ def test_settings_read_environment_then_overrides() -> None:
     assert s.capacity == 2.0 and s.heartbeat_ttl_seconds == 3.0
 
 
+@pytest.mark.parametrize("raw, value", [("false", False), ("0", False), ("No", False), ("true", True), ("1", True)])
+def test_exit_when_drained_reads_booleans(raw: str, value: bool) -> None:
+    assert WorkerSettings.from_env({"PIDS_EXIT_WHEN_DRAINED": raw}).exit_when_drained is value
+    assert WorkerSettings().exit_when_drained is True
+
+
 @pytest.mark.parametrize("raw, position", [("eu1/node-a", "eu1/node-a"), ("/node-a", "node-a"), ("", "")])
 def test_position_drops_empty_parts_of_an_unknown_zone(raw: str, position: str) -> None:
     assert WorkerSettings(position=raw).position == position
@@ -69,6 +75,7 @@ def test_position_drops_empty_parts_of_an_unknown_zone(raw: str, position: str) 
     ({"PIDS_LEASE_SECONDS": "1", "PIDS_HEARTBEAT_SECONDS": "2"}, "lease must be longer"),
     ({"PIDS_HEAVIEST": "64"}, "heaviest"),
     ({"PIDS_ALLOWED_MODULES": " , "}, "allowed modules"),
+    ({"PIDS_EXIT_WHEN_DRAINED": "maybe"}, "PIDS_EXIT_WHEN_DRAINED must be true or false"),
 ])
 def test_bad_settings_fail_clearly(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

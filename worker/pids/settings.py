@@ -35,6 +35,10 @@ class WorkerSettings:
     heartbeat_seconds: float = 1.0  # the heartbeat's TTL is 3 of these
     retry_backoff_seconds: float = 1.0  # doubled per attempt, with jitter
     drain_seconds: float = 30.0
+    # A drain asked for through Redis (`pids drain`, the operator's scale-down): True = leave once
+    # idle; False = stop claiming and stay, idle and not ready, until SIGTERM (under a Deployment,
+    # an exiting container is restarted, so the operator removes the pod instead)
+    exit_when_drained: bool = True
     health_port: int | None = None  # /healthz, /readyz, /metrics; None = off
 
     def __post_init__(self) -> None:
@@ -81,6 +85,7 @@ class WorkerSettings:
 
 
 _INT = {"concurrency", "prefetch", "window", "heaviest", "view", "health_port"}
+_BOOL = {"exit_when_drained"}
 _FLOAT = {"speed", "G", "distance_offset", "lease_seconds", "heartbeat_seconds", "retry_backoff_seconds", "drain_seconds"}
 
 
@@ -92,6 +97,12 @@ def _parse(name: str, raw: str) -> Any:
             return float(raw)
     except ValueError:
         raise ConfigError(f"PIDS_{name.upper()} must be a number, got {raw!r}") from None
+    if name in _BOOL:
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"PIDS_{name.upper()} must be true or false, got {raw!r}")
     if name == "allowed_modules":
         return tuple(m.strip() for m in raw.split(",") if m.strip())
     return raw

@@ -65,7 +65,8 @@ class Worker:
         self._held_lock = threading.Lock()
         self.unsent_completions: list[Completion] = []
         self.unsent_failures: list[Outcome] = []
-        self.draining = threading.Event()
+        self.draining = threading.Event()  # no more claims
+        self.leaving = threading.Event()  # and exit once what is held is done (SIGTERM)
         self.stopping = threading.Event()
         self.registered = threading.Event()
         self.connected = False
@@ -79,7 +80,7 @@ class Worker:
         """Run until drained (SIGTERM) or stopped; returns a process exit code."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: self.drain())
-            signal.signal(signal.SIGINT, lambda *_: self.drain() if not self.draining.is_set() else self.stopping.set())
+            signal.signal(signal.SIGINT, lambda *_: self.drain() if not self.leaving.is_set() else self.stopping.set())
         health = None
         if self.settings.health_port is not None:
             health = HealthServer(self.settings.health_port, self.metrics, self.alive, self.ready).start()
@@ -101,17 +102,21 @@ class Worker:
                 health.stop()
         return 0
 
-    def drain(self) -> None:
-        """Stop claiming; finish what is held (up to drain_seconds), release the rest, exit."""
+    def drain(self, leave: bool = True) -> None:
+        """Stop claiming; finish what is held. leave: then exit (after at most drain_seconds,
+        releasing the rest); otherwise stay idle until drain() with leave or stop()."""
         if not self.draining.is_set():
             log.info("worker %s draining: %d task(s) held", self.id, len(self.held))
         self.draining.set()
+        if leave:
+            self.leaving.set()
         self.wake.set()
 
     def stop(self) -> None:
         """Leave at once, releasing everything held."""
         self.stopping.set()
         self.draining.set()
+        self.leaving.set()
         self.wake.set()
 
     def alive(self) -> tuple[bool, str]:
@@ -130,7 +135,7 @@ class Worker:
         drain_deadline: float | None = None
         while not self.stopping.is_set():
             self.watch.tick()
-            if self.draining.is_set() and drain_deadline is None:
+            if self.leaving.is_set() and drain_deadline is None:
                 drain_deadline = time.monotonic() + self.settings.drain_seconds
             self.wake.clear()
             claimed, waiting_for_others = 0, False
@@ -303,7 +308,7 @@ class Worker:
                     self.registered.set()
                     self.wake.set()
                 if drain_requested:
-                    self.drain()
+                    self.drain(leave=self.settings.exit_when_drained)
                 beats += 1
                 if beats % 2 == 0:  # look for expired leases and dead peers
                     self.protocol.release_expired_leases()
