@@ -16,11 +16,13 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import threading
 import time
 
 _FMT = "<qdd"
 _SIZE = struct.calcsize(_FMT)
 _state: dict[str, object] = {}
+_lock = threading.Lock()  # peers with worker threads (Dramatiq, Huey threads) run noop() concurrently
 
 
 def _out() -> str:
@@ -51,12 +53,13 @@ def _append_fd(kind: str) -> int:
 
 
 def noop() -> None:
-    st = _counter()
-    now = time.time()
-    if st[2] == 0:
-        st[3] = now
-    st[2] += 1
-    struct.pack_into(_FMT, st[1], 0, st[2], st[3], time.time())
+    with _lock:
+        st = _counter()
+        now = time.time()
+        if st[2] == 0:
+            st[3] = now
+        st[2] += 1
+        struct.pack_into(_FMT, st[1], 0, st[2], st[3], time.time())
 
 
 def lat(ts: float) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -161,6 +162,7 @@ def chart(result: dict[str, Any], path: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop every worker and the redis-server
     result: dict[str, Any] = {"tasks": args.tasks, "rate": args.rate, "drivers": args.drivers,
                               "prefetch": args.prefetch, "loadavg_start": os.getloadavg(), "rows": []}
     with EmbeddedRedis() as server:
