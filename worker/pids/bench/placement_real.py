@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 import uuid
@@ -218,6 +219,7 @@ def markdown(table: dict[str, Any], config: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop every worker and the redis-server
     workloads = args.workload or DEFAULT_WORKLOADS
     policies = args.policy or DEFAULT_POLICIES
     bad = sorted(set(workloads) - set(WORKLOADS)) + sorted(set(policies) - set(POLICIES) - set(REFERENCES))
