@@ -187,3 +187,10 @@ def test_dead_workers_are_found_without_scanning_the_worker_table(client: Client
     assert p.release_dead_workers() == ["gone"]
     assert client.redis.zrange(client.keys.deadlines, 0, -1) == ["alive"]
     assert client.redis.zrange(client.keys.free_slots, 0, -1) == ["alive"]
+
+
+def test_queue_is_fifo_within_a_batch_and_priority_comes_first(client: Client) -> None:
+    client.submit_batch("b", "pids.tasks:echo", [[i] for i in range(12)])
+    client.submit("pids.tasks:echo", task_id="urgent", priority=5)
+    ids = client.protocol.snapshot(20).task_ids
+    assert ids == ["urgent"] + [f"b-{i}" for i in range(12)]  # not b-0, b-1, b-10, b-11, b-2 ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pids.protocol import Snapshot
-from pids.view import PRIORITY_STEP_MS, task_window, worker_table
+from pids.view import task_window, worker_table
 
 NOW = 1_800_000_000_000
 
@@ -15,7 +15,7 @@ def snapshot() -> Snapshot:
     return Snapshot(
         now_ms=NOW,
         task_ids=["t1", "t2", "gone"],
-        task_meta=[f"{NOW - 2000}\t2.5\t0\tz1/n1\t7", f"{NOW - 500 - 3 * PRIORITY_STEP_MS:.0f}\t1.0\t3\t\t8", None],
+        task_meta=[f"7\t2.5\t0\tz1/n1\t7\t{NOW - 2000}", f"-3298534883320\t1.0\t3\t\t8\t{NOW - 500}", None],
         workers={
             "b": {"slots": 2, "prefetch": 1, "speed": 2.0, "capacity": 4.0, "position": "z1/n2", "deadline": alive},
             "a": {"slots": 4, "speed": 1.0, "capacity": 4.0, "deadline": alive},

@@ -31,7 +31,7 @@ class Keys:
 
     @property
     def pending_meta(self) -> str:
-        """HASH task id -> "order\\tweight\\tpriority\\tposition\\tseq": what placement needs, in one call."""
+        """HASH task id -> "order\\tweight\\tpriority\\tposition\\tseq\\tenqueued_ms": what placement needs, in one call."""
         return self.prefix + "pending_meta"
 
     @property

@@ -28,7 +28,7 @@ class Snapshot:
 
     now_ms: int
     task_ids: list[str]
-    task_meta: list[str | None]  # "order\tweight\tpriority\tposition\tseq"
+    task_meta: list[str | None]  # "order\tweight\tpriority\tposition\tseq\tenqueued_ms"
     workers: dict[str, dict[str, Any]]  # the view: the workers with most free slots and the caller
     loads: dict[str, float]
 

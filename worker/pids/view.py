@@ -7,8 +7,6 @@ import numpy as np
 from .placement import TaskWindow, WorkerTable
 from .protocol import Snapshot
 
-PRIORITY_STEP_MS = 1e12  # queue order = enqueue ms - priority x this (enqueue.lua)
-
 
 def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable:
     """Live workers sorted by id. Free slots come from each worker's slots + prefetch minus
@@ -39,18 +37,17 @@ def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable
 
 def task_window(snapshot: Snapshot) -> TaskWindow:
     """The pending window; a task whose metadata vanished (claimed meanwhile) is left out."""
-    ids, order, weight, priority, position, seq = [], [], [], [], [], []
+    ids, enqueued_ms, weight, priority, position, seq = [], [], [], [], [], []
     for task_id, meta in zip(snapshot.task_ids, snapshot.task_meta):
         if meta is None:
             continue
-        o, w, p, pos, n = meta.split("\t")
+        _order, w, p, pos, n, enqueued = meta.split("\t")
         ids.append(task_id)
-        order.append(float(o))
+        enqueued_ms.append(float(enqueued))
         weight.append(float(w))
         priority.append(float(p))
         position.append(pos)
         seq.append(float(n))
-    priorities = np.asarray(priority, dtype=np.float64)
-    enqueued_ms = np.asarray(order, dtype=np.float64) + priorities * PRIORITY_STEP_MS
-    return TaskWindow(ids=ids, weight=np.asarray(weight, dtype=np.float64), priority=priorities, position=position,
-                      age=np.maximum(0.0, (snapshot.now_ms - enqueued_ms) / 1000.0), seq=np.asarray(seq, dtype=np.float64))
+    age = np.maximum(0.0, (snapshot.now_ms - np.asarray(enqueued_ms, dtype=np.float64)) / 1000.0)
+    return TaskWindow(ids=ids, weight=np.asarray(weight, dtype=np.float64), priority=np.asarray(priority, dtype=np.float64),
+                      position=position, age=age, seq=np.asarray(seq, dtype=np.float64))

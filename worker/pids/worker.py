@@ -31,7 +31,8 @@ log = logging.getLogger("pids.worker")
 
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 IDLE_WAIT = 1.0  # longest sleep between cycles with nothing to do (new work wakes us sooner)
-NOT_MINE_WAIT = 0.02  # pending work planned for others: look again soon
+# pending work planned for others: look again soon, 1 ms first, doubling up to 20 ms
+NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT = 0.001, 0.02
 MIN_WINDOW = 16
 SPECULATE_WITHIN = 0.005  # plan from the snapshot of the last claim while it is younger than this (s)
 MAX_BACKOFF = 5.0
@@ -133,6 +134,7 @@ class Worker:
     def _claim_loop(self) -> None:
         backoff = 0.1
         drain_deadline: float | None = None
+        empty_plans = 0  # cycles in a row whose plan left pending work to other workers
         while not self.stopping.is_set():
             self.watch.tick()
             if self.leaving.is_set() and drain_deadline is None:
@@ -165,8 +167,9 @@ class Worker:
                 if time.monotonic() > drain_deadline:
                     log.warning("drain time over with %d task(s) unfinished: releasing them", len(self.held))
                     return
+            empty_plans = empty_plans + 1 if waiting_for_others else 0
             if claimed == 0:
-                wait = NOT_MINE_WAIT if waiting_for_others else IDLE_WAIT
+                wait = min(NOT_MINE_MAX_WAIT, NOT_MINE_FIRST_WAIT * 2 ** (empty_plans - 1)) if empty_plans else IDLE_WAIT
                 next_timeout = self.slots.seconds_to_next_timeout(self.held)
                 self.wake.wait(wait if next_timeout is None else min(wait, next_timeout + 0.01))
 

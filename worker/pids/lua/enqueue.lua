@@ -1,6 +1,6 @@
 -- Enqueue tasks idempotently: a task id that already exists is left untouched.
 -- KEYS[1] pending        ZSET id -> queue order
--- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition\tseq"
+-- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition\tseq\tenqueued_ms"
 -- KEYS[3] stats          HASH counters
 -- KEYS[4] batch          LIST of the batch's ids (written only when ARGV[3] is "1")
 -- KEYS[5] pending_by_weight ZSET id -> weight (the window also holds the heaviest)
@@ -21,8 +21,9 @@ for i = 6, #KEYS do
   local id = ARGV[base]
   if redis.call('EXISTS', KEYS[i]) == 0 then
     local priority = tonumber(ARGV[base + 5])
-    local order = string.format('%.0f', now - priority * 1e12)
+    -- queue order: priority first, then enqueue sequence (FIFO, also within one batch)
     local seq = redis.call('HINCRBY', KEYS[3], 'seq', 1)
+    local order = string.format('%.0f', seq - priority * 1099511627776)
     redis.call('HSET', KEYS[i],
       'id', id, 'fn', ARGV[base + 1], 'args', ARGV[base + 2], 'kwargs', ARGV[base + 3],
       'weight', ARGV[base + 4], 'priority', ARGV[base + 5], 'position', ARGV[base + 6],
@@ -30,7 +31,7 @@ for i = 6, #KEYS do
       'state', 'pending', 'attempt', 0, 'enqueued_at', now, 'order', order, 'seq', seq)
     redis.call('ZADD', KEYS[1], order, id)
     redis.call('ZADD', KEYS[5], ARGV[base + 4], id)
-    redis.call('HSET', KEYS[2], id, order .. '\t' .. ARGV[base + 4] .. '\t' .. ARGV[base + 5] .. '\t' .. ARGV[base + 6] .. '\t' .. seq)
+    redis.call('HSET', KEYS[2], id, order .. '\t' .. ARGV[base + 4] .. '\t' .. ARGV[base + 5] .. '\t' .. ARGV[base + 6] .. '\t' .. seq .. '\t' .. now)
     if use_batch then
       redis.call('RPUSH', KEYS[4], id)
     end

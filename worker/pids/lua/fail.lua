@@ -18,7 +18,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local worker, id = ARGV[1], ARGV[2]
 local task = redis.call('HMGET', KEYS[8], 'state', 'worker', 'attempt', 'weight', 'max_attempts',
-  'order', 'priority', 'position', 'cancel_requested', 'seq')
+  'order', 'priority', 'position', 'cancel_requested', 'seq', 'enqueued_at')
 if task[1] ~= 'running' or task[2] ~= worker or task[3] ~= ARGV[3] then
   redis.call('HINCRBY', KEYS[4], 'stale', 1)
   return 'stale'
@@ -42,7 +42,7 @@ if task[9] == '1' then
 end
 if ARGV[5] == '1' and tonumber(task[3]) < tonumber(task[5]) then
   redis.call('HSET', KEYS[8], 'state', 'scheduled')
-  redis.call('HSET', KEYS[5], id, task[6] .. '\t' .. task[4] .. '\t' .. task[7] .. '\t' .. task[8] .. '\t' .. task[10])
+  redis.call('HSET', KEYS[5], id, task[6] .. '\t' .. task[4] .. '\t' .. task[7] .. '\t' .. task[8] .. '\t' .. task[10] .. '\t' .. task[11])
   redis.call('ZADD', KEYS[6], now + tonumber(ARGV[6]), id)
   redis.call('HINCRBY', KEYS[4], 'retried', 1)
   return 'scheduled'

@@ -23,7 +23,7 @@ local requeued, dead, released, count = 0, 0, 0, 0
 for i = 10, #KEYS do
   local id = ARGV[i - 4]
   local task = redis.call('HMGET', KEYS[i], 'state', 'worker', 'attempt', 'weight', 'max_attempts',
-    'order', 'priority', 'position', 'cancel_requested', 'seq')
+    'order', 'priority', 'position', 'cancel_requested', 'seq', 'enqueued_at')
   local lease = redis.call('ZSCORE', KEYS[1], id)
   local expired = lease and tonumber(lease) <= now
   if task[1] == 'running' and task[2] == worker and (expired or not only_expired) then
@@ -46,7 +46,7 @@ for i = 10, #KEYS do
       redis.call('HSET', KEYS[i], 'state', 'pending')
       redis.call('ZADD', KEYS[5], tonumber(task[6]), id)
       redis.call('ZADD', KEYS[8], tonumber(task[4]), id)
-      redis.call('HSET', KEYS[6], id, task[6] .. '\t' .. task[4] .. '\t' .. task[7] .. '\t' .. task[8] .. '\t' .. task[10])
+      redis.call('HSET', KEYS[6], id, task[6] .. '\t' .. task[4] .. '\t' .. task[7] .. '\t' .. task[8] .. '\t' .. task[10] .. '\t' .. task[11])
       requeued = requeued + 1
     end
   end

@@ -3,7 +3,7 @@
 -- the worker view: the V workers with the most free slots, and the caller. Its cost
 -- grows with K and V, never with the number of workers.
 -- KEYS[1] pending        ZSET id -> queue order
--- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition\tseq"
+-- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition\tseq\tenqueued_ms"
 -- KEYS[3] scheduled      ZSET id -> ms when it may run again
 -- KEYS[4] workers        HASH worker id -> JSON info (with its heartbeat deadline)
 -- KEYS[5] loads          HASH worker id -> held weight
