@@ -214,7 +214,7 @@ def install_release(kubectl: Runner, helm: Runner, prefix: str, figures: Figures
         raise AssertionError(f"operator Deployment not Available:\n{r.stdout}{r.stderr}\n"
                              + operator_diag(kubectl, ns, f"deployment/{OPERATOR_DEPLOYMENT}"))
     if figures is not None:
-        figures.record("helm install -> operator Available", time.monotonic() - t0, f"(ns {ns})")
+        figures.record(f"helm install -> operator Available [{prefix}]", time.monotonic() - t0)
     return Release(ns, kubectl, helm)
 
 
@@ -308,6 +308,8 @@ class BatchCheck:
     first_enqueued: float
     last_finished: float
     claimed_by: dict[str, int]
+    reruns: int  # tasks that needed more than one attempt
+    last_rerun_finished: float | None  # when the last of them completed
 
 
 def check_batch(redis_access: RedisAccess, batch_id: str, n: int,
@@ -333,8 +335,10 @@ def check_batch(redis_access: RedisAccess, batch_id: str, n: int,
     if expected is not None:
         wrong = [(i, r) for i, r in enumerate(results) if r != expected(i)]
         assert not wrong, f"{len(wrong)} wrong result(s), e.g. (i, result) {wrong[:5]}"
+    reruns = [i for i in infos if i.attempt > 1]
     return BatchCheck(n, states, max(i.attempt for i in infos), min(i.enqueued_at for i in infos),
-                      max(i.finished_at or 0 for i in infos), claimed)
+                      max(i.finished_at or 0 for i in infos), claimed, len(reruns),
+                      max((i.finished_at or 0 for i in reruns), default=None))
 
 
 # -- killing a worker's process from the node ----------------------------------------
