@@ -36,3 +36,4 @@ test-fast:     ## unit + integration tests (a real redis-server is started by th
 test:          ## the whole suite: unit + integration, then e2e on a real Kubernetes cluster
 	python3 -m pip install -q -e '.[dev]'
 	python3 -m pytest -q tests
+	$(MAKE) e2e
