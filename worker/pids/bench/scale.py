@@ -27,7 +27,7 @@ from rich.console import Console
 from ..client import Client
 from ..embedded import EmbeddedRedis
 from ..keys import Keys
-from .runner import Snapshot
+from .runner import Snapshot, group_cpu_s
 
 CLUSTER = "scale"
 
@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="tasks/s submitted one by one")
     parser.add_argument("--drivers", type=int, default=2, help="processes hosting the simulated workers")
     parser.add_argument("--prefetch", type=int, default=0, help="claim up to 1 + prefetch tasks per cycle")
+    parser.add_argument("--idle", type=float, default=3.0,
+                        help="seconds of idle workers measured first: background cost, subtracted for net per-task")
     parser.add_argument("--timeout", type=float, default=120.0, help="bound per W, seconds")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     parser.add_argument("--out", type=Path, default=None, help="write scale.md, scale.json and scale.png here")
@@ -81,7 +83,10 @@ def one_w(server: EmbeddedRedis, w: int, args: argparse.Namespace) -> dict[str, 
         while r.hlen(keys.workers) < w and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)
-        s0, t0 = Snapshot.take(r), time.monotonic()
+        pgids = {p.pid for p in procs[1:]}
+        sa, cpu_a, ta = Snapshot.take(r), group_cpu_s(pgids), time.monotonic()
+        time.sleep(args.idle)
+        s0, cpu0, t0 = Snapshot.take(r), group_cpu_s(pgids), time.monotonic()
         feeder = threading.Thread(target=_feed, args=(server.url, args.tasks, args.rate), daemon=True)
         feeder.start()
         done = 0
@@ -91,20 +96,27 @@ def one_w(server: EmbeddedRedis, w: int, args: argparse.Namespace) -> dict[str, 
                 break
             time.sleep(0.05)
         elapsed = time.monotonic() - t0
-        s1 = Snapshot.take(r)
+        s1, cpu1 = Snapshot.take(r), group_cpu_s(pgids)
         reports = [_finish(p) for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    d = s1 - s0
+    d, idle, idle_s = s1 - s0, s0 - sa, t0 - ta
     per = 1.0 / max(done, 1)
     drivers = reports[1:]
+    k = elapsed / idle_s  # background of idle workers, scaled to the busy phase
     return {"W": w, "tasks": args.tasks, "done": done, "seconds": elapsed, "tasks_per_s": done / elapsed,
-            "worker_cpu_us_per_task": sum(x["cpu_s"] for x in drivers) * 1e6 * per,
+            "worker_cpu_us_per_task": (cpu1 - cpu0) * 1e6 * per,
             "redis_cpu_us_per_task": d.cpu_s * 1e6 * per, "commands_per_task": d.commands * per,
             "bytes_per_task": d.net_bytes * per, "fanout_per_task": reports[0]["messages"] * per,
+            "net_worker_cpu_us_per_task": (cpu1 - cpu0 - k * (cpu0 - cpu_a)) * 1e6 * per,
+            "net_redis_cpu_us_per_task": (d.cpu_s - k * idle.cpu_s) * 1e6 * per,
+            "net_commands_per_task": (d.commands - k * idle.commands) * per,
+            "net_bytes_per_task": (d.net_bytes - k * idle.net_bytes) * per,
+            "idle_commands_per_worker_s": idle.commands / idle_s / w,
+            "idle_redis_cpu_us_per_worker_s": idle.cpu_s * 1e6 / idle_s / w,
             "cycles_per_task": sum(x["cycles"] for x in drivers) * per, "timed_out": done < args.tasks}
 
 
@@ -119,18 +131,33 @@ def _feed(url: str, n: int, rate: float) -> None:
 
 
 COLUMNS = [("tasks_per_s", "tasks/s", 0), ("worker_cpu_us_per_task", "worker CPU µs/task", 0),
-           ("redis_cpu_us_per_task", "Redis CPU µs/task", 0), ("commands_per_task", "cmds/task", 1),
-           ("bytes_per_task", "bytes/task", 0), ("fanout_per_task", "pub/sub msgs delivered/task", 1),
-           ("cycles_per_task", "claim cycles/task", 1)]
+           ("net_worker_cpu_us_per_task", "net", 0), ("redis_cpu_us_per_task", "Redis CPU µs/task", 0),
+           ("net_redis_cpu_us_per_task", "net", 0), ("commands_per_task", "cmds/task", 1),
+           ("net_commands_per_task", "net", 1), ("bytes_per_task", "bytes/task", 0), ("net_bytes_per_task", "net", 0),
+           ("fanout_per_task", "pub/sub msgs/task", 1), ("cycles_per_task", "claim cycles/task", 1),
+           ("idle_commands_per_worker_s", "idle cmds/worker/s", 1),
+           ("idle_redis_cpu_us_per_worker_s", "idle Redis CPU µs/worker/s", 0)]
+
+
+def _saturated(row: dict[str, Any], rate: float) -> bool:
+    """Workers could not keep up with the offered rate: idle background is not additive, no net figure."""
+    return rate > 0 and row["tasks_per_s"] < 0.9 * rate
+
+
+def _value(row: dict[str, Any], key: str, rate: float) -> float | None:
+    return None if key.startswith("net_") and _saturated(row, rate) else float(row[key])
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"{result['tasks']:,} no-op tasks per W, submitted one by one at {result['rate']:g}/s; "
-             f"claim size {1 + result['prefetch']}; {result['drivers']} driver processes.", "",
+             f"claim size {1 + result['prefetch']}; {result['drivers']} driver processes. \"net\" subtracts the "
+             f"background of the same W idle workers (heartbeats, reaping), measured for {result['idle']:g} s first.", "",
              "| W | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---:|" + "---:|" * len(COLUMNS)]
     for row in result["rows"]:
-        cells = [f"{row[k]:,.{d}f}" for k, _, d in COLUMNS]
-        lines.append(f"| {row['W']:,}{' (timeout)' if row['timed_out'] else ''} | " + " | ".join(cells) + " |")
+        values = [(_value(row, k, result["rate"]), d) for k, _, d in COLUMNS]
+        cells = ["–" if v is None else f"{v:,.{d}f}" for v, d in values]
+        flag = " (timeout)" if row["timed_out"] else " (saturated)" if _saturated(row, result["rate"]) else ""
+        lines.append(f"| {row['W']:,}{flag} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -140,21 +167,25 @@ def chart(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ws = [row["W"] for row in result["rows"]]
-    panels = [(["worker_cpu_us_per_task", "redis_cpu_us_per_task"], "CPU µs per task"),
-              (["commands_per_task"], "Redis commands per task"), (["bytes_per_task"], "bytes per task"),
+    panels = [(["worker_cpu_us_per_task", "net_worker_cpu_us_per_task", "redis_cpu_us_per_task",
+                "net_redis_cpu_us_per_task"], "CPU µs per task"),
+              (["commands_per_task", "net_commands_per_task"], "Redis commands per task"),
+              (["bytes_per_task", "net_bytes_per_task"], "bytes per task"),
               (["fanout_per_task"], "pub/sub messages delivered per task")]
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
     for ax, (keys_, title) in zip(axes, panels):
         for k in keys_:
-            ax.plot(ws, [row[k] for row in result["rows"]], marker="o", label=k.replace("_per_task", ""))
+            pts = [(row["W"], _value(row, k, result["rate"])) for row in result["rows"]]
+            pts = [(x, y) for x, y in pts if y is not None and y > 0]
+            ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=k.replace("_per_task", ""))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("simulated workers W")
         ax.set_title(title, fontsize=9)
         if len(keys_) > 1:
             ax.legend(fontsize=7)
-    fig.suptitle(f"PIDS per-task cost vs W ({result['tasks']:,} tasks at {result['rate']:g}/s per W)", fontsize=10)
+    fig.suptitle(f"PIDS per-task cost vs W ({result['tasks']:,} tasks at {result['rate']:g}/s per W; "
+                 "net = minus idle background, omitted when saturated)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -164,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop every worker and the redis-server
     result: dict[str, Any] = {"tasks": args.tasks, "rate": args.rate, "drivers": args.drivers,
-                              "prefetch": args.prefetch, "loadavg_start": os.getloadavg(), "rows": []}
+                              "prefetch": args.prefetch, "idle": args.idle, "loadavg_start": os.getloadavg(), "rows": []}
     with EmbeddedRedis() as server:
         for w in [int(x) for x in args.workers.split(",")]:
             console.log(f"W = {w}: {args.tasks} tasks at {args.rate:g}/s")

@@ -5,7 +5,7 @@ connection) and steps them in turn: the worker's own `_collect_outcomes` and
 `_claim_cycle` (so the sweep follows the real claim cycle as it changes), one
 beat of its heartbeat duties (heartbeat every heartbeat_seconds; every second
 beat, release expired leases and dead workers, as `_heartbeat_loop` does),
-and the claim loop's waits: straight on after a claim, NOT_MINE_WAIT when work
+and the claim loop's waits: straight on after a claim, its backoff when work
 was left for others, else until new work is announced (one subscription per
 driver stands in for each worker's own) or IDLE_WAIT. Tasks are no-ops that
 finish the moment they are handed to a slot. On SIGTERM it prints one JSON
@@ -69,6 +69,14 @@ def _beat(w: worker_mod.Worker, beats: int) -> None:
         w.protocol.release_dead_workers()
 
 
+def _not_mine_wait(empty_plans: int) -> float:
+    """The claim loop's wait after planning work for others (exponential backoff in newer workers)."""
+    first = getattr(worker_mod, "NOT_MINE_FIRST_WAIT", None)
+    if first is None:
+        return float(getattr(worker_mod, "NOT_MINE_WAIT", 0.02))
+    return float(min(worker_mod.NOT_MINE_MAX_WAIT, first * 2 ** (empty_plans - 1)))
+
+
 def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
     worker_mod.Slots = InstantSlots  # type: ignore[misc,assignment]
     client = connect(url)
@@ -82,6 +90,7 @@ def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
     next_beat = [time.monotonic() + hb * random.random() for _ in range(n)]
     for w in sims:  # everyone registered before the first cycle
         _beat(w, 1)
+    empty_plans = [0] * n
     gen = [0] * n  # only the newest heap entry of a worker counts
     heap = [(0.0, i, 0) for i in range(n)]
     idle: list[int] = []
@@ -119,10 +128,11 @@ def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
             won, waiting = 0, False
         cycles += 1
         claimed += won
+        empty_plans[i] = empty_plans[i] + 1 if waiting else 0
         if won or w.held:
             schedule(now, i)
         elif waiting:
-            schedule(now + worker_mod.NOT_MINE_WAIT, i)
+            schedule(now + _not_mine_wait(empty_plans[i]), i)
         else:
             idle.append(i)  # woken by new work, or after IDLE_WAIT
             schedule(now + worker_mod.IDLE_WAIT, i)
