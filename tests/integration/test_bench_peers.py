@@ -71,3 +71,17 @@ def test_missing_peer_scripts_fail_with_a_clear_message(tmp_path: Path) -> None:
                            str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "peer scripts not found" in proc.stderr
+
+
+def test_scale_sweep_reports_per_task_costs_for_each_worker_count(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "pids", "bench", "scale", "--workers", "2,6", "--tasks", "40", "--rate", "100",
+           "--idle", "0.5", "--timeout", "90", "--out", str(tmp_path), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert [row["W"] for row in result["rows"]] == [2, 6]
+    for row in result["rows"]:
+        assert row["done"] == 40 and not row["timed_out"]
+        assert row["commands_per_task"] > 0 and row["bytes_per_task"] > 0 and row["worker_cpu_us_per_task"] > 0
+    assert "| 6 |" in (tmp_path / "scale.md").read_text() or "| 6 (" in (tmp_path / "scale.md").read_text()
+    assert (tmp_path / "scale.png").read_bytes()[:4] == b"\x89PNG"
