@@ -40,10 +40,16 @@ build_rootfs() { # name -> path of the tarball
     dir="$(mktemp -d "$ROOT/tmp-$name.XXXX")"
     log "debootstrap $name ($pkgs)"
     local t0=$SECONDS
-    nice -n 10 debootstrap --variant=minbase --cache-dir="$ROOT/debs" \
-      --include="$pkgs" "$DEBIAN_SUITE" "$dir" http://deb.debian.org/debian \
-      >"$PIDS_E2E_CACHE/logs/debootstrap-$name.log" 2>&1 ||
-      { tail -20 "$PIDS_E2E_CACHE/logs/debootstrap-$name.log" >&2; rm -rf "$dir"; exit 1; }
+    local try
+    for try in 1 2; do
+      nice -n 10 debootstrap --variant=minbase --cache-dir="$ROOT/debs" \
+        --include="$pkgs" "$DEBIAN_SUITE" "$dir" http://deb.debian.org/debian \
+        >"$PIDS_E2E_CACHE/logs/debootstrap-$name.log" 2>&1 && break
+      tail -20 "$PIDS_E2E_CACHE/logs/debootstrap-$name.log" >&2
+      rm -rf "$dir"; mkdir -p "$dir"
+      [[ $try == 1 ]] || exit 1
+      log "debootstrap $name failed; retrying"
+    done
     # security updates stay out: a fixed snapshot of the suite is what we test on
     rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/var/cache/apt/archives/*.deb \
       "$dir"/usr/share/doc/* "$dir"/usr/share/man/* "$dir"/usr/share/info/* "$dir"/var/log/*.log \

@@ -29,6 +29,12 @@ NICE=(nice -n "${PIDS_E2E_NICE:-10}")
 
 log() { echo "[toolchain $(date +%H:%M:%S)] $*" >&2; }
 
+command -v go >/dev/null || { log "Go >= 1.24 is required (not in Debian bookworm's apt)"; exit 1; }
+if ! command -v gcc >/dev/null || [[ ! -e /usr/lib/x86_64-linux-gnu/libc.a && ! -e /usr/lib/libc.a ]]; then
+  log "installing gcc and libc6-dev (for the static pause binary)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; } >/dev/null
+fi
+
 # comp_env NAME VERSION: set DIR/GOMODCACHE/GOCACHE for one component.
 comp_env() {
   DIR="$PIDS_E2E_CACHE/$1-$2"
@@ -37,7 +43,10 @@ comp_env() {
 }
 done_p() { [[ -f "$DIR/bin/.done" ]]; }
 mark_done() { date -u +%FT%TZ >"$DIR/bin/.done"; }
-gobuild() { "${NICE[@]}" go build -p "$JOBS" -trimpath "$@"; }
+# retry once: a flaky module download should not cost a CI run (a second
+# attempt after a real compile error is fast, everything else is cached)
+retry() { "$@" || { log "retrying: $*"; sleep 5; "$@"; }; }
+gobuild() { retry "${NICE[@]}" go build -p "$JOBS" -trimpath "$@"; }
 
 build_kubernetes() {
   comp_env kubernetes "$K8S_VERSION"
@@ -56,7 +65,7 @@ build_kubernetes() {
     echo "require k8s.io/kubernetes $K8S_VERSION"
   } >go.mod
   local kgomod
-  kgomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+  kgomod="$(retry go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
   # every staging module k8s.io/kubernetes replaces with ./staging/... gets the
   # published v0.X.Y instead
   grep -oE '^[[:space:]]*k8s\.io/[A-Za-z0-9._/-]+ => \./staging/' "$kgomod" |
@@ -114,7 +123,7 @@ go_install() {
   done_p && return 0
   local t0=$SECONDS
   log "$1 $2: go install $3"
-  GOFLAGS="-buildvcs=false" GOBIN="$DIR/bin" "${NICE[@]}" go install -p "$JOBS" -trimpath -ldflags "-s -w ${5:-}" "$3"
+  GOFLAGS="-buildvcs=false" GOBIN="$DIR/bin" retry "${NICE[@]}" go install -p "$JOBS" -trimpath -ldflags "-s -w ${5:-}" "$3"
   [[ -x "$DIR/bin/$4" ]]
   mark_done
   log "$1: built in $((SECONDS - t0)) s"
