@@ -10,6 +10,7 @@
 #   PIDS_E2E_RECREATE=1     delete an existing cluster first
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+with_lock cluster "$@"
 T0=$SECONDS
 STOCK="${PIDS_E2E_STOCK_KIND:-0}"
 

@@ -13,6 +13,7 @@
 # itself is rebuilt from the working tree every run.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+with_lock images "$@"
 
 PYTHON="${PIDS_E2E_PYTHON:-python3}"
 "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), "wheels must be cp311 like Debian bookworm python3"' ||

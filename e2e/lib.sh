@@ -31,6 +31,18 @@ NODE_BASE_IMAGE="pids-e2e/node-base:$DEBIAN_SUITE"
 NODE_IMAGE="pids-e2e/kind-node:$K8S_VERSION"
 PIDS_IMAGES=("pids-worker:$PIDS_VERSION" "pids-operator:$PIDS_VERSION" "pids-redis:$PIDS_VERSION")
 
+# Serialise concurrent runs (several people share this machine and its docker):
+# re-exec the calling script under flock; -o keeps the lock fd away from the
+# children (dockerd started by docker-up must not hold it).
+with_lock() { # name "$@"
+  local name=$1 var="PIDS_E2E_LOCK_${1//-/_}"; shift
+  [[ -z ${!var:-} ]] || return 0
+  export "$var=1"
+  local lock="$PIDS_E2E_CACHE/$name.lock"
+  if ! flock -n "$lock" true; then log "waiting for another run to release $lock"; fi
+  exec flock -o "$lock" "$0" "$@"
+}
+
 # kind/kubectl/helm from the toolchain (or from PATH with PIDS_E2E_STOCK_KIND=1)
 tool_path() {
   if [[ "${PIDS_E2E_STOCK_KIND:-0}" == 1 ]]; then

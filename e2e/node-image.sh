@@ -16,6 +16,7 @@
 # docker lost it. Usage: e2e/node-image.sh [--force]
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+with_lock node-image "$@"
 
 FORCE=0; [[ "${1:-}" == --force ]] && FORCE=1
 WORK="$PIDS_E2E_CACHE/node-$K8S_VERSION"

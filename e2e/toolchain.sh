@@ -18,6 +18,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=e2e/versions.sh
 . "$HERE/versions.sh"
+. "$HERE/lib.sh"
+with_lock toolchain "$@"
 
 export GOSUMDB="${GOSUMDB:-off}"      # sum.golang.org is not reachable here
 export GOPROXY="${GOPROXY:-https://proxy.golang.org}"
