@@ -36,6 +36,11 @@ exists() { kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; }
 if exists && [[ "${PIDS_E2E_RECREATE:-0}" == 1 ]]; then
   kind delete cluster --name "$CLUSTER_NAME" >&2
 fi
+if exists && [[ $STOCK != 1 ]] &&
+  [[ "$(docker inspect -f '{{.Image}}' "$CLUSTER_NAME-control-plane" 2>/dev/null)" != "$(docker image inspect -f '{{.Id}}' "$NODE_IMAGE")" ]]; then
+  log "cluster $CLUSTER_NAME runs an older node image; recreating"
+  kind delete cluster --name "$CLUSTER_NAME" >&2
+fi
 if exists && ! kubectl get --raw /readyz >/dev/null 2>&1; then
   # e.g. docker was restarted: the node container is gone or stopped
   log "cluster $CLUSTER_NAME exists but does not answer; recreating"
