@@ -194,3 +194,10 @@ def test_queue_is_fifo_within_a_batch_and_priority_comes_first(client: Client) -
     client.submit("pids.tasks:echo", task_id="urgent", priority=5)
     ids = client.protocol.snapshot(20).task_ids
     assert ids == ["urgent"] + [f"b-{i}" for i in range(12)]  # not b-0, b-1, b-10, b-11, b-2 ...
+
+
+def test_one_worker_at_a_time_takes_the_reaper_turn(client: Client) -> None:
+    p = client.protocol
+    assert p.take_reaper_turn("a", 100) and not p.take_reaper_turn("b", 100)
+    time.sleep(0.15)
+    assert p.take_reaper_turn("b", 100)

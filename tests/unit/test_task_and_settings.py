@@ -73,7 +73,7 @@ def test_position_drops_empty_parts_of_an_unknown_zone(raw: str, position: str) 
     ({"PIDS_CONCURRENCY": "many"}, "PIDS_CONCURRENCY must be a number"),
     ({"PIDS_CONCURRENCY": "0"}, "concurrency"),
     ({"PIDS_LEASE_SECONDS": "1", "PIDS_HEARTBEAT_SECONDS": "2"}, "lease must be longer"),
-    ({"PIDS_HEAVIEST": "64"}, "heaviest"),
+    ({"PIDS_WINDOW": "8", "PIDS_HEAVIEST": "8"}, "heaviest"),
     ({"PIDS_ALLOWED_MODULES": " , "}, "allowed modules"),
     ({"PIDS_EXIT_WHEN_DRAINED": "maybe"}, "PIDS_EXIT_WHEN_DRAINED must be true or false"),
 ])

@@ -90,6 +90,11 @@ class Keys:
         """ZSET worker id -> heartbeat deadline ms; finding dead workers reads only its bottom."""
         return self.prefix + "deadlines"
 
+    @property
+    def reaper(self) -> str:
+        """STRING with a TTL: the worker whose turn it is to release expired leases and dead workers."""
+        return self.prefix + "reaper"
+
     def claims(self, worker_id: str) -> str:
         """SET of task ids the worker holds."""
         return f"{self.prefix}claims:{worker_id}"

@@ -61,6 +61,7 @@ class Protocol:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.redis = client
         self.keys = keys
+        self._cycle_connection: Any = None  # held by the one thread that runs claim cycles
         self._enqueue = _load_script(client, "enqueue")
         self._snapshot = _load_script(client, "snapshot")
         self._claim = _load_script(client, "claim")
@@ -121,17 +122,15 @@ class Protocol:
         (pipelined; each part skipped when empty). The snapshot already reflects the claim,
         so the next cycle can plan from it without another read.
 
-        Raw EVALSHA: redis-py would add a SCRIPT EXISTS round trip for Script objects in a pipeline."""
+        Raw EVALSHA on a held connection: redis-py's pipeline would add a SCRIPT EXISTS round trip
+        for Script objects and costs several times the bytes' own packing and parsing."""
         calls: list[tuple[Any, list[str], list[Any]]] = []
         if completions:
             calls.append((self._complete, *self._complete_call(worker_id, completions)))
         if claim_ids:
             calls.append((self._claim, *self._claim_call(worker_id, claim_ids, lease_ms)))
         calls.append((self._snapshot, *self._snapshot_call(window, heaviest, view, worker_id)))
-        pipe = self.redis.pipeline(transaction=False)
-        for script, keys, args in calls:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-        replies = pipe.execute(raise_on_error=False)
+        replies = self._pipelined([("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls])
         for i, reply in enumerate(replies):
             if isinstance(reply, redis.exceptions.NoScriptError):
                 # the server lost its script cache (restart, failover): the other calls of the
@@ -143,6 +142,30 @@ class Protocol:
         completed = _split_completion_reply(replies.pop(0)) if completions else ([], [])
         won = _parse_claimed(replies.pop(0)) if claim_ids else []
         return completed, won, _parse_snapshot(replies.pop(0))
+
+    def _pipelined(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send commands in one write, read every reply; a reply that is an error is returned, not raised."""
+        if self._cycle_connection is None:
+            self._cycle_connection = self.redis.connection_pool.make_connection()
+        connection = self._cycle_connection
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except redis.exceptions.ResponseError as exc:
+                    replies.append(exc)
+            return replies
+        except (redis.ConnectionError, redis.TimeoutError):
+            connection.disconnect()
+            self._cycle_connection = None
+            raise
+
+    def take_reaper_turn(self, worker_id: str, period_ms: int) -> bool:
+        """True for one worker per period: it looks for expired leases and dead workers, so the
+        cluster's reaping cost per second stays the same however many workers there are."""
+        return bool(self.redis.set(self.keys.reaper, worker_id, nx=True, px=period_ms))
 
     def _complete_call(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[Any]]:
         k = self.keys

@@ -296,7 +296,7 @@ class Worker:
 
     def _heartbeat_loop(self) -> None:
         ttl_ms = int(self.settings.heartbeat_ttl_seconds * 1000)
-        beats = 0
+        reaper_period_ms = int(self.settings.heartbeat_seconds * 1000)
         while not self.stopping.is_set():
             try:
                 if not self.registered.is_set():
@@ -312,8 +312,7 @@ class Worker:
                     self.wake.set()
                 if drain_requested:
                     self.drain(leave=self.settings.exit_when_drained)
-                beats += 1
-                if beats % 2 == 0:  # look for expired leases and dead peers
+                if self.protocol.take_reaper_turn(self.id, reaper_period_ms):  # one worker per period
                     self.protocol.release_expired_leases()
                     self.protocol.release_dead_workers()
             except REDIS_ERRORS:
