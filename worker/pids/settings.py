@@ -28,7 +28,7 @@ class WorkerSettings:
     policy: str = "gravity"
     G: float = 0.03  # see BENCHMARKS.md: near-FIFO online, LPT within a burst
     distance_offset: float = 1.0
-    window: int = 256  # the most; each cycle reads ~4 tasks per slot of the cluster (worker.claim_window)
+    window: int = 64  # the most; each cycle reads ~4 tasks per slot of the cluster (worker.claim_window)
     heaviest: int = 16  # of the window, how many are the heaviest pending tasks (size hints)
     view: int = 32  # workers a claim cycle sees: those with the most free slots (keeps cost flat in W)
     lease_seconds: float = 30.0
