@@ -26,8 +26,9 @@ STAMP="$WORK/node-image.rev"
 mkdir -p "$WORK"
 
 "$E2E_DIR/docker-up.sh"
-# rebuilt when this script, the versions or the base images' package lists change
-want_rev="$NODE_REV $(cat "$0" "$E2E_DIR/versions.sh" "$E2E_DIR/base-images.sh" | sha256sum | cut -c1-12)"
+# rebuilt when this script, the versions, how the tools are built or the base
+# images' package lists change
+want_rev="$NODE_REV $(cat "$0" "$E2E_DIR"/{versions,lib,toolchain,base-images}.sh | sha256sum | cut -c1-12)"
 if [[ $FORCE == 0 && -f $STAMP && "$(cat "$STAMP")" == "$want_rev" ]]; then
   if have_image "$NODE_IMAGE"; then log "node image $NODE_IMAGE up to date"; exit 0; fi
   if [[ -s $WORK/node-image.tar ]]; then
