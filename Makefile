@@ -33,7 +33,6 @@ test-fast:     ## unit + integration tests (a real redis-server is started by th
 	python3 -m pip install -q -e '.[dev]'
 	python3 -m pytest -q tests
 
-test:          ## the whole suite: unit + integration, then e2e on a real Kubernetes cluster
+test:          ## the whole suite in one pytest run: unit, integration (real redis-server), e2e (real cluster built offline)
 	python3 -m pip install -q -e '.[dev]'
-	python3 -m pytest -q tests
-	$(MAKE) e2e
+	$(E2E)/run.sh -q tests e2e
