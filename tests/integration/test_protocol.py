@@ -201,3 +201,23 @@ def test_one_worker_at_a_time_takes_the_reaper_turn(client: Client) -> None:
     assert p.take_reaper_turn("a", 100) and not p.take_reaper_turn("b", 100)
     time.sleep(0.15)
     assert p.take_reaper_turn("b", 100)
+
+
+def test_enqueue_wakes_one_idle_worker_per_task_on_its_own_channel(client: Client) -> None:
+    p = client.protocol
+    for w in ("a", "b", "c"):
+        register(p, w)
+        assert p.snapshot(8, me=w).task_ids == []  # found the queue empty: idle
+    pubsub = client.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(*(client.keys.wake_channel(w) for w in ("a", "b", "c")))
+    pubsub.get_message(timeout=0.1)
+    client.submit_batch("b", "pids.tasks:echo", [[1], [2]])
+    woken = set()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.2)
+        if message:
+            woken.add(message["channel"].rsplit(":", 1)[1])
+    pubsub.close()
+    assert len(woken) == 2  # two tasks: two of the three idle workers, not all of them
+    assert client.redis.zcard(client.keys.idle) == 1

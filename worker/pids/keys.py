@@ -91,6 +91,11 @@ class Keys:
         return self.prefix + "deadlines"
 
     @property
+    def idle(self) -> str:
+        """ZSET worker id -> ms it found the queue empty; enqueue wakes only these."""
+        return self.prefix + "idle"
+
+    @property
     def reaper(self) -> str:
         """STRING with a TTL: the worker whose turn it is to release expired leases and dead workers."""
         return self.prefix + "reaper"
@@ -116,6 +121,10 @@ class Keys:
     @property
     def new_work_channel(self) -> str:
         return self.prefix + "events:new"
+
+    def wake_channel(self, worker_id: str) -> str:
+        """Where enqueue.lua wakes one idle worker ("<new-work channel>:<worker id>")."""
+        return f"{self.new_work_channel}:{worker_id}"
 
     @property
     def done_channel(self) -> str:

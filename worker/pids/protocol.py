@@ -81,7 +81,7 @@ class Protocol:
             argv: list[str] = [k.new_work_channel, str(ENCODED_FIELDS), "1" if batch_id else "0"]
             for spec in chunk:
                 argv.extend(spec.encoded())
-            key_list = [k.pending, k.pending_meta, k.stats, k.batch(batch_id or "_"), k.pending_by_weight]
+            key_list = [k.pending, k.pending_meta, k.stats, k.batch(batch_id or "_"), k.pending_by_weight, k.idle]
             key_list.extend(k.task(spec.task_id) for spec in chunk)
             created += int(self._enqueue(keys=key_list, args=argv))
         return created
@@ -93,7 +93,7 @@ class Protocol:
 
     def _snapshot_call(self, window: int, heaviest: int, view: int, me: str) -> tuple[list[str], list[Any]]:
         k = self.keys
-        keys = [k.pending, k.pending_meta, k.scheduled, k.workers, k.loads, k.pending_by_weight, k.free_slots]
+        keys = [k.pending, k.pending_meta, k.scheduled, k.workers, k.loads, k.pending_by_weight, k.free_slots, k.idle]
         return keys, [window, heaviest, view, me]
 
     def claim(self, worker_id: str, task_ids: Sequence[str], lease_ms: int) -> list[ClaimedTask]:
@@ -104,7 +104,7 @@ class Protocol:
     def _claim_call(self, worker_id: str, task_ids: Sequence[str], lease_ms: int) -> tuple[list[str], list[Any]]:
         k = self.keys
         key_list = [k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.stats, k.pending_by_weight,
-                    k.free_slots]
+                    k.free_slots, k.idle]
         key_list.extend(k.task(t) for t in task_ids)
         return key_list, [worker_id, lease_ms, *task_ids]
 
@@ -145,8 +145,9 @@ class Protocol:
 
     def _pipelined(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send commands in one write, read every reply; a reply that is an error is returned, not raised."""
-        if self._cycle_connection is None:
-            self._cycle_connection = self.redis.connection_pool.make_connection()
+        if self._cycle_connection is None:  # the pool's settings, outside its connection count
+            pool = self.redis.connection_pool
+            self._cycle_connection = pool.connection_class(**pool.connection_kwargs)
         connection = self._cycle_connection
         try:
             connection.send_packed_command(connection.pack_commands(commands))
@@ -246,7 +247,7 @@ class Protocol:
 
     def forget_worker(self, worker_id: str) -> bool:
         k = self.keys
-        keys = [k.workers, k.loads, k.claims(worker_id), k.draining, k.free_slots, k.deadlines]
+        keys = [k.workers, k.loads, k.claims(worker_id), k.draining, k.free_slots, k.deadlines, k.idle]
         return bool(self._forget_worker(keys=keys, args=[worker_id]))
 
     def cancel(self, task_id: str) -> str:

@@ -322,12 +322,13 @@ class Worker:
             self.stopping.wait(self.settings.heartbeat_seconds * (0.9 + 0.2 * random.random()))
 
     def _listen_for_work(self) -> None:
-        """Wake the claim loop when new work is announced, instead of polling."""
-        channel = self.protocol.keys.new_work_channel
+        """Wake the claim loop when new work is announced, instead of polling: on this worker's
+        own channel (enqueue wakes idle workers one per task) and the shared one (released work)."""
+        keys = self.protocol.keys
         while not self.stopping.is_set():
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.subscribe(channel)
+                pubsub.subscribe(keys.new_work_channel, keys.wake_channel(self.id))
                 while not self.stopping.is_set():
                     if pubsub.get_message(timeout=1.0) is not None:
                         self.wake.set()

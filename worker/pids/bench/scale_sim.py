@@ -77,10 +77,14 @@ def _not_mine_wait(empty_plans: int) -> float:
     return float(min(worker_mod.NOT_MINE_MAX_WAIT, first * 2 ** (empty_plans - 1)))
 
 
+def worker_id(i: int) -> str:
+    return f"sim-{i:05d}"
+
+
 def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
     worker_mod.Slots = InstantSlots  # type: ignore[misc,assignment]
     client = connect(url)
-    sims = [worker_mod.Worker(WorkerSettings(redis_url=url, cluster=cluster, worker_id=f"sim-{first + i:05d}",
+    sims = [worker_mod.Worker(WorkerSettings(redis_url=url, cluster=cluster, worker_id=worker_id(first + i),
                                              concurrency=1, prefetch=prefetch), client=client) for i in range(n)]
     hb = sims[0].settings.heartbeat_seconds
     stop, woken = threading.Event(), threading.Event()
@@ -143,8 +147,10 @@ def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
 
 
 def _listen(url: str, channel: str, woken: threading.Event, stop: threading.Event) -> None:
+    """Wake this driver's workers on the shared channel and on any worker's own wake channel."""
     pubsub = connect(url).pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(channel)
+    pubsub.psubscribe(f"{channel}:*")
     while not stop.is_set():
         if pubsub.get_message(timeout=0.5) is not None:
             woken.set()
@@ -153,10 +159,14 @@ def _listen(url: str, channel: str, woken: threading.Event, stop: threading.Even
 _MSG = b"*3\r\n$7\r\nmessage\r\n"
 
 
-async def _subscriber(host: str, port: int, channel: str, counts: list[int], ready: asyncio.Event, total: int) -> None:
+async def _subscriber(host: str, port: int, channels: list[str], counts: list[int], ready: asyncio.Event,
+                      total: int) -> None:
     reader, writer = await asyncio.open_connection(host, port)
-    c = channel.encode()
-    writer.write(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n" % (len(c), c))
+    command = b"*%d\r\n$9\r\nSUBSCRIBE\r\n" % (len(channels) + 1)
+    for channel in channels:
+        c = channel.encode()
+        command += b"$%d\r\n%s\r\n" % (len(c), c)
+    writer.write(command)
     await writer.drain()
     counts[1] += 1
     if counts[1] >= total:
@@ -169,12 +179,14 @@ async def _subscriber(host: str, port: int, channel: str, counts: list[int], rea
 
 
 async def subscribe(url: str, channel: str, n: int) -> None:
-    """n subscriptions; prints "ready", then on SIGTERM the number of messages delivered."""
+    """n connections like the n workers' (the shared new-work channel and worker i's own wake
+    channel); prints "ready", then on SIGTERM the number of messages delivered."""
     u = urlparse(url)
     counts = [0, 0]
     ready = asyncio.Event()
-    tasks = [asyncio.create_task(_subscriber(u.hostname or "127.0.0.1", u.port or 6379, channel, counts, ready, n))
-             for _ in range(n)]
+    tasks = [asyncio.create_task(_subscriber(u.hostname or "127.0.0.1", u.port or 6379,
+                                             [channel, f"{channel}:{worker_id(i)}"], counts, ready, n))
+             for i in range(n)]
     await ready.wait()
     await asyncio.sleep(0.2)
     print("ready", flush=True)

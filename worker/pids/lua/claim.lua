@@ -9,7 +9,8 @@
 -- KEYS[6] stats          HASH counters
 -- KEYS[7] pending_by_weight ZSET id -> weight
 -- KEYS[8] free_slots     ZSET worker id -> free slots
--- KEYS[9..]              task hashes, in the order of ARGV[3..]
+-- KEYS[9] idle           ZSET worker id -> ms it found the queue empty
+-- KEYS[10..]             task hashes, in the order of ARGV[3..]
 -- ARGV[1] worker id
 -- ARGV[2] lease in ms
 -- ARGV[3..] task ids
@@ -21,8 +22,8 @@ local deadline = now + tonumber(ARGV[2])
 local won = {}
 local added = 0
 local count = 0
-for i = 9, #KEYS do
-  local id = ARGV[i - 6]
+for i = 10, #KEYS do
+  local id = ARGV[i - 7]
   if redis.call('ZREM', KEYS[1], id) == 1 then
     redis.call('HDEL', KEYS[2], id)
     redis.call('ZREM', KEYS[7], id)
@@ -45,6 +46,7 @@ if count > 0 then
   redis.call('HINCRBYFLOAT', KEYS[4], worker, added)
   redis.call('HINCRBY', KEYS[4], worker .. ':n', count)
   redis.call('ZINCRBY', KEYS[8], -count, worker)
+  redis.call('ZREM', KEYS[9], worker)
   redis.call('HINCRBY', KEYS[6], 'claimed', count)
 end
 return won

@@ -4,8 +4,9 @@
 -- KEYS[3] stats          HASH counters
 -- KEYS[4] batch          LIST of the batch's ids (written only when ARGV[3] is "1")
 -- KEYS[5] pending_by_weight ZSET id -> weight (the window also holds the heaviest)
--- KEYS[6..]              task hashes, one per task
--- ARGV[1] new-work channel
+-- KEYS[6] idle           ZSET worker id -> ms it found the queue empty
+-- KEYS[7..]              task hashes, one per task
+-- ARGV[1] new-work channel; an idle worker listens on "<channel>:<worker id>"
 -- ARGV[2] number of fields per task (F)
 -- ARGV[3] "1" to append created ids to KEYS[4]
 -- ARGV[4..] per task, F values: id fn args kwargs weight priority position max_attempts timeout batch
@@ -15,9 +16,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local fields = tonumber(ARGV[2])
 local use_batch = ARGV[3] == '1'
 local created = 0
-local was_empty = redis.call('ZCARD', KEYS[1]) == 0
-for i = 6, #KEYS do
-  local base = 4 + (i - 6) * fields
+for i = 7, #KEYS do
+  local base = 4 + (i - 7) * fields
   local id = ARGV[base]
   if redis.call('EXISTS', KEYS[i]) == 0 then
     local priority = tonumber(ARGV[base + 5])
@@ -40,10 +40,11 @@ for i = 6, #KEYS do
 end
 if created > 0 then
   redis.call('HINCRBY', KEYS[3], 'enqueued', created)
-  -- only idle workers wait for this, and a worker is idle only when it found the queue
-  -- empty: while tasks are pending, workers with free slots come back on their own
-  if was_empty then
-    redis.call('PUBLISH', ARGV[1], created)
+  -- wake as many idle workers as tasks arrived, each on its own channel: busy workers come
+  -- back on their own, so the fan-out per task stays one message however many workers exist
+  local woken = redis.call('ZPOPMIN', KEYS[6], created)
+  for j = 1, #woken, 2 do
+    redis.call('PUBLISH', ARGV[1] .. ':' .. woken[j], created)
   end
 end
 return created

@@ -9,6 +9,7 @@
 -- KEYS[5] loads          HASH worker id -> held weight
 -- KEYS[6] pending_by_weight ZSET id -> weight
 -- KEYS[7] free_slots     ZSET worker id -> free slots
+-- KEYS[8] idle           ZSET worker id -> ms it found the queue empty (enqueue wakes these)
 -- ARGV[1] window size K   ARGV[2] H, how many of the K are the heaviest pending
 -- ARGV[3] view size V   ARGV[4] the calling worker's id
 -- Returns {now_ms, task ids, metas, worker ids, worker infos, loads and held counts (2 per worker)}.
@@ -52,5 +53,8 @@ if #view > 0 then
     fields[#fields + 1] = w .. ':n'
   end
   loads = redis.call('HMGET', KEYS[5], unpack(fields))
+end
+if #ids == 0 and ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[8], now, ARGV[4])
 end
 return {now, ids, metas, view, infos, loads}
