@@ -57,6 +57,20 @@ def test_claim_records_worker_attempt_and_lease_and_skips_claimed_tasks(client: 
     assert client.protocol.snapshot(10).loads["a"] == 2.5
 
 
+def test_claim_takes_the_first_wanted_candidates_still_pending(client: Client) -> None:
+    """A worker sends a few candidates more than it wants: taken ones are skipped, and the
+    claim stops once it has won as many as it wants."""
+    p = client.protocol
+    client.submit_batch("c", "pids.tasks:noop", [[]] * 5)
+    register(p, "a")
+    register(p, "b")
+    assert [t.id for t in p.claim("b", ["c-1"], lease_ms=5000)] == ["c-1"]
+    won = p.claim("a", ["c-0", "c-1", "c-2", "c-3"], lease_ms=5000, wanted=2)
+    assert [t.id for t in won] == ["c-0", "c-2"]
+    assert client.batch_status("c").counts == {"running": 3, "pending": 2}
+    assert p.snapshot(10).loads["a:n"] == 2
+
+
 def test_complete_is_fenced_by_attempt_and_worker(client: Client) -> None:
     p = client.protocol
     client.submit("pids.tasks:echo", "x", task_id="t1")

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from pids.client import Client
+from pids.client import Client, TaskHandle
 from pids.embedded import EmbeddedRedis
 from pids.task import TaskState
 from tests.conftest import WorkerFactory
@@ -123,6 +123,35 @@ def test_sigterm_drains_held_tasks_before_exit(client: Client, start_workers: Wo
     assert status.counts == {"succeeded": 3, "pending": 3}  # held ones finished, nothing else was taken
     start_workers(1, prefix="after")
     assert set(client.wait(handles, timeout=30).values()) == {TaskState.SUCCEEDED}
+
+
+def test_one_slot_worker_finishes_its_task_on_interrupt_and_a_second_one_releases_it(
+        client: Client, start_workers: WorkerFactory) -> None:
+    """At one slot a task without a timeout runs on the claim loop's own thread. Ctrl-C drains
+    (the task finishes); a second Ctrl-C leaves at once and the task goes back to the queue."""
+    def running(handle: TaskHandle) -> None:
+        deadline = time.monotonic() + 30
+        while handle.status() is not TaskState.RUNNING:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+    worker, *_ = start_workers(1, concurrency=1)
+    short = client.submit("pids.tasks:sleep", 1.0)
+    running(short)
+    worker.send_signal(signal.SIGINT)
+    assert worker.wait(timeout=30) == 0
+    assert short.status() is TaskState.SUCCEEDED
+
+    worker, *_ = start_workers(1, concurrency=1, prefix="again")
+    long = client.submit("pids.tasks:sleep", 600.0)
+    running(long)
+    worker.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    worker.send_signal(signal.SIGINT)
+    assert worker.wait(timeout=30) == 0
+    info = long.info()
+    assert info.state is TaskState.PENDING and info.attempt == 1  # released, to run again elsewhere
+    assert client.cluster_stats().running == 0
 
 
 def test_task_past_its_timeout_is_failed_and_retried(client: Client, start_workers: WorkerFactory) -> None:

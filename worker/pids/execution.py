@@ -57,12 +57,8 @@ class Outcome:
 def run_task(task: ClaimedTask, allowed_modules: tuple[str, ...]) -> Outcome:
     started = time.perf_counter()
     try:
-        target, signature = _resolve_with_signature(task.fn, allowed_modules)
-        if signature is not None:
-            try:
-                signature.bind(*task.args, **task.kwargs)
-            except TypeError as exc:
-                raise TaskArgumentsError(f"arguments do not fit {task.fn}: {exc}") from None
+        target = _resolve_with_signature(task.fn, allowed_modules)[0]
+        _check_arguments(task.fn, allowed_modules, len(task.args), tuple(task.kwargs))
     except (TaskFunctionError, TaskArgumentsError) as exc:
         return Outcome(task, False, error=f"{type(exc).__name__}: {exc}", retryable=False, seconds=time.perf_counter() - started)
     try:
@@ -84,6 +80,19 @@ def _resolve_with_signature(fn: str, allowed_modules: tuple[str, ...]) -> tuple[
         return target, inspect.signature(target)
     except ValueError:  # builtins without a signature: let the call decide
         return target, None
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_arguments(fn: str, allowed_modules: tuple[str, ...], n_args: int, kwarg_names: tuple[str, ...]) -> None:
+    """Whether a call fits the function's signature depends only on how many positional
+    arguments and which keyword names it has, so each shape is checked once."""
+    signature = _resolve_with_signature(fn, allowed_modules)[1]
+    if signature is None:
+        return
+    try:
+        signature.bind(*range(n_args), **dict.fromkeys(kwarg_names))
+    except TypeError as exc:
+        raise TaskArgumentsError(f"arguments do not fit {fn}: {exc}") from None
 
 
 def describe(exc: BaseException) -> str:

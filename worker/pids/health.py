@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
@@ -84,11 +86,25 @@ class LoopWatch:
     def __init__(self, stuck_after: float) -> None:
         self.stuck_after = stuck_after
         self.last_tick = time.monotonic()
+        self.task_since: float | None = None
 
     def tick(self) -> None:
         self.last_tick = time.monotonic()
 
+    @contextmanager
+    def running_task(self) -> Iterator[None]:
+        """The loop runs a task itself: alive however long that takes, as with a slot thread."""
+        self.task_since = time.monotonic()
+        try:
+            yield
+        finally:
+            self.task_since = None
+            self.tick()
+
     def alive(self) -> tuple[bool, str]:
+        task_since = self.task_since
+        if task_since is not None:
+            return True, f"ok: running a task for {time.monotonic() - task_since:.1f}s"
         age = time.monotonic() - self.last_tick
         if age > self.stuck_after:
             return False, f"claim loop stuck: last cycle {age:.1f}s ago (limit {self.stuck_after:.0f}s)"

@@ -7,6 +7,7 @@ them in one slot and multi-key Lua calls stay legal.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .errors import ConfigError
 
@@ -19,83 +20,83 @@ class Keys:
         if not self.cluster or any(c in self.cluster for c in "{}: \t\n"):
             raise ConfigError(f"invalid cluster name {self.cluster!r}: no braces, colons or spaces")
 
-    @property
+    @cached_property
     def prefix(self) -> str:
         return f"pids:{{{self.cluster}}}:"
 
     # queue structure
-    @property
+    @cached_property
     def pending(self) -> str:
         """ZSET task id -> queue order (priority first, then enqueue time)."""
         return self.prefix + "pending"
 
-    @property
+    @cached_property
     def pending_meta(self) -> str:
         """HASH task id -> "order\\tweight\\tpriority\\tposition\\tseq\\tenqueued_ms": what placement needs, in one call."""
         return self.prefix + "pending_meta"
 
-    @property
+    @cached_property
     def pending_by_weight(self) -> str:
         """ZSET task id -> weight, so the window can hold the heaviest pending tasks."""
         return self.prefix + "pending_by_weight"
 
-    @property
+    @cached_property
     def scheduled(self) -> str:
         """ZSET task id -> ms when a retry may run again (backoff)."""
         return self.prefix + "scheduled"
 
-    @property
+    @cached_property
     def running(self) -> str:
         """ZSET task id -> lease deadline in ms."""
         return self.prefix + "running"
 
-    @property
+    @cached_property
     def dead(self) -> str:
         """ZSET task id -> ms it was dead-lettered (failed for good)."""
         return self.prefix + "dead"
 
-    @property
+    @cached_property
     def stats(self) -> str:
         """HASH of cluster counters: enqueued, claimed, succeeded, failed, retried, cancelled, released."""
         return self.prefix + "stats"
 
     # workers
-    @property
+    @cached_property
     def workers(self) -> str:
         """HASH worker id -> JSON (capacity, slots, speed, position, draining, deadline)."""
         return self.prefix + "workers"
 
-    @property
+    @cached_property
     def loads(self) -> str:
         """HASH worker id -> sum of the weights of the tasks it holds."""
         return self.prefix + "loads"
 
-    @property
+    @cached_property
     def worker_totals(self) -> str:
         """HASH "<worker>:tasks|work|busy" -> completed count, weight and busy seconds."""
         return self.prefix + "worker_totals"
 
-    @property
+    @cached_property
     def draining(self) -> str:
         """SET of worker ids asked to drain (stop claiming, finish what they hold)."""
         return self.prefix + "draining"
 
-    @property
+    @cached_property
     def free_slots(self) -> str:
         """ZSET worker id -> free slots; the claim view reads only its top."""
         return self.prefix + "free_slots"
 
-    @property
+    @cached_property
     def deadlines(self) -> str:
         """ZSET worker id -> heartbeat deadline ms; finding dead workers reads only its bottom."""
         return self.prefix + "deadlines"
 
-    @property
+    @cached_property
     def idle(self) -> str:
         """ZSET worker id -> ms it found the queue empty; enqueue wakes only these."""
         return self.prefix + "idle"
 
-    @property
+    @cached_property
     def reaper(self) -> str:
         """STRING with a TTL: the worker whose turn it is to release expired leases and dead workers."""
         return self.prefix + "reaper"
@@ -118,7 +119,7 @@ class Keys:
         return f"{self.prefix}batch:{batch_id}"
 
     # pub/sub (ids and sizes only, never payloads)
-    @property
+    @cached_property
     def new_work_channel(self) -> str:
         return self.prefix + "events:new"
 
@@ -126,6 +127,6 @@ class Keys:
         """Where enqueue.lua wakes one idle worker ("<new-work channel>:<worker id>")."""
         return f"{self.new_work_channel}:{worker_id}"
 
-    @property
+    @cached_property
     def done_channel(self) -> str:
         return self.prefix + "events:done"

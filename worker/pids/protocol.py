@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Sequence
 
+import hiredis
 import redis
 
 from .keys import Keys
@@ -96,17 +97,19 @@ class Protocol:
         keys = [k.pending, k.pending_meta, k.scheduled, k.workers, k.loads, k.pending_by_weight, k.free_slots, k.idle]
         return keys, [window, heaviest, view, me]
 
-    def claim(self, worker_id: str, task_ids: Sequence[str], lease_ms: int) -> list[ClaimedTask]:
+    def claim(self, worker_id: str, task_ids: Sequence[str], lease_ms: int, wanted: int | None = None) -> list[ClaimedTask]:
+        """Claim the first `wanted` (default: all) of `task_ids` that are still pending, in order."""
         if not task_ids:
             return []
-        return _parse_claimed(self._claim(*self._claim_call(worker_id, task_ids, lease_ms)))
+        return _parse_claimed(self._claim(*self._claim_call(worker_id, task_ids, lease_ms, wanted)))
 
-    def _claim_call(self, worker_id: str, task_ids: Sequence[str], lease_ms: int) -> tuple[list[str], list[Any]]:
+    def _claim_call(self, worker_id: str, task_ids: Sequence[str], lease_ms: int,
+                    wanted: int | None) -> tuple[list[str], list[Any]]:
         k = self.keys
         key_list = [k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.stats, k.pending_by_weight,
                     k.free_slots, k.idle]
         key_list.extend(k.task(t) for t in task_ids)
-        return key_list, [worker_id, lease_ms, *task_ids]
+        return key_list, [worker_id, lease_ms, len(task_ids) if wanted is None else wanted, *task_ids]
 
     def complete(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[str]]:
         """Record results; returns (accepted ids, stale ids rejected by the fencing token)."""
@@ -116,11 +119,12 @@ class Protocol:
 
     def cycle(
         self, worker_id: str, completions: Sequence[Completion], claim_ids: Sequence[str], lease_ms: int,
-        window: int, heaviest: int = 0, view: int = VIEW,
-    ) -> tuple[tuple[list[str], list[str]], list[ClaimedTask], Snapshot]:
-        """One claim cycle in one round trip: complete, claim, then read the next snapshot
-        (pipelined; each part skipped when empty). The snapshot already reflects the claim,
-        so the next cycle can plan from it without another read.
+        window: int, heaviest: int = 0, view: int = VIEW, *, wanted: int | None = None, read_snapshot: bool = True,
+    ) -> tuple[tuple[list[str], list[str]], list[ClaimedTask], Snapshot | None]:
+        """One claim cycle in one round trip: complete, claim (the first `wanted` of `claim_ids`
+        still pending), then read the next snapshot (pipelined; each part skipped when empty or
+        not asked for). The snapshot already reflects the claim, so the next cycle can plan
+        from it without another read.
 
         Raw EVALSHA on a held connection: redis-py's pipeline would add a SCRIPT EXISTS round trip
         for Script objects and costs several times the bytes' own packing and parsing."""
@@ -128,8 +132,11 @@ class Protocol:
         if completions:
             calls.append((self._complete, *self._complete_call(worker_id, completions)))
         if claim_ids:
-            calls.append((self._claim, *self._claim_call(worker_id, claim_ids, lease_ms)))
-        calls.append((self._snapshot, *self._snapshot_call(window, heaviest, view, worker_id)))
+            calls.append((self._claim, *self._claim_call(worker_id, claim_ids, lease_ms, wanted)))
+        if read_snapshot:
+            calls.append((self._snapshot, *self._snapshot_call(window, heaviest, view, worker_id)))
+        if not calls:
+            return ([], []), [], None
         replies = self._pipelined([("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls])
         for i, reply in enumerate(replies):
             if isinstance(reply, redis.exceptions.NoScriptError):
@@ -141,7 +148,7 @@ class Protocol:
                 raise reply
         completed = _split_completion_reply(replies.pop(0)) if completions else ([], [])
         won = _parse_claimed(replies.pop(0)) if claim_ids else []
-        return completed, won, _parse_snapshot(replies.pop(0))
+        return completed, won, _parse_snapshot(replies.pop(0)) if read_snapshot else None
 
     def _pipelined(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send commands in one write, read every reply; a reply that is an error is returned, not raised."""
@@ -150,7 +157,8 @@ class Protocol:
             self._cycle_connection = pool.connection_class(**pool.connection_kwargs)
         connection = self._cycle_connection
         try:
-            connection.send_packed_command(connection.pack_commands(commands))
+            # hiredis packs str/int arguments itself; redis-py's packer re-checks every argument in Python
+            connection.send_packed_command([b"".join(map(hiredis.pack_command, commands))])
             replies: list[Any] = []
             for _ in commands:
                 try:
@@ -276,9 +284,17 @@ def _parse_claimed(flat: list[Any]) -> list[ClaimedTask]:
     won = []
     for i in range(0, len(flat), 7):
         task_id, attempt, fn, args, kwargs, timeout, weight = flat[i : i + 7]
-        won.append(ClaimedTask(id=_text(task_id), attempt=int(attempt), fn=_text(fn), args=json.loads(args),
-                               kwargs=json.loads(kwargs), timeout=float(timeout) if timeout else None, weight=float(weight)))
+        won.append(ClaimedTask(id=_text(task_id), attempt=int(attempt), fn=_text(fn), args=_json_list(args),
+                               kwargs=_json_dict(kwargs), timeout=float(timeout) if timeout else None, weight=float(weight)))
     return won
+
+
+def _json_list(raw: str) -> list[Any]:
+    return [] if raw == "[]" else json.loads(raw)
+
+
+def _json_dict(raw: str) -> dict[str, Any]:
+    return {} if raw == "{}" else json.loads(raw)
 
 
 def _split_completion_reply(reply: list[Any]) -> tuple[list[str], list[str]]:

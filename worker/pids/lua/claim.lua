@@ -1,4 +1,6 @@
 -- Claim tasks for one worker, atomically: a task is won only if still pending.
+-- The candidates are tried in order until ARGV[3] are won, so a worker can send a
+-- few more than it wants and lose nothing to a task another worker just took.
 -- Each claim records the worker, server time, attempt number (the fencing token)
 -- and lease deadline, and adds the task's weight to the worker's load.
 -- KEYS[1] pending        ZSET id -> queue order
@@ -10,20 +12,23 @@
 -- KEYS[7] pending_by_weight ZSET id -> weight
 -- KEYS[8] free_slots     ZSET worker id -> free slots
 -- KEYS[9] idle           ZSET worker id -> ms it found the queue empty
--- KEYS[10..]             task hashes, in the order of ARGV[3..]
+-- KEYS[10..]             task hashes, in the order of ARGV[4..]
 -- ARGV[1] worker id
 -- ARGV[2] lease in ms
--- ARGV[3..] task ids
+-- ARGV[3] the most tasks to win
+-- ARGV[4..] candidate task ids
 -- Returns a flat list, 7 values per won task: id attempt fn args kwargs timeout weight.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local worker = ARGV[1]
 local deadline = now + tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
 local won = {}
 local added = 0
 local count = 0
 for i = 10, #KEYS do
-  local id = ARGV[i - 7]
+  if count == wanted then break end
+  local id = ARGV[i - 6]
   if redis.call('ZREM', KEYS[1], id) == 1 then
     redis.call('HDEL', KEYS[2], id)
     redis.call('ZREM', KEYS[7], id)
