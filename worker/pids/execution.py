@@ -66,7 +66,7 @@ def run_task(task: ClaimedTask, allowed_modules: tuple[str, ...]) -> Outcome:
     except Exception as exc:  # the task's own failure: recorded, retried per its policy
         return Outcome(task, False, error=describe(exc), seconds=time.perf_counter() - started)
     try:
-        result = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        result = "null" if value is None else json.dumps(value, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         return Outcome(task, False, error=f"result is not JSON-serialisable: {exc}", retryable=False,
                        seconds=time.perf_counter() - started)

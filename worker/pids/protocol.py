@@ -3,6 +3,7 @@ called by SHA (redis-py's Script reloads them if the server lost its cache)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -273,11 +274,22 @@ def _parse_snapshot(reply: list[Any]) -> Snapshot:
         if info is None:
             continue  # forgotten meanwhile
         worker_id = _text(raw_id)
-        workers[worker_id] = json.loads(info)
+        workers[worker_id] = _worker_info(info)
         loads[worker_id] = float(load_values[2 * i] or 0.0)
         loads[f"{worker_id}:n"] = float(load_values[2 * i + 1] or 0.0)
     return Snapshot(now_ms=int(now), task_ids=[_text(i) for i in ids],
                     task_meta=[None if m is None else _text(m) for m in metas], workers=workers, loads=loads)
+
+
+@functools.lru_cache(maxsize=4096)
+def _worker_info_cached(raw: str) -> dict[str, Any]:
+    return json.loads(raw)
+
+
+def _worker_info(raw: str) -> dict[str, Any]:
+    """A worker's JSON info; it changes only with its heartbeat, so parse each text once.
+    A copy, so the cached one is never changed through a snapshot."""
+    return dict(_worker_info_cached(raw))
 
 
 def _parse_claimed(flat: list[Any]) -> list[ClaimedTask]:

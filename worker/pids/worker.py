@@ -46,8 +46,11 @@ def make_worker_policy(settings: WorkerSettings) -> Placement:
 
 def claim_window(settings: WorkerSettings, cluster_slots: int) -> tuple[int, int]:
     """(window, heaviest part) read per claim cycle: the configured window, but no larger than a
-    few times the slots (+ prefetch) of the whole cluster, so small claims do not read 64 tasks each."""
-    window = min(settings.window, max(MIN_WINDOW, 4 * cluster_slots))
+    few times the slots (+ prefetch) of the whole cluster, so small claims do not read 64 tasks each.
+    A worker claiming in batches reads at least two of its own batches: batched workers splitting
+    one small window would each claim a few tasks per round trip."""
+    own_batch = settings.concurrency + settings.prefetch
+    window = min(max(settings.window, 2 * own_batch), max(MIN_WINDOW, 4 * cluster_slots))
     return window, min(settings.heaviest, window // 4)
 
 
@@ -76,7 +79,7 @@ class Worker:
         # late binding with one slot and no prefetch never claims while a task runs
         self._inline = settings.concurrency == 1 and settings.prefetch == 0 and self._late_binding
         self._inline_task: ClaimedTask | None = None
-        self._last_snapshot: Snapshot | None = None
+        self._window = (settings.window, settings.heaviest)  # (window, heaviest) sized from the last snapshot
         self._lease_ms = int(settings.lease_seconds * 1000)
 
     # -- lifecycle -------------------------------------------------------
@@ -225,7 +228,7 @@ class Worker:
         wanted = free if self._late_binding else len(self.share)  # early binding takes its whole share
         sent = self.share.candidates(wanted) if self.share.usable(now) else []
         read_snapshot = not sent or self.share.runs_low(wanted, now)
-        window, heaviest = self._window_size()
+        window, heaviest = self._window
         completed, won, snapshot = self.protocol.cycle(
             self.id, self.unsent_completions, sent, self._lease_ms, window, heaviest, self.settings.view,
             wanted=wanted, read_snapshot=read_snapshot)
@@ -234,15 +237,9 @@ class Worker:
         self.share.consume(sent, [task.id for task in won], wanted)
         if snapshot is None:
             return won, None
-        self._last_snapshot = snapshot
+        slots = sum(int(i.get("slots", 1)) + int(i.get("prefetch", 0)) for i in snapshot.live_workers().values())
+        self._window = claim_window(self.settings, slots)
         return won, self._plan(snapshot, free - len(won), time.perf_counter())
-
-    def _window_size(self) -> tuple[int, int]:
-        s = self.settings
-        if self._last_snapshot is None:
-            return s.window, s.heaviest
-        slots = sum(int(i.get("slots", 1)) + int(i.get("prefetch", 0)) for i in self._last_snapshot.live_workers().values())
-        return claim_window(s, slots)
 
     def _plan(self, snapshot: Snapshot, free: int, planned_at: float) -> int:
         """Make this worker's share from `snapshot`; returns the size of its task window.

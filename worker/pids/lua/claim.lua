@@ -32,10 +32,15 @@ for i = 10, #KEYS do
   if redis.call('ZREM', KEYS[1], id) == 1 then
     redis.call('HDEL', KEYS[2], id)
     redis.call('ZREM', KEYS[7], id)
-    local attempt = redis.call('HINCRBY', KEYS[i], 'attempt', 1)
-    redis.call('HSET', KEYS[i], 'state', 'running', 'worker', worker, 'claimed_at', now, 'lease_until', deadline)
-    redis.call('HSETNX', KEYS[i], 'first_claimed_at', now)
-    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight')
+    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'attempt', 'first_claimed_at')
+    local attempt = (tonumber(spec[6]) or 0) + 1
+    if spec[7] then
+      redis.call('HSET', KEYS[i], 'state', 'running', 'worker', worker, 'claimed_at', now, 'lease_until', deadline,
+        'attempt', attempt)
+    else
+      redis.call('HSET', KEYS[i], 'state', 'running', 'worker', worker, 'claimed_at', now, 'lease_until', deadline,
+        'attempt', attempt, 'first_claimed_at', now)
+    end
     redis.call('ZADD', KEYS[3], deadline, id)
     redis.call('SADD', KEYS[5], id)
     added = added + tonumber(spec[5])
