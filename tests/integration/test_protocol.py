@@ -87,6 +87,17 @@ def test_complete_is_fenced_by_attempt_and_worker(client: Client) -> None:
     assert client.cluster_stats().succeeded == 1
 
 
+def test_a_null_result_stores_no_result_key_and_reads_as_none(client: Client) -> None:
+    p = client.protocol
+    client.submit_batch("n", "pids.tasks:noop", [[]] * 2)
+    register(p, "a")
+    p.claim("a", ["n-0", "n-1"], lease_ms=5000)
+    assert p.complete("a", [Completion("n-0", 1, "null", 0.0), Completion("n-1", 1, "0", 0.0)]) == (["n-0", "n-1"], [])
+    assert not client.redis.exists(client.keys.result("n-0")) and client.redis.exists(client.keys.result("n-1"))
+    assert client.results(["n-0", "n-1"]) == [None, 0]
+    assert client.result("n-0", timeout=1) is None and client.task_info("n-0").result_size == 4
+
+
 def test_failures_retry_then_land_in_the_dead_letter_set(client: Client) -> None:
     p = client.protocol
     client.submit("pids.tasks:fail", task_id="poison", max_attempts=2)

@@ -64,6 +64,7 @@ class Protocol:
         self.redis = client
         self.keys = keys
         self._cycle_connection: Any = None  # held by the one thread that runs claim cycles
+        self._fixed_keys: dict[tuple[str, str], tuple[str, ...]] = {}
         self._enqueue = _load_script(client, "enqueue")
         self._snapshot = _load_script(client, "snapshot")
         self._claim = _load_script(client, "claim")
@@ -107,9 +108,7 @@ class Protocol:
     def _claim_call(self, worker_id: str, task_ids: Sequence[str], lease_ms: int,
                     wanted: int | None) -> tuple[list[str], list[Any]]:
         k = self.keys
-        key_list = [k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.stats, k.pending_by_weight,
-                    k.free_slots, k.idle]
-        key_list.extend(k.task(t) for t in task_ids)
+        key_list = [*self._worker_keys(worker_id, "claim"), *map(k.task, task_ids)]
         return key_list, [worker_id, lease_ms, len(task_ids) if wanted is None else wanted, *task_ids]
 
     def complete(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[str]]:
@@ -172,6 +171,19 @@ class Protocol:
             self._cycle_connection = None
             raise
 
+    def _worker_keys(self, worker_id: str, script: str) -> tuple[str, ...]:
+        """The fixed keys of a worker's claim or complete call, built once per worker."""
+        cached = self._fixed_keys.get((worker_id, script))
+        if cached is None:
+            k = self.keys
+            if script == "claim":
+                cached = (k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.stats,
+                          k.pending_by_weight, k.free_slots, k.idle)
+            else:
+                cached = (k.running, k.loads, k.claims(worker_id), k.stats, k.worker_totals, k.free_slots)
+            self._fixed_keys[(worker_id, script)] = cached
+        return cached
+
     def take_reaper_turn(self, worker_id: str, period_ms: int) -> bool:
         """True for one worker per period: it looks for expired leases and dead workers, so the
         cluster's reaping cost per second stays the same however many workers there are."""
@@ -179,7 +191,7 @@ class Protocol:
 
     def _complete_call(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[Any]]:
         k = self.keys
-        key_list = [k.running, k.loads, k.claims(worker_id), k.stats, k.worker_totals, k.free_slots]
+        key_list = list(self._worker_keys(worker_id, "complete"))
         argv: list[Any] = [worker_id, k.done_channel]
         for c in completions:
             key_list.extend((k.task(c.task_id), k.result(c.task_id)))

@@ -25,7 +25,9 @@ for k = 7, #KEYS, 2 do
     local state = 'succeeded'
     if task[5] == '1' then state = 'cancelled' end
     redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now, 'result_size', #result)
-    redis.call('SET', KEYS[k + 1], result)
+    if result ~= 'null' then
+      redis.call('SET', KEYS[k + 1], result)  -- no key for a null result: the client reads none as null
+    end
     redis.call('ZREM', KEYS[1], id)
     redis.call('SREM', KEYS[3], id)
     released = released + tonumber(task[4])
