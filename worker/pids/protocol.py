@@ -19,9 +19,21 @@ ENQUEUE_CHUNK = 500
 VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
 
 
+CYCLE_PARTS = ("complete", "claim", "snapshot")
+
+
+def _script_source(name: str) -> str:
+    return resources.files("pids").joinpath("lua", f"{name}.lua").read_text()
+
+
 def _load_script(client: redis.Redis, name: str) -> Any:
-    source = resources.files("pids").joinpath("lua", f"{name}.lua").read_text()
-    return client.register_script(source)
+    return client.register_script(_script_source(name))
+
+
+def _load_cycle_script(client: redis.Redis) -> Any:
+    """cycle.lua behind the scripts it runs, each as a local function of its own KEYS and ARGV."""
+    wrapped = [f"local function {name}(KEYS, ARGV)\n{_script_source(name)}\nend\n" for name in CYCLE_PARTS]
+    return client.register_script("".join(wrapped) + _script_source("cycle"))
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,7 @@ class Protocol:
         self._heartbeat = _load_script(client, "heartbeat")
         self._forget_worker = _load_script(client, "forget_worker")
         self._cancel = _load_script(client, "cancel")
+        self._cycle = _load_cycle_script(client)
 
     def enqueue(self, specs: Sequence[TaskSpec], batch_id: str = "") -> int:
         """Create the tasks that do not exist yet; returns how many were created."""
@@ -121,51 +134,53 @@ class Protocol:
         self, worker_id: str, completions: Sequence[Completion], claim_ids: Sequence[str], lease_ms: int,
         window: int, heaviest: int = 0, view: int = VIEW, *, wanted: int | None = None, read_snapshot: bool = True,
     ) -> tuple[tuple[list[str], list[str]], list[ClaimedTask], Snapshot | None]:
-        """One claim cycle in one round trip: complete, claim (the first `wanted` of `claim_ids`
-        still pending), then read the next snapshot (pipelined; each part skipped when empty or
+        """One claim cycle in one call of cycle.lua: complete, claim (the first `wanted` of
+        `claim_ids` still pending), then read the next snapshot (each part skipped when empty or
         not asked for). The snapshot already reflects the claim, so the next cycle can plan
         from it without another read.
 
-        Raw EVALSHA on a held connection: redis-py's pipeline would add a SCRIPT EXISTS round trip
-        for Script objects and costs several times the bytes' own packing and parsing."""
-        calls: list[tuple[Any, list[str], list[Any]]] = []
-        if completions:
-            calls.append((self._complete, *self._complete_call(worker_id, completions)))
-        if claim_ids:
-            calls.append((self._claim, *self._claim_call(worker_id, claim_ids, lease_ms, wanted)))
-        if read_snapshot:
-            calls.append((self._snapshot, *self._snapshot_call(window, heaviest, view, worker_id)))
-        if not calls:
+        Raw EVALSHA on a held connection: redis-py's Script call and pipeline add Python layers
+        that cost several times the bytes' own packing and parsing."""
+        parts = [
+            self._complete_call(worker_id, completions) if completions else None,
+            self._claim_call(worker_id, claim_ids, lease_ms, wanted) if claim_ids else None,
+            self._snapshot_call(window, heaviest, view, worker_id) if read_snapshot else None,
+        ]
+        if parts == [None, None, None]:
             return ([], []), [], None
-        replies = self._pipelined([("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls])
-        for i, reply in enumerate(replies):
-            if isinstance(reply, redis.exceptions.NoScriptError):
-                # the server lost its script cache (restart, failover): the other calls of the
-                # pipeline did run, so re-run only this one, never the whole pipeline
-                script, keys, args = calls[i]
-                replies[i] = script(keys=keys, args=args)
-            elif isinstance(reply, Exception):
-                raise reply
-        completed = _split_completion_reply(replies.pop(0)) if completions else ([], [])
-        won = _parse_claimed(replies.pop(0)) if claim_ids else []
-        return completed, won, _parse_snapshot(replies.pop(0)) if read_snapshot else None
+        keys: list[str] = []
+        counts: list[int] = []
+        args: list[Any] = []
+        for part in parts:
+            part_keys, part_args = part or ((), ())
+            keys.extend(part_keys)
+            args.extend(part_args)
+            counts.append(len(part_keys))
+        counts.extend(len(part[1]) if part else 0 for part in parts)
+        argv = [*counts, *args]
+        reply = self._call_held("EVALSHA", self._cycle.sha, len(keys), *keys, *argv)
+        if isinstance(reply, redis.exceptions.NoScriptError):  # the server lost its script cache: nothing ran
+            reply = self._cycle(keys=keys, args=argv)
+        elif isinstance(reply, Exception):
+            raise reply
+        completed_reply, claimed_reply, snapshot_reply = reply
+        completed = _split_completion_reply(completed_reply) if completions else ([], [])
+        won = _parse_claimed(claimed_reply) if claim_ids else []
+        return completed, won, _parse_snapshot(snapshot_reply) if read_snapshot else None
 
-    def _pipelined(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Send commands in one write, read every reply; a reply that is an error is returned, not raised."""
+    def _call_held(self, *command: Any) -> Any:
+        """One command on the claim loop's own connection; an error reply is returned, not raised."""
         if self._cycle_connection is None:  # the pool's settings, outside its connection count
             pool = self.redis.connection_pool
             self._cycle_connection = pool.connection_class(**pool.connection_kwargs)
         connection = self._cycle_connection
         try:
             # hiredis packs str/int arguments itself; redis-py's packer re-checks every argument in Python
-            connection.send_packed_command([b"".join(map(hiredis.pack_command, commands))])
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except redis.exceptions.ResponseError as exc:
-                    replies.append(exc)
-            return replies
+            connection.send_packed_command([hiredis.pack_command(command)])
+            try:
+                return connection.read_response()
+            except redis.exceptions.ResponseError as exc:
+                return exc
         except (redis.ConnectionError, redis.TimeoutError):
             connection.disconnect()
             self._cycle_connection = None

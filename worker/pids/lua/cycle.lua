@@ -1,0 +1,20 @@
+-- One claim cycle in one call: complete, then claim, then snapshot. The loader puts
+-- complete.lua, claim.lua and snapshot.lua in front of this file, each wrapped as a
+-- local function of its own KEYS and ARGV, so the three stay one script per operation.
+-- Each part gets its own slice of KEYS and ARGV; a part given no keys is skipped.
+-- ARGV[1..3] how many keys each part takes   ARGV[4..6] how many arguments
+-- ARGV[7..]  the parts' arguments, in order   KEYS: the parts' keys, in order
+-- Returns {complete reply or false, claim reply or false, snapshot reply or false}.
+local parts = {complete, claim, snapshot}
+local replies = {}
+local k, a = 1, 7
+for i = 1, 3 do
+  local nk, na = tonumber(ARGV[i]), tonumber(ARGV[i + 3])
+  if nk > 0 then
+    replies[i] = parts[i]({unpack(KEYS, k, k + nk - 1)}, {unpack(ARGV, a, a + na - 1)})
+  else
+    replies[i] = false
+  end
+  k, a = k + nk, a + na
+end
+return replies
