@@ -149,15 +149,15 @@ class Protocol:
         if parts == [None, None, None]:
             return ([], []), [], None
         keys: list[str] = []
-        counts: list[int] = []
         args: list[Any] = []
-        for part in parts:
-            part_keys, part_args = part or ((), ())
+        key_counts: list[int] = []
+        arg_counts: list[int] = []
+        for part_keys, part_args in (part or ((), ()) for part in parts):
             keys.extend(part_keys)
             args.extend(part_args)
-            counts.append(len(part_keys))
-        counts.extend(len(part[1]) if part else 0 for part in parts)
-        argv = [*counts, *args]
+            key_counts.append(len(part_keys))
+            arg_counts.append(len(part_args))
+        argv = [*key_counts, *arg_counts, *args]
         reply = self._call_held("EVALSHA", self._cycle.sha, len(keys), *keys, *argv)
         if isinstance(reply, redis.exceptions.NoScriptError):  # the server lost its script cache: nothing ran
             reply = self._cycle(keys=keys, args=argv)

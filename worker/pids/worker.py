@@ -210,9 +210,11 @@ class Worker:
         with self._held_lock:
             for task in won:
                 self.held[task.id] = task
-        inline = [task for task in won if self._runs_inline(task)]
+        inline: list[ClaimedTask] = []
         for task in won:
-            if task not in inline:
+            if self._runs_inline(task):
+                inline.append(task)
+            else:
                 self.slots.submit(task)
         self.metrics.claimed.inc(len(won))
         self.metrics.claim_latency.observe(time.perf_counter() - started)
