@@ -189,6 +189,40 @@ def test_cycle_after_script_cache_loss_claims_each_task_once(client: Client) -> 
     assert client.redis.hget(client.keys.stats, "claimed") == "2"
 
 
+def test_a_cycle_nets_the_load_changes_of_its_completions_and_claims(client: Client) -> None:
+    """complete + claim in one cycle apply the worker's load once: the snapshot read in that
+    same cycle, and the table, show exactly what the worker holds after it."""
+    p = client.protocol
+    client.submit("pids.tasks:noop", task_id="heavy", weight=3.0)
+    client.submit("pids.tasks:noop", task_id="light", weight=0.5)
+    client.submit("pids.tasks:noop", task_id="other", weight=1.0)
+    register(p, "a")  # 4 slots
+    p.cycle("a", [], ["heavy", "other"], 60_000, 8, read_snapshot=False)
+
+    def held(snapshot_loads: dict[str, float]) -> tuple[float, float, float]:
+        return snapshot_loads["a"], snapshot_loads["a:n"], client.redis.zscore(client.keys.free_slots, "a")
+
+    # one out (3.0), one in (0.5): the count and free slots stay, the weight drops by 2.5
+    completed, won, snapshot = p.cycle("a", [Completion("heavy", 1, "null", 0.0)], ["light"], 60_000, 8)
+    assert completed == (["heavy"], []) and [t.id for t in won] == ["light"]
+    assert held(snapshot.loads) == (1.5, 2, 2)
+    # same weight out and in: nothing to change, and no command sent to change it
+    client.submit("pids.tasks:noop", task_id="again", weight=0.5)
+    client.redis.config_resetstat()
+    _, won, snapshot = p.cycle("a", [Completion("light", 1, "null", 0.0)], ["again"], 60_000, 8)
+    assert [t.id for t in won] == ["again"] and held(snapshot.loads) == (1.5, 2, 2)
+    commands = client.redis.info("commandstats")
+    assert "cmdstat_zincrby" not in commands and "cmdstat_scard" not in commands
+    assert commands["cmdstat_hincrbyfloat"]["calls"] == 2  # the worker's totals (work, busy), not its load
+    # everything out, the candidate already taken: the worker holds nothing, exactly
+    completed, won, snapshot = p.cycle("a", [Completion("again", 1, "null", 0.0), Completion("other", 1, "null", 0.0)],
+                                       ["heavy"], 60_000, 8)
+    assert completed == (["again", "other"], []) and won == []
+    assert held(snapshot.loads) == (0.0, 0, 4)
+    stats = client.cluster_stats()
+    assert (stats.enqueued, stats.succeeded, stats.running) == (4, 4, 0)
+
+
 def test_snapshot_sees_only_the_workers_with_most_free_slots_plus_the_caller(client: Client) -> None:
     """The claim view stays the same size however many workers there are."""
     p = client.protocol

@@ -20,20 +20,26 @@ VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
 
 
 CYCLE_PARTS = ("complete", "claim", "snapshot")
+CHANGE_WORKER_LOAD = frozenset({"claim", "complete", "fail", "release", "cycle"})  # get worker_load.lua in front
 
 
 def _script_source(name: str) -> str:
     return resources.files("pids").joinpath("lua", f"{name}.lua").read_text()
 
 
+def _prelude(name: str) -> str:
+    return _script_source("worker_load") if name in CHANGE_WORKER_LOAD else ""
+
+
 def _load_script(client: redis.Redis, name: str) -> Any:
-    return client.register_script(_script_source(name))
+    return client.register_script(_prelude(name) + _script_source(name))
 
 
 def _load_cycle_script(client: redis.Redis) -> Any:
-    """cycle.lua behind the scripts it runs, each as a local function of its own KEYS and ARGV."""
+    """cycle.lua behind the scripts it runs, each as a local function of its own KEYS and ARGV
+    (sharing one worker_load.lua, so cycle.lua can net their load changes)."""
     wrapped = [f"local function {name}(KEYS, ARGV)\n{_script_source(name)}\nend\n" for name in CYCLE_PARTS]
-    return client.register_script("".join(wrapped) + _script_source("cycle"))
+    return client.register_script(_prelude("cycle") + "".join(wrapped) + _script_source("cycle"))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 -- The candidates are tried in order until ARGV[3] are won, so a worker can send a
 -- few more than it wants and lose nothing to a task another worker just took.
 -- Each claim records the worker, server time, attempt number (the fencing token)
--- and lease deadline, and adds the task's weight to the worker's load.
+-- and lease deadline, and adds the task's weight to the worker's load (worker_load.lua).
 -- KEYS[1] pending        ZSET id -> queue order
 -- KEYS[2] pending_meta   HASH id -> placement metadata
 -- KEYS[3] running        ZSET id -> lease deadline ms
@@ -53,9 +53,7 @@ for i = 10, #KEYS do
   end
 end
 if count > 0 then
-  redis.call('HINCRBYFLOAT', KEYS[4], worker, added)
-  redis.call('HINCRBY', KEYS[4], worker .. ':n', count)
-  redis.call('ZINCRBY', KEYS[8], -count, worker)
+  change_worker_load(KEYS[4], KEYS[8], KEYS[5], worker, added, count)
   redis.call('ZREM', KEYS[9], worker)
   redis.call('HINCRBY', KEYS[6], 'claimed', count)
 end

@@ -40,13 +40,7 @@ for k = 7, #KEYS, 2 do
   end
 end
 if #accepted > 0 then
-  if redis.call('SCARD', KEYS[3]) == 0 then
-    redis.call('HSET', KEYS[2], worker, 0, worker .. ':n', 0)
-  else
-    redis.call('HINCRBYFLOAT', KEYS[2], worker, -released)
-    redis.call('HINCRBY', KEYS[2], worker .. ':n', -(#accepted))
-  end
-  redis.call('ZINCRBY', KEYS[6], #accepted, worker)
+  change_worker_load(KEYS[2], KEYS[6], KEYS[3], worker, -released, -#accepted)
   redis.call('HINCRBY', KEYS[4], 'succeeded', #accepted)
   redis.call('HINCRBY', KEYS[5], worker .. ':tasks', #accepted)
   redis.call('HINCRBYFLOAT', KEYS[5], worker .. ':work', work)

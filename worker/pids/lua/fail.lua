@@ -25,13 +25,7 @@ if task[1] ~= 'running' or task[2] ~= worker or task[3] ~= ARGV[3] then
 end
 redis.call('ZREM', KEYS[1], id)
 redis.call('SREM', KEYS[3], id)
-if redis.call('SCARD', KEYS[3]) == 0 then
-  redis.call('HSET', KEYS[2], worker, 0, worker .. ':n', 0)
-else
-  redis.call('HINCRBYFLOAT', KEYS[2], worker, -tonumber(task[4]))
-  redis.call('HINCRBY', KEYS[2], worker .. ':n', -1)
-end
-redis.call('ZINCRBY', KEYS[10], 1, worker)
+change_worker_load(KEYS[2], KEYS[10], KEYS[3], worker, -tonumber(task[4]), -1)
 redis.call('HINCRBYFLOAT', KEYS[9], worker .. ':busy', tonumber(ARGV[8]))
 redis.call('HSET', KEYS[8], 'error', ARGV[4])
 if task[9] == '1' then

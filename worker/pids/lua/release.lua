@@ -52,13 +52,7 @@ for i = 10, #KEYS do
   end
 end
 if count > 0 then
-  if redis.call('SCARD', KEYS[3]) == 0 then
-    redis.call('HSET', KEYS[2], worker, 0, worker .. ':n', 0)
-  else
-    redis.call('HINCRBYFLOAT', KEYS[2], worker, -released)
-    redis.call('HINCRBY', KEYS[2], worker .. ':n', -count)
-  end
-  redis.call('ZINCRBY', KEYS[9], count, worker)
+  change_worker_load(KEYS[2], KEYS[9], KEYS[3], worker, -released, -count)
   redis.call('HINCRBY', KEYS[4], 'released', count)
 end
 if requeued > 0 then
