@@ -115,7 +115,7 @@ class Gravity:
         capacity = _positive(workers.capacity)
         weight = np.asarray(tasks.weight, dtype=np.float64)
         falloff = self.falloff(workers, tasks)
-        load = np.asarray(workers.load, dtype=np.float64).copy()
+        load = np.asarray(workers.load, dtype=np.float64)
         # F / (G m) = falloff - (L + m) / (C H): a fixed part per (task, worker) and a load part.
         scale = 1.0 / (capacity * water_level(load, weight, capacity))
         fixed = (falloff - weight[np.newaxis, :] * scale[:, np.newaxis]).T.copy()  # (K, W)
@@ -124,9 +124,12 @@ class Gravity:
         owner = np.full(n_tasks, UNASSIGNED, dtype=np.int64)
         open_workers = int(np.count_nonzero(claimable))
         local_needed = claimable.copy()  # with positions: local tasks a claimer still lacks
+        # one task at a time over a view of at most a few dozen workers: Python floats beat a numpy call per task
+        fixed_rows, load_list, scale_list, weight_list = fixed.tolist(), load.tolist(), scale.tolist(), weight.tolist()
         for t in order.tolist():
-            w = int(np.argmax(fixed[t] - load * scale))  # first maximum: ties go to the lowest worker index
-            load[w] += weight[t]
+            pull = [f - held * s for f, held, s in zip(fixed_rows[t], load_list, scale_list)]
+            w = pull.index(max(pull))  # the first maximum: ties go to the lowest worker index
+            load_list[w] += weight_list[t]
             owner[t] = w
             if located:
                 if local_needed[w] > 0 and falloff[w, t] >= 1.0:
