@@ -163,6 +163,27 @@ def test_task_past_its_timeout_is_failed_and_retried(client: Client, start_worke
     assert info.attempt == 2 and "timeout of 0.3s" in info.error
 
 
+def test_one_slot_worker_runs_its_prefetched_batch_one_task_at_a_time_and_reports_as_it_goes(
+    client: Client, start_workers: WorkerFactory
+) -> None:
+    """One slot with prefetch: the claim loop runs the batch itself, a task with a timeout goes
+    to the slot thread (which enforces it), and never are two tasks of the batch running at once."""
+    before = [client.submit("pids.tasks:sleep", 0.15) for _ in range(4)]
+    on_slot = client.submit("pids.tasks:sleep", 0.15, timeout=5.0)
+    overdue = client.submit("pids.tasks:sleep", 3.0, timeout=0.3, max_attempts=1)
+    after = [client.submit("pids.tasks:sleep", 0.15) for _ in range(4)]
+    start_workers(1, concurrency=1, prefetch=9)
+    handles = [*before, on_slot, overdue, *after]
+    states = client.wait(handles, timeout=30)
+    assert states == {h.id: TaskState.FAILED if h is overdue else TaskState.SUCCEEDED for h in handles}
+    assert "timeout of 0.3s" in overdue.info().error
+    infos = [h.info() for h in handles]
+    assert {i.attempt for i in infos} == {1}  # claimed once, in one batch or a few
+    span = max(i.finished_at for i in infos) - min(i.claimed_at for i in infos)
+    assert span >= 9 * 0.15 + 0.3 - 0.01  # one at a time: no two sleeps overlapped
+    assert len({i.finished_at for i in infos}) >= 5  # results went out while the batch ran, not all at its end
+
+
 def test_early_binding_worker_binds_new_work_while_busy(client: Client, start_workers: WorkerFactory) -> None:
     """Round-robin binds every task when it is seen, as in the simulator: busy workers still
     claim (and queue) their share instead of waiting for a free slot."""

@@ -2,7 +2,8 @@
 
 Each cycle: read the pending window and the worker table (pipelined with the
 completions of the last cycle), plan with the placement policy, claim this
-worker's share in one atomic call, hand the tasks to slot threads.
+worker's share in one atomic call, hand the tasks to slot threads (with one slot,
+run them on the loop's own thread).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import random
 import signal
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,7 @@ IDLE_WAIT = 1.0  # longest sleep between cycles with nothing to do (new work wak
 # pending work planned for others: look again soon, 1 ms first, doubling up to 20 ms
 NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT = 0.001, 0.02
 MIN_WINDOW = 16
+INLINE_BATCH_SECONDS = 0.05  # a worker running its claimed batch itself cycles at least this often (results, refills)
 MAX_BACKOFF = 5.0
 
 
@@ -76,8 +79,10 @@ class Worker:
         self.connected = False
         self._late_binding = binds_late(self.policy)
         self.share = Share()
-        # late binding with one slot and no prefetch never claims while a task runs
-        self._inline = settings.concurrency == 1 and settings.prefetch == 0 and self._late_binding
+        # one slot, late binding: the claim loop runs what it claimed itself, in claim order (see _run_claimed)
+        self._inline = settings.concurrency == 1 and self._late_binding
+        self._claimed: deque[ClaimedTask] = deque()  # claimed, waiting for the loop to run them (inline only)
+        self._slot_task: ClaimedTask | None = None  # inline mode's one task on the slot thread (it has a timeout)
         self._inline_task: ClaimedTask | None = None
         self._window = (settings.window, settings.heaviest)  # (window, heaviest) sized from the last snapshot
         self._lease_ms = int(settings.lease_seconds * 1000)
@@ -158,6 +163,7 @@ class Worker:
             if self.leaving.is_set() and drain_deadline is None:
                 drain_deadline = time.monotonic() + self.settings.drain_seconds
             self.wake.clear()
+            self._run_claimed()  # (inline mode) what the last cycle claimed; needs no Redis
             claimed, waiting_for_others = 0, False
             try:
                 self._collect_outcomes()
@@ -186,7 +192,7 @@ class Worker:
                     log.warning("drain time over with %d task(s) unfinished: releasing them", len(self.held))
                     return
             empty_plans = empty_plans + 1 if waiting_for_others else 0
-            if claimed == 0:
+            if claimed == 0 and not self._runnable():
                 wait = min(NOT_MINE_MAX_WAIT, NOT_MINE_FIRST_WAIT * 2 ** (empty_plans - 1)) if empty_plans else IDLE_WAIT
                 next_timeout = self.slots.seconds_to_next_timeout(self.held)
                 self.wake.wait(wait if next_timeout is None else min(wait, next_timeout + 0.01))
@@ -210,17 +216,14 @@ class Worker:
         with self._held_lock:
             for task in won:
                 self.held[task.id] = task
-        inline: list[ClaimedTask] = []
-        for task in won:
-            if self._runs_inline(task):
-                inline.append(task)
-            else:
+        if self._inline:
+            self._claimed.extend(won)
+        else:
+            for task in won:
                 self.slots.submit(task)
         self.metrics.claimed.inc(len(won))
         self.metrics.claim_latency.observe(time.perf_counter() - started)
         self.metrics.held.set(len(self.held))
-        for task in inline:
-            self._run_inline(task)
         return len(won), False
 
     def _claim_from_share(self, free: int) -> tuple[list[ClaimedTask], int | None]:
@@ -262,10 +265,27 @@ class Worker:
         self.share.replace([window.ids[i] for i in share], planned_at)
         return len(window)
 
-    def _runs_inline(self, task: ClaimedTask) -> bool:
-        """One slot, no prefetch, late binding, no timeout to enforce: the claim loop runs the task itself,
-        sparing two thread hand-offs per task (about a quarter of a no-op task's CPU)."""
-        return self._inline and task.timeout is None
+    def _run_claimed(self) -> None:
+        """One slot, late binding: run the claimed tasks here, one at a time and in claim order,
+        sparing two thread hand-offs per task (about a quarter of a no-op task's CPU). A task
+        with a timeout goes to the slot thread, which enforces it, and the next one waits for it.
+        Returns to the claim loop when the batch is done or after INLINE_BATCH_SECONDS, so the
+        results of a long batch go out while it runs."""
+        started = time.monotonic()
+        while self._runnable() and not self.stopping.is_set():
+            task = self._claimed.popleft()
+            if task.timeout is not None:
+                self._slot_task = task
+                self.slots.submit(task)
+                return
+            self._run_inline(task)
+            if time.monotonic() - started > INLINE_BATCH_SECONDS:
+                return
+
+    def _runnable(self) -> bool:
+        """A claimed task waits to run here, and the slot thread is not busy with the one before it."""
+        slot_busy = self._slot_task is not None and self.held.get(self._slot_task.id) is self._slot_task
+        return bool(self._claimed) and not slot_busy
 
     def _run_inline(self, task: ClaimedTask) -> None:
         self._inline_task = task

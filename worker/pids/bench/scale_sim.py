@@ -123,6 +123,8 @@ def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
             beats[i] += 1
             _beat(w, beats[i])
             next_beat[i] = now + hb * (0.9 + 0.2 * random.random())
+        if hasattr(w, "_run_claimed"):  # one-slot workers run what they claimed themselves (older ones: in _claim_cycle)
+            w._run_claimed()
         w._collect_outcomes()
         free = w.settings.concurrency + w.settings.prefetch - len(w.held)
         if free > 0:
