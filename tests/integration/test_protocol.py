@@ -223,6 +223,25 @@ def test_a_cycle_nets_the_load_changes_of_its_completions_and_claims(client: Cli
     assert (stats.enqueued, stats.succeeded, stats.running) == (4, 4, 0)
 
 
+def test_a_large_batch_is_claimed_and_completed_whole(client: Client) -> None:
+    """The shared sets are written once per call, in slices: a thousand claims in one call and
+    more completions than one call takes (the client splits them) leave no task behind."""
+    p = client.protocol
+    client.submit_batch("big", "pids.tasks:noop", [[]] * 1200)
+    register(p, "a")
+    ids = [f"big-{i}" for i in range(1200)]
+    with pytest.raises(ValueError, match="at most 1000 candidates"):
+        p.claim("a", ids, lease_ms=60_000)
+    won = p.claim("a", ids[:1000], lease_ms=60_000) + p.claim("a", ids[1000:], lease_ms=60_000)
+    assert [t.id for t in won] == ids
+    assert client.redis.zcard(client.keys.running) == 1200 and client.redis.scard(client.keys.claims("a")) == 1200
+    assert p.complete("a", [Completion(t.id, t.attempt, "null", 0.0) for t in won]) == (ids, [])
+    stats = client.cluster_stats()
+    assert (stats.backlog, stats.running, stats.succeeded) == (0, 0, 1200)
+    assert client.redis.scard(client.keys.claims("a")) == 0 and client.redis.hlen(client.keys.pending_meta) == 0
+    assert p.snapshot(10, me="a").loads == {"a": 0.0, "a:n": 0.0}
+
+
 def test_snapshot_sees_only_the_workers_with_most_free_slots_plus_the_caller(client: Client) -> None:
     """The claim view stays the same size however many workers there are."""
     p = client.protocol

@@ -11,8 +11,7 @@ import queue
 import threading
 import time
 import traceback
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from .errors import TaskArgumentsError, TaskFunctionError
 from .protocol import ClaimedTask
@@ -42,8 +41,7 @@ def resolve(fn: str, allowed_modules: tuple[str, ...]) -> Callable[..., Any]:
     return target
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What happened to one attempt."""
 
     task: ClaimedTask

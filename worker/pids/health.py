@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
@@ -91,15 +89,17 @@ class LoopWatch:
     def tick(self) -> None:
         self.last_tick = time.monotonic()
 
-    @contextmanager
-    def running_task(self) -> Iterator[None]:
-        """The loop runs a task itself: alive however long that takes, as with a slot thread."""
+    def running_task(self) -> LoopWatch:
+        """`with watch.running_task():` the loop runs a task itself: alive however long that
+        takes, as with a slot thread. (The watch is its own context manager: no generator per task.)"""
+        return self
+
+    def __enter__(self) -> None:
         self.task_since = time.monotonic()
-        try:
-            yield
-        finally:
-            self.task_since = None
-            self.tick()
+
+    def __exit__(self, *exc: object) -> None:
+        self.task_since = None
+        self.tick()
 
     def alive(self) -> tuple[bool, str]:
         task_since = self.task_since

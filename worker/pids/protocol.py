@@ -7,7 +7,7 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import hiredis
 import redis
@@ -20,7 +20,17 @@ VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
 
 
 CYCLE_PARTS = ("complete", "claim", "snapshot")
-CHANGE_WORKER_LOAD = frozenset({"claim", "complete", "fail", "release", "cycle"})  # get worker_load.lua in front
+# the shared local functions a script uses, put in front of it by the loader
+PRELUDES = {
+    "claim": ("worker_load", "in_slices"),
+    "complete": ("worker_load", "in_slices"),
+    "fail": ("worker_load",),
+    "release": ("worker_load",),
+    "cycle": ("worker_load", "in_slices"),
+}
+# per script call (Lua's unpack passes at most a few thousand values): the worker sends fewer
+MAX_CLAIM_CANDIDATES = 1000
+MAX_COMPLETIONS = 1000
 
 
 def _script_source(name: str) -> str:
@@ -28,7 +38,7 @@ def _script_source(name: str) -> str:
 
 
 def _prelude(name: str) -> str:
-    return _script_source("worker_load") if name in CHANGE_WORKER_LOAD else ""
+    return "".join(_script_source(shared) for shared in PRELUDES.get(name, ()))
 
 
 def _load_script(client: redis.Redis, name: str) -> Any:
@@ -56,8 +66,7 @@ class Snapshot:
         return {w: info for w, info in self.workers.items() if info.get("deadline", 0) > self.now_ms}
 
 
-@dataclass(frozen=True)
-class ClaimedTask:
+class ClaimedTask(NamedTuple):  # immutable; a tuple builds in a third of a frozen dataclass's time, per task
     id: str
     attempt: int
     fn: str
@@ -67,8 +76,7 @@ class ClaimedTask:
     weight: float
 
 
-@dataclass(frozen=True)
-class Completion:
+class Completion(NamedTuple):
     task_id: str
     attempt: int
     result_json: str
@@ -126,15 +134,22 @@ class Protocol:
 
     def _claim_call(self, worker_id: str, task_ids: Sequence[str], lease_ms: int,
                     wanted: int | None) -> tuple[list[str], list[Any]]:
+        if len(task_ids) > MAX_CLAIM_CANDIDATES:
+            raise ValueError(f"at most {MAX_CLAIM_CANDIDATES} candidates per claim, got {len(task_ids)}")
         k = self.keys
         key_list = [*self._worker_keys(worker_id, "claim"), *map(k.task, task_ids)]
         return key_list, [worker_id, lease_ms, len(task_ids) if wanted is None else wanted, *task_ids]
 
     def complete(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[str]]:
         """Record results; returns (accepted ids, stale ids rejected by the fencing token)."""
-        if not completions:
-            return [], []
-        return _split_completion_reply(self._complete(*self._complete_call(worker_id, completions)))
+        accepted: list[str] = []
+        stale: list[str] = []
+        for start in range(0, len(completions), MAX_COMPLETIONS):
+            chunk = completions[start : start + MAX_COMPLETIONS]
+            chunk_accepted, chunk_stale = _split_completion_reply(self._complete(*self._complete_call(worker_id, chunk)))
+            accepted += chunk_accepted
+            stale += chunk_stale
+        return accepted, stale
 
     def cycle(
         self, worker_id: str, completions: Sequence[Completion], claim_ids: Sequence[str], lease_ms: int,
@@ -211,6 +226,8 @@ class Protocol:
         return bool(self.redis.set(self.keys.reaper, worker_id, nx=True, px=period_ms))
 
     def _complete_call(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[Any]]:
+        if len(completions) > MAX_COMPLETIONS:
+            raise ValueError(f"at most {MAX_COMPLETIONS} completions per call, got {len(completions)}")
         k = self.keys
         key_list = list(self._worker_keys(worker_id, "complete"))
         argv: list[Any] = [worker_id, k.done_channel]

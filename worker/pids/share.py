@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .protocol import MAX_CLAIM_CANDIDATES
+
 DEPTH = 8  # plan for this many times the free slots
 SLACK = 3  # candidates sent beyond the tasks wanted
 MAX_AGE = 0.02  # s; an older share is dropped (new, higher-priority work shows up within this)
@@ -33,7 +35,7 @@ class Share:
 
     def candidates(self, wanted: int) -> list[str]:
         """The front of the share: `wanted` tasks plus a few in case some were taken."""
-        return self._ids[: wanted + SLACK] if wanted > 0 else []
+        return self._ids[: min(wanted + SLACK, MAX_CLAIM_CANDIDATES)] if wanted > 0 else []
 
     def runs_low(self, wanted: int, now: float) -> bool:
         """Whether the next cycle should bring a fresh snapshot to plan from."""

@@ -9,7 +9,6 @@ run them on the loop's own thread).
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import signal
 import threading
@@ -25,7 +24,7 @@ from .execution import Outcome, Slots, run_task
 from .health import HealthServer, LoopWatch, WorkerMetrics
 from .keys import Keys
 from .placement import Placement, binds_late, make_policy
-from .protocol import ClaimedTask, Completion, Protocol, Snapshot
+from .protocol import MAX_COMPLETIONS, ClaimedTask, Completion, Protocol, Snapshot
 from .settings import WorkerSettings
 from .share import DEPTH, Share
 from .view import task_window, worker_table
@@ -65,6 +64,8 @@ class Worker:
         self.protocol = Protocol(self.redis, Keys(settings.cluster))
         self.policy = make_worker_policy(settings)
         self.metrics = WorkerMetrics()
+        self.metrics.held.set_function(lambda: len(self.held))  # read at scrape time, not set per task
+        self.metrics.load.set_function(self._held_weight)
         self.watch = LoopWatch(stuck_after=max(15.0, 10 * settings.heartbeat_seconds))
         self.wake = threading.Event()
         self.slots = Slots(settings.concurrency, settings.allowed_modules, on_outcome=self.wake.set)
@@ -223,7 +224,6 @@ class Worker:
                 self.slots.submit(task)
         self.metrics.claimed.inc(len(won))
         self.metrics.claim_latency.observe(time.perf_counter() - started)
-        self.metrics.held.set(len(self.held))
         return len(won), False
 
     def _claim_from_share(self, free: int) -> tuple[list[ClaimedTask], int | None]:
@@ -235,9 +235,9 @@ class Worker:
         read_snapshot = not sent or self.share.runs_low(wanted, now)
         window, heaviest = self._window
         completed, won, snapshot = self.protocol.cycle(
-            self.id, self.unsent_completions, sent, self._lease_ms, window, heaviest, self.settings.view,
-            wanted=wanted, read_snapshot=read_snapshot)
-        self.unsent_completions = []
+            self.id, self.unsent_completions[:MAX_COMPLETIONS], sent, self._lease_ms, window, heaviest,
+            self.settings.view, wanted=wanted, read_snapshot=read_snapshot)
+        del self.unsent_completions[:MAX_COMPLETIONS]  # (more only after a long Redis outage: sent next cycles)
         self._count_completions(*completed)
         self.share.consume(sent, [task.id for task in won], wanted)
         if snapshot is None:
@@ -297,18 +297,18 @@ class Worker:
         finally:
             self._inline_task = None
         self._settle(outcome)
-        self.metrics.held.set(len(self.held))
+
+    def _held_weight(self) -> float:
+        with self._held_lock:
+            return sum(task.weight for task in self.held.values())
 
     def _collect_outcomes(self) -> None:
         outcomes = self.slots.abandon_overdue(self.held)
-        while True:
-            try:
-                outcomes.append(self.slots.outcomes.get_nowait())
-            except queue.Empty:
-                break
+        finished = self.slots.outcomes
+        while not finished.empty():  # the claim loop is its only reader
+            outcomes.append(finished.get_nowait())
         for outcome in outcomes:
             self._settle(outcome)
-        self.metrics.held.set(len(self.held))
 
     def _settle(self, outcome: Outcome) -> None:
         """Turn a finished attempt into a completion or failure to send (unless it was abandoned)."""

@@ -15,6 +15,7 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local worker = ARGV[1]
+local now_text = string.format('%d', now)
 local accepted, stale, events = {}, {}, {}
 local released, work, busy = 0, 0, 0
 for k = 7, #KEYS, 2 do
@@ -24,12 +25,10 @@ for k = 7, #KEYS, 2 do
   if task[1] == 'running' and task[2] == worker and task[3] == attempt then
     local state = 'succeeded'
     if task[5] == '1' then state = 'cancelled' end
-    redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now, 'result_size', #result)
+    redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', #result)
     if result ~= 'null' then
       redis.call('SET', KEYS[k + 1], result)  -- no key for a null result: the client reads none as null
     end
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('SREM', KEYS[3], id)
     released = released + tonumber(task[4])
     work = work + tonumber(task[4])
     busy = busy + tonumber(seconds)
@@ -40,6 +39,8 @@ for k = 7, #KEYS, 2 do
   end
 end
 if #accepted > 0 then
+  call_in_slices('ZREM', KEYS[1], accepted)  -- running, and this worker's claims: once for all
+  call_in_slices('SREM', KEYS[3], accepted)
   change_worker_load(KEYS[2], KEYS[6], KEYS[3], worker, -released, -#accepted)
   redis.call('HINCRBY', KEYS[4], 'succeeded', #accepted)
   redis.call('HINCRBY', KEYS[5], worker .. ':tasks', #accepted)
