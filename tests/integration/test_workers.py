@@ -48,6 +48,24 @@ def test_killed_worker_tasks_are_rerun_by_others(client: Client, start_workers: 
     assert client.cluster_stats().succeeded == 4
 
 
+def test_a_worker_that_sees_a_dead_one_in_its_view_releases_it_without_waiting_for_the_reaper(
+    client: Client, start_workers: WorkerFactory
+) -> None:
+    client.redis.set(client.keys.reaper, "someone-else", px=120_000)  # no reaper turn for anyone
+    victim, *_ = start_workers(1, prefix="victim", concurrency=2)
+    handles = client.submit_batch("orphans", "pids.tasks:sleep", [[1.0]] * 2)
+    deadline = time.monotonic() + 30
+    while client.cluster_stats().running < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    start_workers(1, prefix="rescuer", concurrency=2)
+    assert set(client.wait(handles, timeout=30).values()) == {TaskState.SUCCEEDED}
+    assert all(h.info().attempt == 2 and h.info().worker == "rescuer0" for h in handles)
+    assert "victim0" not in {w.id for w in client.cluster_stats().workers}  # forgotten, too
+
+
 def test_stale_worker_cannot_overwrite_newer_attempt(client: Client, start_workers: WorkerFactory) -> None:
     sleeper, *_ = start_workers(1, prefix="sleeper")
     handle = client.submit("pids.tasks:sleep", 1.0, task_id="fenced")
@@ -182,6 +200,23 @@ def test_one_slot_worker_runs_its_prefetched_batch_one_task_at_a_time_and_report
     span = max(i.finished_at for i in infos) - min(i.claimed_at for i in infos)
     assert span >= 9 * 0.15 + 0.3 - 0.01  # one at a time: no two sleeps overlapped
     assert len({i.finished_at for i in infos}) >= 5  # results went out while the batch ran, not all at its end
+
+
+def test_a_task_trickling_in_never_waits_for_a_sleeping_worker(client: Client, start_workers: WorkerFactory) -> None:
+    """Enqueue wakes the worker idle longest; the plan may give the task to the other one, which
+    sleeps until new work or its idle timeout (1 s). The woken worker wakes the one it chose."""
+    start_workers(2, concurrency=1)
+    deadline = time.monotonic() + 10
+    while client.redis.zcard(client.keys.idle) < 2:  # both asleep, waiting for work
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    waits = []
+    for i in range(4):  # spaced past the idle timeout, so each one finds both workers asleep
+        handle = client.submit("pids.tasks:echo", i)
+        assert client.wait([handle], timeout=10)[handle.id] is TaskState.SUCCEEDED
+        waits.append(handle.info().wait_seconds)
+        time.sleep(1.3)
+    assert max(waits) < 0.3, waits  # a task left to a sleeping worker would wait up to its 1 s timeout
 
 
 def test_early_binding_worker_binds_new_work_while_busy(client: Client, start_workers: WorkerFactory) -> None:

@@ -304,6 +304,13 @@ class Protocol:
         )
         return int(now), bool(int(drain)), int(renewed)
 
+    def wake(self, worker_ids: Sequence[str]) -> None:
+        """Wake idle workers on their own channels (as enqueue.lua does for new work)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for worker_id in worker_ids:
+            pipe.publish(self.keys.wake_channel(worker_id), 0)
+        pipe.execute()
+
     def forget_worker(self, worker_id: str) -> bool:
         k = self.keys
         keys = [k.workers, k.loads, k.claims(worker_id), k.draining, k.free_slots, k.deadlines, k.idle]

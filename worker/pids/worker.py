@@ -23,7 +23,7 @@ from .connection import connect
 from .execution import Outcome, Slots, run_task
 from .health import HealthServer, LoopWatch, WorkerMetrics
 from .keys import Keys
-from .placement import Placement, binds_late, make_policy
+from .placement import Placement, WorkerTable, binds_late, make_policy
 from .protocol import MAX_COMPLETIONS, ClaimedTask, Completion, Protocol, Snapshot
 from .settings import WorkerSettings
 from .share import DEPTH, Share
@@ -242,9 +242,19 @@ class Worker:
         self.share.consume(sent, [task.id for task in won], wanted)
         if snapshot is None:
             return won, None
-        slots = sum(int(i.get("slots", 1)) + int(i.get("prefetch", 0)) for i in snapshot.live_workers().values())
+        live = snapshot.live_workers()
+        if len(live) < len(snapshot.workers):
+            self._release_dead_workers()
+        slots = sum(int(i.get("slots", 1)) + int(i.get("prefetch", 0)) for i in live.values())
         self._window = claim_window(self.settings, slots)
         return won, self._plan(snapshot, free - len(won), time.perf_counter())
+
+    def _release_dead_workers(self) -> None:
+        """A worker in the view is past its heartbeat deadline: give its tasks back now rather
+        than at the next reaper turn (up to a heartbeat later). Releasing is fenced, so two
+        workers doing it at once give each task back once."""
+        for worker_id in self.protocol.release_dead_workers():
+            log.warning("worker %s missed its heartbeat deadline: its tasks are back in the queue", worker_id)
 
     def _plan(self, snapshot: Snapshot, free: int, planned_at: float) -> int:
         """Make this worker's share from `snapshot`; returns the size of its task window.
@@ -261,9 +271,21 @@ class Worker:
         if self.id not in table.ids:
             return len(window)  # our heartbeat lapsed (e.g. Redis was away): register again first
         me = table.ids.index(self.id)
-        share = np.flatnonzero(self.policy.assign(table, window, me) == me)
+        plan = self.policy.assign(table, window, me)
+        share = np.flatnonzero(plan == me)
         self.share.replace([window.ids[i] for i in share], planned_at)
+        if len(share) == 0:
+            self._wake_idle_owners(table, plan, me)
         return len(window)
+
+    def _wake_idle_owners(self, table: WorkerTable, plan: np.ndarray, me: int) -> None:
+        """This plan leaves the window to other workers. One that holds nothing may be asleep
+        until new work wakes it, and enqueue wakes the worker idle longest, not the one the
+        plan picks (ties go to the lowest id): wake the owners that hold nothing."""
+        owners = sorted({int(w) for w in plan[plan >= 0].tolist()} - {me})
+        asleep = [table.ids[w] for w in owners if table.held is not None and table.held[w] == 0]
+        if asleep:
+            self.protocol.wake(asleep)
 
     def _run_claimed(self) -> None:
         """One slot, late binding: run the claimed tasks here, one at a time and in claim order,
