@@ -31,15 +31,21 @@ def test_eight_workers_complete_two_thousand_tasks_exactly_once(client: Client, 
     assert sum(1 for w in stats.workers if w.tasks_done) > 1
 
 
-def test_killed_worker_tasks_are_rerun_by_others(client: Client, start_workers: WorkerFactory) -> None:
-    victim, *_ = start_workers(1, prefix="victim", concurrency=4)
-    handles = client.submit_batch("slow", "pids.tasks:sleep", [[1.0]] * 4)
+def kill_a_worker_running(client: Client, start_workers: WorkerFactory, batch: str, count: int) -> list[TaskHandle]:
+    """Start a worker, give it `count` one-second tasks and kill -9 it while it runs them all."""
+    victim, *_ = start_workers(1, prefix="victim", concurrency=count)
+    handles = client.submit_batch(batch, "pids.tasks:sleep", [[1.0]] * count)
     deadline = time.monotonic() + 30
-    while client.cluster_stats().running < 4:
+    while client.cluster_stats().running < count:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
+    return handles
+
+
+def test_killed_worker_tasks_are_rerun_by_others(client: Client, start_workers: WorkerFactory) -> None:
+    handles = kill_a_worker_running(client, start_workers, "slow", 4)
     start_workers(2, prefix="rescuer", concurrency=4)
     states = client.wait(handles, timeout=60)
     assert set(states.values()) == {TaskState.SUCCEEDED}
@@ -52,14 +58,7 @@ def test_a_worker_that_sees_a_dead_one_in_its_view_releases_it_without_waiting_f
     client: Client, start_workers: WorkerFactory
 ) -> None:
     client.redis.set(client.keys.reaper, "someone-else", px=120_000)  # no reaper turn for anyone
-    victim, *_ = start_workers(1, prefix="victim", concurrency=2)
-    handles = client.submit_batch("orphans", "pids.tasks:sleep", [[1.0]] * 2)
-    deadline = time.monotonic() + 30
-    while client.cluster_stats().running < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
+    handles = kill_a_worker_running(client, start_workers, "orphans", 2)
     start_workers(1, prefix="rescuer", concurrency=2)
     assert set(client.wait(handles, timeout=30).values()) == {TaskState.SUCCEEDED}
     assert all(h.info().attempt == 2 and h.info().worker == "rescuer0" for h in handles)
