@@ -279,13 +279,16 @@ class Worker:
         return len(window)
 
     def _wake_idle_owners(self, table: WorkerTable, plan: np.ndarray, me: int) -> None:
-        """This plan leaves the window to other workers. One that holds nothing may be asleep
-        until new work wakes it, and enqueue wakes the worker idle longest, not the one the
-        plan picks (ties go to the lowest id): wake the owners that hold nothing."""
-        owners = sorted({int(w) for w in plan[plan >= 0].tolist()} - {me})
-        asleep = [table.ids[w] for w in owners if table.held is not None and table.held[w] == 0]
-        if asleep:
-            self.protocol.wake(asleep)
+        """This plan leaves the window to other workers. The one it gives the first task to may be
+        asleep until new work wakes it, and enqueue wakes the worker idle longest, not the one the
+        plan picks (ties go to the lowest id): wake it if it holds nothing. One message per such
+        plan at most, so the fan-out per task stays flat however many workers there are."""
+        owners = plan[plan >= 0]
+        if len(owners) == 0:
+            return
+        first = int(owners[0])
+        if first != me and table.held is not None and table.held[first] == 0:
+            self.protocol.wake([table.ids[first]])
 
     def _run_claimed(self) -> None:
         """One slot, late binding: run the claimed tasks here, one at a time and in claim order,
