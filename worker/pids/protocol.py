@@ -20,13 +20,12 @@ VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
 
 
 CYCLE_PARTS = ("complete", "claim", "snapshot")
-# the shared local functions a script uses, put in front of it by the loader
+# the shared local functions a script uses, put in front of it by the loader (cycle.lua: its parts')
 PRELUDES = {
     "claim": ("worker_load", "in_slices"),
     "complete": ("worker_load", "in_slices"),
     "fail": ("worker_load",),
     "release": ("worker_load",),
-    "cycle": ("worker_load", "in_slices"),
 }
 # per script call (Lua's unpack passes at most a few thousand values): the worker sends fewer
 MAX_CLAIM_CANDIDATES = 1000
@@ -37,8 +36,10 @@ def _script_source(name: str) -> str:
     return resources.files("pids").joinpath("lua", f"{name}.lua").read_text()
 
 
-def _prelude(name: str) -> str:
-    return "".join(_script_source(shared) for shared in PRELUDES.get(name, ()))
+def _prelude(*names: str) -> str:
+    """The shared sources the named scripts use, each once, in order."""
+    shared = dict.fromkeys(source for name in names for source in PRELUDES.get(name, ()))
+    return "".join(_script_source(source) for source in shared)
 
 
 def _load_script(client: redis.Redis, name: str) -> Any:
@@ -49,7 +50,7 @@ def _load_cycle_script(client: redis.Redis) -> Any:
     """cycle.lua behind the scripts it runs, each as a local function of its own KEYS and ARGV
     (sharing one worker_load.lua, so cycle.lua can net their load changes)."""
     wrapped = [f"local function {name}(KEYS, ARGV)\n{_script_source(name)}\nend\n" for name in CYCLE_PARTS]
-    return client.register_script(_prelude("cycle") + "".join(wrapped) + _script_source("cycle"))
+    return client.register_script(_prelude(*CYCLE_PARTS) + "".join(wrapped) + _script_source("cycle"))
 
 
 @dataclass(frozen=True)
@@ -304,12 +305,9 @@ class Protocol:
         )
         return int(now), bool(int(drain)), int(renewed)
 
-    def wake(self, worker_ids: Sequence[str]) -> None:
-        """Wake idle workers on their own channels (as enqueue.lua does for new work)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for worker_id in worker_ids:
-            pipe.publish(self.keys.wake_channel(worker_id), 0)
-        pipe.execute()
+    def wake(self, worker_id: str) -> None:
+        """Wake an idle worker on its own channel (as enqueue.lua does for new work)."""
+        self.redis.publish(self.keys.wake_channel(worker_id), 0)
 
     def forget_worker(self, worker_id: str) -> bool:
         k = self.keys

@@ -275,20 +275,17 @@ class Worker:
         share = np.flatnonzero(plan == me)
         self.share.replace([window.ids[i] for i in share], planned_at)
         if len(share) == 0:
-            self._wake_idle_owners(table, plan, me)
+            self._wake_first_owner(table, plan)
         return len(window)
 
-    def _wake_idle_owners(self, table: WorkerTable, plan: np.ndarray, me: int) -> None:
+    def _wake_first_owner(self, table: WorkerTable, plan: np.ndarray) -> None:
         """This plan leaves the window to other workers. The one it gives the first task to may be
         asleep until new work wakes it, and enqueue wakes the worker idle longest, not the one the
         plan picks (ties go to the lowest id): wake it if it holds nothing. One message per such
         plan at most, so the fan-out per task stays flat however many workers there are."""
         owners = plan[plan >= 0]
-        if len(owners) == 0:
-            return
-        first = int(owners[0])
-        if first != me and table.held is not None and table.held[first] == 0:
-            self.protocol.wake([table.ids[first]])
+        if len(owners) > 0 and table.held is not None and table.held[owners[0]] == 0:
+            self.protocol.wake(table.ids[int(owners[0])])
 
     def _run_claimed(self) -> None:
         """One slot, late binding: run the claimed tasks here, one at a time and in claim order,
