@@ -9,7 +9,7 @@ import pytest
 
 from pids.client import Client
 from pids.errors import TaskArgumentsError, TaskFunctionError
-from pids.protocol import Completion, Protocol
+from pids.protocol import Completion, Protocol, WorkerTotals
 from pids.task import TaskState
 
 
@@ -213,7 +213,8 @@ def test_a_cycle_nets_the_load_changes_of_its_completions_and_claims(client: Cli
     assert [t.id for t in won] == ["again"] and held(snapshot.loads) == (1.5, 2, 2)
     commands = client.redis.info("commandstats")
     assert "cmdstat_zincrby" not in commands and "cmdstat_scard" not in commands
-    assert commands["cmdstat_hincrbyfloat"]["calls"] == 2  # the worker's totals (work, busy), not its load
+    assert "cmdstat_hincrbyfloat" not in commands  # neither its load nor its totals (sent every few cycles)
+    assert commands["cmdstat_time"]["calls"] == 1  # complete, claim and snapshot read one clock
     # everything out, the candidate already taken: the worker holds nothing, exactly
     completed, won, snapshot = p.cycle("a", [Completion("again", 1, "null", 0.0), Completion("other", 1, "null", 0.0)],
                                        ["heavy"], 60_000, 8)
@@ -221,6 +222,46 @@ def test_a_cycle_nets_the_load_changes_of_its_completions_and_claims(client: Cli
     assert held(snapshot.loads) == (0.0, 0, 4)
     stats = client.cluster_stats()
     assert (stats.enqueued, stats.succeeded, stats.running) == (4, 4, 0)
+
+
+def test_a_worker_adds_its_totals_when_it_sends_them_not_with_each_completion(client: Client) -> None:
+    """A completion leaves the worker's totals alone: the worker sums what was accepted and sends
+    the sum every few cycles, with or without completions in the same call."""
+    p = client.protocol
+    client.submit_batch("t", "pids.tasks:noop", [[]] * 3, weight=2.0)
+    register(p, "a")
+    won = p.claim("a", ["t-0", "t-1", "t-2"], lease_ms=60_000)
+
+    def totals() -> tuple[int, float, float]:
+        (worker,) = [w for w in client.cluster_stats().workers if w.id == "a"]
+        return worker.tasks_done, worker.work_done, worker.busy_seconds
+
+    assert p.complete("a", [Completion(t.id, t.attempt, "null", 0.25, t.weight) for t in won[:2]]) == (["t-0", "t-1"], [])
+    assert totals() == (0, 0.0, 0.0)
+    sent = WorkerTotals().plus([Completion(t.id, t.attempt, "null", 0.25, t.weight) for t in won[:2]])
+    assert sent == WorkerTotals(2, 4.0, 0.5)
+    completed, _, _ = p.cycle("a", [Completion("t-2", won[2].attempt, "null", 0.25, 2.0)], [], 60_000, 8, totals=sent)
+    assert completed == (["t-2"], []) and totals() == (2, 4.0, 0.5)
+    assert p.complete("a", [], WorkerTotals(1, 2.0, 0.25)) == ([], [])
+    assert totals() == (3, 6.0, 0.75)
+    assert client.cluster_stats().succeeded == 3
+
+
+def test_a_cycle_leaves_the_idle_set_only_if_its_worker_may_be_in_it(client: Client) -> None:
+    """A worker is put in the idle set by a snapshot that finds no pending task; its next claim
+    takes it out. A worker whose last snapshot found work is not in the set: its claims skip it."""
+    p = client.protocol
+    register(p, "a")
+    assert p.snapshot(8, me="a").task_ids == []
+    assert client.redis.zscore(client.keys.idle, "a") is not None
+    client.submit_batch("c", "pids.tasks:noop", [[]] * 3)  # wakes "a", and takes it out of the set
+    assert client.redis.zscore(client.keys.idle, "a") is None
+    client.redis.zadd(client.keys.idle, {"a": 1})  # as if "a" had found the queue empty again since
+    p.cycle("a", [], ["c-0"], 60_000, 8, read_snapshot=False, maybe_idle=False)
+    assert client.redis.zscore(client.keys.idle, "a") is not None
+    p.cycle("a", [], ["c-1"], 60_000, 8, read_snapshot=False, maybe_idle=True)
+    assert client.redis.zscore(client.keys.idle, "a") is None
+    assert client.cluster_stats().running == 2
 
 
 def test_a_large_batch_is_claimed_and_completed_whole(client: Client) -> None:

@@ -22,10 +22,14 @@ VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
 CYCLE_PARTS = ("complete", "claim", "snapshot")
 # the shared local functions a script uses, put in front of it by the loader (cycle.lua: its parts')
 PRELUDES = {
-    "claim": ("worker_load", "in_slices"),
-    "complete": ("worker_load", "in_slices"),
-    "fail": ("worker_load",),
-    "release": ("worker_load",),
+    "claim": ("server_time", "worker_load", "in_slices"),
+    "complete": ("server_time", "worker_load", "in_slices"),
+    "fail": ("server_time", "worker_load"),
+    "release": ("server_time", "worker_load"),
+    "snapshot": ("server_time",),
+    "enqueue": ("server_time",),
+    "heartbeat": ("server_time",),
+    "cancel": ("server_time",),
 }
 # per script call (Lua's unpack passes at most a few thousand values): the worker sends fewer
 MAX_CLAIM_CANDIDATES = 1000
@@ -82,6 +86,23 @@ class Completion(NamedTuple):
     attempt: int
     result_json: str
     busy_seconds: float
+    weight: float = 1.0
+
+
+class WorkerTotals(NamedTuple):
+    """What a worker adds to its counters in worker_totals (tasks completed, their weight, busy
+    seconds). It sums its accepted completions and sends the sum every few cycles."""
+
+    tasks: int = 0
+    work: float = 0.0
+    busy_seconds: float = 0.0
+
+    def plus(self, completions: Sequence[Completion]) -> WorkerTotals:
+        return WorkerTotals(self.tasks + len(completions), self.work + sum(c.weight for c in completions),
+                            self.busy_seconds + sum(c.busy_seconds for c in completions))
+
+
+NO_TOTALS = WorkerTotals()
 
 
 class Protocol:
@@ -131,23 +152,29 @@ class Protocol:
         """Claim the first `wanted` (default: all) of `task_ids` that are still pending, in order."""
         if not task_ids:
             return []
-        return _parse_claimed(self._claim(*self._claim_call(worker_id, task_ids, lease_ms, wanted)))
+        return _parse_claimed(self._claim(*self._claim_call(worker_id, task_ids, lease_ms, wanted, maybe_idle=True)))
 
     def _claim_call(self, worker_id: str, task_ids: Sequence[str], lease_ms: int,
-                    wanted: int | None) -> tuple[list[str], list[Any]]:
+                    wanted: int | None, maybe_idle: bool) -> tuple[list[str], list[Any]]:
         if len(task_ids) > MAX_CLAIM_CANDIDATES:
             raise ValueError(f"at most {MAX_CLAIM_CANDIDATES} candidates per claim, got {len(task_ids)}")
         k = self.keys
         key_list = [*self._worker_keys(worker_id, "claim"), *map(k.task, task_ids)]
-        return key_list, [worker_id, lease_ms, len(task_ids) if wanted is None else wanted, *task_ids]
+        return key_list, [worker_id, lease_ms, len(task_ids) if wanted is None else wanted, "1" if maybe_idle else "0",
+                          *task_ids]
 
-    def complete(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[str]]:
-        """Record results; returns (accepted ids, stale ids rejected by the fencing token)."""
+    def complete(self, worker_id: str, completions: Sequence[Completion],
+                 totals: WorkerTotals = NO_TOTALS) -> tuple[list[str], list[str]]:
+        """Record results and add `totals` to the worker's counters; returns (accepted ids, stale
+        ids rejected by the fencing token)."""
         accepted: list[str] = []
         stale: list[str] = []
-        for start in range(0, len(completions), MAX_COMPLETIONS):
+        if not completions and not totals.tasks:
+            return accepted, stale
+        for start in range(0, max(len(completions), 1), MAX_COMPLETIONS):
             chunk = completions[start : start + MAX_COMPLETIONS]
-            chunk_accepted, chunk_stale = _split_completion_reply(self._complete(*self._complete_call(worker_id, chunk)))
+            call = self._complete_call(worker_id, chunk, totals if start == 0 else NO_TOTALS)
+            chunk_accepted, chunk_stale = _split_completion_reply(self._complete(*call))
             accepted += chunk_accepted
             stale += chunk_stale
         return accepted, stale
@@ -155,17 +182,19 @@ class Protocol:
     def cycle(
         self, worker_id: str, completions: Sequence[Completion], claim_ids: Sequence[str], lease_ms: int,
         window: int, heaviest: int = 0, view: int = VIEW, *, wanted: int | None = None, read_snapshot: bool = True,
+        totals: WorkerTotals = NO_TOTALS, maybe_idle: bool = True,
     ) -> tuple[tuple[list[str], list[str]], list[ClaimedTask], Snapshot | None]:
-        """One claim cycle in one call of cycle.lua: complete, claim (the first `wanted` of
-        `claim_ids` still pending), then read the next snapshot (each part skipped when empty or
-        not asked for). The snapshot already reflects the claim, so the next cycle can plan
-        from it without another read.
+        """One claim cycle in one call of cycle.lua: complete (and add `totals` to the worker's
+        counters), claim (the first `wanted` of `claim_ids` still pending), then read the next
+        snapshot (each part skipped when empty or not asked for). The snapshot already reflects
+        the claim, so the next cycle can plan from it without another read. maybe_idle: the
+        worker's last snapshot found no pending task (and put it in the idle set).
 
         Raw EVALSHA on a held connection: redis-py's Script call and pipeline add Python layers
         that cost several times the bytes' own packing and parsing."""
         parts = [
-            self._complete_call(worker_id, completions) if completions else None,
-            self._claim_call(worker_id, claim_ids, lease_ms, wanted) if claim_ids else None,
+            self._complete_call(worker_id, completions, totals) if completions or totals.tasks else None,
+            self._claim_call(worker_id, claim_ids, lease_ms, wanted, maybe_idle) if claim_ids else None,
             self._snapshot_call(window, heaviest, view, worker_id) if read_snapshot else None,
         ]
         if parts == [None, None, None]:
@@ -186,7 +215,7 @@ class Protocol:
         elif isinstance(reply, Exception):
             raise reply
         completed_reply, claimed_reply, snapshot_reply = reply
-        completed = _split_completion_reply(completed_reply) if completions else ([], [])
+        completed = _split_completion_reply(completed_reply) if completed_reply else ([], [])
         won = _parse_claimed(claimed_reply) if claim_ids else []
         return completed, won, _parse_snapshot(snapshot_reply) if read_snapshot else None
 
@@ -226,15 +255,16 @@ class Protocol:
         cluster's reaping cost per second stays the same however many workers there are."""
         return bool(self.redis.set(self.keys.reaper, worker_id, nx=True, px=period_ms))
 
-    def _complete_call(self, worker_id: str, completions: Sequence[Completion]) -> tuple[list[str], list[Any]]:
+    def _complete_call(self, worker_id: str, completions: Sequence[Completion],
+                       totals: WorkerTotals) -> tuple[list[str], list[Any]]:
         if len(completions) > MAX_COMPLETIONS:
             raise ValueError(f"at most {MAX_COMPLETIONS} completions per call, got {len(completions)}")
         k = self.keys
         key_list = list(self._worker_keys(worker_id, "complete"))
-        argv: list[Any] = [worker_id, k.done_channel]
+        argv: list[Any] = [worker_id, k.done_channel, totals.tasks, repr(totals.work), repr(totals.busy_seconds)]
         for c in completions:
             key_list.extend((k.task(c.task_id), k.result(c.task_id)))
-            argv.extend((c.task_id, c.attempt, c.result_json, repr(c.busy_seconds)))
+            argv.extend((c.task_id, c.attempt, c.result_json))
         return key_list, argv
 
     def fail(

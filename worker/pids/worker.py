@@ -24,7 +24,7 @@ from .execution import Outcome, Slots, run_task
 from .health import HealthServer, LoopWatch, WorkerMetrics
 from .keys import Keys
 from .placement import Placement, WorkerTable, binds_late, make_policy
-from .protocol import MAX_COMPLETIONS, ClaimedTask, Completion, Protocol, Snapshot
+from .protocol import MAX_COMPLETIONS, NO_TOTALS, ClaimedTask, Completion, Protocol, Snapshot, WorkerTotals
 from .settings import WorkerSettings
 from .share import DEPTH, Share
 from .view import task_window, worker_table
@@ -72,6 +72,8 @@ class Worker:
         self.held: dict[str, ClaimedTask] = {}  # changed by the claim loop only, read by the heartbeat
         self._held_lock = threading.Lock()
         self.unsent_completions: list[Completion] = []
+        self.unsent_totals = NO_TOTALS  # accepted completions not yet added to this worker's totals in Redis
+        self._maybe_idle = True  # the last snapshot found no pending task, so it put this worker in the idle set
         self.unsent_failures: list[Outcome] = []
         self.draining = threading.Event()  # no more claims
         self.leaving = threading.Event()  # and exit once what is held is done (SIGTERM)
@@ -176,6 +178,8 @@ class Worker:
                     claimed, waiting_for_others = self._claim_cycle(max(free, 0))
                 else:
                     self._send_completions()
+                if claimed == 0 and not waiting_for_others and not self._runnable():
+                    self._send_totals()  # before a long wait: the totals show what this worker did
                 self.connected = True
                 backoff = 0.1
             except REDIS_ERRORS as exc:
@@ -234,11 +238,15 @@ class Worker:
         sent = self.share.candidates(wanted) if self.share.usable(now) else []
         read_snapshot = not sent or self.share.runs_low(wanted, now)
         window, heaviest = self._window
+        completions = self.unsent_completions[:MAX_COMPLETIONS]  # (more only after a long Redis outage: sent next cycles)
+        totals = self.unsent_totals if read_snapshot else NO_TOTALS  # with every snapshot read, not every cycle
         completed, won, snapshot = self.protocol.cycle(
-            self.id, self.unsent_completions[:MAX_COMPLETIONS], sent, self._lease_ms, window, heaviest,
-            self.settings.view, wanted=wanted, read_snapshot=read_snapshot)
-        del self.unsent_completions[:MAX_COMPLETIONS]  # (more only after a long Redis outage: sent next cycles)
-        self._count_completions(*completed)
+            self.id, completions, sent, self._lease_ms, window, heaviest, self.settings.view, wanted=wanted,
+            read_snapshot=read_snapshot, totals=totals, maybe_idle=self._maybe_idle)
+        del self.unsent_completions[:MAX_COMPLETIONS]
+        self._count_completions(completions, totals, *completed)
+        if sent:
+            self._maybe_idle = False
         self.share.consume(sent, [task.id for task in won], wanted)
         if snapshot is None:
             return won, None
@@ -247,7 +255,10 @@ class Worker:
             self._release_dead_workers()
         slots = sum(int(i.get("slots", 1)) + int(i.get("prefetch", 0)) for i in live.values())
         self._window = claim_window(self.settings, slots)
-        return won, self._plan(snapshot, free - len(won), time.perf_counter())
+        pending = self._plan(snapshot, free - len(won), time.perf_counter())
+        if pending == 0:
+            self._maybe_idle = True
+        return won, pending
 
     def _release_dead_workers(self) -> None:
         """A worker in the view is past its heartbeat deadline: give its tasks back now rather
@@ -340,21 +351,37 @@ class Worker:
         with self._held_lock:
             del self.held[task.id]
         if outcome.ok:
-            self.unsent_completions.append(Completion(task.id, task.attempt, outcome.result_json, outcome.seconds))
+            self.unsent_completions.append(Completion(task.id, task.attempt, outcome.result_json, outcome.seconds,
+                                                      task.weight))
         else:
             self.unsent_failures.append(outcome)
 
     def _send_completions(self) -> None:
-        if self.unsent_completions:
-            accepted, stale = self.protocol.complete(self.id, self.unsent_completions)
+        completions, totals = self.unsent_completions, self.unsent_totals
+        if completions or totals.tasks:
+            accepted, stale = self.protocol.complete(self.id, completions, totals)
             self.unsent_completions = []
-            self._count_completions(accepted, stale)
+            self._count_completions(completions, totals, accepted, stale)
 
-    def _count_completions(self, accepted: list[str], stale: list[str]) -> None:
+    def _send_totals(self) -> None:
+        if self.unsent_totals.tasks:
+            self.protocol.complete(self.id, [], self.unsent_totals)
+            self.unsent_totals = NO_TOTALS
+
+    def _count_completions(self, sent: list[Completion], totals_sent: WorkerTotals, accepted: list[str],
+                           stale: list[str]) -> None:
+        """After a call that completed `sent` and added `totals_sent`: count what was accepted
+        towards the totals still to send."""
+        if totals_sent.tasks:
+            self.unsent_totals = NO_TOTALS
         self.metrics.completed.inc(len(accepted))
         if stale:
             self.metrics.stale.inc(len(stale))
             log.warning("%d completion(s) rejected as stale (a newer attempt owns them): %s", len(stale), stale[:5])
+            rejected = set(stale)
+            sent = [c for c in sent if c.task_id not in rejected]
+        if sent:
+            self.unsent_totals = self.unsent_totals.plus(sent)
 
     def _send_failures(self) -> None:
         while self.unsent_failures:

@@ -4,8 +4,7 @@
 -- KEYS[6] pending_by_weight
 -- ARGV[1] task id   ARGV[2] done channel
 -- Returns the state after the call: "cancelled", "cancelling", the final state, or "missing".
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_now_ms()
 local state = redis.call('HGET', KEYS[5], 'state')
 if not state then
   return 'missing'

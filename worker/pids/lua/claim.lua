@@ -14,14 +14,14 @@
 -- KEYS[7] pending_by_weight ZSET id -> weight
 -- KEYS[8] free_slots     ZSET worker id -> free slots
 -- KEYS[9] idle           ZSET worker id -> ms it found the queue empty
--- KEYS[10..]             task hashes, in the order of ARGV[4..]
+-- KEYS[10..]             task hashes, in the order of ARGV[5..]
 -- ARGV[1] worker id
 -- ARGV[2] lease in ms
 -- ARGV[3] the most tasks to win
--- ARGV[4..] candidate task ids
+-- ARGV[4] '1' if the worker may be in the idle set (its last snapshot found no pending task)
+-- ARGV[5..] candidate task ids
 -- Returns a flat list, 7 values per won task: id attempt fn args kwargs timeout weight.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_now_ms()
 local now_text = string.format('%d', now)
 local worker = ARGV[1]
 local deadline = now + tonumber(ARGV[2])
@@ -30,7 +30,7 @@ local won, ids, leases = {}, {}, {}
 local added = 0
 for i = 10, #KEYS do
   if #ids == wanted then break end
-  local id = ARGV[i - 6]
+  local id = ARGV[i - 5]
   if redis.call('ZREM', KEYS[1], id) == 1 then
     local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'attempt', 'first_claimed_at')
     local attempt = (tonumber(spec[6]) or 0) + 1
@@ -57,7 +57,7 @@ if #ids > 0 then
   call_in_slices('ZADD', KEYS[3], leases)
   call_in_slices('SADD', KEYS[5], ids)
   change_worker_load(KEYS[4], KEYS[8], KEYS[5], worker, added, #ids)
-  redis.call('ZREM', KEYS[9], worker)
+  if ARGV[4] == '1' then redis.call('ZREM', KEYS[9], worker) end
   redis.call('HINCRBY', KEYS[6], 'claimed', #ids)
 end
 return won

@@ -11,8 +11,7 @@
 -- ARGV[3] "1" to append created ids to KEYS[4]
 -- ARGV[4..] per task, F values: id fn args kwargs weight priority position max_attempts timeout batch
 -- Returns the number of tasks created.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_now_ms()
 local fields = tonumber(ARGV[2])
 local use_batch = ARGV[3] == '1'
 local created = 0

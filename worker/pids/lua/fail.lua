@@ -14,8 +14,7 @@
 -- ARGV[1] worker id   ARGV[2] task id   ARGV[3] attempt   ARGV[4] error text
 -- ARGV[5] "1" if retryable   ARGV[6] backoff ms   ARGV[7] done channel   ARGV[8] busy seconds
 -- Returns "scheduled", "failed", "cancelled" or "stale".
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_now_ms()
 local worker, id = ARGV[1], ARGV[2]
 local task = redis.call('HMGET', KEYS[8], 'state', 'worker', 'attempt', 'weight', 'max_attempts',
   'order', 'priority', 'position', 'cancel_requested', 'seq', 'enqueued_at')

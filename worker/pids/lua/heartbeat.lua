@@ -12,8 +12,7 @@
 -- ARGV[1] worker id   ARGV[2] info JSON (object)   ARGV[3] TTL ms   ARGV[4] lease ms
 -- ARGV[5..] ids of the tasks the worker holds
 -- Returns {now_ms, drain_requested (0/1), leases renewed}.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_now_ms()
 local worker = ARGV[1]
 local info = cjson.decode(ARGV[2])
 info['deadline'] = now + tonumber(ARGV[3])

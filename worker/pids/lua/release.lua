@@ -15,8 +15,7 @@
 -- ARGV[1] worker id   ARGV[2] "1" = only tasks whose lease has expired   ARGV[3] reason
 -- ARGV[4] new-work channel   ARGV[5] done channel   ARGV[6..] task ids
 -- Returns {requeued, dead_lettered}.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_now_ms()
 local worker = ARGV[1]
 local only_expired = ARGV[2] == '1'
 local requeued, dead, released, count = 0, 0, 0, 0

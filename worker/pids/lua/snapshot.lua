@@ -13,8 +13,7 @@
 -- ARGV[1] window size K   ARGV[2] H, how many of the K are the heaviest pending
 -- ARGV[3] view size V   ARGV[4] the calling worker's id
 -- Returns {now_ms, task ids, metas, worker ids, worker infos, loads and held counts (2 per worker)}.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = server_now_ms()
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do
   local meta = redis.call('HGET', KEYS[2], id)
