@@ -256,6 +256,17 @@ class Client:
                             failed=stats.get("failed", 0), cancelled=stats.get("cancelled", 0),
                             enqueued=stats.get("enqueued", 0), workers=workers)
 
+    def wait_for_worker_totals(self, tasks_done: int, timeout: float = 5.0) -> ClusterStats:
+        """The cluster's stats once the workers' totals count `tasks_done` completed tasks, or at
+        `timeout`: a worker adds its totals with its snapshot reads and before it waits, so they
+        trail its last completions by a claim cycle or so."""
+        deadline = time.monotonic() + timeout
+        stats = self.cluster_stats()
+        while sum(w.tasks_done for w in stats.workers) < tasks_done and time.monotonic() < deadline:
+            time.sleep(0.02)
+            stats = self.cluster_stats()
+        return stats
+
     def dead_letters(self) -> list[TaskInfo]:
         return [self.task_info(_text(t)) for t in self.redis.zrange(self.keys.dead, 0, -1)]
 

@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
                     break
                 time.sleep(0.1)
         elapsed = time.monotonic() - started
-        workers = [w for w in client.cluster_stats().workers if w.tasks_done or w.alive]
+        stats = client.wait_for_worker_totals(status.counts.get("succeeded", 0))
+        workers = [w for w in stats.workers if w.tasks_done or w.alive]
         summary = balance_summary(workers)
         if args.json:
             print(json.dumps({"workers": worker_rows(workers), "tasks": args.tasks, "failed": status.failed,

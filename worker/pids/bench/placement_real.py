@@ -143,13 +143,15 @@ def run_policy(redis_url: str, policy: str, task_sets: list[tuple[int, Workload]
         stack.callback(stop_workers, processes)
         wait_for_workers(client, workers, processes)
         for seed, workload in task_sets:
-            before = {w.id: w.busy_seconds for w in client.cluster_stats().workers}
+            before_stats = client.cluster_stats().workers
+            before = {w.id: w.busy_seconds for w in before_stats}
             started = time.monotonic()
             handles = client.submit_batch(f"{workload.name}-s{seed}", "pids.tasks:sleep", sleep_items(workload, unit),
                                           max_attempts=1)
             states = client.wait(handles, timeout=batch_timeout)
             seconds = time.monotonic() - started
-            stats = client.cluster_stats().workers
+            succeeded = sum(state is TaskState.SUCCEEDED for state in states.values())
+            stats = client.wait_for_worker_totals(sum(w.tasks_done for w in before_stats) + succeeded).workers
             busy = np.array([w.busy_seconds - before.get(w.id, 0.0) for w in stats])
             ids = [h.id for h in handles]
             infos, seqs = task_records(client, ids)
