@@ -24,7 +24,7 @@ def workers(load, capacity=None, free=None, speed=None, position=None) -> Worker
     )
 
 
-def tasks(weight, position=None, priority=None, age=None) -> TaskWindow:
+def tasks(weight, position=None, priority=None, age=None, seq=None) -> TaskWindow:
     weight = np.asarray(weight, dtype=float)
     return TaskWindow(
         ids=[f"t{i:03d}" for i in range(len(weight))],
@@ -32,6 +32,7 @@ def tasks(weight, position=None, priority=None, age=None) -> TaskWindow:
         priority=np.zeros(len(weight)) if priority is None else np.asarray(priority, dtype=float),
         position=position or [],
         age=None if age is None else np.asarray(age, dtype=float),
+        seq=None if seq is None else np.asarray(seq, dtype=float),
     )
 
 
@@ -97,6 +98,20 @@ def test_equal_capacities_no_positions_no_hints_equals_least_work_left(seed: int
 def test_ties_go_to_the_lowest_worker_id() -> None:
     plan = Gravity().assign(workers([0.0, 0.0, 0.0]), tasks([1.0]), me=2)
     assert plan.tolist() == [0]
+
+
+@pytest.mark.parametrize("n_workers", [2, 3])
+def test_equal_workers_agree_on_who_takes_what_wherever_their_windows_start(n_workers: int) -> None:
+    """Workers planning from windows a task or two apart (claimed in between) give each task they
+    both see to the same worker: ties follow the task's sequence number, not its place in the
+    window (with ties to the lowest index, two workers' shares coincided every other shift)."""
+    table = workers(np.ones(n_workers), free=np.full(n_workers, 8))
+    plans = [Gravity().assign(table, tasks(np.ones(16), seq=np.arange(100 + shift, 116 + shift)), 0).tolist()
+             for shift in range(3)]
+    for shift in (1, 2):
+        assert plans[shift][: 16 - shift] == plans[0][shift:]
+    assert sorted(plans[0].count(w) for w in range(n_workers)) == sorted(
+        len(range(w, 16, n_workers)) for w in range(n_workers))  # still an even split
 
 
 def test_positive_pull_beats_negative_pull_for_a_single_task() -> None:

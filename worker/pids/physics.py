@@ -126,9 +126,13 @@ class Gravity:
         local_needed = claimable.copy()  # with positions: local tasks a claimer still lacks
         # one task at a time over a view of at most a few dozen workers: Python floats beat a numpy call per task
         fixed_rows, load_list, scale_list, weight_list = fixed.tolist(), load.tolist(), scale.tolist(), weight.tolist()
+        tie_starts = _tie_starts(tasks, len(workers))
         for t in order.tolist():
             pull = [f - held * s for f, held, s in zip(fixed_rows[t], load_list, scale_list)]
-            w = pull.index(max(pull))  # the first maximum: ties go to the lowest worker index
+            strongest = max(pull)
+            w = pull.index(strongest)
+            if tie_starts is not None and pull.count(strongest) > 1:
+                w = _first_tied_from(pull, strongest, tie_starts[t])
             load_list[w] += weight_list[t]
             owner[t] = w
             if located:
@@ -154,6 +158,27 @@ class Gravity:
                 nearest = share[np.lexsort((rank[share], -falloff[w, share]))]
                 plan[nearest[: claimable[w]]] = w
         return plan
+
+
+def _tie_starts(tasks: TaskWindow, n_workers: int) -> list[int] | None:
+    """Where each task's tie-break starts among the workers: its enqueue sequence number modulo
+    the number of workers. Equal workers then take equal tasks in turn by sequence number, not by
+    position in the window, so two workers planning from windows that start a task apart still
+    agree on who takes what (ties going to the lowest index made their shares coincide half the
+    time). None without sequence numbers: ties go to the lowest index."""
+    if tasks.seq is None or n_workers < 2:
+        return None
+    return (np.asarray(tasks.seq, dtype=np.int64) % n_workers).tolist()
+
+
+def _first_tied_from(pull: list[float], strongest: float, start: int) -> int:
+    """The first worker at or after `start`, cyclically, whose pull equals the strongest."""
+    n = len(pull)
+    for k in range(n):
+        w = (start + k) % n
+        if pull[w] == strongest:
+            return w
+    return pull.index(strongest)
 
 
 def water_level(load: np.ndarray, weight: np.ndarray, capacity: np.ndarray) -> float:

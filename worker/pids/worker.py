@@ -292,8 +292,9 @@ class Worker:
     def _wake_first_owner(self, table: WorkerTable, plan: np.ndarray) -> None:
         """This plan leaves the window to other workers. The one it gives the first task to may be
         asleep until new work wakes it, and enqueue wakes the worker idle longest, not the one the
-        plan picks (ties go to the lowest id): wake it if it holds nothing. One message per such
-        plan at most, so the fan-out per task stays flat however many workers there are."""
+        plan picks (ties follow the task's sequence number): wake it if it holds nothing. One
+        message per such plan at most, so the fan-out per task stays flat however many workers
+        there are."""
         owners = plan[plan >= 0]
         if len(owners) > 0 and table.held is not None and table.held[owners[0]] == 0:
             self.protocol.wake(table.ids[int(owners[0])])
