@@ -3,11 +3,16 @@ dead letters, lease and worker release, idempotent enqueue, cancel."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
+import redis
 
 from pids.client import Client
+from pids.connection import connect
+from pids.embedded import EmbeddedRedis
 from pids.errors import TaskArgumentsError, TaskFunctionError
 from pids.protocol import Completion, Protocol, WorkerTotals
 from pids.task import TaskState
@@ -186,7 +191,8 @@ def test_cycle_after_script_cache_loss_claims_each_task_once(client: Client) -> 
     assert completed == (["b-0"], [])
     assert [t.id for t in won] == ["b-1"]
     assert snapshot.task_ids == ["b-2"]
-    assert client.redis.hget(client.keys.stats, "claimed") == "2"
+    assert client.task_info("b-1").attempt == 1  # claimed once
+    assert client.redis.smembers(client.keys.claims("a")) == {"b-1"}
 
 
 def test_a_cycle_nets_the_load_changes_of_its_completions_and_claims(client: Client) -> None:
@@ -340,3 +346,28 @@ def test_enqueue_wakes_one_idle_worker_per_task_on_its_own_channel(client: Clien
     pubsub.close()
     assert len(woken) == 2  # two tasks: two of the three idle workers, not all of them
     assert client.redis.zcard(client.keys.idle) == 1
+
+
+def test_a_cycle_against_a_redis_that_stops_answering_fails_after_the_timeout_then_recovers() -> None:
+    """The claim loop's connection blocks in the kernel with a timeout (no poll per call): a
+    frozen Redis fails the cycle after socket_timeout instead of hanging it, and the next
+    cycle, on a new connection, works once Redis answers again."""
+    with EmbeddedRedis() as server:
+        client = Client.from_redis(connect(server.url, socket_timeout=0.5), cluster="frozen")
+        p = client.protocol
+        client.submit_batch("f", "pids.tasks:noop", [[]] * 3)
+        register(p, "a")
+        assert [t.id for t in p.cycle("a", [], ["f-0"], 60_000, 8)[1]] == ["f-0"]
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises((redis.ConnectionError, redis.TimeoutError)):
+                p.cycle("a", [Completion("f-0", 1, "null", 0.0)], ["f-1"], 60_000, 8)
+            assert 0.4 < time.monotonic() - started < 5
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        # the failed call may still have run when Redis resumed (a timeout cannot tell): fenced,
+        # the completion is recorded once either way
+        completed, won, _ = p.cycle("a", [Completion("f-0", 1, "null", 0.0)], ["f-2"], 60_000, 8)
+        assert completed in ((["f-0"], []), ([], ["f-0"])) and [t.id for t in won] == ["f-2"]
+        assert client.cluster_stats().succeeded == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
+import socket
+import struct
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NamedTuple, Sequence
@@ -221,11 +223,10 @@ class Protocol:
 
     def _call_held(self, *command: Any) -> Any:
         """One command on the claim loop's own connection; an error reply is returned, not raised."""
-        if self._cycle_connection is None:  # the pool's settings, outside its connection count
-            pool = self.redis.connection_pool
-            self._cycle_connection = pool.connection_class(**pool.connection_kwargs)
-        connection = self._cycle_connection
         try:
+            if self._cycle_connection is None:
+                self._cycle_connection = self._open_cycle_connection()
+            connection = self._cycle_connection
             # hiredis packs str/int arguments itself; redis-py's packer re-checks every argument in Python
             connection.send_packed_command([hiredis.pack_command(command)])
             try:
@@ -233,9 +234,26 @@ class Protocol:
             except redis.exceptions.ResponseError as exc:
                 return exc
         except (redis.ConnectionError, redis.TimeoutError):
-            connection.disconnect()
+            if self._cycle_connection is not None:
+                self._cycle_connection.disconnect()
             self._cycle_connection = None
             raise
+
+    def _open_cycle_connection(self) -> Any:
+        """A connection with the pool's settings, outside its count. Its socket blocks, with the
+        read/write timeout set in the kernel (SO_RCVTIMEO, SO_SNDTIMEO): Python polls a socket
+        that has its own timeout before every send and receive, two more system calls per cycle.
+        A Redis that stops answering still fails the call after the timeout, as ConnectionError."""
+        pool = self.redis.connection_pool
+        timeout = pool.connection_kwargs.get("socket_timeout")
+        connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
+        connection.connect()
+        if timeout:
+            seconds = struct.pack("ll", int(timeout), int(timeout % 1 * 1_000_000))  # struct timeval
+            sock = connection._sock
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, seconds)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, seconds)
+        return connection
 
     def _worker_keys(self, worker_id: str, script: str) -> tuple[str, ...]:
         """The fixed keys of a worker's claim or complete call, built once per worker."""
@@ -243,8 +261,8 @@ class Protocol:
         if cached is None:
             k = self.keys
             if script == "claim":
-                cached = (k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.stats,
-                          k.pending_by_weight, k.free_slots, k.idle)
+                cached = (k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.pending_by_weight,
+                          k.free_slots, k.idle)
             else:
                 cached = (k.running, k.loads, k.claims(worker_id), k.stats, k.worker_totals, k.free_slots)
             self._fixed_keys[(worker_id, script)] = cached

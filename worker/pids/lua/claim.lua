@@ -10,11 +10,10 @@
 -- KEYS[3] running        ZSET id -> lease deadline ms
 -- KEYS[4] loads          HASH worker id -> held weight, "<worker>:n" -> held count
 -- KEYS[5] claims         SET of ids held by this worker
--- KEYS[6] stats          HASH counters
--- KEYS[7] pending_by_weight ZSET id -> weight
--- KEYS[8] free_slots     ZSET worker id -> free slots
--- KEYS[9] idle           ZSET worker id -> ms it found the queue empty
--- KEYS[10..]             task hashes, in the order of ARGV[5..]
+-- KEYS[6] pending_by_weight ZSET id -> weight
+-- KEYS[7] free_slots     ZSET worker id -> free slots
+-- KEYS[8] idle           ZSET worker id -> ms it found the queue empty
+-- KEYS[9..]              task hashes, in the order of ARGV[5..]
 -- ARGV[1] worker id
 -- ARGV[2] lease in ms
 -- ARGV[3] the most tasks to win
@@ -28,9 +27,9 @@ local deadline = now + tonumber(ARGV[2])
 local wanted = tonumber(ARGV[3])
 local won, ids, leases = {}, {}, {}
 local added = 0
-for i = 10, #KEYS do
+for i = 9, #KEYS do
   if #ids == wanted then break end
-  local id = ARGV[i - 5]
+  local id = ARGV[i - 4]
   if redis.call('ZREM', KEYS[1], id) == 1 then
     local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'attempt', 'first_claimed_at')
     local attempt = (tonumber(spec[6]) or 0) + 1
@@ -53,11 +52,10 @@ for i = 10, #KEYS do
 end
 if #ids > 0 then
   call_in_slices('HDEL', KEYS[2], ids)
-  call_in_slices('ZREM', KEYS[7], ids)
+  call_in_slices('ZREM', KEYS[6], ids)
   call_in_slices('ZADD', KEYS[3], leases)
   call_in_slices('SADD', KEYS[5], ids)
-  change_worker_load(KEYS[4], KEYS[8], KEYS[5], worker, added, #ids)
-  if ARGV[4] == '1' then redis.call('ZREM', KEYS[9], worker) end
-  redis.call('HINCRBY', KEYS[6], 'claimed', #ids)
+  change_worker_load(KEYS[4], KEYS[7], KEYS[5], worker, added, #ids)
+  if ARGV[4] == '1' then redis.call('ZREM', KEYS[8], worker) end
 end
 return won
