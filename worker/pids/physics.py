@@ -121,11 +121,15 @@ class Gravity:
         fixed = (falloff - weight[np.newaxis, :] * scale[:, np.newaxis]).T.copy()  # (K, W)
         order = np.lexsort((np.arange(n_tasks), -self.mass(tasks)))  # heaviest first, then queue order
         located = any(tasks.position)
-        owner = np.full(n_tasks, UNASSIGNED, dtype=np.int64)
-        open_workers = int(np.count_nonzero(claimable))
-        local_needed = claimable.copy()  # with positions: local tasks a claimer still lacks
-        # one task at a time over a view of at most a few dozen workers: Python floats beat a numpy call per task
+        # one task at a time over a view of at most a few dozen workers: Python floats and lists
+        # beat a numpy call (or a numpy scalar read or write) per task
         fixed_rows, load_list, scale_list, weight_list = fixed.tolist(), load.tolist(), scale.tolist(), weight.tolist()
+        falloff_rows = falloff.tolist() if located else []
+        open_slots = claimable.tolist()
+        local_needed = list(open_slots)  # with positions: local tasks a claimer still lacks
+        open_workers = sum(1 for c in open_slots if c > 0)
+        owner = [UNASSIGNED] * n_tasks
+        planned = [UNASSIGNED] * n_tasks
         tie_starts = _tie_starts(tasks, len(workers))
         for t in order.tolist():
             pull = [f - held * s for f, held, s in zip(fixed_rows[t], load_list, scale_list)]
@@ -136,25 +140,27 @@ class Gravity:
             load_list[w] += weight_list[t]
             owner[t] = w
             if located:
-                if local_needed[w] > 0 and falloff[w, t] >= 1.0:
+                if local_needed[w] > 0 and falloff_rows[w][t] >= 1.0:
                     local_needed[w] -= 1
                     if local_needed[w] == 0:
                         open_workers -= 1
                         if open_workers == 0:
                             break  # every claimer has enough local work: later tasks cannot displace it
-            elif claimable[w] > 0:
-                plan[t] = w
-                claimable[w] -= 1
-                if claimable[w] == 0:
+            elif open_slots[w] > 0:
+                planned[t] = w
+                open_slots[w] -= 1
+                if open_slots[w] == 0:
                     open_workers -= 1
                     if open_workers == 0:
                         break
+        plan[:] = planned
         if located:
             # Each worker starts with the nearest tasks of its share: local work before remote work.
+            owners = np.array(owner)
             rank = np.empty(n_tasks, dtype=np.int64)
             rank[order] = np.arange(n_tasks)
             for w in np.flatnonzero(claimable).tolist():
-                share = np.flatnonzero(owner == w)
+                share = np.flatnonzero(owners == w)
                 nearest = share[np.lexsort((rank[share], -falloff[w, share]))]
                 plan[nearest[: claimable[w]]] = w
         return plan
