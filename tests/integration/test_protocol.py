@@ -371,3 +371,14 @@ def test_a_cycle_against_a_redis_that_stops_answering_fails_after_the_timeout_th
         completed, won, _ = p.cycle("a", [Completion("f-0", 1, "null", 0.0)], ["f-2"], 60_000, 8)
         assert completed in ((["f-0"], []), ([], ["f-0"])) and [t.id for t in won] == ["f-2"]
         assert client.cluster_stats().succeeded == 1
+        # redis-py reconnects a dropped connection by itself on its next command: the timeout
+        # is set again on the new socket
+        p._cycle_connection.disconnect()
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises((redis.ConnectionError, redis.TimeoutError)):
+                p.cycle("a", [], [], 60_000, 8)
+            assert 0.4 < time.monotonic() - started < 5
+        finally:
+            os.kill(server.pid, signal.SIGCONT)

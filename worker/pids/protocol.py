@@ -240,20 +240,26 @@ class Protocol:
             raise
 
     def _open_cycle_connection(self) -> Any:
-        """A connection with the pool's settings, outside its count. Its socket blocks, with the
-        read/write timeout set in the kernel (SO_RCVTIMEO, SO_SNDTIMEO): Python polls a socket
-        that has its own timeout before every send and receive, two more system calls per cycle.
-        A Redis that stops answering still fails the call after the timeout, as ConnectionError."""
+        """A connection with the pool's settings, outside its count. Once connected (and on every
+        reconnect, redis-py's own included) its socket blocks, with the read/write timeout set in
+        the kernel (SO_RCVTIMEO, SO_SNDTIMEO): Python polls a socket that has its own timeout
+        before every send and receive, two more system calls per cycle. A Redis that stops
+        answering still fails the call after the timeout, as ConnectionError."""
         pool = self.redis.connection_pool
-        timeout = pool.connection_kwargs.get("socket_timeout")
-        connection = pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
+        connection = pool.connection_class(**pool.connection_kwargs)
+        connection.register_connect_callback(self._move_timeout_to_kernel)
         connection.connect()
+        return connection
+
+    def _move_timeout_to_kernel(self, connection: Any) -> None:
+        """After the handshake, which keeps Python's timeout (redis-py keeps a callback as a weak method)."""
+        timeout = connection.socket_timeout
         if timeout:
             seconds = struct.pack("ll", int(timeout), int(timeout % 1 * 1_000_000))  # struct timeval
             sock = connection._sock
+            sock.settimeout(None)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, seconds)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, seconds)
-        return connection
 
     def _worker_keys(self, worker_id: str, script: str) -> tuple[str, ...]:
         """The fixed keys of a worker's claim or complete call, built once per worker."""
