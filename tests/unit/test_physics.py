@@ -11,7 +11,7 @@ from pids.physics import Gravity, distance_matrix, path_distance
 from pids.placement import UNASSIGNED, TaskWindow, WorkerTable, make_policy
 
 
-def workers(load, capacity=None, free=None, speed=None, position=None) -> WorkerTable:
+def workers(load, capacity=None, free=None, speed=None, position=None, whole_cluster=False) -> WorkerTable:
     load = np.asarray(load, dtype=float)
     n = len(load)
     return WorkerTable(
@@ -21,6 +21,7 @@ def workers(load, capacity=None, free=None, speed=None, position=None) -> Worker
         free_slots=np.ones(n, dtype=np.int64) if free is None else np.asarray(free, dtype=np.int64),
         speed=np.ones(n) if speed is None else np.asarray(speed, dtype=float),
         position=position or [],
+        whole_cluster=whole_cluster,
     )
 
 
@@ -105,13 +106,16 @@ def test_equal_workers_agree_on_who_takes_what_wherever_their_windows_start(n_wo
     """Workers planning from windows a task or two apart (claimed in between) give each task they
     both see to the same worker: ties follow the task's sequence number, not its place in the
     window (with ties to the lowest index, two workers' shares coincided every other shift)."""
-    table = workers(np.ones(n_workers), free=np.full(n_workers, 8))
+    table = workers(np.ones(n_workers), free=np.full(n_workers, 8), whole_cluster=True)
     plans = [Gravity().assign(table, tasks(np.ones(16), seq=np.arange(100 + shift, 116 + shift)), 0).tolist()
              for shift in range(3)]
     for shift in (1, 2):
         assert plans[shift][: 16 - shift] == plans[0][shift:]
     assert sorted(plans[0].count(w) for w in range(n_workers)) == sorted(
         len(range(w, 16, n_workers)) for w in range(n_workers))  # still an even split
+    # a partial view (planners count and index workers differently): ties to the lowest index
+    partial = workers(np.ones(n_workers), free=np.full(n_workers, 8))
+    assert Gravity().assign(partial, tasks(np.ones(16), seq=np.arange(101, 117)), 0)[0] == 0
 
 
 def test_positive_pull_beats_negative_pull_for_a_single_task() -> None:

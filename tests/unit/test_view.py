@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from pids.protocol import Snapshot
@@ -33,6 +35,14 @@ def test_worker_table_keeps_live_workers_sorted_with_free_slots() -> None:
     assert list(table.capacity) == [4.0, 4.0, 4.0] and list(table.speed) == [1.0, 2.0, 1.0]
     assert list(table.load) == [3.0, 1.0, 0.0] and list(table.held) == [3.0, 1.0, 0.0]
     assert table.position == ["", "z1/n2", ""]
+
+
+def test_a_table_holds_the_whole_cluster_only_when_the_view_was_not_full() -> None:
+    """Ties follow sequence numbers only when every planner sees every worker: a full view (the
+    top-V workers plus the planner) may have left some out, and differs from planner to planner."""
+    assert worker_table(snapshot(), me="a", my_free_slots=2).whole_cluster  # 4 workers, view of 32
+    full = replace(snapshot(), view=4)
+    assert not full.sees_every_worker and not worker_table(full, me="a", my_free_slots=2).whole_cluster
 
 
 def test_task_window_parses_metadata_and_derives_age() -> None:

@@ -29,6 +29,9 @@ class WorkerTable:
     speed: np.ndarray  # (W,) relative speed, 1.0 = reference
     position: list[str] = field(default_factory=list)  # "zone/node" paths, "" = unknown
     held: np.ndarray | None = None  # (W,) tasks each worker holds (running + prefetched); None = unknown
+    whole_cluster: bool = False
+    """Every live worker is in the table, so every worker planning sees the same one (a
+    partial view, e.g. the top-V workers plus the planner, differs from planner to planner)."""
 
     def __post_init__(self) -> None:
         if not self.position:

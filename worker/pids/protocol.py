@@ -68,6 +68,12 @@ class Snapshot:
     task_meta: list[str | None]  # "order\tweight\tpriority\tposition\tseq\tenqueued_ms"
     workers: dict[str, dict[str, Any]]  # the view: the workers with most free slots and the caller
     loads: dict[str, float]
+    view: int = VIEW  # the view size asked for
+
+    @property
+    def sees_every_worker(self) -> bool:
+        """Fewer workers came back than the view holds: none was left out."""
+        return len(self.workers) < self.view
 
     def live_workers(self) -> dict[str, dict[str, Any]]:
         return {w: info for w, info in self.workers.items() if info.get("deadline", 0) > self.now_ms}
@@ -143,7 +149,7 @@ class Protocol:
     def snapshot(self, window: int, heaviest: int = 0, view: int = VIEW, me: str = "") -> Snapshot:
         """The first `window - heaviest` pending tasks in queue order plus the `heaviest` heaviest,
         and the `view` workers with the most free slots (plus `me`)."""
-        return _parse_snapshot(self._snapshot(*self._snapshot_call(window, heaviest, view, me)))
+        return _parse_snapshot(self._snapshot(*self._snapshot_call(window, heaviest, view, me)), view)
 
     def _snapshot_call(self, window: int, heaviest: int, view: int, me: str) -> tuple[list[str], list[Any]]:
         k = self.keys
@@ -219,7 +225,7 @@ class Protocol:
         completed_reply, claimed_reply, snapshot_reply = reply
         completed = _split_completion_reply(completed_reply) if completed_reply else ([], [])
         won = _parse_claimed(claimed_reply) if claim_ids else []
-        return completed, won, _parse_snapshot(snapshot_reply) if read_snapshot else None
+        return completed, won, _parse_snapshot(snapshot_reply, view) if read_snapshot else None
 
     def _call_held(self, *command: Any) -> Any:
         """One command on the claim loop's own connection; an error reply is returned, not raised."""
@@ -376,7 +382,7 @@ class Protocol:
         )
 
 
-def _parse_snapshot(reply: list[Any]) -> Snapshot:
+def _parse_snapshot(reply: list[Any], view: int) -> Snapshot:
     now, ids, metas, worker_ids, infos, load_values = reply
     workers, loads = {}, {}
     for i, (raw_id, info) in enumerate(zip(worker_ids, infos)):
@@ -387,7 +393,8 @@ def _parse_snapshot(reply: list[Any]) -> Snapshot:
         loads[worker_id] = float(load_values[2 * i] or 0.0)
         loads[f"{worker_id}:n"] = float(load_values[2 * i + 1] or 0.0)
     return Snapshot(now_ms=int(now), task_ids=[_text(i) for i in ids],
-                    task_meta=[None if m is None else _text(m) for m in metas], workers=workers, loads=loads)
+                    task_meta=[None if m is None else _text(m) for m in metas], workers=workers, loads=loads,
+                    view=view)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -32,7 +32,8 @@ def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable
             free[i] = max(0, int(info.get("slots", 1)) + int(info.get("prefetch", 0)) - held)
         positions.append(str(info.get("position", "")))
     held = np.array([snapshot.loads.get(f"{w}:n", 0.0) for w in ids], dtype=np.float64)
-    return WorkerTable(ids=ids, capacity=capacity, load=load, free_slots=free, speed=speed, position=positions, held=held)
+    return WorkerTable(ids=ids, capacity=capacity, load=load, free_slots=free, speed=speed, position=positions, held=held,
+                       whole_cluster=snapshot.sees_every_worker)
 
 
 def task_window(snapshot: Snapshot) -> TaskWindow:
