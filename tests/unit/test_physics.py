@@ -8,7 +8,7 @@ import pytest
 from pids.baselines import LeastWorkLeft
 from pids.errors import ConfigError
 from pids.physics import Gravity, distance_matrix, path_distance
-from pids.placement import UNASSIGNED, TaskWindow, WorkerTable, first_sleeping_owner, interchangeable, make_policy
+from pids.placement import UNASSIGNED, TaskWindow, WorkerTable, make_policy
 
 
 def workers(load, capacity=None, free=None, speed=None, position=None, whole_cluster=False) -> WorkerTable:
@@ -116,20 +116,6 @@ def test_equal_workers_agree_on_who_takes_what_wherever_their_windows_start(n_wo
     # a partial view (planners count and index workers differently): ties to the lowest index
     partial = workers(np.ones(n_workers), free=np.full(n_workers, 8))
     assert Gravity().assign(partial, tasks(np.ones(16), seq=np.arange(101, 117)), 0)[0] == 0
-
-
-def test_a_planner_may_stand_in_only_for_a_sleeping_equal() -> None:
-    """A plan's first task goes to a worker holding nothing (asleep): the planner may take it
-    only if the two are equal (capacity, load, place), i.e. the plan merely broke a tie."""
-    table = workers([0.0, 0.0, 0.0, 2.0], capacity=[1, 1, 2, 1], position=["z/a", "z/a", "z/a", "z/a"])
-    table.held = np.array([0.0, 0.0, 0.0, 2.0])
-    assert first_sleeping_owner(table, np.array([UNASSIGNED, 1, 2])) == (1, 1)
-    assert first_sleeping_owner(table, np.array([3, 1])) is None  # the first task's owner is busy
-    assert first_sleeping_owner(table, np.full(2, UNASSIGNED)) is None
-    assert interchangeable(table, 0, 1)
-    assert not interchangeable(table, 0, 2) and not interchangeable(table, 0, 3)  # capacity; load
-    elsewhere = workers([0.0, 0.0], position=["z/a", "z/b"])
-    assert not interchangeable(elsewhere, 0, 1)
 
 
 def test_positive_pull_beats_negative_pull_for_a_single_task() -> None:

@@ -76,23 +76,6 @@ class Placement(Protocol):
         ...
 
 
-def first_sleeping_owner(workers: WorkerTable, plan: np.ndarray) -> tuple[int, int] | None:
-    """(task, worker) indexes of the plan's first planned task and its worker, if that worker
-    holds nothing: it sleeps until new work wakes it. None otherwise."""
-    planned = np.flatnonzero(plan >= 0)
-    if len(planned) == 0 or workers.held is None:
-        return None
-    task = int(planned[0])
-    owner = int(plan[task])
-    return (task, owner) if workers.held[owner] == 0 else None
-
-
-def interchangeable(workers: WorkerTable, a: int, b: int) -> bool:
-    """Same capacity, load and place: a plan choosing between the two only broke a tie."""
-    return bool(workers.capacity[a] == workers.capacity[b] and workers.load[a] == workers.load[b]
-                and workers.position[a] == workers.position[b])
-
-
 def binds_late(policy: Placement) -> bool:
     """True (the default) when the policy only fills free slots: the worker claims its share
     up to free_slots. False for early-binding (push) policies such as round-robin, whose

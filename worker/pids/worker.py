@@ -23,7 +23,7 @@ from .connection import connect
 from .execution import Outcome, Slots, run_task
 from .health import HealthServer, LoopWatch, WorkerMetrics
 from .keys import Keys
-from .placement import Placement, WorkerTable, binds_late, first_sleeping_owner, interchangeable, make_policy
+from .placement import Placement, WorkerTable, binds_late, make_policy
 from .protocol import MAX_COMPLETIONS, NO_TOTALS, ClaimedTask, Completion, Protocol, Snapshot, WorkerTotals
 from .settings import WorkerSettings
 from .share import DEPTH, Share
@@ -283,28 +283,21 @@ class Worker:
             return len(window)  # our heartbeat lapsed (e.g. Redis was away): register again first
         me = table.ids.index(self.id)
         plan = self.policy.assign(table, window, me)
-        share = np.flatnonzero(plan == me).tolist()
-        if not share:
-            share = self._stand_in_or_wake(table, plan, me)
+        share = np.flatnonzero(plan == me)
         self.share.replace([window.ids[i] for i in share], planned_at)
+        if len(share) == 0:
+            self._wake_first_owner(table, plan)
         return len(window)
 
-    def _stand_in_or_wake(self, table: WorkerTable, plan: np.ndarray, me: int) -> list[int]:
+    def _wake_first_owner(self, table: WorkerTable, plan: np.ndarray) -> None:
         """This plan leaves the window to other workers. The one it gives the first task to may be
-        asleep until new work wakes it (it holds nothing), and enqueue wakes the worker idle
-        longest, not the one the plan picks. If this worker is its equal (same capacity, load
-        and place: the plan only broke a tie), it takes that task itself, sparing the other a
-        wake-up, a snapshot and a plan (about a millisecond of latency). Otherwise it wakes the
-        owner: one message per such plan at most, so the fan-out per task stays flat however
-        many workers there are. Returns the share: that one task, or none."""
-        sleeping = first_sleeping_owner(table, plan)
-        if sleeping is None:
-            return []
-        task, owner = sleeping
-        if self._late_binding and interchangeable(table, me, owner):
-            return [task]
-        self.protocol.wake(table.ids[owner])
-        return []
+        asleep until new work wakes it, and enqueue wakes the worker idle longest, not the one the
+        plan picks (ties follow the task's sequence number): wake it if it holds nothing. One
+        message per such plan at most, so the fan-out per task stays flat however many workers
+        there are."""
+        owners = plan[plan >= 0]
+        if len(owners) > 0 and table.held is not None and table.held[owners[0]] == 0:
+            self.protocol.wake(table.ids[int(owners[0])])
 
     def _run_claimed(self) -> None:
         """One slot, late binding: run the claimed tasks here, one at a time and in claim order,
