@@ -138,6 +138,7 @@ def test_sigterm_drains_held_tasks_before_exit(client: Client, start_workers: Wo
     assert worker.wait(timeout=30) == 0
     status = client.batch_status("drain")
     assert status.counts == {"succeeded": 3, "pending": 3}  # held ones finished, nothing else was taken
+    assert [w.tasks_done for w in client.cluster_stats().workers] == [3]  # its totals went out as it left
     start_workers(1, prefix="after")
     assert set(client.wait(handles, timeout=30).values()) == {TaskState.SUCCEEDED}
 

@@ -403,6 +403,7 @@ class Worker:
             try:
                 self._collect_outcomes()
                 self._send_completions()
+                self._send_totals()  # (those of the completions just sent)
                 self._send_failures()
                 requeued, dead = self.protocol.release_worker(self.id, reason=f"worker {self.id} left before finishing")
                 if requeued or dead:
