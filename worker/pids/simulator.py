@@ -183,6 +183,9 @@ class _Simulation:
         return self.running[w] < self.slots[w] and not self.queued[w]
 
     def snapshot(self, now: float, live: np.ndarray, window: list[int]) -> tuple[WorkerTable, TaskWindow]:
+        # whole_cluster stays False: ties between equal workers go to the lowest id. Real workers
+        # that see the whole cluster follow the task's sequence number instead, so that plans made
+        # from windows a few tasks apart agree; here claims are instantaneous and never race.
         workers = WorkerTable(
             ids=[self.ids[w] for w in live],
             capacity=self.slots[live] * self.speed[live],
