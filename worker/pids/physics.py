@@ -172,8 +172,8 @@ def _tie_starts(tasks: TaskWindow, n_workers: int) -> list[int] | None:
     position in the window, so two workers planning from windows that start a task apart still
     agree on who takes what (ties going to the lowest index made their shares coincide half the
     time). Only when the table holds the whole cluster: planners with partial views count and
-    index workers differently, and at W = 1,000 their disagreeing plans chained wake-ups (9.6
-    messages per task). None without sequence numbers: ties go to the lowest index."""
+    index workers differently, and at W = 1,000 their disagreeing plans chained wake-ups until
+    the scale sweep timed out. None without sequence numbers: ties go to the lowest index."""
     if tasks.seq is None or n_workers < 2:
         return None
     return (np.asarray(tasks.seq, dtype=np.int64) % n_workers).tolist()
@@ -182,11 +182,7 @@ def _tie_starts(tasks: TaskWindow, n_workers: int) -> list[int] | None:
 def _first_tied_from(pull: list[float], strongest: float, start: int) -> int:
     """The first worker at or after `start`, cyclically, whose pull equals the strongest."""
     n = len(pull)
-    for k in range(n):
-        w = (start + k) % n
-        if pull[w] == strongest:
-            return w
-    return pull.index(strongest)
+    return next(w for w in ((start + k) % n for k in range(n)) if pull[w] == strongest)
 
 
 def water_level(load: np.ndarray, weight: np.ndarray, capacity: np.ndarray) -> float:

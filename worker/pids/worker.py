@@ -179,7 +179,7 @@ class Worker:
                 else:
                     self._send_completions()
                 if claimed == 0 and not waiting_for_others and not self._runnable():
-                    self._send_totals()  # before a long wait: the totals show what this worker did
+                    self._send_completions()  # before a long wait: the totals show what this worker did
                 self.connected = True
                 backoff = 0.1
             except REDIS_ERRORS as exc:
@@ -358,16 +358,13 @@ class Worker:
             self.unsent_failures.append(outcome)
 
     def _send_completions(self) -> None:
+        """Send what is unsent: completions and the totals of those accepted before (the totals of
+        the ones sent now are known after the reply, and go with the next call)."""
         completions, totals = self.unsent_completions, self.unsent_totals
         if completions or totals.tasks:
             accepted, stale = self.protocol.complete(self.id, completions, totals)
             self.unsent_completions = []
             self._count_completions(completions, totals, accepted, stale)
-
-    def _send_totals(self) -> None:
-        if self.unsent_totals.tasks:
-            self.protocol.complete(self.id, [], self.unsent_totals)
-            self.unsent_totals = NO_TOTALS
 
     def _count_completions(self, sent: list[Completion], totals_sent: WorkerTotals, accepted: list[str],
                            stale: list[str]) -> None:
@@ -403,7 +400,7 @@ class Worker:
             try:
                 self._collect_outcomes()
                 self._send_completions()
-                self._send_totals()  # (those of the completions just sent)
+                self._send_completions()  # again: the totals of the completions just accepted
                 self._send_failures()
                 requeued, dead = self.protocol.release_worker(self.id, reason=f"worker {self.id} left before finishing")
                 if requeued or dead:
