@@ -92,6 +92,43 @@ def test_complete_is_fenced_by_attempt_and_worker(client: Client) -> None:
     assert client.cluster_stats().succeeded == 1
 
 
+def test_first_claim_time_is_kept_across_attempts_and_claim_times_move(client: Client) -> None:
+    p = client.protocol
+    client.submit("pids.tasks:echo", "x", task_id="t1")
+    pending = client.task_info("t1")
+    assert pending.worker == "" and pending.first_claimed_at is None and pending.claimed_at is None
+    assert pending.finished_at is None and pending.result_size is None
+    register(p, "a")
+    p.claim("a", ["t1"], lease_ms=5000)
+    first = client.task_info("t1")
+    assert first.first_claimed_at is not None and first.first_claimed_at == first.claimed_at
+    p.release_worker("a", reason="test: a lost")
+    time.sleep(0.01)
+    register(p, "b")
+    p.claim("b", ["t1"], lease_ms=5000)
+    second = client.task_info("t1")
+    assert (second.attempt, second.worker) == (2, "b")
+    assert second.first_claimed_at == first.first_claimed_at and second.claimed_at > first.claimed_at
+
+
+def test_claim_and_complete_add_no_field_to_the_task_hash_and_find_theirs_first(client: Client) -> None:
+    """A small hash is a flat list scanned from the front: the fields claim and complete read and
+    write lead it, and none is added later (a missing field costs a scan to the end)."""
+    p = client.protocol
+    client.submit("pids.tasks:echo", "x", task_id="t1")
+    key = client.keys.task("t1")
+    fields = list(client.redis.hkeys(key))
+    assert fields[:4] == ["state", "attempt", "worker", "weight"]
+    hot = {"state", "attempt", "worker", "weight", "cancel_requested", "fn", "args", "kwargs", "timeout", "claimed_at",
+           "first_claimed_at", "finished_at", "result_size"}
+    assert set(fields[: len(hot)]) == hot
+    register(p, "a")
+    p.claim("a", ["t1"], lease_ms=5000)
+    assert p.complete("a", [Completion("t1", 1, '"done"', 0.0)]) == (["t1"], [])
+    assert list(client.redis.hkeys(key)) == fields
+    assert client.task_info("t1").state is TaskState.SUCCEEDED and client.result("t1", timeout=1) == "done"
+
+
 def test_a_null_result_stores_no_result_key_and_reads_as_none(client: Client) -> None:
     p = client.protocol
     client.submit_batch("n", "pids.tasks:noop", [[]] * 2)

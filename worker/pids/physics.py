@@ -135,8 +135,8 @@ class Gravity:
             pull = [f - held * s for f, held, s in zip(fixed_rows[t], load_list, scale_list)]
             strongest = max(pull)
             w = pull.index(strongest)
-            if tie_starts is not None and pull.count(strongest) > 1:
-                w = _first_tied_from(pull, strongest, tie_starts[t])
+            if tie_starts is not None and w < tie_starts[t]:
+                w = _first_tied_from(pull, strongest, tie_starts[t], w)
             load_list[w] += weight_list[t]
             owner[t] = w
             if located:
@@ -179,10 +179,13 @@ def _tie_starts(tasks: TaskWindow, n_workers: int) -> list[int] | None:
     return (np.asarray(tasks.seq, dtype=np.int64) % n_workers).tolist()
 
 
-def _first_tied_from(pull: list[float], strongest: float, start: int) -> int:
-    """The first worker at or after `start`, cyclically, whose pull equals the strongest."""
-    n = len(pull)
-    return next(w for w in ((start + k) % n for k in range(n)) if pull[w] == strongest)
+def _first_tied_from(pull: list[float], strongest: float, start: int, first: int) -> int:
+    """The first worker at or after `start`, cyclically, whose pull equals the strongest;
+    `first` is the first one from 0, which is the answer when none comes at or after `start`."""
+    for w in range(start, len(pull)):
+        if pull[w] == strongest:
+            return w
+    return first
 
 
 def water_level(load: np.ndarray, weight: np.ndarray, capacity: np.ndarray) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .placement import TaskWindow, WorkerTable
@@ -38,17 +40,21 @@ def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable
 
 def task_window(snapshot: Snapshot) -> TaskWindow:
     """The pending window; a task whose metadata vanished (claimed meanwhile) is left out."""
-    ids, enqueued_ms, weight, priority, position, seq = [], [], [], [], [], []
+    ids, rows = [], []
     for task_id, meta in zip(snapshot.task_ids, snapshot.task_meta):
-        if meta is None:
-            continue
-        _order, w, p, pos, n, enqueued = meta.split("\t")
-        ids.append(task_id)
-        enqueued_ms.append(float(enqueued))
-        weight.append(float(w))
-        priority.append(float(p))
-        position.append(pos)
-        seq.append(float(n))
-    age = np.maximum(0.0, (snapshot.now_ms - np.asarray(enqueued_ms, dtype=np.float64)) / 1000.0)
-    return TaskWindow(ids=ids, weight=np.asarray(weight, dtype=np.float64), priority=np.asarray(priority, dtype=np.float64),
-                      position=position, age=age, seq=np.asarray(seq, dtype=np.float64))
+        if meta is not None:
+            ids.append(task_id)
+            rows.append(parse_task_meta(meta))
+    weight, priority, position, seq, enqueued_ms = zip(*rows) if rows else ((), (), (), (), ())
+    age = np.maximum(0.0, (snapshot.now_ms - np.array(enqueued_ms, dtype=np.float64)) / 1000.0)
+    return TaskWindow(ids=ids, weight=np.array(weight, dtype=np.float64), priority=np.array(priority, dtype=np.float64),
+                      position=list(position), age=age, seq=np.array(seq, dtype=np.float64))
+
+
+@lru_cache(maxsize=8192)
+def parse_task_meta(meta: str) -> tuple[float, float, str, float, float]:
+    """(weight, priority, position, sequence number, enqueued ms) from a pending task's metadata
+    (tab-separated: order, weight, priority, position, seq, enqueued ms). Successive windows
+    overlap, so a worker sees most tasks in several snapshots: each text is parsed once."""
+    _order, weight, priority, position, seq, enqueued_ms = meta.split("\t")
+    return float(weight), float(priority), position, float(seq), float(enqueued_ms)

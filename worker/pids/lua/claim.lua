@@ -23,7 +23,7 @@
 local now = server_now_ms()
 local now_text = string.format('%d', now)
 local worker = ARGV[1]
-local deadline = now + tonumber(ARGV[2])
+local deadline_text = string.format('%d', now + tonumber(ARGV[2]))  -- formatted once, not per task
 local wanted = tonumber(ARGV[3])
 local won, ids, leases = {}, {}, {}
 local added = 0
@@ -31,17 +31,17 @@ for i = 9, #KEYS do
   if #ids == wanted then break end
   local id = ARGV[i - 4]
   if redis.call('ZREM', KEYS[1], id) == 1 then
-    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'attempt', 'first_claimed_at')
+    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'attempt')
     local attempt = (tonumber(spec[6]) or 0) + 1
-    if spec[7] then
-      redis.call('HSET', KEYS[i], 'state', 'running', 'worker', worker, 'claimed_at', now_text, 'attempt', attempt)
+    if attempt > 1 then
+      redis.call('HSET', KEYS[i], 'state', 'running', 'attempt', attempt, 'worker', worker, 'claimed_at', now_text)
     else
-      redis.call('HSET', KEYS[i], 'state', 'running', 'worker', worker, 'claimed_at', now_text, 'attempt', attempt,
+      redis.call('HSET', KEYS[i], 'state', 'running', 'attempt', attempt, 'worker', worker, 'claimed_at', now_text,
         'first_claimed_at', now_text)
     end
     added = added + tonumber(spec[5])
     ids[#ids + 1] = id
-    leases[#leases + 1] = deadline
+    leases[#leases + 1] = deadline_text
     leases[#leases + 1] = id
     won[#won + 1] = id
     won[#won + 1] = attempt

@@ -27,13 +27,14 @@ for k = 7, #KEYS, 2 do
   if task[1] == 'running' and task[2] == worker and task[3] == attempt then
     local state = 'succeeded'
     if task[5] == '1' then state = 'cancelled' end
-    redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', #result)
+    local size = tostring(#result)
+    redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size)
     if result ~= 'null' then
       redis.call('SET', KEYS[k + 1], result)  -- no key for a null result: the client reads none as null
     end
     released = released + tonumber(task[4])
     accepted[#accepted + 1] = id
-    events[#events + 1] = id .. ':' .. #result
+    events[#events + 1] = id .. ':' .. size
   else
     stale[#stale + 1] = id
   end

@@ -23,11 +23,15 @@ for i = 7, #KEYS do
     -- queue order: priority first, then enqueue sequence (FIFO, also within one batch)
     local seq = redis.call('HINCRBY', KEYS[3], 'seq', 1)
     local order = string.format('%.0f', seq - priority * 1099511627776)
+    -- A small hash is one flat list that Redis scans from the front for every field read or
+    -- written, and a field it lacks costs a scan to the end. So the fields that claim and
+    -- complete read and write come first, and the ones they set later exist from the start.
     redis.call('HSET', KEYS[i],
-      'id', id, 'fn', ARGV[base + 1], 'args', ARGV[base + 2], 'kwargs', ARGV[base + 3],
-      'weight', ARGV[base + 4], 'priority', ARGV[base + 5], 'position', ARGV[base + 6],
-      'max_attempts', ARGV[base + 7], 'timeout', ARGV[base + 8], 'batch', ARGV[base + 9],
-      'state', 'pending', 'attempt', 0, 'enqueued_at', now, 'order', order, 'seq', seq)
+      'state', 'pending', 'attempt', 0, 'worker', '', 'weight', ARGV[base + 4], 'cancel_requested', '0',
+      'fn', ARGV[base + 1], 'args', ARGV[base + 2], 'kwargs', ARGV[base + 3], 'timeout', ARGV[base + 8],
+      'claimed_at', '', 'first_claimed_at', '', 'finished_at', '', 'result_size', '',
+      'id', id, 'priority', ARGV[base + 5], 'position', ARGV[base + 6], 'max_attempts', ARGV[base + 7],
+      'batch', ARGV[base + 9], 'enqueued_at', now, 'order', order, 'seq', seq)
     redis.call('ZADD', KEYS[1], order, id)
     redis.call('ZADD', KEYS[5], ARGV[base + 4], id)
     redis.call('HSET', KEYS[2], id, order .. '\t' .. ARGV[base + 4] .. '\t' .. ARGV[base + 5] .. '\t' .. ARGV[base + 6] .. '\t' .. seq .. '\t' .. now)
