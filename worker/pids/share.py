@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .protocol import MAX_CLAIM_CANDIDATES
 
-DEPTH = 8  # plan for this many times the free slots
+DEPTH = 32  # plan for this many times the free slots (a one-slot worker plans every ~32 claims)
 SLACK = 3  # candidates sent beyond the tasks wanted
 MAX_AGE = 0.02  # s; an older share is dropped (new, higher-priority work shows up within this)
 

@@ -35,7 +35,7 @@ REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingErro
 IDLE_WAIT = 1.0  # longest sleep between cycles with nothing to do (new work wakes us sooner)
 # pending work planned for others: look again soon, 1 ms first, doubling up to 20 ms
 NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT = 0.001, 0.02
-MIN_WINDOW = 16
+MIN_WINDOW = 2 * DEPTH  # two one-slot workers each find a DEPTH-deep share in one window
 INLINE_BATCH_SECONDS = 0.05  # a worker running its claimed batch itself cycles at least this often (results, refills)
 MAX_BACKOFF = 5.0
 
@@ -47,10 +47,11 @@ def make_worker_policy(settings: WorkerSettings) -> Placement:
 
 
 def claim_window(settings: WorkerSettings, cluster_slots: int) -> tuple[int, int]:
-    """(window, heaviest part) read per claim cycle: the configured window, but no larger than a
-    few times the slots (+ prefetch) of the whole cluster, so small claims do not read 64 tasks each.
-    A worker claiming in batches reads at least two of its own batches: batched workers splitting
-    one small window would each claim a few tasks per round trip."""
+    """(window, heaviest part) read per snapshot: the configured window, but no larger than a few
+    times the slots (+ prefetch) of the whole cluster or two DEPTH-deep shares, whichever is more
+    (so a small cluster's snapshot is read once per share, not per claim). A worker claiming in batches reads
+    at least two of its own batches: batched workers splitting one small window would each claim
+    a few tasks per round trip."""
     own_batch = settings.concurrency + settings.prefetch
     window = min(max(settings.window, 2 * own_batch), max(MIN_WINDOW, 4 * cluster_slots))
     return window, min(settings.heaviest, window // 4)
