@@ -85,3 +85,26 @@ def test_scale_sweep_reports_per_task_costs_for_each_worker_count(tmp_path: Path
         assert row["commands_per_task"] > 0 and row["bytes_per_task"] > 0 and row["worker_cpu_us_per_task"] > 0
     assert "| 6 |" in (tmp_path / "scale.md").read_text() or "| 6 (" in (tmp_path / "scale.md").read_text()
     assert (tmp_path / "scale.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_workers_and_server_run_in_their_own_process_groups_in_the_callers_session(tmp_path: Path) -> None:
+    """Each is stopped with killpg, yet shares the harness's session: under the kernel's autogroup
+    scheduling a session is a scheduling group of its own, and peers in separate groups were
+    slowed by their round trips unequally (the Lua floor lost up to a third, PIDS nothing)."""
+    from pids.bench.peerdefs import PEERS, Launch, this_python
+    from pids.bench.peers import find_peers_dir
+    from pids.bench.runner import Workers
+    from pids.embedded import EmbeddedRedis
+
+    with EmbeddedRedis() as server:
+        assert server.pid is not None
+        assert os.getpgid(server.pid) == server.pid and os.getsid(server.pid) == os.getsid(0)
+        workers = Workers(PEERS["luafloor"], Launch(this_python(), find_peers_dir(None), server.url), tmp_path)
+        try:
+            workers.start_pool(2)
+            pids = [p.pid for p in workers.procs]
+            assert len(pids) == 2
+            assert all(os.getpgid(pid) == pid and os.getsid(pid) == os.getsid(0) for pid in pids)
+        finally:
+            workers.stop_all()
+        assert all(p.poll() is not None for p in workers.procs)

@@ -72,7 +72,10 @@ class EmbeddedRedis:
         if self.password:
             args += ["--requirepass", self.password]
         log = open(Path(self._dir.name) / "redis.log", "ab")
-        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # a process group of its own (a Ctrl-C at the terminal does not reach it), in this session:
+        # a session is a scheduling group of its own under the kernel's autogroup, and a server
+        # in another group than its clients answers round trips more slowly (bench/runner.py)
+        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, process_group=0)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
