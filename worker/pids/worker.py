@@ -49,9 +49,9 @@ def make_worker_policy(settings: WorkerSettings) -> Placement:
 def claim_window(settings: WorkerSettings, cluster_slots: int) -> tuple[int, int]:
     """(window, heaviest part) read per snapshot: the configured window, but no larger than a few
     times the slots (+ prefetch) of the whole cluster or two DEPTH-deep shares, whichever is more
-    (so a small cluster's snapshot is read once per share, not per claim). A worker claiming in batches reads
-    at least two of its own batches: batched workers splitting one small window would each claim
-    a few tasks per round trip."""
+    (so a small cluster's snapshot is read once per share, not per claim). A worker claiming in
+    batches reads at least two of its own batches: batched workers splitting one small window
+    would each claim a few tasks per round trip."""
     own_batch = settings.concurrency + settings.prefetch
     window = min(max(settings.window, 2 * own_batch), max(MIN_WINDOW, 4 * cluster_slots))
     return window, min(settings.heaviest, window // 4)
