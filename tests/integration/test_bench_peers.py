@@ -14,6 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from pids.bench.peerdefs import PEERS, Launch, this_python
+from pids.bench.peers import find_peers_dir
+from pids.bench.runner import Workers
+from pids.embedded import EmbeddedRedis
+
 pytestmark = pytest.mark.integration
 
 ROWS = ["luafloor", "streams", "pids", "pids-batch"]
@@ -91,11 +96,6 @@ def test_workers_and_server_run_in_their_own_process_groups_in_the_callers_sessi
     """Each is stopped with killpg, yet shares the harness's session: under the kernel's autogroup
     scheduling a session is a scheduling group of its own, and peers in separate groups were
     slowed by their round trips unequally (the Lua floor lost up to a third, PIDS nothing)."""
-    from pids.bench.peerdefs import PEERS, Launch, this_python
-    from pids.bench.peers import find_peers_dir
-    from pids.bench.runner import Workers
-    from pids.embedded import EmbeddedRedis
-
     with EmbeddedRedis() as server:
         assert server.pid is not None
         assert os.getpgid(server.pid) == server.pid and os.getsid(server.pid) == os.getsid(0)

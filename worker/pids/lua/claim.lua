@@ -33,6 +33,8 @@ for i = 9, #KEYS do
   if redis.call('ZREM', KEYS[1], id) == 1 then
     local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'attempt')
     local attempt = (tonumber(spec[6]) or 0) + 1
+    -- two literal calls, not one built from a table: a table per claimed task costs about 5%
+    -- of Redis CPU in batches
     if attempt > 1 then
       redis.call('HSET', KEYS[i], 'state', 'running', 'attempt', attempt, 'worker', worker, 'claimed_at', now_text)
     else
