@@ -341,6 +341,19 @@ def test_snapshot_sees_only_the_workers_with_most_free_slots_plus_the_caller(cli
     assert "w39" not in after and len(after) == 5 and all(info["slots"] == 4 for info in after.values())
 
 
+def test_a_snapshot_reads_the_same_with_or_without_decoded_replies(client: Client, redis_server: EmbeddedRedis) -> None:
+    """PIDS connects with decode_responses (hiredis decodes in C); a Protocol on a client that
+    returns bytes sees the same snapshot."""
+    p = client.protocol
+    register(p, "w1")
+    client.submit_batch("b", "pids.tasks:echo", [[i] for i in range(5)])
+    raw = Protocol(redis.Redis.from_url(redis_server.url), p.keys)
+    decoded, from_bytes = p.snapshot(8, me="w1"), raw.snapshot(8, me="w1")
+    assert from_bytes.task_ids == decoded.task_ids and len(decoded.task_ids) == 5
+    assert from_bytes.task_meta == decoded.task_meta and all(isinstance(m, str) for m in from_bytes.task_meta)
+    assert from_bytes.workers == decoded.workers and from_bytes.loads == decoded.loads
+
+
 def test_dead_workers_are_found_without_scanning_the_worker_table(client: Client) -> None:
     p = client.protocol
     p.heartbeat("alive", {"slots": 1}, 60_000, 5000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from pids.protocol import Snapshot
 from pids.view import task_window, worker_table
@@ -51,3 +52,23 @@ def test_task_window_parses_metadata_and_derives_age() -> None:
     assert list(window.weight) == [2.5, 1.0] and list(window.priority) == [0.0, 3.0]
     assert window.position == ["z1/n1", ""] and list(window.seq) == [7.0, 8.0]
     assert np.allclose(window.age, [2.0, 0.5])
+
+
+def test_task_window_of_default_weights_and_priorities() -> None:
+    """A column that repeats one text (the defaults) is parsed once; the values are the same."""
+    metas = [f"{i}\t1\t0\t\t{i}\t{NOW - 1000 * i}" for i in range(5)]
+    window = task_window(replace(snapshot(), task_ids=[f"t{i}" for i in range(5)], task_meta=metas))
+    assert list(window.weight) == [1.0] * 5 and list(window.priority) == [0.0] * 5
+    assert window.position == [""] * 5 and list(window.seq) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert np.allclose(window.age, [0.0, 1.0, 2.0, 3.0, 4.0])
+
+
+def test_task_window_of_an_empty_or_vanished_window() -> None:
+    window = task_window(replace(snapshot(), task_ids=["gone"], task_meta=[None]))
+    assert window.ids == [] and len(window.weight) == 0 and window.position == []
+
+
+def test_task_window_rejects_metadata_with_missing_fields() -> None:
+    broken = replace(snapshot(), task_ids=["t1"], task_meta=["7\t2.5\t0"])
+    with pytest.raises(ValueError, match="6 fields"):
+        task_window(broken)

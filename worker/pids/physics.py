@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import sub
 
 import numpy as np
 
@@ -124,6 +125,7 @@ class Gravity:
         # one task at a time over a view of at most a few dozen workers: Python floats and lists
         # beat a numpy call (or a numpy scalar read or write) per task
         fixed_rows, load_list, scale_list, weight_list = fixed.tolist(), load.tolist(), scale.tolist(), weight.tolist()
+        repel = [held * s for held, s in zip(load_list, scale_list)]  # the load part, kept up to date
         falloff_rows = falloff.tolist() if located else []
         open_slots = claimable.tolist()
         local_needed = list(open_slots)  # with positions: local tasks a claimer still lacks
@@ -132,12 +134,13 @@ class Gravity:
         planned = [UNASSIGNED] * n_tasks
         tie_starts = _tie_starts(tasks, len(workers)) if workers.whole_cluster else None
         for t in order.tolist():
-            pull = [f - held * s for f, held, s in zip(fixed_rows[t], load_list, scale_list)]
+            pull = list(map(sub, fixed_rows[t], repel))
             strongest = max(pull)
             w = pull.index(strongest)
             if tie_starts is not None and w < tie_starts[t]:
                 w = _first_tied_from(pull, strongest, tie_starts[t], w)
             load_list[w] += weight_list[t]
+            repel[w] = load_list[w] * scale_list[w]
             owner[t] = w
             if located:
                 if local_needed[w] > 0 and falloff_rows[w][t] >= 1.0:

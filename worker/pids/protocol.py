@@ -392,9 +392,11 @@ def _parse_snapshot(reply: list[Any], view: int) -> Snapshot:
         workers[worker_id] = _worker_info(info)
         loads[worker_id] = float(load_values[2 * i] or 0.0)
         loads[f"{worker_id}:n"] = float(load_values[2 * i + 1] or 0.0)
-    return Snapshot(now_ms=int(now), task_ids=[_text(i) for i in ids],
-                    task_meta=[None if m is None else _text(m) for m in metas], workers=workers, loads=loads,
-                    view=view)
+    if None in metas:
+        task_meta = [None if m is None else _text(m) for m in metas]
+    else:
+        task_meta = _texts(metas)
+    return Snapshot(now_ms=int(now), task_ids=_texts(ids), task_meta=task_meta, workers=workers, loads=loads, view=view)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -433,6 +435,11 @@ def _split_completion_reply(reply: list[Any]) -> tuple[list[str], list[str]]:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _texts(values: list[Any]) -> list[str]:
+    """A reply's list of texts (all bytes, or all str with decode_responses), decoded in one pass."""
+    return list(map(bytes.decode, values)) if values and isinstance(values[0], bytes) else list(values)
 
 
 def _server_ms(client: redis.Redis) -> int:
