@@ -371,6 +371,27 @@ def test_queue_is_fifo_within_a_batch_and_priority_comes_first(client: Client) -
     assert ids == ["urgent"] + [f"b-{i}" for i in range(12)]  # not b-0, b-1, b-10, b-11, b-2 ...
 
 
+def test_the_window_holds_the_heaviest_tasks_heavier_than_the_default_then_the_queue_front(client: Client) -> None:
+    """Only tasks heavier than the default weight 1 are indexed by weight: a window of K holds up
+    to H of the heaviest of them, the rest from the front of the queue (without heavier tasks, K
+    from the front). A claim and a release keep the index to the pending heavy tasks."""
+    p = client.protocol
+    for i, weight in enumerate([1, 0.5, 1, 1, 1, 1, 3, 1, 2, 0.25]):
+        client.submit("pids.tasks:noop", task_id=f"t{i}", weight=weight)
+    assert sorted(p.redis.zrange(p.keys.pending_by_weight, 0, -1)) == ["t6", "t8"]
+    assert p.snapshot(4, heaviest=1).task_ids == ["t0", "t1", "t2", "t6"]
+    assert p.snapshot(4, heaviest=3).task_ids == ["t0", "t1", "t6", "t8"]  # 2 heavier ones: 2 from the front
+    register(p, "a")
+    p.claim("a", ["t6"], lease_ms=5000)
+    assert p.redis.zrange(p.keys.pending_by_weight, 0, -1) == ["t8"]
+    p.release_worker("a", reason="test")
+    assert sorted(p.redis.zrange(p.keys.pending_by_weight, 0, -1)) == ["t6", "t8"]
+    for task_id in ("t6", "t8"):
+        p.cancel(task_id)
+    assert p.redis.zcard(p.keys.pending_by_weight) == 0
+    assert p.snapshot(4, heaviest=3).task_ids == ["t0", "t1", "t2", "t3"]
+
+
 def test_one_worker_at_a_time_takes_the_reaper_turn(client: Client) -> None:
     p = client.protocol
     assert p.take_reaper_turn("a", 100) and not p.take_reaper_turn("b", 100)

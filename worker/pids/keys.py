@@ -37,7 +37,8 @@ class Keys:
 
     @cached_property
     def pending_by_weight(self) -> str:
-        """ZSET task id -> weight, so the window can hold the heaviest pending tasks."""
+        """ZSET task id -> weight of the pending tasks heavier than the default 1, so the window can
+        hold the heaviest."""
         return self.prefix + "pending_by_weight"
 
     @cached_property

@@ -147,8 +147,9 @@ class Protocol:
         return created
 
     def snapshot(self, window: int, heaviest: int = 0, view: int = VIEW, me: str = "") -> Snapshot:
-        """The first `window - heaviest` pending tasks in queue order plus the `heaviest` heaviest,
-        and the `view` workers with the most free slots (plus `me`)."""
+        """Up to `heaviest` of the heaviest pending tasks heavier than the default weight 1, the
+        rest of the `window` from the front of the queue, and the `view` workers with the most
+        free slots (plus `me`)."""
         return _parse_snapshot(self._snapshot(*self._snapshot_call(window, heaviest, view, me)), view)
 
     def _snapshot_call(self, window: int, heaviest: int, view: int, me: str) -> tuple[list[str], list[Any]]:
@@ -411,12 +412,10 @@ def _worker_info(raw: str) -> dict[str, Any]:
 
 
 def _parse_claimed(flat: list[Any]) -> list[ClaimedTask]:
-    won = []
-    for i in range(0, len(flat), 7):
-        task_id, attempt, fn, args, kwargs, timeout, weight = flat[i : i + 7]
-        won.append(ClaimedTask(id=_text(task_id), attempt=int(attempt), fn=_text(fn), args=_json_list(args),
-                               kwargs=_json_dict(kwargs), timeout=float(timeout) if timeout else None, weight=float(weight)))
-    return won
+    texts = _texts(flat)  # 7 per task: id attempt fn args kwargs timeout weight
+    return [ClaimedTask(texts[i], int(texts[i + 1]), texts[i + 2], _json_list(texts[i + 3]), _json_dict(texts[i + 4]),
+                        float(texts[i + 5]) if texts[i + 5] else None, float(texts[i + 6]))
+            for i in range(0, len(texts), 7)]
 
 
 def _json_list(raw: str) -> list[Any]:
@@ -428,7 +427,7 @@ def _json_dict(raw: str) -> dict[str, Any]:
 
 
 def _split_completion_reply(reply: list[Any]) -> tuple[list[str], list[str]]:
-    texts = [_text(x) for x in reply]
+    texts = _texts(reply)
     split = texts.index("|")
     return texts[:split], texts[split + 1 :]
 
@@ -437,9 +436,11 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _texts(values: list[Any]) -> list[str]:
-    """A reply's list of texts (all bytes, or all str with decode_responses), decoded in one pass."""
-    return list(map(bytes.decode, values)) if values and isinstance(values[0], bytes) else list(values)
+def _texts(values: list[Any]) -> list[Any]:
+    """A reply's list with its texts decoded: as it is with decode_responses (hiredis decoded them)."""
+    if values and isinstance(values[0], bytes):
+        return [v.decode() if isinstance(v, bytes) else v for v in values]
+    return values
 
 
 def _server_ms(client: redis.Redis) -> int:

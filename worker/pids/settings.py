@@ -29,7 +29,7 @@ class WorkerSettings:
     G: float = 0.03  # see BENCHMARKS.md: near-FIFO online, LPT within a burst
     distance_offset: float = 1.0
     window: int = 64  # the most; each cycle reads ~4 tasks per slot of the cluster (worker.claim_window)
-    heaviest: int = 16  # of the window, how many are the heaviest pending tasks (size hints)
+    heaviest: int = 16  # of the window, how many may be the heaviest pending tasks heavier than the default 1
     view: int = 32  # workers a claim cycle sees: those with the most free slots (keeps cost flat in W)
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 1.0  # the heartbeat's TTL is 3 of these

@@ -236,16 +236,19 @@ class _Simulation:
             self.push(self.wake_at, WAKE)
 
     def current_window(self) -> list[int]:
-        """The first K pending tasks; with `heavy`, the last `heavy` places go to the heaviest
-        hints further back in the queue (as a pending-by-weight index would serve them)."""
+        """K pending tasks as snapshot.lua reads them: with `heavy`, up to `heavy` of the heaviest
+        pending tasks of those hinted heavier than the default 1 (the pending-by-weight index
+        holds only these), the rest of the K from the front of the queue."""
         if self.window is None:
             return self.pending
         if not self.heavy or len(self.pending) <= self.window:
             return self.pending[: self.window]
-        head = self.window - self.heavy
-        rest = np.array(self.pending[head:], dtype=np.int64)
-        heaviest = rest[np.argpartition(-self.w.hint[rest], self.heavy - 1)[: self.heavy]]
-        return self.pending[:head] + sorted(heaviest.tolist())
+        pending = np.array(self.pending, dtype=np.int64)
+        heavier = pending[self.w.hint[pending] > 1]
+        take = min(self.heavy, len(heavier))
+        heaviest = heavier[np.argpartition(-self.w.hint[heavier], take - 1)[:take]].tolist() if take else []
+        head = self.pending[: self.window - take]
+        return head + sorted(set(heaviest).difference(head))
 
     def claim(self, w: int, mine: list[int], now: float) -> None:
         taken = set(mine)

@@ -10,7 +10,7 @@
 -- KEYS[3] running        ZSET id -> lease deadline ms
 -- KEYS[4] loads          HASH worker id -> held weight, "<worker>:n" -> held count
 -- KEYS[5] claims         SET of ids held by this worker
--- KEYS[6] pending_by_weight ZSET id -> weight
+-- KEYS[6] pending_by_weight ZSET id -> weight, of the tasks heavier than the default 1
 -- KEYS[7] free_slots     ZSET worker id -> free slots
 -- KEYS[8] idle           ZSET worker id -> ms it found the queue empty
 -- KEYS[9..]              task hashes, in the order of ARGV[5..]
@@ -25,7 +25,7 @@ local now_text = string.format('%d', now)
 local worker = ARGV[1]
 local deadline_text = string.format('%d', now + tonumber(ARGV[2]))  -- formatted once, not per task
 local wanted = tonumber(ARGV[3])
-local won, ids, leases = {}, {}, {}
+local won, ids, leases, heavy = {}, {}, {}, {}
 local added = 0
 for i = 9, #KEYS do
   if #ids == wanted then break end
@@ -41,7 +41,9 @@ for i = 9, #KEYS do
       redis.call('HSET', KEYS[i], 'state', 'running', 'attempt', attempt, 'worker', worker, 'claimed_at', now_text,
         'first_claimed_at', now_text)
     end
-    added = added + tonumber(spec[5])
+    local weight = tonumber(spec[5])
+    added = added + weight
+    if weight > 1 then heavy[#heavy + 1] = id end  -- only these are in pending_by_weight
     ids[#ids + 1] = id
     leases[#leases + 1] = deadline_text
     leases[#leases + 1] = id
@@ -54,7 +56,7 @@ for i = 9, #KEYS do
 end
 if #ids > 0 then
   call_in_slices('HDEL', KEYS[2], ids)
-  call_in_slices('ZREM', KEYS[6], ids)
+  if #heavy > 0 then call_in_slices('ZREM', KEYS[6], heavy) end
   call_in_slices('ZADD', KEYS[3], leases)
   call_in_slices('SADD', KEYS[5], ids)
   change_worker_load(KEYS[4], KEYS[7], KEYS[5], worker, added, #ids)

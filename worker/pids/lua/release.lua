@@ -44,7 +44,9 @@ for i = 10, #KEYS do
     else
       redis.call('HSET', KEYS[i], 'state', 'pending')
       redis.call('ZADD', KEYS[5], tonumber(task[6]), id)
-      redis.call('ZADD', KEYS[8], tonumber(task[4]), id)
+      if tonumber(task[4]) > 1 then
+        redis.call('ZADD', KEYS[8], tonumber(task[4]), id)
+      end
       redis.call('HSET', KEYS[6], id, task[6] .. '\t' .. task[4] .. '\t' .. task[7] .. '\t' .. task[8] .. '\t' .. task[10] .. '\t' .. task[11])
       requeued = requeued + 1
     end

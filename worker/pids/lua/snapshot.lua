@@ -1,5 +1,6 @@
 -- One round trip for a claim cycle: promote retries whose backoff is over, then read
--- the window (the first K - H pending tasks in queue order plus the H heaviest) and
+-- the window (the H heaviest pending tasks, of those heavier than the default weight 1,
+-- and the first pending tasks in queue order, K in all) and
 -- the worker view: the V workers with the most free slots, and the caller. Its cost
 -- grows with K and V, never with the number of workers.
 -- KEYS[1] pending        ZSET id -> queue order
@@ -7,10 +8,10 @@
 -- KEYS[3] scheduled      ZSET id -> ms when it may run again
 -- KEYS[4] workers        HASH worker id -> JSON info (with its heartbeat deadline)
 -- KEYS[5] loads          HASH worker id -> held weight
--- KEYS[6] pending_by_weight ZSET id -> weight
+-- KEYS[6] pending_by_weight ZSET id -> weight, of the tasks heavier than the default 1
 -- KEYS[7] free_slots     ZSET worker id -> free slots
 -- KEYS[8] idle           ZSET worker id -> ms it found the queue empty (enqueue wakes these)
--- ARGV[1] window size K   ARGV[2] H, how many of the K are the heaviest pending
+-- ARGV[1] window size K   ARGV[2] H, how many of the K may be the heaviest pending
 -- ARGV[3] view size V   ARGV[4] the calling worker's id
 -- Returns {now_ms, task ids, metas, worker ids, worker infos, loads and held counts (2 per worker)}.
 local now = server_now_ms()
@@ -21,15 +22,21 @@ for _, id in ipairs(due) do
   if meta then
     local order, weight = string.match(meta, '^([^\t]*)\t([^\t]*)')
     redis.call('ZADD', KEYS[1], tonumber(order), id)
-    redis.call('ZADD', KEYS[6], tonumber(weight), id)
+    if tonumber(weight) > 1 then redis.call('ZADD', KEYS[6], tonumber(weight), id) end
   end
 end
-local heavy = tonumber(ARGV[2])
-local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - heavy - 1)
-if heavy > 0 then
+local heaviest = {}
+if tonumber(ARGV[2]) > 0 then
+  heaviest = redis.call('ZREVRANGE', KEYS[6], 0, tonumber(ARGV[2]) - 1)
+end
+-- the rest in queue order: the whole window when no pending task is heavier than the default
+local rest = tonumber(ARGV[1]) - #heaviest
+local ids = {}
+if rest > 0 then ids = redis.call('ZRANGE', KEYS[1], 0, rest - 1) end
+if #heaviest > 0 then
   local seen = {}
   for _, id in ipairs(ids) do seen[id] = true end
-  for _, id in ipairs(redis.call('ZREVRANGE', KEYS[6], 0, heavy - 1)) do
+  for _, id in ipairs(heaviest) do
     if not seen[id] then ids[#ids + 1] = id end
   end
 end
