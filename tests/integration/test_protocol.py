@@ -111,6 +111,26 @@ def test_first_claim_time_is_kept_across_attempts_and_claim_times_move(client: C
     assert second.first_claimed_at == first.first_claimed_at and second.claimed_at > first.claimed_at
 
 
+def test_a_claim_is_one_field_and_fences_workers_whose_ids_share_a_prefix(client: Client) -> None:
+    """A claim writes state and one claim field, "<attempt>|<ms>|<worker>" (the worker last, so
+    any id works): a completion or failure of another worker, even one whose id is a prefix of
+    the holder's, or of another attempt, is stale."""
+    p = client.protocol
+    client.submit("pids.tasks:echo", "x", task_id="t1")
+    register(p, "a|1")
+    before = client.redis.hgetall(client.keys.task("t1"))
+    p.claim("a|1", ["t1"], lease_ms=5000)
+    after = client.redis.hgetall(client.keys.task("t1"))
+    changed = {f for f in after if after[f] != before[f]}
+    assert changed == {"state", "claim"} and after["claim"].startswith("1|") and after["claim"].endswith("|a|1")
+    info = client.task_info("t1")
+    assert (info.attempt, info.worker) == (1, "a|1") and info.claimed_at == int(after["claim"].split("|")[1]) / 1000
+    assert p.complete("a", [Completion("t1", 1, "null", 0.0)]) == ([], ["t1"])
+    assert p.fail("a", "t1", 1, "boom", retryable=True, backoff_ms=0, busy_seconds=0.0) == "stale"
+    assert p.complete("a|1", [Completion("t1", 2, "null", 0.0)]) == ([], ["t1"])
+    assert p.complete("a|1", [Completion("t1", 1, "null", 0.0)]) == (["t1"], [])
+
+
 def test_claim_and_complete_add_no_field_to_the_task_hash_and_find_theirs_first(client: Client) -> None:
     """A small hash is a flat list scanned from the front: the fields claim and complete read and
     write lead it, and none is added later (a missing field costs a scan to the end)."""
@@ -118,9 +138,9 @@ def test_claim_and_complete_add_no_field_to_the_task_hash_and_find_theirs_first(
     client.submit("pids.tasks:echo", "x", task_id="t1")
     key = client.keys.task("t1")
     fields = list(client.redis.hkeys(key))
-    assert fields[:4] == ["state", "attempt", "worker", "weight"]
-    hot = {"state", "attempt", "worker", "weight", "cancel_requested", "fn", "args", "kwargs", "timeout", "claimed_at",
-           "first_claimed_at", "finished_at", "result_size"}
+    assert fields[:3] == ["state", "claim", "weight"]
+    hot = {"state", "claim", "weight", "cancel_requested", "fn", "args", "kwargs", "timeout", "first_claimed_at",
+           "finished_at", "result_size"}
     assert set(fields[: len(hot)]) == hot
     register(p, "a")
     p.claim("a", ["t1"], lease_ms=5000)

@@ -20,8 +20,8 @@ from .protocol import Protocol, _text
 from .scoring import balance_score
 from .task import TaskInfo, TaskOptions, TaskSpec, TaskState
 
-INFO_FIELDS = ("id", "fn", "state", "attempt", "max_attempts", "weight", "worker", "error", "batch",
-               "enqueued_at", "first_claimed_at", "claimed_at", "finished_at", "result_size")
+INFO_FIELDS = ("id", "fn", "state", "claim", "max_attempts", "weight", "error", "batch", "enqueued_at",
+               "first_claimed_at", "finished_at", "result_size")
 
 
 @dataclass(frozen=True)

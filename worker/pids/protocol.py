@@ -15,7 +15,7 @@ import hiredis
 import redis
 
 from .keys import Keys
-from .task import ENCODED_FIELDS, TaskSpec
+from .task import ENCODED_FIELDS, TaskSpec, parse_claim
 
 ENQUEUE_CHUNK = 500
 VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
@@ -24,10 +24,10 @@ VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
 CYCLE_PARTS = ("complete", "claim", "snapshot")
 # the shared local functions a script uses, put in front of it by the loader (cycle.lua: its parts')
 PRELUDES = {
-    "claim": ("server_time", "worker_load", "in_slices"),
-    "complete": ("server_time", "worker_load", "in_slices"),
-    "fail": ("server_time", "worker_load"),
-    "release": ("server_time", "worker_load"),
+    "claim": ("server_time", "worker_load", "in_slices", "claim_token"),
+    "complete": ("server_time", "worker_load", "in_slices", "claim_token"),
+    "fail": ("server_time", "worker_load", "claim_token"),
+    "release": ("server_time", "worker_load", "claim_token"),
     "snapshot": ("server_time",),
     "enqueue": ("server_time",),
     "heartbeat": ("server_time",),
@@ -335,11 +335,12 @@ class Protocol:
             return 0, 0
         pipe = self.redis.pipeline(transaction=False)
         for task_id in expired:
-            pipe.hget(k.task(task_id), "worker")
+            pipe.hget(k.task(task_id), "claim")
         by_worker: dict[str, list[str]] = {}
-        for task_id, owner in zip(expired, pipe.execute()):
-            if owner is not None:
-                by_worker.setdefault(_text(owner), []).append(task_id)
+        for task_id, claim in zip(expired, pipe.execute()):
+            owner = parse_claim(_text(claim))[2] if claim is not None else ""
+            if owner:
+                by_worker.setdefault(owner, []).append(task_id)
         requeued = dead = 0
         for owner, ids in by_worker.items():
             r, d = self.release(owner, ids, only_expired=True, reason=f"lease expired on worker {owner}")

@@ -103,6 +103,15 @@ class TaskSpec:
 ENCODED_FIELDS = 10
 
 
+def parse_claim(claim: str) -> tuple[int, int | None, str]:
+    """(attempt, claimed ms, worker) from a task's claim field, "<attempt>|<ms>|<worker>"
+    (lua/claim_token.lua); (0, None, "") for a task never claimed."""
+    if not claim:
+        return 0, None, ""
+    attempt, claimed_ms, worker = claim.split("|", 2)
+    return int(attempt), int(claimed_ms), worker
+
+
 @dataclass(frozen=True)
 class TaskInfo:
     """A task's record as stored in Redis (times in seconds since the epoch)."""
@@ -138,20 +147,21 @@ class TaskInfo:
             value = raw.get(name)
             return int(value) / 1000.0 if value else None
 
+        attempt, claimed_ms, worker = parse_claim(raw.get("claim", ""))
         size = raw.get("result_size")
         return cls(
             id=raw["id"],
             fn=raw.get("fn", ""),
             state=TaskState(raw["state"]),
-            attempt=int(raw.get("attempt", 0)),
+            attempt=attempt,
             max_attempts=int(raw.get("max_attempts", 1)),
             weight=float(raw.get("weight", 1.0)),
-            worker=raw.get("worker", ""),
+            worker=worker,
             error=raw.get("error", ""),
             batch=raw.get("batch", ""),
             enqueued_at=int(raw["enqueued_at"]) / 1000.0,
-            first_claimed_at=seconds("first_claimed_at"),
-            claimed_at=seconds("claimed_at"),
+            first_claimed_at=seconds("first_claimed_at") or (claimed_ms / 1000.0 if claimed_ms else None),
+            claimed_at=claimed_ms / 1000.0 if claimed_ms else None,
             finished_at=seconds("finished_at"),
             result_size=int(size) if size else None,
         )

@@ -1,7 +1,8 @@
 -- Claim tasks for one worker, atomically: a task is won only if still pending.
 -- The candidates are tried in order until ARGV[3] are won, so a worker can send a
 -- few more than it wants and lose nothing to a task another worker just took.
--- Each claim records the worker, server time and attempt number (the fencing token),
+-- Each claim records attempt number, server time and worker in the task's claim field (the
+-- fencing token, claim_token.lua; the first claim's time moves to first_claimed_at at the second),
 -- gives the task a lease (its score in running), and adds its weight to the worker's
 -- load (worker_load.lua). The writes to the shared sets are made once per call, for
 -- all the tasks won (in_slices.lua): a batch of 100 costs 3 calls per task, not 7.
@@ -24,6 +25,7 @@ local now = server_now_ms()
 local now_text = string.format('%d', now)
 local worker = ARGV[1]
 local deadline_text = string.format('%d', now + tonumber(ARGV[2]))  -- formatted once, not per task
+local claim_suffix = '|' .. now_text .. '|' .. worker  -- the claim field: attempt .. this
 local wanted = tonumber(ARGV[3])
 local won, ids, leases, heavy = {}, {}, {}, {}
 local added = 0
@@ -31,15 +33,13 @@ for i = 9, #KEYS do
   if #ids == wanted then break end
   local id = ARGV[i - 4]
   if redis.call('ZREM', KEYS[1], id) == 1 then
-    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'attempt')
-    local attempt = (tonumber(spec[6]) or 0) + 1
-    -- two literal calls, not one built from a table: a table per claimed task costs about 5%
-    -- of Redis CPU in batches
-    if attempt > 1 then
-      redis.call('HSET', KEYS[i], 'state', 'running', 'attempt', attempt, 'worker', worker, 'claimed_at', now_text)
+    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'claim')
+    local last_attempt, last_ms = parse_claim(spec[6])
+    local attempt = (tonumber(last_attempt) or 0) + 1
+    if attempt == 2 then  -- the first claim's time, kept once the claim field moves on
+      redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. claim_suffix, 'first_claimed_at', last_ms)
     else
-      redis.call('HSET', KEYS[i], 'state', 'running', 'attempt', attempt, 'worker', worker, 'claimed_at', now_text,
-        'first_claimed_at', now_text)
+      redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. claim_suffix)
     end
     local weight = tonumber(spec[5])
     added = added + weight

@@ -23,16 +23,17 @@ local released = 0
 for k = 7, #KEYS, 2 do
   local base = 6 + (k - 7) / 2 * 3
   local id, attempt, result = ARGV[base], ARGV[base + 1], ARGV[base + 2]
-  local task = redis.call('HMGET', KEYS[k], 'state', 'worker', 'attempt', 'weight', 'cancel_requested')
-  if task[1] == 'running' and task[2] == worker and task[3] == attempt then
+  local task = redis.call('HMGET', KEYS[k], 'state', 'claim', 'weight', 'cancel_requested')
+  local claimed_attempt, _, claimed_by = parse_claim(task[2])
+  if task[1] == 'running' and claimed_by == worker and claimed_attempt == attempt then
     local state = 'succeeded'
-    if task[5] == '1' then state = 'cancelled' end
+    if task[4] == '1' then state = 'cancelled' end
     local size = tostring(#result)
     redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size)
     if result ~= 'null' then
       redis.call('SET', KEYS[k + 1], result)  -- no key for a null result: the client reads none as null
     end
-    released = released + tonumber(task[4])
+    released = released + tonumber(task[3])
     accepted[#accepted + 1] = id
     events[#events + 1] = id .. ':' .. size
   else

@@ -16,26 +16,27 @@
 -- Returns "scheduled", "failed", "cancelled" or "stale".
 local now = server_now_ms()
 local worker, id = ARGV[1], ARGV[2]
-local task = redis.call('HMGET', KEYS[8], 'state', 'worker', 'attempt', 'weight', 'max_attempts',
+local task = redis.call('HMGET', KEYS[8], 'state', 'claim', 'weight', 'max_attempts',
   'order', 'priority', 'position', 'cancel_requested', 'seq', 'enqueued_at')
-if task[1] ~= 'running' or task[2] ~= worker or task[3] ~= ARGV[3] then
+local attempt, _, claimed_by = parse_claim(task[2])
+if task[1] ~= 'running' or claimed_by ~= worker or attempt ~= ARGV[3] then
   redis.call('HINCRBY', KEYS[4], 'stale', 1)
   return 'stale'
 end
 redis.call('ZREM', KEYS[1], id)
 redis.call('SREM', KEYS[3], id)
-change_worker_load(KEYS[2], KEYS[10], KEYS[3], worker, -tonumber(task[4]), -1)
+change_worker_load(KEYS[2], KEYS[10], KEYS[3], worker, -tonumber(task[3]), -1)
 redis.call('HINCRBYFLOAT', KEYS[9], worker .. ':busy', tonumber(ARGV[8]))
 redis.call('HSET', KEYS[8], 'error', ARGV[4])
-if task[9] == '1' then
+if task[8] == '1' then
   redis.call('HSET', KEYS[8], 'state', 'cancelled', 'finished_at', now)
   redis.call('HINCRBY', KEYS[4], 'cancelled', 1)
   redis.call('PUBLISH', ARGV[7], id .. ':C')
   return 'cancelled'
 end
-if ARGV[5] == '1' and tonumber(task[3]) < tonumber(task[5]) then
+if ARGV[5] == '1' and tonumber(attempt) < tonumber(task[4]) then
   redis.call('HSET', KEYS[8], 'state', 'scheduled')
-  redis.call('HSET', KEYS[5], id, task[6] .. '\t' .. task[4] .. '\t' .. task[7] .. '\t' .. task[8] .. '\t' .. task[10] .. '\t' .. task[11])
+  redis.call('HSET', KEYS[5], id, task[5] .. '\t' .. task[3] .. '\t' .. task[6] .. '\t' .. task[7] .. '\t' .. task[9] .. '\t' .. task[10])
   redis.call('ZADD', KEYS[6], now + tonumber(ARGV[6]), id)
   redis.call('HINCRBY', KEYS[4], 'retried', 1)
   return 'scheduled'

@@ -21,21 +21,22 @@ local only_expired = ARGV[2] == '1'
 local requeued, dead, released, count = 0, 0, 0, 0
 for i = 10, #KEYS do
   local id = ARGV[i - 4]
-  local task = redis.call('HMGET', KEYS[i], 'state', 'worker', 'attempt', 'weight', 'max_attempts',
+  local task = redis.call('HMGET', KEYS[i], 'state', 'claim', 'weight', 'max_attempts',
     'order', 'priority', 'position', 'cancel_requested', 'seq', 'enqueued_at')
+  local attempt, _, claimed_by = parse_claim(task[2])
   local lease = redis.call('ZSCORE', KEYS[1], id)
   local expired = lease and tonumber(lease) <= now
-  if task[1] == 'running' and task[2] == worker and (expired or not only_expired) then
+  if task[1] == 'running' and claimed_by == worker and (expired or not only_expired) then
     redis.call('ZREM', KEYS[1], id)
     redis.call('SREM', KEYS[3], id)
-    released = released + tonumber(task[4])
+    released = released + tonumber(task[3])
     count = count + 1
     redis.call('HSET', KEYS[i], 'error', ARGV[3])
-    if task[9] == '1' then
+    if task[8] == '1' then
       redis.call('HSET', KEYS[i], 'state', 'cancelled', 'finished_at', now)
       redis.call('HINCRBY', KEYS[4], 'cancelled', 1)
       redis.call('PUBLISH', ARGV[5], id .. ':C')
-    elseif tonumber(task[3]) >= tonumber(task[5]) then
+    elseif tonumber(attempt) >= tonumber(task[4]) then
       redis.call('HSET', KEYS[i], 'state', 'failed', 'finished_at', now)
       redis.call('ZADD', KEYS[7], now, id)
       redis.call('HINCRBY', KEYS[4], 'failed', 1)
@@ -43,11 +44,11 @@ for i = 10, #KEYS do
       dead = dead + 1
     else
       redis.call('HSET', KEYS[i], 'state', 'pending')
-      redis.call('ZADD', KEYS[5], tonumber(task[6]), id)
-      if tonumber(task[4]) > 1 then
-        redis.call('ZADD', KEYS[8], tonumber(task[4]), id)
+      redis.call('ZADD', KEYS[5], tonumber(task[5]), id)
+      if tonumber(task[3]) > 1 then
+        redis.call('ZADD', KEYS[8], tonumber(task[3]), id)
       end
-      redis.call('HSET', KEYS[6], id, task[6] .. '\t' .. task[4] .. '\t' .. task[7] .. '\t' .. task[8] .. '\t' .. task[10] .. '\t' .. task[11])
+      redis.call('HSET', KEYS[6], id, task[5] .. '\t' .. task[3] .. '\t' .. task[6] .. '\t' .. task[7] .. '\t' .. task[9] .. '\t' .. task[10])
       requeued = requeued + 1
     end
   end
