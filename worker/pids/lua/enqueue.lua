@@ -4,8 +4,8 @@
 -- KEYS[3] stats          HASH counters
 -- KEYS[4] batch          LIST of the batch's ids (written only when ARGV[3] is "1")
 -- KEYS[5] pending_by_weight ZSET id -> weight, of the tasks heavier than the default 1 (the
---                        window also holds the heaviest; an index of every task cost its ZREM
---                        on each claim, a few µs with a deep queue)
+--                        window also holds the heaviest; indexing every task cost a write to a
+--                        queue-sized set at each enqueue and claim)
 -- KEYS[6] idle           ZSET worker id -> ms it found the queue empty
 -- KEYS[7..]              task hashes, one per task
 -- ARGV[1] new-work channel; an idle worker listens on "<channel>:<worker id>"
