@@ -26,10 +26,10 @@ CYCLE_PARTS = ("complete", "claim", "snapshot")
 PRELUDES = {
     "claim": ("server_time", "worker_load", "in_slices", "claim_token"),
     "complete": ("server_time", "worker_load", "in_slices", "claim_token"),
-    "fail": ("server_time", "worker_load", "claim_token"),
-    "release": ("server_time", "worker_load", "claim_token"),
-    "snapshot": ("server_time",),
-    "enqueue": ("server_time",),
+    "fail": ("server_time", "worker_load", "claim_token", "pending_meta"),
+    "release": ("server_time", "worker_load", "claim_token", "pending_meta"),
+    "snapshot": ("server_time", "pending_meta"),
+    "enqueue": ("server_time", "pending_meta"),
     "heartbeat": ("server_time",),
     "cancel": ("server_time",),
 }
@@ -338,7 +338,7 @@ class Protocol:
             pipe.hget(k.task(task_id), "claim")
         by_worker: dict[str, list[str]] = {}
         for task_id, claim in zip(expired, pipe.execute()):
-            owner = parse_claim(_text(claim))[2] if claim is not None else ""
+            owner = parse_claim(_text(claim or ""))[2]
             if owner:
                 by_worker.setdefault(owner, []).append(task_id)
         requeued = dead = 0

@@ -148,6 +148,7 @@ class TaskInfo:
             return int(value) / 1000.0 if value else None
 
         attempt, claimed_ms, worker = parse_claim(raw.get("claim", ""))
+        claimed_at = claimed_ms / 1000.0 if claimed_ms else None
         size = raw.get("result_size")
         return cls(
             id=raw["id"],
@@ -160,8 +161,8 @@ class TaskInfo:
             error=raw.get("error", ""),
             batch=raw.get("batch", ""),
             enqueued_at=int(raw["enqueued_at"]) / 1000.0,
-            first_claimed_at=seconds("first_claimed_at") or (claimed_ms / 1000.0 if claimed_ms else None),
-            claimed_at=claimed_ms / 1000.0 if claimed_ms else None,
+            first_claimed_at=seconds("first_claimed_at") or claimed_at,
+            claimed_at=claimed_at,
             finished_at=seconds("finished_at"),
             result_size=int(size) if size else None,
         )

@@ -36,6 +36,9 @@ def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable
                        whole_cluster=snapshot.sees_every_worker)
 
 
+META_FIELDS = 6  # of a pending task's metadata: order, weight, priority, position, seq, enqueued ms
+
+
 def task_window(snapshot: Snapshot) -> TaskWindow:
     """The pending window; a task whose metadata vanished (claimed meanwhile) is left out.
 
@@ -56,9 +59,6 @@ def task_window(snapshot: Snapshot) -> TaskWindow:
     return TaskWindow(ids=list(ids), weight=_numbers(fields[1::META_FIELDS]), priority=_numbers(fields[2::META_FIELDS]),
                       position=fields[3::META_FIELDS], age=np.maximum(0.0, (snapshot.now_ms - enqueued_ms) / 1000.0),
                       seq=_numbers(fields[4::META_FIELDS]))
-
-
-META_FIELDS = 6
 
 
 def _numbers(texts: list[str]) -> np.ndarray:

@@ -43,7 +43,7 @@ for i = 9, #KEYS do
     end
     local weight = tonumber(spec[5])
     added = added + weight
-    if weight > 1 then heavy[#heavy + 1] = id end  -- only these are in pending_by_weight
+    if weight > 1 then heavy[#heavy + 1] = id end  -- indexed by weight (pending_meta.lua's rule, inline: per task)
     ids[#ids + 1] = id
     leases[#leases + 1] = deadline_text
     leases[#leases + 1] = id

@@ -3,9 +3,8 @@
 -- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition\tseq\tenqueued_ms"
 -- KEYS[3] stats          HASH counters
 -- KEYS[4] batch          LIST of the batch's ids (written only when ARGV[3] is "1")
--- KEYS[5] pending_by_weight ZSET id -> weight, of the tasks heavier than the default 1 (the
---                        window also holds the heaviest; indexing every task cost a write to a
---                        queue-sized set at each enqueue and claim)
+-- KEYS[5] pending_by_weight ZSET id -> weight, of the tasks heavier than the default 1
+--                        (pending_meta.lua; the window also holds the heaviest)
 -- KEYS[6] idle           ZSET worker id -> ms it found the queue empty
 -- KEYS[7..]              task hashes, one per task
 -- ARGV[1] new-work channel; an idle worker listens on "<channel>:<worker id>"
@@ -35,10 +34,8 @@ for i = 7, #KEYS do
       'id', id, 'priority', ARGV[base + 5], 'position', ARGV[base + 6], 'max_attempts', ARGV[base + 7],
       'batch', ARGV[base + 9], 'enqueued_at', now, 'order', order, 'seq', seq)
     redis.call('ZADD', KEYS[1], order, id)
-    if tonumber(ARGV[base + 4]) > 1 then
-      redis.call('ZADD', KEYS[5], ARGV[base + 4], id)
-    end
-    redis.call('HSET', KEYS[2], id, order .. '\t' .. ARGV[base + 4] .. '\t' .. ARGV[base + 5] .. '\t' .. ARGV[base + 6] .. '\t' .. seq .. '\t' .. now)
+    index_by_weight(KEYS[5], id, ARGV[base + 4])
+    redis.call('HSET', KEYS[2], id, pending_meta_text(order, ARGV[base + 4], ARGV[base + 5], ARGV[base + 6], seq, now))
     if use_batch then
       redis.call('RPUSH', KEYS[4], id)
     end

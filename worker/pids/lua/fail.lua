@@ -36,7 +36,7 @@ if task[8] == '1' then
 end
 if ARGV[5] == '1' and tonumber(attempt) < tonumber(task[4]) then
   redis.call('HSET', KEYS[8], 'state', 'scheduled')
-  redis.call('HSET', KEYS[5], id, task[5] .. '\t' .. task[3] .. '\t' .. task[6] .. '\t' .. task[7] .. '\t' .. task[9] .. '\t' .. task[10])
+  redis.call('HSET', KEYS[5], id, pending_meta_text(task[5], task[3], task[6], task[7], task[9], task[10]))
   redis.call('ZADD', KEYS[6], now + tonumber(ARGV[6]), id)
   redis.call('HINCRBY', KEYS[4], 'retried', 1)
   return 'scheduled'

@@ -45,10 +45,8 @@ for i = 10, #KEYS do
     else
       redis.call('HSET', KEYS[i], 'state', 'pending')
       redis.call('ZADD', KEYS[5], tonumber(task[5]), id)
-      if tonumber(task[3]) > 1 then
-        redis.call('ZADD', KEYS[8], tonumber(task[3]), id)
-      end
-      redis.call('HSET', KEYS[6], id, task[5] .. '\t' .. task[3] .. '\t' .. task[6] .. '\t' .. task[7] .. '\t' .. task[9] .. '\t' .. task[10])
+      index_by_weight(KEYS[8], id, task[3])
+      redis.call('HSET', KEYS[6], id, pending_meta_text(task[5], task[3], task[6], task[7], task[9], task[10]))
       requeued = requeued + 1
     end
   end

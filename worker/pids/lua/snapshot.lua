@@ -22,7 +22,7 @@ for _, id in ipairs(due) do
   if meta then
     local order, weight = string.match(meta, '^([^\t]*)\t([^\t]*)')
     redis.call('ZADD', KEYS[1], tonumber(order), id)
-    if tonumber(weight) > 1 then redis.call('ZADD', KEYS[6], tonumber(weight), id) end
+    index_by_weight(KEYS[6], id, weight)
   end
 end
 local heaviest = {}
