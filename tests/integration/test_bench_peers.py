@@ -30,7 +30,7 @@ if os.environ.get("PIDS_BENCH_PEER_VENVS") == "1":
 def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path]:
     out = tmp_path_factory.mktemp("peers")
     cmd = [sys.executable, "-m", "pids", "bench", "peers", "--tasks", "200", "--peers", ",".join(ROWS),
-           "--processes", "2", "--latency-tasks", "40", "--rate", "100", "--recovery-tasks", "40",
+           "--processes", "2", "--alone-tasks", "100", "--latency-tasks", "40", "--rate", "100", "--recovery-tasks", "40",
            "--recovery-sleep", "0.2", "--kill-after", "0.3", "--recovery-cap", "20", "--phase-timeout", "120", "--out", str(out), "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -46,6 +46,8 @@ def test_every_row_measures_throughput_latency_and_traffic(bench_run: tuple[dict
         assert tp["done"] == 200 and not tp["timed_out"]
         assert tp["processed_per_s"] > 0 and tp["enqueue_per_s"] > 0
         assert tp["commands_per_task"] > 0 and tp["bytes_per_task"] > 0
+        alone = row["alone"]  # one worker process, Redis to itself
+        assert alone["processes"] == 1 and alone["done"] == 100 and alone["processed_per_s"] > 0
         assert row["latency"]["done"] == 40 and row["latency"]["p99_ms"] >= row["latency"]["p50_ms"] > 0
     assert result["ping_us"]["p50"] > 0
 
@@ -67,6 +69,9 @@ def test_writes_markdown_with_ratio_rows_json_and_chart(bench_run: tuple[dict, s
         assert f"| {name} |" in md
     assert "Ratios of PIDS processed rates" in md and "| luafloor | " in md.split("Ratios of PIDS")[1]
     assert "Recovery:" in md
+    pids_row = next(line for line in md.splitlines() if line.startswith("| pids |"))
+    alone_us = 1e6 / result["rows"]["pids"]["alone"]["processed_per_s"]
+    assert f"| {alone_us:,.0f} | {alone_us / result['ping_us']['p50']:.2f}x |" in pids_row
     assert json.loads((out / "peers.json").read_text())["rows"].keys() == result["rows"].keys()
     assert (out / "peers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

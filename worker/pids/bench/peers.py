@@ -4,7 +4,8 @@ One run, one redis-server started here on loopback: each peer from its own
 venv (created on demand), the same no-op work, the same measurements:
 enqueue rate, processed rate with 2 and 8 worker processes (drain of a
 pre-filled queue, first dequeue to last completion, counted in the workers
-through an mmap so counting costs no Redis command), end-to-end latency at a
+through an mmap so counting costs no Redis command), the time per task of one
+worker process alone (Redis to itself, as for the PING), end-to-end latency at a
 fixed offered load, Redis commands and bytes per task, and recovery after
 kill -9. Floors: a bare Lua claim+ack loop and Redis Streams.
 """
@@ -41,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peers", default=",".join(DEFAULT_PEERS),
                         help=f"comma-separated rows to run, from: {', '.join(PEERS)}")
     parser.add_argument("--processes", default="2,8", help="worker process counts for the throughput runs")
+    parser.add_argument("--alone-tasks", type=int, default=5000,
+                        help="tasks in the run with one worker process, Redis to itself, like the PING (0: skip)")
     parser.add_argument("--latency-tasks", type=int, default=1000, help="tasks in the latency run (0: skip)")
     parser.add_argument("--rate", type=float, default=200.0, help="offered load of the latency run, tasks/s")
     parser.add_argument("--recovery-tasks", type=int, default=60, help="tasks in the kill -9 run (0: skip)")
@@ -92,6 +95,12 @@ def run_peer(peer: Peer, lc: Launch, r: redis.Redis, work: Path, args: argparse.
         row["throughput"][str(p)] = measure.as_dict(tp)
         console.log(f"  enqueue {tp.enqueue_per_s:,.0f}/s, processed {tp.processed_per_s:,.0f}/s, "
                     f"{tp.commands_per_task:.1f} cmds/task, {tp.bytes_per_task:,.0f} B/task")
+    if args.alone_tasks > 0:
+        console.log(f"{peer.name}: {args.alone_tasks} no-op tasks, one worker process alone")
+        alone = measure.throughput(peer, lc, r, work, args.alone_tasks, 1, args.phase_timeout)
+        row["alone"] = measure.as_dict(alone)
+        if alone.processed_per_s > 0:
+            console.log(f"  processed {alone.processed_per_s:,.0f}/s: {1e6 / alone.processed_per_s:,.0f} µs/task")
     if args.latency_tasks > 0:
         console.log(f"{peer.name}: latency at {args.rate:g}/s")
         lat = measure.latency(peer, lc, r, work, args.latency_tasks, args.rate, procs[0], args.phase_timeout)
@@ -117,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     peers_dir = find_peers_dir(args.peers_dir)
     pythons = {n: venv_python(args.venv_dir, PEERS[n].venv_name, PEERS[n].requirements) if PEERS[n].requirements
                else this_python() for n in names}
-    result: dict[str, Any] = {"tasks": args.tasks, "processes": procs, "rate": args.rate, "rows": {},
+    result: dict[str, Any] = {"tasks": args.tasks, "processes": procs, "alone_tasks": args.alone_tasks,
+                              "rate": args.rate, "rows": {},
                               "command": "pids bench peers " + " ".join(sys.argv[3:] if sys.argv[1:2] == ["bench"]
                                                                         else sys.argv[1:])}
     with EmbeddedRedis() as server, tempfile.TemporaryDirectory(prefix="pids-bench-peers-") as tmp:
