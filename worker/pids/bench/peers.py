@@ -88,19 +88,21 @@ def machine(r: redis.Redis) -> dict[str, Any]:
 
 def run_peer(peer: Peer, lc: Launch, r: redis.Redis, work: Path, args: argparse.Namespace, procs: list[int],
              console: Console) -> dict[str, Any]:
-    row: dict[str, Any] = {"mode": peer.mode, "throughput": {}}
-    for p in procs:
-        console.log(f"{peer.name}: {args.tasks} no-op tasks, {p} worker processes")
-        tp = measure.throughput(peer, lc, r, work, args.tasks, p, args.phase_timeout)
-        row["throughput"][str(p)] = measure.as_dict(tp)
-        console.log(f"  enqueue {tp.enqueue_per_s:,.0f}/s, processed {tp.processed_per_s:,.0f}/s, "
-                    f"{tp.commands_per_task:.1f} cmds/task, {tp.bytes_per_task:,.0f} B/task")
+    # the PING its overhead is compared with, taken just before: the host's speed drifts within minutes
+    row: dict[str, Any] = {"mode": peer.mode, "ping_us": ping_us(r), "throughput": {}}
+    console.log(f"{peer.name}: PING p50 {row['ping_us']['p50']:.0f} µs")
     if args.alone_tasks > 0:
         console.log(f"{peer.name}: {args.alone_tasks} no-op tasks, one worker process alone")
         alone = measure.throughput(peer, lc, r, work, args.alone_tasks, 1, args.phase_timeout)
         row["alone"] = measure.as_dict(alone)
         if alone.processed_per_s > 0:
             console.log(f"  processed {alone.processed_per_s:,.0f}/s: {1e6 / alone.processed_per_s:,.0f} µs/task")
+    for p in procs:
+        console.log(f"{peer.name}: {args.tasks} no-op tasks, {p} worker processes")
+        tp = measure.throughput(peer, lc, r, work, args.tasks, p, args.phase_timeout)
+        row["throughput"][str(p)] = measure.as_dict(tp)
+        console.log(f"  enqueue {tp.enqueue_per_s:,.0f}/s, processed {tp.processed_per_s:,.0f}/s, "
+                    f"{tp.commands_per_task:.1f} cmds/task, {tp.bytes_per_task:,.0f} B/task")
     if args.latency_tasks > 0:
         console.log(f"{peer.name}: latency at {args.rate:g}/s")
         lat = measure.latency(peer, lc, r, work, args.latency_tasks, args.rate, procs[0], args.phase_timeout)

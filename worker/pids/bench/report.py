@@ -28,18 +28,19 @@ def markdown(result: dict[str, Any]) -> str:
     floor = rows.get("luafloor")
     lines = [
         f"{result['tasks']:,} no-op tasks per run; latency at {result['rate']:g} tasks/s offered with "
-        f"{procs[0]} worker processes; one Python client PING: p50 {ping['p50']:.0f} µs, p99 {ping['p99']:.0f} µs. "
+        f"{procs[0]} worker processes; one Python client PING at the start: p50 {ping['p50']:.0f} µs, "
+        f"p99 {ping['p99']:.0f} µs; each row's *x PING* is against the PING p50 taken just before the row. "
         f"One worker alone: {result.get('alone_tasks', 0):,} tasks drained by one worker process, Redis to itself "
         "as for the PING.",
         "",
         "| peer | delivery | enqueue/s | " + " | ".join(f"processed/s ({p} proc)" for p in procs)
-        + f" | µs/task/worker ({procs[0]} proc) | x PING | one worker alone: µs/task | x PING | vs Lua floor "
+        + f" | PING p50 µs | µs/task/worker ({procs[0]} proc) | x PING | one worker alone: µs/task | x PING | vs Lua floor "
         "| latency p50 / p99 ms | cmds/task | bytes/task |",
-        "|---|---|---:|" + "---:|" * len(procs) + "---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|" + "---:|" * len(procs) + "---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in rows.items():
         if "error" in row:
-            lines.append(f"| {name} | {row['mode']} | error: {row['error'].splitlines()[0][:100]} |" + " |" * (len(procs) + 9))
+            lines.append(f"| {name} | {row['mode']} | error: {row['error'].splitlines()[0][:100]} |" + " |" * (len(procs) + 10))
             continue
         tp0 = row["throughput"].get(str(procs[0]), {})
         rate0 = tp0.get("processed_per_s")
@@ -51,7 +52,8 @@ def markdown(result: dict[str, Any]) -> str:
                   for p in procs]
         alone = row.get("alone", {}).get("processed_per_s")
         alone_us = 1e6 / alone if alone else None
-        cells += [_f(us), _ratio(us, ping["p50"]), _f(alone_us), _ratio(alone_us, ping["p50"]),
+        row_ping = row.get("ping_us", ping)["p50"]
+        cells += [_f(row_ping), _f(us), _ratio(us, row_ping), _f(alone_us), _ratio(alone_us, row_ping),
                   _ratio(rate0, _tp(floor, procs[0]) if floor else None), lat_s,
                   _f(tp0.get("commands_per_task"), 1), _f(tp0.get("bytes_per_task"))]
         lines.append("| " + " | ".join(cells) + " |")
