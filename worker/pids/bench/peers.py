@@ -67,16 +67,40 @@ def find_peers_dir(explicit: Path | None) -> Path:
     return d
 
 
-def ping_us(r: redis.Redis, n: int = 2000) -> dict[str, float]:
-    """Round trip of one PING from a Python client: the unit scheduling overhead is compared with."""
-    for _ in range(200):
-        r.ping()
-    samples = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r.ping()
-        samples.append((time.perf_counter() - t0) * 1e6)
-    return {"p50": percentile(samples, 50), "p99": percentile(samples, 99)}
+def ping_us(r: redis.Redis, server_pid: int | None = None, n: int = 2000) -> dict[str, float]:
+    """Round trip of one PING from a Python client: the unit scheduling overhead is compared with.
+    p50/p99 with this client and the redis-server pinned to two different vCPUs, same_core_* to one:
+    on a VM these differ by more than 2x (waking the other vCPU), and an unpinned client gets
+    either, depending on where the scheduler last put the two."""
+    def sample() -> dict[str, float]:
+        for _ in range(200):
+            r.ping()
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            r.ping()
+            samples.append((time.perf_counter() - t0) * 1e6)
+        return {"p50": percentile(samples, 50), "p99": percentile(samples, 99)}
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if server_pid is None or len(cpus) < 2:
+        return sample()
+    server_cpus = os.sched_getaffinity(server_pid)
+    try:
+        os.sched_setaffinity(server_pid, {cpus[0]})
+        os.sched_setaffinity(0, {cpus[1]})
+        across = sample()
+        os.sched_setaffinity(0, {cpus[0]})
+        same = sample()
+    finally:
+        os.sched_setaffinity(0, cpus)
+        os.sched_setaffinity(server_pid, server_cpus)
+    return {**across, "same_core_p50": same["p50"], "same_core_p99": same["p99"]}
+
+
+def _pings(ping: dict[str, float]) -> str:
+    same = f", {ping['same_core_p50']:.0f} µs on one" if "same_core_p50" in ping else ""
+    return f"{ping['p50']:.0f} µs with client and server on two vCPUs{same}"
 
 
 def machine(r: redis.Redis) -> dict[str, Any]:
@@ -86,11 +110,11 @@ def machine(r: redis.Redis) -> dict[str, Any]:
             "redis": r.info("server")["redis_version"], "loadavg_start": os.getloadavg()}
 
 
-def run_peer(peer: Peer, lc: Launch, r: redis.Redis, work: Path, args: argparse.Namespace, procs: list[int],
-             console: Console) -> dict[str, Any]:
+def run_peer(peer: Peer, lc: Launch, r: redis.Redis, server_pid: int | None, work: Path, args: argparse.Namespace,
+             procs: list[int], console: Console) -> dict[str, Any]:
     # the PING its overhead is compared with, taken just before: the host's speed drifts within minutes
-    row: dict[str, Any] = {"mode": peer.mode, "ping_us": ping_us(r), "throughput": {}}
-    console.log(f"{peer.name}: PING p50 {row['ping_us']['p50']:.0f} µs")
+    row: dict[str, Any] = {"mode": peer.mode, "ping_us": ping_us(r, server_pid), "throughput": {}}
+    console.log(f"{peer.name}: PING p50 {_pings(row['ping_us'])}")
     if args.alone_tasks > 0:
         console.log(f"{peer.name}: {args.alone_tasks} no-op tasks, one worker process alone")
         alone = measure.throughput(peer, lc, r, work, args.alone_tasks, 1, args.phase_timeout)
@@ -135,12 +159,12 @@ def run(args: argparse.Namespace) -> int:
     with EmbeddedRedis() as server, tempfile.TemporaryDirectory(prefix="pids-bench-peers-") as tmp:
         r = server.client()
         result["machine"] = machine(r)
-        result["ping_us"] = ping_us(r)
-        console.log(f"redis {result['machine']['redis']} on {server.url}; PING p50 {result['ping_us']['p50']:.0f} µs")
+        result["ping_us"] = ping_us(r, server.pid)
+        console.log(f"redis {result['machine']['redis']} on {server.url}; PING p50 {_pings(result['ping_us'])}")
         for name in names:
             lc = Launch(pythons[name], peers_dir, server.url)
             try:
-                result["rows"][name] = run_peer(PEERS[name], lc, r, Path(tmp), args, procs, console)
+                result["rows"][name] = run_peer(PEERS[name], lc, r, server.pid, Path(tmp), args, procs, console)
             except PidsError as exc:
                 console.log(f"[red]{name}: {exc}")
                 result["rows"][name] = {"mode": PEERS[name].mode, "error": str(exc)}

@@ -28,8 +28,11 @@ def markdown(result: dict[str, Any]) -> str:
     floor = rows.get("luafloor")
     lines = [
         f"{result['tasks']:,} no-op tasks per run; latency at {result['rate']:g} tasks/s offered with "
-        f"{procs[0]} worker processes; one Python client PING at the start: p50 {ping['p50']:.0f} µs, "
-        f"p99 {ping['p99']:.0f} µs; each row's *x PING* is against the PING p50 taken just before the row. "
+        f"{procs[0]} worker processes. One Python client's PING at the start, with client and redis-server "
+        f"pinned to two vCPUs: p50 {ping['p50']:.0f} µs, p99 {ping['p99']:.0f} µs"
+        + (f"; pinned to one vCPU: p50 {ping['same_core_p50']:.0f} µs" if "same_core_p50" in ping else "")
+        + ". Each row's *x PING* is against the two-vCPU PING p50 taken just before the row (the *PING* "
+        "column: two vCPUs / one). "
         f"One worker alone: {result.get('alone_tasks', 0):,} tasks drained by one worker process, Redis to itself "
         "as for the PING.",
         "",
@@ -52,8 +55,10 @@ def markdown(result: dict[str, Any]) -> str:
                   for p in procs]
         alone = row.get("alone", {}).get("processed_per_s")
         alone_us = 1e6 / alone if alone else None
-        row_ping = row.get("ping_us", ping)["p50"]
-        cells += [_f(row_ping), _f(us), _ratio(us, row_ping), _f(alone_us), _ratio(alone_us, row_ping),
+        row_pings = row.get("ping_us", ping)
+        row_ping = row_pings["p50"]
+        same_core = f" / {row_pings['same_core_p50']:.0f}" if "same_core_p50" in row_pings else ""
+        cells += [_f(row_ping) + same_core, _f(us), _ratio(us, row_ping), _f(alone_us), _ratio(alone_us, row_ping),
                   _ratio(rate0, _tp(floor, procs[0]) if floor else None), lat_s,
                   _f(tp0.get("commands_per_task"), 1), _f(tp0.get("bytes_per_task"))]
         lines.append("| " + " | ".join(cells) + " |")
