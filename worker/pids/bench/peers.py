@@ -112,7 +112,8 @@ def machine(r: redis.Redis) -> dict[str, Any]:
 
 def run_peer(peer: Peer, lc: Launch, r: redis.Redis, server_pid: int | None, work: Path, args: argparse.Namespace,
              procs: list[int], console: Console) -> dict[str, Any]:
-    # the PING its overhead is compared with, taken just before: the host's speed drifts within minutes
+    # a PING before each row: the run's PING, which the overheads are compared with, is their median
+    # (report.reference_ping), so it follows the host's speed through a run that lasts minutes
     row: dict[str, Any] = {"mode": peer.mode, "ping_us": ping_us(r, server_pid), "throughput": {}}
     console.log(f"{peer.name}: PING p50 {_pings(row['ping_us'])}")
     if args.alone_tasks > 0:
