@@ -394,11 +394,8 @@ def _parse_snapshot(reply: list[Any], view: int) -> Snapshot:
         workers[worker_id] = _worker_info(info)
         loads[worker_id] = float(load_values[2 * i] or 0.0)
         loads[f"{worker_id}:n"] = float(load_values[2 * i + 1] or 0.0)
-    if None in metas:
-        task_meta = [None if m is None else _text(m) for m in metas]
-    else:
-        task_meta = _texts(metas)
-    return Snapshot(now_ms=int(now), task_ids=_texts(ids), task_meta=task_meta, workers=workers, loads=loads, view=view)
+    return Snapshot(now_ms=int(now), task_ids=_texts(ids), task_meta=_texts(metas), workers=workers, loads=loads,
+                    view=view)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -438,8 +435,10 @@ def _text(value: bytes | str) -> str:
 
 
 def _texts(values: list[Any]) -> list[Any]:
-    """A reply's list with its texts decoded: as it is with decode_responses (hiredis decoded them)."""
-    if values and isinstance(values[0], bytes):
+    """A reply's list with its texts decoded (nils and numbers kept): as it is with
+    decode_responses (hiredis decoded them), judged by its first value that is not nil."""
+    first = next((v for v in values if v is not None), None)
+    if isinstance(first, bytes):
         return [v.decode() if isinstance(v, bytes) else v for v in values]
     return values
 
