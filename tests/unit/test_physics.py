@@ -7,7 +7,7 @@ import pytest
 
 from pids.baselines import LeastWorkLeft
 from pids.errors import ConfigError
-from pids.physics import Gravity, distance_matrix, path_distance
+from pids.physics import Gravity, _place_by_pull, _place_equal_weights, distance_matrix, path_distance
 from pids.placement import UNASSIGNED, TaskWindow, WorkerTable, make_policy
 
 
@@ -194,3 +194,22 @@ def test_registry_builds_gravity_with_parameters() -> None:
     policy = make_policy("gravity", G=2.0, distance_offset=3.0)
     assert isinstance(policy, Gravity)
     assert (policy.G, policy.distance_offset) == (2.0, 3.0)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_equal_weights_take_the_short_loop_and_plan_as_the_general_one(seed: int) -> None:
+    """Without positions and with one weight for the whole window, a worker's pull is the same for
+    every task, and `assign` keeps only the strongest workers instead of every pull per task. It
+    must give every task to the same worker as the general loop, ties and tie-breaks included."""
+    rng = np.random.default_rng(seed)
+    n_workers, n_tasks = int(rng.integers(1, 9)), int(rng.integers(1, 80))
+    load = rng.integers(0, 4, n_workers).astype(float) * rng.choice([1.0, 0.5, 2.5])  # many equal loads
+    scale = (1.0 / rng.choice([1.0, 2.0, 3.0], n_workers)).tolist()
+    weight = float(rng.choice([1.0, 0.5, 2.5]))
+    free = rng.integers(0, 12, n_workers).tolist()
+    order = rng.permutation(n_tasks).tolist()
+    tie_starts = rng.integers(0, n_workers, n_tasks).tolist() if seed % 3 else None
+    fixed_rows = [[1.0 - weight * s for s in scale] for _ in range(n_tasks)]
+    general, _ = _place_by_pull(order, fixed_rows, load.tolist(), scale, [weight] * n_tasks, list(free), tie_starts, None)
+    assert _place_equal_weights(order, load.tolist(), scale, weight, list(free), tie_starts) == general
+    assert all(general.count(w) <= free[w] for w in range(n_workers))

@@ -24,6 +24,7 @@ every worker computes the same plan and claims only what it can start.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import sub
@@ -115,47 +116,20 @@ class Gravity:
             return plan
         capacity = _positive(workers.capacity)
         weight = np.asarray(tasks.weight, dtype=np.float64)
-        falloff = self.falloff(workers, tasks)
         load = np.asarray(workers.load, dtype=np.float64)
         # F / (G m) = falloff - (L + m) / (C H): a fixed part per (task, worker) and a load part.
         scale = 1.0 / (capacity * water_level(load, weight, capacity))
-        fixed = (falloff - weight[np.newaxis, :] * scale[:, np.newaxis]).T.copy()  # (K, W)
         order = np.lexsort((np.arange(n_tasks), -self.mass(tasks)))  # heaviest first, then queue order
-        located = any(tasks.position)
-        # one task at a time over a view of at most a few dozen workers: Python floats and lists
-        # beat a numpy call (or a numpy scalar read or write) per task
-        fixed_rows, load_list, scale_list, weight_list = fixed.tolist(), load.tolist(), scale.tolist(), weight.tolist()
-        repel = [held * s for held, s in zip(load_list, scale_list)]  # the load part, kept up to date
-        falloff_rows = falloff.tolist() if located else []
-        open_slots = claimable.tolist()
-        local_needed = list(open_slots)  # with positions: local tasks a claimer still lacks
-        open_workers = sum(1 for c in open_slots if c > 0)
-        owner = [UNASSIGNED] * n_tasks
-        planned = [UNASSIGNED] * n_tasks
         tie_starts = _tie_starts(tasks, len(workers)) if workers.whole_cluster else None
-        for t in order.tolist():
-            pull = list(map(sub, fixed_rows[t], repel))
-            strongest = max(pull)
-            w = pull.index(strongest)
-            if tie_starts is not None and w < tie_starts[t]:
-                w = _first_tied_from(pull, strongest, tie_starts[t], w)
-            load_list[w] += weight_list[t]
-            repel[w] = load_list[w] * scale_list[w]
-            owner[t] = w
-            if located:
-                if local_needed[w] > 0 and falloff_rows[w][t] >= 1.0:
-                    local_needed[w] -= 1
-                    if local_needed[w] == 0:
-                        open_workers -= 1
-                        if open_workers == 0:
-                            break  # every claimer has enough local work: later tasks cannot displace it
-            elif open_slots[w] > 0:
-                planned[t] = w
-                open_slots[w] -= 1
-                if open_slots[w] == 0:
-                    open_workers -= 1
-                    if open_workers == 0:
-                        break
+        located = any(tasks.position)
+        if not located and bool((weight == weight[0]).all()):
+            plan[:] = _place_equal_weights(order.tolist(), load.tolist(), scale.tolist(), float(weight[0]),
+                                           claimable.tolist(), tie_starts)
+            return plan
+        falloff = self.falloff(workers, tasks)
+        fixed = (falloff - weight[np.newaxis, :] * scale[:, np.newaxis]).T.copy()  # (K, W)
+        planned, owner = _place_by_pull(order.tolist(), fixed.tolist(), load.tolist(), scale.tolist(), weight.tolist(),
+                                        claimable.tolist(), tie_starts, falloff.tolist() if located else None)
         plan[:] = planned
         if located:
             # Each worker starts with the nearest tasks of its share: local work before remote work.
@@ -167,6 +141,84 @@ class Gravity:
                 nearest = share[np.lexsort((rank[share], -falloff[w, share]))]
                 plan[nearest[: claimable[w]]] = w
         return plan
+
+
+def _place_by_pull(order: list[int], fixed_rows: list[list[float]], load: list[float], scale: list[float],
+                   weight: list[float], open_slots: list[int], tie_starts: list[int] | None,
+                   falloff_rows: list[list[float]] | None) -> tuple[list[int], list[int]]:
+    """`Gravity.assign`'s placement loop: each task in `order` to the worker pulling it hardest,
+    the pulls being the fixed part of task t's row minus each worker's load part, kept up to date.
+    Returns (the plan's claimable placements, every task's owner). Without positions
+    (`falloff_rows` None) it stops once every claimer's open slots are filled; with them, once
+    every claimer has enough local work (later tasks cannot displace it)."""
+    # one task at a time over a view of at most a few dozen workers: Python floats and lists
+    # beat a numpy call (or a numpy scalar read or write) per task
+    repel = [held * s for held, s in zip(load, scale)]
+    local_needed = list(open_slots)  # with positions: local tasks a claimer still lacks
+    open_workers = sum(1 for c in open_slots if c > 0)
+    owner = [UNASSIGNED] * len(order)
+    planned = [UNASSIGNED] * len(order)
+    for t in order:
+        pull = list(map(sub, fixed_rows[t], repel))
+        strongest = max(pull)
+        w = pull.index(strongest)
+        if tie_starts is not None and w < tie_starts[t]:
+            w = _first_tied_from(pull, strongest, tie_starts[t], w)
+        load[w] += weight[t]
+        repel[w] = load[w] * scale[w]
+        owner[t] = w
+        if falloff_rows is not None:
+            if local_needed[w] > 0 and falloff_rows[w][t] >= 1.0:
+                local_needed[w] -= 1
+                if local_needed[w] == 0:
+                    open_workers -= 1
+                    if open_workers == 0:
+                        break
+        elif open_slots[w] > 0:
+            planned[t] = w
+            open_slots[w] -= 1
+            if open_slots[w] == 0:
+                open_workers -= 1
+                if open_workers == 0:
+                    break
+    return planned, owner
+
+
+def _place_equal_weights(order: list[int], load: list[float], scale: list[float], weight: float,
+                         open_slots: list[int], tie_starts: list[int] | None) -> list[int]:
+    """`Gravity.assign` for a window of equally heavy tasks without positions, the common case.
+
+    A worker's pull is then the same for every task, G m (1 - (L + m) / (C H)), and changes only
+    when it is given a task. So instead of every worker's pull per task this keeps the workers
+    whose pull is the strongest (in index order) and gives each task to the first of them at or
+    after its tie-break start, with the same float operations as the general loop: both plan alike.
+    """
+    fixed = [1.0 - weight * s for s in scale]
+    pull = [f - held * s for f, held, s in zip(fixed, load, scale)]
+    strongest = max(pull)
+    tied = [w for w, p in enumerate(pull) if p == strongest]
+    open_workers = sum(1 for c in open_slots if c > 0)
+    planned = [UNASSIGNED] * len(order)
+    for t in order:
+        i = 0 if tie_starts is None else bisect_left(tied, tie_starts[t])
+        if i == len(tied):
+            i = 0
+        w = tied[i]
+        load[w] += weight
+        pull[w] = fixed[w] - load[w] * scale[w]
+        if pull[w] != strongest:  # weaker now: the others keep the strongest pull
+            del tied[i]
+            if not tied:
+                strongest = max(pull)
+                tied = [v for v, p in enumerate(pull) if p == strongest]
+        if open_slots[w] > 0:
+            planned[t] = w
+            open_slots[w] -= 1
+            if open_slots[w] == 0:
+                open_workers -= 1
+                if open_workers == 0:
+                    break
+    return planned
 
 
 def _tie_starts(tasks: TaskWindow, n_workers: int) -> list[int] | None:
