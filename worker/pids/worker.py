@@ -36,6 +36,7 @@ IDLE_WAIT = 1.0  # longest sleep between cycles with nothing to do (new work wak
 # pending work planned for others: look again soon, 1 ms first, doubling up to 20 ms
 NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT = 0.001, 0.02
 MIN_WINDOW = 2 * DEPTH  # two one-slot workers each find a DEPTH-deep share in one window
+MAX_BATCHED_WINDOW = 1024  # tasks a batched worker's snapshot reads at most for the other workers' batches
 INLINE_BATCH_SECONDS = 0.05  # a worker running its claimed batch itself cycles at least this often (results, refills)
 MAX_BACKOFF = 5.0
 
@@ -50,10 +51,12 @@ def claim_window(settings: WorkerSettings, cluster_slots: int) -> tuple[int, int
     """(window, heaviest part) read per snapshot: the configured window, but no larger than a few
     times the slots (+ prefetch) of the whole cluster or two DEPTH-deep shares, whichever is more
     (so a small cluster's snapshot is read once per share, not per claim). A worker claiming in
-    batches reads at least two of its own batches: batched workers splitting one small window
-    would each claim a few tasks per round trip."""
+    batches reads at least two of its own batches and, up to MAX_BATCHED_WINDOW, a batch for every
+    slot of the cluster: batched workers splitting one small window would each claim a few tasks
+    per round trip (eight workers of 100 slots found 25 tasks each in a window of 200)."""
     own_batch = settings.concurrency + settings.prefetch
-    window = min(max(settings.window, 2 * own_batch), max(MIN_WINDOW, 4 * cluster_slots))
+    every_batch = min(cluster_slots, MAX_BATCHED_WINDOW) if own_batch > 1 else 0
+    window = min(max(settings.window, 2 * own_batch, every_batch), max(MIN_WINDOW, 4 * cluster_slots))
     return window, min(settings.heaviest, window // 4)
 
 
