@@ -46,6 +46,7 @@ def test_every_row_measures_throughput_latency_and_traffic(bench_run: tuple[dict
         tp = row["throughput"]["2"]
         assert tp["done"] == 200 and not tp["timed_out"]
         assert tp["processed_per_s"] > 0 and tp["enqueue_per_s"] > 0
+        assert tp["all_busy_per_s"] is None or tp["all_busy_per_s"] > 0  # None: the 2nd process came too late
         assert tp["commands_per_task"] > 0 and tp["bytes_per_task"] > 0
         ping = row["ping_us"]  # the PING the row is compared with: client and server on two vCPUs, and on one
         assert ping["p99"] >= ping["p50"] > 0
@@ -53,6 +54,7 @@ def test_every_row_measures_throughput_latency_and_traffic(bench_run: tuple[dict
             assert ping["same_core_p99"] >= ping["same_core_p50"] > 0
         alone = row["alone"]  # one worker process, Redis to itself
         assert alone["processes"] == 1 and alone["done"] == 100 and alone["processed_per_s"] > 0
+        assert alone["all_busy_per_s"] == pytest.approx(alone["processed_per_s"])  # one process: the whole drain
         assert row["latency"]["done"] == 40 and row["latency"]["p99_ms"] >= row["latency"]["p50_ms"] > 0
     assert result["ping_us"]["p50"] > 0
 
@@ -74,6 +76,9 @@ def test_writes_markdown_with_ratio_rows_json_and_chart(bench_run: tuple[dict, s
         assert f"| {name} |" in md
     assert "Ratios of PIDS processed rates" in md and "| luafloor | " in md.split("Ratios of PIDS")[1]
     assert "Recovery:" in md
+    whole = md.split("Whole drains:")[1].split("Recovery:")[0]
+    for name, row in result["rows"].items():
+        assert f"| {name} | {row['throughput']['2']['processed_per_s']:,.0f} |" in whole
     pids_row = next(line for line in md.splitlines() if line.startswith("| pids |"))
     alone_us = 1e6 / result["rows"]["pids"]["alone"]["processed_per_s"]
     pings = [result["ping_us"]["p50"], *(row["ping_us"]["p50"] for row in result["rows"].values())]

@@ -10,8 +10,8 @@ from typing import Any
 import redis
 
 from .peerdefs import Launch, Peer
-from .runner import (BenchError, Snapshot, Workers, enqueue, fresh_dir, percentile, read_counters, read_latencies,
-                     read_records, wait_until)
+from .runner import (BenchError, Snapshot, Workers, all_busy_rate, enqueue, fresh_dir, percentile, read_counters,
+                     read_latencies, read_progress, read_records, wait_until)
 
 
 @dataclass
@@ -21,7 +21,9 @@ class Throughput:
     done: int
     enqueue_per_s: float
     processed_per_s: float
-    """Tasks / (last completion - first dequeue), measured in the worker processes."""
+    """Tasks / (last completion - first dequeue), measured in the worker processes: the whole drain."""
+    all_busy_per_s: float | None
+    """Tasks/s while every worker process was taking tasks (runner.all_busy_rate); None: no such stretch."""
     commands_per_task: float
     """Enqueue + processing, Lua-internal calls included."""
     bytes_per_task: float
@@ -50,10 +52,12 @@ def throughput(peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, p
         cpu = workers.cpu_s()
     finally:
         workers.stop_all()
+    found = read_progress(out)
     done, first, last = read_counters(out)
     total, enq, drain = s2 - s0, s1 - s0, s2 - s1
     per = 1e6 / max(done, 1)
     return Throughput(processes, tasks, done, tasks / enq_s, done / (last - first) if done > 1 else 0.0,
+                      all_busy_rate(found, processes),
                       total.commands / tasks, total.net_bytes / tasks, enq.commands / tasks, cpu * per,
                       drain.cpu_s * per, not ok)
 

@@ -126,7 +126,8 @@ def run_peer(peer: Peer, lc: Launch, r: redis.Redis, server_pid: int | None, wor
         console.log(f"{peer.name}: {args.tasks} no-op tasks, {p} worker processes")
         tp = measure.throughput(peer, lc, r, work, args.tasks, p, args.phase_timeout)
         row["throughput"][str(p)] = measure.as_dict(tp)
-        console.log(f"  enqueue {tp.enqueue_per_s:,.0f}/s, processed {tp.processed_per_s:,.0f}/s, "
+        busy = "no stretch with all busy" if tp.all_busy_per_s is None else f"{tp.all_busy_per_s:,.0f}/s all busy"
+        console.log(f"  enqueue {tp.enqueue_per_s:,.0f}/s, processed {busy}, {tp.processed_per_s:,.0f}/s whole drain, "
                     f"{tp.commands_per_task:.1f} cmds/task, {tp.bytes_per_task:,.0f} B/task")
     if args.latency_tasks > 0:
         console.log(f"{peer.name}: latency at {args.rate:g}/s")

@@ -13,9 +13,20 @@ def _f(x: float | None, digits: int = 0) -> str:
     return "–" if x is None else f"{x:,.{digits}f}"
 
 
+def _rate(tp: dict[str, Any] | None) -> float | None:
+    """The rate a drain is compared by: while every worker process was taking tasks, else (no such
+    stretch, or a run recorded before it was measured) the whole drain's."""
+    if not tp:
+        return None
+    return tp.get("all_busy_per_s") or tp["processed_per_s"]
+
+
 def _tp(row: dict[str, Any], procs: int) -> float | None:
-    tp = row.get("throughput", {}).get(str(procs))
-    return tp["processed_per_s"] if tp else None
+    return _rate(row.get("throughput", {}).get(str(procs)))
+
+
+def _whole_drain_only(tp: dict[str, Any]) -> bool:
+    return "all_busy_per_s" in tp and tp["all_busy_per_s"] is None
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -43,7 +54,9 @@ def markdown(result: dict[str, Any]) -> str:
         "redis-server pinned to two vCPUs"
         + (f"; pinned to one vCPU the median is {same_core:.0f} µs (second figure of the column)" if same_core else "")
         + f". One worker alone: {result.get('alone_tasks', 0):,} tasks drained by one worker process, Redis to "
-        "itself as for the PING.",
+        "itself as for the PING. *processed/s*: while every worker process was taking tasks, from the first task "
+        "of the process that started last to the last task of the one that ended first (\\*: no such stretch "
+        "held a tenth of the tasks, so the whole drain's); the whole drains are in a table of their own below.",
         "",
         "| peer | delivery | enqueue/s | " + " | ".join(f"processed/s ({p} proc)" for p in procs)
         + f" | PING p50 µs | µs/task/worker ({procs[0]} proc) | x PING | one worker alone: µs/task | x PING | vs Lua floor "
@@ -55,14 +68,16 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {name} | {row['mode']} | error: {row['error'].splitlines()[0][:100]} |" + " |" * (len(procs) + 10))
             continue
         tp0 = row["throughput"].get(str(procs[0]), {})
-        rate0 = tp0.get("processed_per_s")
+        rate0 = _rate(tp0)
         us = procs[0] / rate0 * 1e6 if rate0 else None
         lat = row.get("latency")
         lat_s = f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f}" if lat else "–"
         cells = [name, row["mode"], _f(tp0.get("enqueue_per_s"))]
-        cells += [_f(_tp(row, p)) + (" (timeout)" if row["throughput"].get(str(p), {}).get("timed_out") else "")
-                  for p in procs]
-        alone = row.get("alone", {}).get("processed_per_s")
+        for p in procs:
+            tp = row["throughput"].get(str(p), {})
+            cells.append(_f(_rate(tp)) + (" \\*" if _whole_drain_only(tp) else "")
+                         + (" (timeout)" if tp.get("timed_out") else ""))
+        alone = _rate(row.get("alone"))
         alone_us = 1e6 / alone if alone else None
         row_ping = row.get("ping_us", {})
         ping_cell = (_f(row_ping.get("p50")) + (f" / {row_ping['same_core_p50']:.0f}" if "same_core_p50" in row_ping
@@ -81,6 +96,14 @@ def markdown(result: dict[str, Any]) -> str:
                 continue
             lines.append(f"| {name} | " + " | ".join(_ratio(_tp(rows[n], p), _tp(row, p)) for n in pids for p in procs)
                          + " |")
+    measured = {n: r for n, r in rows.items() if "error" not in r}
+    if any("all_busy_per_s" in tp for r in measured.values() for tp in r["throughput"].values()):
+        lines += ["", "Whole drains: tasks / (last task ended - first task started), start-up of the processes "
+                  "included, tasks/s:", "",
+                  "| peer | " + " | ".join(f"{p} proc" for p in procs) + " |", "|---|" + "---:|" * len(procs)]
+        for name, row in measured.items():
+            lines.append(f"| {name} | " + " | ".join(_f(row["throughput"].get(str(p), {}).get("processed_per_s"))
+                                                   for p in procs) + " |")
     rec = {n: r["recovery"] for n, r in rows.items() if r.get("recovery")}
     if rec:
         cap = next(iter(rec.values()))["cap_s"]
@@ -112,7 +135,7 @@ def chart(result: dict[str, Any], path: Path) -> None:
         bars = ax.bar([i + k * width for i in range(len(names))], vals, width, label=f"{p} worker processes")
         ax.bar_label(bars, labels=[f"{v:,.0f}" for v in vals], fontsize=7, rotation=90, padding=2)
     ax.set_xticks([i + width * (len(procs) - 1) / 2 for i in range(len(names))], names, rotation=30, ha="right")
-    ax.set_ylabel("processed no-op tasks/s (log)")
+    ax.set_ylabel("processed no-op tasks/s, every process busy (log)")
     ax.set_yscale("log")
     m = result.get("machine", {})
     ax.set_title(f"{result['tasks']:,} no-op tasks, one local Redis {m.get('redis', '')}; {m.get('cores', '?')} cores, "

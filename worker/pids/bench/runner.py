@@ -18,12 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import redis
 
 from ..errors import PidsError
 from .peerdefs import Launch, Peer
 
-_CNT = struct.Struct("<qdd")
+_CNT = struct.Struct("<qdd")  # bench/peers/benchrec.py: count, first start, last end, then checkpoints
+CHECK_EVERY = 100  # benchrec.CHECK_EVERY (the peers' venvs run it, so it does not import pids)
 
 
 class BenchError(PidsError):
@@ -135,18 +137,69 @@ def enqueue(peer: Peer, launch: Launch, out: Path, kind: str, n: int, rate: floa
     return float(json.loads(proc.stdout.decode().strip().splitlines()[-1])["seconds"])
 
 
-def read_counters(out: Path) -> tuple[int, float, float]:
-    """(tasks done, first start, last end) summed over every process's no-op counter."""
-    total, first, last = 0, float("inf"), 0.0
+@dataclass
+class Progress:
+    """One worker process's no-op counter: tasks done, when the first started and the last ended,
+    and when every CHECK_EVERY-th ended."""
+
+    count: int
+    first: float
+    last: float
+    checkpoints: list[float]
+
+    def done_by(self, t: float) -> float:
+        """Tasks this process had done at time t, interpolated between its checkpoints."""
+        counts = [0, *(CHECK_EVERY * (k + 1) for k in range(len(self.checkpoints))), self.count]
+        return float(np.interp(t, [self.first, *self.checkpoints, self.last], counts))
+
+
+def read_progress(out: Path) -> list[Progress]:
+    """Every process's no-op counter that counted a task (bench/peers/benchrec.py writes them)."""
+    found = []
     for f in out.glob("cnt-*"):
         data = f.read_bytes()
         if len(data) < _CNT.size:
             continue
-        count, t_first, t_last = _CNT.unpack_from(data)
+        count, first, last = _CNT.unpack_from(data)
+        if count:
+            n_checks = min(count // CHECK_EVERY, (len(data) - _CNT.size) // 8)
+            checkpoints = list(struct.unpack_from(f"<{n_checks}d", data, _CNT.size))
+            found.append(Progress(count, first, last, checkpoints))
+    return found
+
+
+def read_counters(out: Path) -> tuple[int, float, float]:
+    """(tasks done, first start, last end) over every process's no-op counter: their headers
+    only, as the harness polls this while the workers drain."""
+    total, first, last = 0, float("inf"), 0.0
+    for f in out.glob("cnt-*"):
+        with f.open("rb") as counter:
+            data = counter.read(_CNT.size)
+        if len(data) < _CNT.size:
+            continue
+        count, t_first, t_last = _CNT.unpack(data)
         if count:
             total += count
             first, last = min(first, t_first), max(last, t_last)
     return total, first, last
+
+
+def all_busy_rate(found: list[Progress], processes: int, least_share: float = 0.1) -> float | None:
+    """Tasks/s while every worker process was taking tasks: from the first task of the process that
+    started last to the last task of the one that ended first. A drain's whole rate also holds the
+    start-up, when the first process works while the others still import and connect, and that
+    weighs on short drains of fast rows. None when fewer than `processes` processes ran a task or
+    that stretch held less than `least_share` of the tasks (the last process started when the
+    queue was nearly empty)."""
+    if len(found) < processes:
+        return None
+    start, end = max(p.first for p in found), min(p.last for p in found)
+    if end <= start:
+        return None
+    done = sum(p.done_by(end) - p.done_by(start) for p in found)
+    if done < least_share * sum(p.count for p in found):
+        return None
+    return done / (end - start)
 
 
 def read_latencies(out: Path) -> tuple[int, list[float]]:
