@@ -5,33 +5,71 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from itertools import accumulate
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
+
+
+CYCLE_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)  # s, of one claim cycle
+_LOOP_COUNTERS = (  # (attribute, series, help) of what the claim loop counts
+    ("claimed", "pids_tasks_claimed", "Tasks this worker claimed"),
+    ("completed", "pids_tasks_completed", "Tasks completed successfully"),
+    ("failed", "pids_tasks_failed", "Attempts that failed (retried or dead-lettered)"),
+    ("retried", "pids_tasks_retried", "Failed attempts scheduled for another try"),
+    ("stale", "pids_completions_stale", "Completions rejected by the fencing token"),
+    ("redis_errors", "pids_redis_errors", "Redis calls that failed (connection lost)"),
+)
 
 
 @dataclass
 class WorkerMetrics:
-    """Prometheus series of one worker, in a registry of its own."""
+    """Prometheus series of one worker, in a registry of its own.
+
+    What the claim loop counts every cycle are plain numbers that only its thread changes, read
+    when /metrics is scraped: prometheus_client's Counter.inc and Histogram.observe (a lock and
+    checks per call) took 9% of the loop's Python at claim size 1."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    claimed: int = 0
+    completed: int = 0
+    failed: int = 0
+    retried: int = 0
+    stale: int = 0
+    redis_errors: int = 0
+    cycle_counts: list[int] = field(default_factory=lambda: [0] * (len(CYCLE_BUCKETS) + 1))  # the last: +Inf
+    cycle_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        r = self.registry
-        self.claimed = Counter("pids_tasks_claimed", "Tasks this worker claimed", registry=r)
-        self.completed = Counter("pids_tasks_completed", "Tasks completed successfully", registry=r)
-        self.failed = Counter("pids_tasks_failed", "Attempts that failed (retried or dead-lettered)", registry=r)
-        self.retried = Counter("pids_tasks_retried", "Failed attempts scheduled for another try", registry=r)
-        self.stale = Counter("pids_completions_stale", "Completions rejected by the fencing token", registry=r)
-        self.claim_latency = Histogram(
-            "pids_claim_cycle_seconds", "Snapshot, plan and claim: one claim cycle",
-            buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5), registry=r,
-        )
-        self.load = Gauge("pids_worker_load", "Sum of the weights of the tasks held", registry=r)
-        self.held = Gauge("pids_worker_held_tasks", "Tasks held (running or prefetched)", registry=r)
-        self.redis_errors = Counter("pids_redis_errors", "Redis calls that failed (connection lost)", registry=r)
+        self.load = Gauge("pids_worker_load", "Sum of the weights of the tasks held", registry=self.registry)
+        self.held = Gauge("pids_worker_held_tasks", "Tasks held (running or prefetched)", registry=self.registry)
+        self.registry.register(_ClaimLoopCollector(self))
+
+    def observe_cycle(self, seconds: float) -> None:
+        """One claim cycle's duration, into pids_claim_cycle_seconds."""
+        self.cycle_counts[bisect_left(CYCLE_BUCKETS, seconds)] += 1
+        self.cycle_seconds += seconds
+
+
+class _ClaimLoopCollector:
+    """Renders the claim loop's plain counts as Prometheus counters and a histogram at scrape time."""
+
+    def __init__(self, metrics: WorkerMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.metrics
+        for attribute, name, documentation in _LOOP_COUNTERS:
+            yield CounterMetricFamily(name, documentation, value=getattr(m, attribute))
+        counts = list(m.cycle_counts)  # one read: the loop may add to it meanwhile
+        bounds = [*map(floatToGoString, CYCLE_BUCKETS), "+Inf"]
+        yield HistogramMetricFamily("pids_claim_cycle_seconds", "Snapshot, plan and claim: one claim cycle",
+                                    buckets=list(zip(bounds, accumulate(counts))), sum_value=m.cycle_seconds)
 
 
 class HealthServer:

@@ -188,7 +188,7 @@ class Worker:
                 backoff = 0.1
             except REDIS_ERRORS as exc:
                 self.connected = False
-                self.metrics.redis_errors.inc()
+                self.metrics.redis_errors += 1
                 log.warning("redis unreachable (%s); %d task(s) held, %d result(s) kept; retrying in %.1fs",
                             exc, len(self.held), len(self.unsent_completions), backoff)
                 self.stopping.wait(backoff * (0.5 + random.random()))
@@ -230,8 +230,8 @@ class Worker:
         else:
             for task in won:
                 self.slots.submit(task)
-        self.metrics.claimed.inc(len(won))
-        self.metrics.claim_latency.observe(time.perf_counter() - started)
+        self.metrics.claimed += len(won)
+        self.metrics.observe_cycle(time.perf_counter() - started)
         return len(won), False
 
     def _claim_from_share(self, free: int) -> tuple[list[ClaimedTask], int | None]:
@@ -376,9 +376,9 @@ class Worker:
         towards the totals still to send."""
         if totals_sent.tasks:
             self.unsent_totals = NO_TOTALS
-        self.metrics.completed.inc(len(accepted))
+        self.metrics.completed += len(accepted)
         if stale:
-            self.metrics.stale.inc(len(stale))
+            self.metrics.stale += len(stale)
             log.warning("%d completion(s) rejected as stale (a newer attempt owns them): %s", len(stale), stale[:5])
             rejected = set(stale)
             sent = [c for c in sent if c.task_id not in rejected]
@@ -393,9 +393,9 @@ class Worker:
             verdict = self.protocol.fail(self.id, task.id, task.attempt, outcome.error, retryable=outcome.retryable,
                                          backoff_ms=backoff_ms, busy_seconds=outcome.seconds)
             self.unsent_failures.pop(0)
-            self.metrics.failed.inc()
+            self.metrics.failed += 1
             if verdict == "scheduled":
-                self.metrics.retried.inc()
+                self.metrics.retried += 1
             log.info("task %s attempt %d failed (%s): %s", task.id, task.attempt, verdict, outcome.error.splitlines()[0])
 
     def _leave(self) -> None:
