@@ -140,6 +140,8 @@ class Slots:
 
     def abandon_overdue(self, held: dict[str, ClaimedTask]) -> list[Outcome]:
         """Timeout outcomes for tasks running longer than their timeout; their threads are replaced."""
+        if not self._started:  # nothing runs on a slot thread (inline tasks): no lock to take
+            return []
         now = time.monotonic()
         overdue = []
         with self._lock:

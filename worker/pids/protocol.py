@@ -111,6 +111,7 @@ class WorkerTotals(NamedTuple):
 
 
 NO_TOTALS = WorkerTotals()
+NO_PART: tuple[Sequence[str], Sequence[Any]] = ((), ())  # (keys, args) of a part of cycle.lua that is skipped
 
 
 class Protocol:
@@ -201,23 +202,15 @@ class Protocol:
 
         Raw EVALSHA on a held connection: redis-py's Script call and pipeline add Python layers
         that cost several times the bytes' own packing and parsing."""
-        parts = [
-            self._complete_call(worker_id, completions, totals) if completions or totals.tasks else None,
-            self._claim_call(worker_id, claim_ids, lease_ms, wanted, maybe_idle) if claim_ids else None,
-            self._snapshot_call(window, heaviest, view, worker_id) if read_snapshot else None,
-        ]
-        if parts == [None, None, None]:
+        complete_part = self._complete_call(worker_id, completions, totals) if completions or totals.tasks else NO_PART
+        claim_part = self._claim_call(worker_id, claim_ids, lease_ms, wanted, maybe_idle) if claim_ids else NO_PART
+        snapshot_part = self._snapshot_call(window, heaviest, view, worker_id) if read_snapshot else NO_PART
+        if complete_part is claim_part is snapshot_part:  # all three NO_PART
             return ([], []), [], None
-        keys: list[str] = []
-        args: list[Any] = []
-        key_counts: list[int] = []
-        arg_counts: list[int] = []
-        for part_keys, part_args in (part or ((), ()) for part in parts):
-            keys.extend(part_keys)
-            args.extend(part_args)
-            key_counts.append(len(part_keys))
-            arg_counts.append(len(part_args))
-        argv = [*key_counts, *arg_counts, *args]
+        keys = [*complete_part[0], *claim_part[0], *snapshot_part[0]]
+        argv = [len(complete_part[0]), len(claim_part[0]), len(snapshot_part[0]),  # each part's keys, then args
+                len(complete_part[1]), len(claim_part[1]), len(snapshot_part[1]),
+                *complete_part[1], *claim_part[1], *snapshot_part[1]]
         reply = self._call_held("EVALSHA", self._cycle.sha, len(keys), *keys, *argv)
         if isinstance(reply, redis.exceptions.NoScriptError):  # the server lost its script cache: nothing ran
             reply = self._cycle(keys=keys, args=argv)

@@ -169,7 +169,8 @@ class Worker:
             self.watch.tick()
             if self.leaving.is_set() and drain_deadline is None:
                 drain_deadline = time.monotonic() + self.settings.drain_seconds
-            self.wake.clear()
+            if self.wake.is_set():  # (clear() takes the event's lock even when there is nothing to clear)
+                self.wake.clear()
             self._run_claimed()  # (inline mode) what the last cycle claimed; needs no Redis
             claimed, waiting_for_others = 0, False
             try:
