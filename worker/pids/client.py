@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import redis
 
-from .connection import connect
+from .connection import PASSWORD_ENV, connect
 from .errors import TaskFailed, TaskNotFound, TaskTimeout
 from .keys import Keys
 from .protocol import Protocol, _text
@@ -98,7 +99,8 @@ class TaskHandle:
 class Client:
     def __init__(self, redis_url: str = "redis://127.0.0.1:6379/0", cluster: str = "default",
                  password: str | None = None) -> None:
-        self.redis = connect(redis_url, password)
+        """`password` None: $PIDS_REDIS_PASSWORD if set; either wins over a password in the URL."""
+        self.redis = connect(redis_url, password if password is not None else os.environ.get(PASSWORD_ENV))
         self.keys = Keys(cluster)
         self.protocol = Protocol(self.redis, self.keys)
 
