@@ -7,19 +7,14 @@ refresh(): read Redis and the Deployment, decide scaling, drain, return status.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from . import meta
 from .cluster_status import QueueCounts, build_cluster_status
 from .connections import Connections
 from .kube import Kube
-from .redis_manifests import (
-    build_redis_deployment,
-    build_redis_pvc,
-    build_redis_secret,
-    build_redis_service,
-    generate_password,
-)
+from .redis_ops import observe_redis, reconcile_redis
+from .redis_status import RedisObservation, redis_health
 from .scaling import DELETION_COST, WorkerLoad, desired_workers, plan_scaling, staying_pods
 from .spec import ClusterSpec
 from .worker_manifests import (
@@ -42,12 +37,7 @@ def reconcile(kube: Kube, body: Mapping[str, Any], spec: ClusterSpec) -> int:
     """Create or update every child; returns the worker Deployment's replicas."""
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if spec.managed_redis is not None:
-        if not kube.exists("Secret", ns, meta.child_name(name, "redis-secret")):
-            kube.create_if_absent(build_redis_secret(body, generate_password()))
-        if spec.managed_redis.persistence:
-            kube.create_if_absent(build_redis_pvc(body, spec.managed_redis))
-        kube.apply(build_redis_service(body))
-        kube.apply(build_redis_deployment(body, spec.managed_redis))
+        reconcile_redis(kube, body, spec.managed_redis)
     kube.apply(build_service_account(body))
     kube.apply(build_configmap(body, spec))
     existing = kube.deployment(ns, meta.child_name(name, "workers"))
@@ -70,18 +60,21 @@ def refresh(
     spec: ClusterSpec,
     status: Mapping[str, Any],
     now: float | None = None,
+    observe: Callable[[Any], RedisObservation] = observe_redis,
 ) -> dict[str, Any]:
-    """One status tick: counters, scaling with drain, conditions."""
+    """One status tick: counters, scaling with drain, Redis health, conditions."""
     now = time.time() if now is None else now
     ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
     client = counts = loads = None
-    degraded: str | None = None
+    observation = RedisObservation(reachable=False)
     try:
         client, stats = read_redis(connections, kube, body)
         counts = QueueCounts.from_stats(stats)
         loads = {w.id: WorkerLoad(held=int(w.held), load=float(w.load), draining=bool(w.draining)) for w in stats.workers}
+        observation = observe(client)
     except Exception as e:  # noqa: BLE001 -- any failure to read Redis is reported, not raised
-        degraded = f"{type(e).__name__}: {e}"
+        observation = RedisObservation(reachable=False, error=f"{type(e).__name__}: {e}")
+    health = redis_health(spec, status.get("redis") or {}, observation, now)
     deployment = kube.deployment(ns, meta.child_name(name, "workers"))
     current = int(deployment["spec"]["replicas"]) if deployment else 0
     if counts is not None:
@@ -101,7 +94,7 @@ def refresh(
         if plan.replicas != current:
             kube.set_replicas(ns, meta.child_name(name, "workers"), plan.replicas)
         draining, replicas = plan.draining, plan.replicas
-    return build_cluster_status(
+    new = build_cluster_status(
         name=name,
         generation=body["metadata"].get("generation"),
         previous=status,
@@ -111,6 +104,10 @@ def refresh(
         counts=counts,
         draining=draining,
         redis_url=worker_redis_url(body, spec),
-        degraded=degraded,
+        degraded=health.degraded[1] if health.degraded else None,
+        degraded_reason=health.degraded[0] if health.degraded else "AsExpected",
+        extra_conditions=health.conditions,
         now=now,
     )
+    new["redis"] = health.block
+    return new

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from . import meta
-from .conditions import condition, merge_conditions
+from .conditions import Condition, condition, merge_conditions
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,11 @@ def build_cluster_status(
     redis_url: str,
     degraded: str | None,
     degraded_reason: str = "RedisUnreachable",
+    extra_conditions: list[Condition] | None = None,
     now: float,
 ) -> dict[str, Any]:
-    """The whole status dict. `counts` None means Redis could not be read: counters keep their last values."""
+    """The whole status dict. `counts` None means Redis could not be read: counters keep their
+    last values and the cluster is not Ready. `degraded` (a message) makes the phase Degraded."""
     ds = deployment_status or {}
     ready = int(ds.get("readyReplicas") or 0)
     status: dict[str, Any] = {
@@ -97,16 +99,17 @@ def build_cluster_status(
         scaling_reason = "ScalingDown"
     else:
         scaling_reason = "Stable"
-    is_ready = degraded is None and ready >= desired
+    is_ready = counts is not None and ready >= desired
     conditions = [
         condition(
             "Ready",
             is_ready,
-            "WorkersReady" if is_ready else (degraded_reason if degraded else "WorkersNotReady"),
+            "WorkersReady" if is_ready else (degraded_reason if counts is None else "WorkersNotReady"),
             f"{ready}/{desired} workers ready",
         ),
         condition("Scaling", scaling, scaling_reason, f"replicas {status['replicas']} -> {desired}"),
         condition("Degraded", degraded is not None, degraded_reason if degraded else "AsExpected", degraded or ""),
+        *(extra_conditions or []),
     ]
     status["conditions"] = merge_conditions(previous.get("conditions"), conditions, generation, now)
     status["phase"] = "Degraded" if degraded else "Ready" if is_ready else "Scaling" if scaling or ready else "Pending"

@@ -13,15 +13,18 @@ from typing import Any, Callable, Mapping
 
 from .kube import Kube
 from .spec import ClusterSpec
-from .worker_manifests import password_secret, worker_redis_url
+from .worker_manifests import ack_replicas, password_secret, worker_redis_url
 
-ClientFactory = Callable[[str, str, "str | None"], Any]
+ClientFactory = Callable[[str, str, "str | None", int], Any]
 
 
-def pids_client(url: str, cluster: str, password: str | None) -> Any:
-    """The data plane's client (imported late: unit tests of the builders do not need it)."""
+def pids_client(url: str, cluster: str, password: str | None, ack_replicas: int) -> Any:
+    """The data plane's client (imported late: unit tests of the builders do not need it);
+    with Sentinel, its enqueues wait for `ack_replicas` replicas."""
     from pids.client import Client
 
+    if ack_replicas:
+        return Client(url, cluster=cluster, password=password, ack_replicas=ack_replicas)
     return Client(url, cluster=cluster, password=password)
 
 
@@ -33,6 +36,7 @@ class RedisSecretMissing(Exception):
 class _Entry:
     url: str
     password: str | None
+    ack_replicas: int
     client: Any
     checked: float
 
@@ -59,7 +63,7 @@ class Connections:
             password = kube.secret_value(m["namespace"], secret, secret_key)
             if password is None:
                 raise RedisSecretMissing(f"Secret {secret!r} (key {secret_key!r}) not found")
-        return self.put(key, url, password, now)
+        return self.put(key, url, password, now, ack_replicas(spec))
 
     def for_name(self, kube: Kube, namespace: str, name: str) -> Any | None:
         """The Client of a cluster by name, or None if there is no such PidsCluster."""
@@ -69,11 +73,11 @@ class Connections:
         body = kube.cluster(namespace, name)
         return None if body is None else self.for_cluster(kube, body)
 
-    def put(self, key: tuple[str, str], url: str, password: str | None, now: float) -> Any:
+    def put(self, key: tuple[str, str], url: str, password: str | None, now: float, ack: int = 0) -> Any:
         entry = self._entries.get(key)
-        if entry is None or entry.url != url or entry.password != password:
+        if entry is None or (entry.url, entry.password, entry.ack_replicas) != (url, password, ack):
             self.drop(key)
-            entry = _Entry(url, password, self.factory(url, key[1], password), now)
+            entry = _Entry(url, password, ack, self.factory(url, key[1], password, ack), now)
             self._entries[key] = entry
         entry.checked = now
         return entry.client

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Mapping
 
 import kopf
+import redis
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+
+from pids.errors import PidsError
 
 from . import cluster_ops, meta, recovery, task_ops
 from .config import OperatorConfig
@@ -20,6 +23,8 @@ from .metrics import OperatorMetrics
 from .spec import ClusterSpec, TaskSpec
 from .state import OperatorState
 from .conditions import merge_patch
+from .redis_ops import RedisChanging
+from .redis_status import degraded_by, redis_events
 from .task_status import TERMINAL_PHASES, problem_status, with_conditions
 from .validation import summary, validate_cluster, validate_task
 
@@ -78,13 +83,24 @@ def reconcile_cluster(body: kopf.Body, spec: kopf.Spec, name: str, namespace: st
             patch.status["phase"] = "Degraded"
             patch.status["conditions"] = [{"type": "Degraded", "status": "True", "reason": problems[0].reason, "message": summary(problems)}]
             raise kopf.PermanentError(summary(problems))
-        replicas = cluster_ops.reconcile(state.kube, body, parsed)
+        try:
+            replicas = cluster_ops.reconcile(state.kube, body, parsed)
+        except RedisChanging as e:
+            raise kopf.TemporaryError(str(e), delay=3) from e
         state.set_cluster((namespace, name), True)
-        status = cluster_ops.refresh(state.kube, state.connections, body, parsed, body.get("status") or {})
+        previous = body.get("status") or {}
+        status = cluster_ops.refresh(state.kube, state.connections, body, parsed, previous)
         patch.status.update(status)
-        if parsed.external_redis is not None and status["phase"] == "Degraded":
-            raise kopf.TemporaryError(f"external Redis unreachable: {status['conditions'][2]['message']}", delay=30)
+        _warn_redis_events(state, body, previous, status)
+        unreachable = degraded_by(status, "RedisUnreachable")
+        if parsed.external_redis is not None and unreachable:
+            raise kopf.TemporaryError(f"external Redis unreachable: {unreachable}", delay=30)
         log.info("cluster %s/%s reconciled with %d workers", namespace, name, replicas)
+
+
+def _warn_redis_events(state: OperatorState, body: kopf.Body, previous: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+    for reason, message in redis_events(previous, status):
+        state.warn(body, reason, message)
 
 
 @kopf.timer(*CLUSTERS, id="status", interval=CONFIG.cluster_interval, initial_delay=5)
@@ -93,6 +109,7 @@ def cluster_status(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, patch:
     with state.metrics.track("PidsCluster", "status"):
         new = cluster_ops.refresh(state.kube, state.connections, body, ClusterSpec.parse(spec), status)
         patch.status.update(merge_patch(status, new))
+        _warn_redis_events(state, body, status, new)
 
 
 @kopf.on.delete(*CLUSTERS, id="forget", optional=True)
@@ -121,12 +138,13 @@ def enqueue_task(body: kopf.Body, spec: kopf.Spec, uid: str, namespace: str, sta
         try:
             client = state.connections.for_cluster(state.kube, cluster_body)
             total = task_ops.enqueue(client, uid, task)
+            epoch = str(client.epoch())
         except Exception as e:  # Redis down or starting: report and retry; enqueue is idempotent
             patch.status.update(phase="Pending", reason="RedisUnavailable", message=f"{type(e).__name__}: {e}")
             raise kopf.TemporaryError(f"enqueue failed: {e}", delay=15) from e
         patch.status.update(with_conditions(
             {"phase": "Pending", "reason": "Queued", "message": f"{total} task(s) enqueued", "taskId": uid,
-             "batch": task.is_batch, "total": total, "progress": f"0/{total}"},
+             "batch": task.is_batch, "total": total, "progress": f"0/{total}", "epoch": epoch},
             status, generation, time.time()))
         state.set_task_phase(uid, "Pending")
 
@@ -152,10 +170,17 @@ def follow_task(body: kopf.Body, spec: kopf.Spec, uid: str, namespace: str, stat
         if client is None:
             patch.status.update(problem_status("ClusterNotFound", f"PidsCluster {task.cluster!r} was deleted", status, body["metadata"].get("generation"), time.time()))
             return
-        progress = task_ops.progress(client, task.cluster, uid, task)
-        new = with_conditions(progress, status, body["metadata"].get("generation"), time.time())
+        now = time.time()
+        try:
+            followed = task_ops.follow(client, task.cluster, uid, task, status, now)
+        except (redis.RedisError, PidsError) as e:  # Redis away: say so, keep the last progress, look again
+            patch.status.update(reason="RedisUnavailable", message=f"Redis unreachable: {type(e).__name__}: {e}")
+            return
+        new = with_conditions(followed.status, status, body["metadata"].get("generation"), now, followed.conditions)
         patch.status.update(merge_patch(status, new))
-        state.set_task_phase(uid, progress["phase"])
+        state.set_task_phase(uid, followed.status["phase"])
+        if followed.warning:
+            state.warn(body, "Requeued", followed.warning)
 
 
 @kopf.on.delete(*TASKS, id="cancel")

@@ -33,6 +33,7 @@ class Kube:
         """(create, patch) for a namespaced kind."""
         table: dict[str, tuple[Any, str]] = {
             "Deployment": (self.apps, "deployment"),
+            "StatefulSet": (self.apps, "stateful_set"),
             "Service": (self.core, "service"),
             "ConfigMap": (self.core, "config_map"),
             "Secret": (self.core, "secret"),
@@ -60,6 +61,16 @@ class Kube:
             raise
         return True
 
+    def delete(self, kind: str, namespace: str, name: str, orphan: bool = False) -> None:
+        """Delete a child (gone already is fine); `orphan` keeps its pods and claims."""
+        noun = {"Deployment": "deployment", "StatefulSet": "stateful_set"}[kind]
+        body = client.V1DeleteOptions(propagation_policy="Orphan" if orphan else "Background")
+        try:
+            getattr(self.apps, f"delete_namespaced_{noun}")(name, namespace, body=body)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
     def exists(self, kind: str, namespace: str, name: str) -> bool:
         noun = {"Secret": "secret", "PersistentVolumeClaim": "persistent_volume_claim"}[kind]
         try:
@@ -80,26 +91,38 @@ class Kube:
         raw = (secret.data or {}).get(key)
         return base64.b64decode(raw).decode() if raw is not None else None
 
-    def deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def _read(self, read: Callable[[str, str], Any], namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            obj = self.apps.read_namespaced_deployment(name, namespace)
+            obj = read(name, namespace)
         except ApiException as e:
             if e.status == 404:
                 return None
             raise
         return self.api.sanitize_for_serialization(obj)  # type: ignore[no-any-return]
 
+    def deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._read(self.apps.read_namespaced_deployment, namespace, name)
+
+    def statefulset(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._read(self.apps.read_namespaced_stateful_set, namespace, name)
+
     def set_replicas(self, namespace: str, name: str, replicas: int) -> None:
         self.apps.patch_namespaced_deployment_scale(
             name, namespace, {"spec": {"replicas": replicas}}, field_manager=FIELD_MANAGER, _content_type=MERGE
         )
 
+    def _pods(self, namespace: str, cluster: str, component: str) -> list[dict[str, Any]]:
+        selector = meta.selector_string(meta.selector_labels(cluster, component))
+        pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
+        return [self.api.sanitize_for_serialization(p) for p in pods.items]
+
     def worker_pods(self, namespace: str, cluster: str) -> list[dict[str, Any]]:
         """Worker pods of a cluster that are not terminating."""
-        selector = meta.selector_string(meta.selector_labels(cluster, meta.WORKER))
-        pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
-        out = [self.api.sanitize_for_serialization(p) for p in pods.items]
-        return [p for p in out if not p["metadata"].get("deletionTimestamp")]
+        return [p for p in self._pods(namespace, cluster, meta.WORKER) if not p["metadata"].get("deletionTimestamp")]
+
+    def redis_pods(self, namespace: str, cluster: str) -> list[dict[str, Any]]:
+        """Managed Redis pods of a cluster, terminating ones included."""
+        return self._pods(namespace, cluster, meta.REDIS)
 
     def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         self.core.patch_namespaced_pod(

@@ -28,7 +28,9 @@ SUFFIXES = {
     "workers": "workers",
     "redis": "redis",
     "redis-secret": "redis-auth",
-    "redis-data": "redis-data",
+    "redis-data": "redis-data",  # the PVC of the Deployment-based Redis of older operators
+    "redis-pods": "redis-pods",
+    "redis-scripts": "redis-boot",
     "config": "config",
     "service-account": "worker",
 }

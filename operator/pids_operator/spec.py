@@ -102,13 +102,34 @@ class WorkerSpec:
 
 
 @dataclass(frozen=True)
+class RedisHA:
+    """Primary + replicas + a Sentinel beside each, for managed Redis with replicas > 1."""
+
+    ack_replicas: int = 1  # an enqueue returns once this many replicas hold it (WAIT)
+    min_replicas_to_write: int = 1  # the primary refuses writes with fewer replicas connected
+    down_after_milliseconds: int = 3000  # Sentinels call the primary down after this long silent
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> RedisHA:
+        d = cls()
+        return cls(
+            ack_replicas=int(raw.get("ackReplicas", d.ack_replicas)),
+            min_replicas_to_write=int(raw.get("minReplicasToWrite", d.min_replicas_to_write)),
+            down_after_milliseconds=int(raw.get("downAfterMilliseconds", d.down_after_milliseconds)),
+        )
+
+
+@dataclass(frozen=True)
 class ManagedRedis:
     image: str = "pids-redis:0.1.0"
     image_pull_policy: str = "IfNotPresent"
     resources: Mapping[str, Any] = field(default_factory=dict)
-    persistence: bool = False
+    persistence: bool = True
     size: str = "1Gi"
     storage_class: str = ""
+    appendfsync: str = "everysec"
+    replicas: int = 1
+    ha: RedisHA = field(default_factory=RedisHA)
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> ManagedRedis:
@@ -118,23 +139,51 @@ class ManagedRedis:
             image=str(raw.get("image", d.image)),
             image_pull_policy=str(raw.get("imagePullPolicy", d.image_pull_policy)),
             resources=dict(_section(raw, "resources")),
-            persistence=bool(persistence.get("enabled", False)),
+            persistence=bool(persistence.get("enabled", d.persistence)),
             size=str(persistence.get("size", d.size)),
             storage_class=str(persistence.get("storageClassName", "")),
+            appendfsync=str(persistence.get("appendfsync", d.appendfsync)),
+            replicas=int(raw.get("replicas", d.replicas)),
+            ha=RedisHA.parse(_section(raw, "ha")),
+        )
+
+    @property
+    def sentinel(self) -> bool:
+        """Replicas watched by Sentinel: clients find the primary through the Sentinels."""
+        return self.replicas > 1
+
+
+@dataclass(frozen=True)
+class ExternalSentinel:
+    hosts: tuple[str, ...]
+    master_name: str
+    db: int = 0
+    authenticate: bool = True
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> ExternalSentinel:
+        return cls(
+            hosts=tuple(str(h) for h in raw.get("hosts") or ()),
+            master_name=str(raw.get("masterName", "")),
+            db=int(raw.get("db", 0)),
+            authenticate=bool(raw.get("authenticate", True)),
         )
 
 
 @dataclass(frozen=True)
 class ExternalRedis:
-    url: str
+    url: str = ""
+    sentinel: ExternalSentinel | None = None
     secret_name: str = ""
     secret_key: str = "password"
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> ExternalRedis:
         ref = _section(raw, "passwordSecretRef")
+        sentinel = raw.get("sentinel")
         return cls(
             url=str(raw.get("url", "")),
+            sentinel=ExternalSentinel.parse(sentinel) if isinstance(sentinel, Mapping) else None,
             secret_name=str(ref.get("name", "")),
             secret_key=str(ref.get("key", "password")),
         )

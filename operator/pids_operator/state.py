@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import kopf
 
 from .config import OperatorConfig
 from .connections import Connections
 from .kube import Kube
 from .metrics import OperatorMetrics
 from .recovery import PodMemory
+
+Warner = Callable[[Mapping[str, Any], str, str], None]
+EVENT_MESSAGE_LIMIT = 1000  # the API server caps an Event's message at 1 KiB
+
+
+def kopf_warning(body: Mapping[str, Any], reason: str, message: str) -> None:
+    """A Warning Event on the object, posted by Kopf."""
+    kopf.warn(body, reason=reason, message=message[:EVENT_MESSAGE_LIMIT])  # type: ignore[arg-type]
 
 
 @dataclass
@@ -20,6 +31,7 @@ class OperatorState:
     pods: PodMemory = field(default_factory=PodMemory)
     clusters: set[tuple[str, str]] = field(default_factory=set)
     task_phases: dict[str, str] = field(default_factory=dict)
+    warn: Warner = kopf_warning
 
     def set_task_phase(self, uid: str, phase: str | None) -> None:
         """Track a task's phase (None: deleted) and refresh the tasks-by-phase gauge."""

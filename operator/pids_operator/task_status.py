@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from .conditions import condition, merge_conditions, rfc3339
+from .conditions import Condition, condition, merge_conditions, rfc3339
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 FINISHED_STATES = ("succeeded", "failed", "cancelled")
@@ -33,9 +33,11 @@ def batch_phase(total: int, counts: Mapping[str, int]) -> tuple[str, str]:
     return "Pending", "Queued"
 
 
-def build_batch_status(batch_id: str, batch: Any, result_key_prefix: str) -> dict[str, Any]:
-    counts = {_state(k): int(v) for k, v in dict(batch.counts).items()}
-    total = int(batch.total)
+def build_batch_status(batch_id: str, batch: Any, result_key_prefix: str, total: int | None = None,
+                       counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """`total` and `counts` when known better than Redis's (the PidsTask's own items and record)."""
+    counts = {_state(k): int(v) for k, v in dict(batch.counts if counts is None else counts).items()}
+    total = int(batch.total if total is None else total)
     phase, reason = batch_phase(total, counts)
     finished = sum(counts.get(s, 0) for s in FINISHED_STATES)
     errors = [str(e) for e in list(batch.errors or [])[:MAX_ERRORS]]
@@ -127,12 +129,14 @@ def problem_status(reason: str, message: str, previous: Mapping[str, Any], gener
     }
 
 
-def with_conditions(status: dict[str, Any], previous: Mapping[str, Any], generation: int | None, now: float) -> dict[str, Any]:
-    """Adds Enqueued/Complete conditions and observedGeneration to a progress status."""
+def with_conditions(status: dict[str, Any], previous: Mapping[str, Any], generation: int | None, now: float,
+                    extra: list[Condition] | None = None) -> dict[str, Any]:
+    """Adds Enqueued/Complete (and `extra`) conditions and observedGeneration to a progress status."""
     done = status["phase"] in TERMINAL_PHASES
     conds = [
         condition("Enqueued", True, "Enqueued", f"task id {status.get('taskId', '')}"),
         condition("Complete", done, status["reason"], status.get("message", "")),
+        *(extra or []),
     ]
     if done and "finishedAt" not in status:
         status["finishedAt"] = rfc3339(now)

@@ -14,8 +14,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from pids.connection import sentinel_host_port
+from pids.errors import ConfigError
+
 from .meta import MAX_CLUSTER_NAME
-from .spec import ClusterSpec, TaskSpec
+from .spec import ClusterSpec, ExternalRedis, TaskSpec
 
 FUNCTION_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 ITEM_KEYS = frozenset({"args", "kwargs", "weight", "position"})
@@ -46,14 +49,34 @@ def validate_cluster(name: str, spec: ClusterSpec, known_policies: list[str] | N
     if spec.managed_redis is not None and spec.external_redis is not None:
         problems.append(Problem("InvalidRedis", "set exactly one of redis.managed and redis.external"))
     if spec.external_redis is not None:
-        if "@" in spec.external_redis.url:
-            problems.append(Problem("InvalidRedis", "redis.external.url must not carry credentials; use passwordSecretRef"))
-        if not spec.external_redis.url.startswith(("redis://", "rediss://")):
-            problems.append(Problem("InvalidRedis", "redis.external.url must start with redis:// or rediss://"))
+        problems += _external_redis_problems(spec.external_redis)
+    managed = spec.managed_redis
+    if managed is not None and spec.external_redis is None and managed.replicas == 2:
+        problems.append(Problem("InvalidRedis", "redis.managed.replicas must be 1 or at least 3: with 2, losing one pod leaves no Sentinel majority"))
+    if managed is not None and managed.sentinel and max(managed.ha.ack_replicas, managed.ha.min_replicas_to_write) >= managed.replicas:
+        problems.append(Problem("InvalidRedis", "redis.managed.ha.ackReplicas and minReplicasToWrite must be smaller than replicas"))
     if known_policies and spec.physics.policy not in known_policies:
         problems.append(
             Problem("UnknownPolicy", f"physics.policy {spec.physics.policy!r} is not one of {', '.join(known_policies)}")
         )
+    return problems
+
+
+def _external_redis_problems(external: ExternalRedis) -> list[Problem]:
+    if (external.sentinel is None) == (not external.url):
+        return [Problem("InvalidRedis", "set exactly one of redis.external.url and redis.external.sentinel")]
+    if external.sentinel is not None:
+        try:
+            for host in external.sentinel.hosts:
+                sentinel_host_port(host)
+        except ConfigError as e:
+            return [Problem("InvalidRedis", f"redis.external.sentinel.hosts: {e}")]
+        return [] if external.sentinel.hosts else [Problem("InvalidRedis", "redis.external.sentinel.hosts is empty")]
+    problems = []
+    if "@" in external.url:
+        problems.append(Problem("InvalidRedis", "redis.external.url must not carry credentials; use passwordSecretRef"))
+    if not external.url.startswith(("redis://", "rediss://")):
+        problems.append(Problem("InvalidRedis", "redis.external.url must start with redis:// or rediss://"))
     return problems
 
 

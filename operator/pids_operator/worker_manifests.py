@@ -11,11 +11,13 @@ import hashlib
 import json
 from typing import Any
 
+from pids.connection import SentinelAddress, sentinel_host_port
+
 from . import meta
 from .meta import Body, Manifest
 from .podsecurity import container_security_context, pod_security_context, tmp_volume
 from .redis_manifests import PASSWORD_KEY, redis_url
-from .spec import ClusterSpec
+from .spec import ClusterSpec, ManagedRedis
 
 HEALTH_PORT_NAME = "health"
 CONFIG_HASH = f"{meta.GROUP}/config-hash"
@@ -28,7 +30,20 @@ LIVENESS_KILL_GRACE_SECONDS = 5
 
 
 def worker_redis_url(owner: Body, spec: ClusterSpec) -> str:
-    return spec.external_redis.url if spec.external_redis else redis_url(owner)
+    """The PIDS_REDIS_URL of workers and the operator: redis:// or redis+sentinel://."""
+    external = spec.external_redis
+    if external is None:
+        return redis_url(owner, spec.managed_redis or ManagedRedis())
+    if external.sentinel is not None:
+        s = external.sentinel
+        return SentinelAddress(tuple(sentinel_host_port(h) for h in s.hosts), s.master_name, s.db, s.authenticate).url
+    return external.url
+
+
+def ack_replicas(spec: ClusterSpec) -> int:
+    """Replicas an enqueue waits for (WAIT): set for a managed Redis with Sentinel."""
+    managed = spec.managed_redis
+    return managed.ha.ack_replicas if managed is not None and managed.sentinel else 0
 
 
 def password_secret(owner: Body, spec: ClusterSpec) -> tuple[str, str]:
@@ -44,6 +59,7 @@ def build_configmap(owner: Body, spec: ClusterSpec) -> Manifest:
     data = {
         "PIDS_CLUSTER": cluster,
         "PIDS_REDIS_URL": worker_redis_url(owner, spec),
+        "PIDS_REDIS_ACK_REPLICAS": str(ack_replicas(spec)),
         "PIDS_CONCURRENCY": str(spec.worker.concurrency),
         "PIDS_SPEED": str(spec.worker.speed),
         "PIDS_ALLOWED_MODULES": ",".join(spec.allowed_modules),

@@ -135,7 +135,7 @@ def test_cluster_scale_subresource_points_at_fields_the_status_fills() -> None:
 
 def test_printer_columns() -> None:
     cols = [c["name"] for c in version_of(load_crd("pidsclusters"))["additionalPrinterColumns"] if not c.get("priority")]
-    assert cols == ["Desired", "Ready", "Backlog", "Running", "Done", "Balance", "Age"]
+    assert cols == ["Desired", "Ready", "Backlog", "Running", "Done", "Balance", "Redis", "Age"]
     cols = [c["name"] for c in version_of(load_crd("pidstasks"))["additionalPrinterColumns"] if not c.get("priority")]
     assert cols == ["Cluster", "Phase", "Done", "Attempts", "Age"]
     assert load_crd("pidsclusters")["spec"]["names"]["shortNames"] == ["pcl"]
@@ -155,7 +155,10 @@ def test_printer_columns() -> None:
         (cluster(physics={"distanceOffset": 0}), "less than or equal to the minimum of 0"),
         (cluster(redis={"external": {"url": "redis://:secret@host:6379/0"}}), "does not match"),
         (cluster(redis={"external": {"url": "http://host"}}), "does not match"),
-        (cluster(redis={"external": {}}), "'url' is a required property"),
+        (cluster(redis={"managed": {"persistence": {"appendfsync": "no"}}}), "'no' is not one of ['everysec', 'always']"),
+        (cluster(redis={"managed": {"replicas": 0}}), "0 is less than the minimum of 1"),
+        (cluster(redis={"external": {"sentinel": {"hosts": ["s1:26379"]}}}), "'masterName' is a required property"),
+        (cluster(redis={"external": {"sentinel": {"hosts": ["s1:x"], "masterName": "m"}}}), "does not match"),
     ],
 )
 def test_invalid_cluster_is_rejected(obj: dict[str, Any], expected: str) -> None:
@@ -169,6 +172,12 @@ def test_invalid_cluster_is_rejected(obj: dict[str, Any], expected: str) -> None
         (cluster(autoscaling={"enabled": True, "minWorkers": 5, "maxWorkers": 2}), "minWorkers must be <= autoscaling.maxWorkers"),
         (cluster(redis={"managed": {}, "external": {"url": "redis://r:6379/0"}}), "exactly one of redis.managed and redis.external"),
         (cluster(redis={}), "exactly one of redis.managed and redis.external"),
+        (cluster(redis={"external": {}}), "exactly one of redis.external.url and redis.external.sentinel"),
+        (cluster(redis={"external": {"url": "redis://r:6379/0", "sentinel": {"hosts": ["s"], "masterName": "m"}}}),
+         "exactly one of redis.external.url and redis.external.sentinel"),
+        (cluster(redis={"managed": {"replicas": 2}}), "must be 1 (no failover) or at least 3"),
+        (cluster(redis={"managed": {"replicas": 3, "ha": {"ackReplicas": 3}}}), "must be smaller than replicas"),
+        (cluster(redis={"managed": {"replicas": 3, "ha": {"minReplicasToWrite": 5}}}), "must be smaller than replicas"),
         (cluster(timing={"leaseSeconds": 5, "heartbeatSeconds": 5}), "heartbeatSeconds must be shorter"),
         (cluster(timing={"leaseSeconds": 3}), "heartbeatSeconds must be shorter"),  # default heartbeat 5
     ],
@@ -180,6 +189,24 @@ def test_cel_rules_reject_inconsistent_clusters(obj: dict[str, Any], expected: s
 
 def test_cluster_without_redis_defaults_to_managed() -> None:
     assert validate("pidsclusters", cluster(workers=1)) == []
+
+
+def test_managed_redis_is_durable_unless_asked_not_to_be() -> None:
+    schema = version_of(load_crd("pidsclusters"))["schema"]["openAPIV3Schema"]
+    spec = apply_defaults(schema, cluster(workers=1))["spec"]
+    managed = spec["redis"]["managed"]
+    assert managed["persistence"] == {"enabled": True, "size": "1Gi", "appendfsync": "everysec"}
+    assert managed["replicas"] == 1 and managed["ha"] == {"ackReplicas": 1, "minReplicasToWrite": 1, "downAfterMilliseconds": 3000}
+
+
+@pytest.mark.parametrize("redis", [
+    {"managed": {"replicas": 3}},
+    {"managed": {"replicas": 5, "ha": {"ackReplicas": 2, "minReplicasToWrite": 2, "downAfterMilliseconds": 1000}}},
+    {"managed": {"persistence": {"enabled": False}}},
+    {"external": {"sentinel": {"hosts": ["s0.example", "s1.example:26380"], "masterName": "mymaster", "authenticate": False}}},
+])
+def test_redis_shapes_are_accepted(redis: dict[str, Any]) -> None:
+    assert validate("pidsclusters", cluster(redis=redis)) == []
 
 
 @pytest.mark.parametrize(

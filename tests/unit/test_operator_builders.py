@@ -8,13 +8,13 @@ import pytest
 
 from pids_operator import meta
 from pids_operator.redis_manifests import (
-    build_redis_deployment,
-    build_redis_pvc,
+    build_redis_pods_service,
+    build_redis_scripts,
     build_redis_secret,
     build_redis_service,
-    redis_url,
+    build_redis_statefulset,
 )
-from pids_operator.spec import ClusterSpec, ManagedRedis
+from pids_operator.spec import ClusterSpec
 from pids_operator.worker_manifests import (
     build_configmap,
     build_service_account,
@@ -35,13 +35,14 @@ def spec(**raw: Any) -> ClusterSpec:
 
 
 def all_manifests() -> list[dict[str, Any]]:
-    s = spec(redis={"managed": {"persistence": {"enabled": True}}})
+    s = spec(redis={"managed": {"replicas": 3}})
     assert s.managed_redis is not None
     return [
         build_redis_secret(OWNER, "pw"),
-        build_redis_pvc(OWNER, s.managed_redis),
-        build_redis_deployment(OWNER, s.managed_redis),
-        build_redis_service(OWNER),
+        build_redis_statefulset(OWNER, s.managed_redis),
+        build_redis_service(OWNER, s.managed_redis),
+        build_redis_pods_service(OWNER),
+        build_redis_scripts(OWNER),
         build_configmap(OWNER, s),
         build_service_account(OWNER),
         build_worker_deployment(OWNER, s, 3),
@@ -50,8 +51,7 @@ def all_manifests() -> list[dict[str, Any]]:
 
 
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
-    (c,) = deployment["spec"]["template"]["spec"]["containers"]
-    return c
+    return deployment["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
 
 
 def env_of(c: dict[str, Any]) -> dict[str, Any]:
@@ -72,31 +72,32 @@ def test_every_child_is_owned_by_the_cluster_and_labelled(manifest: dict[str, An
     assert m["labels"]["app.kubernetes.io/managed-by"] == "pids-operator"
 
 
-@pytest.mark.parametrize("deployment", [d for d in all_manifests() if d["kind"] == "Deployment"], ids=lambda d: d["metadata"]["name"])
-def test_deployments_are_hardened_and_select_their_own_pods(deployment: dict[str, Any]) -> None:
-    pod = deployment["spec"]["template"]
-    selector = deployment["spec"]["selector"]["matchLabels"]
+@pytest.mark.parametrize("workload", [d for d in all_manifests() if d["kind"] in ("Deployment", "StatefulSet")],
+                         ids=lambda d: d["metadata"]["name"])
+def test_workloads_are_hardened_and_select_their_own_pods(workload: dict[str, Any]) -> None:
+    pod = workload["spec"]["template"]
+    selector = workload["spec"]["selector"]["matchLabels"]
     assert selector.items() <= pod["metadata"]["labels"].items()
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["spec"]["automountServiceAccountToken"] is False
-    sc = container(deployment)["securityContext"]
-    assert sc["readOnlyRootFilesystem"] is True
-    assert sc["allowPrivilegeEscalation"] is False
-    assert sc["capabilities"] == {"drop": ["ALL"]}
-    assert sc["runAsUser"] == 10001
-    mounts = {m["mountPath"] for m in container(deployment)["volumeMounts"]}
-    assert "/tmp" in mounts
+    for c in pod["spec"]["containers"]:
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["runAsUser"] == 10001
+        assert "/tmp" in {m["mountPath"] for m in c["volumeMounts"]}
 
 
 def test_worker_and_redis_selectors_do_not_overlap() -> None:
     s = spec()
     assert s.managed_redis is not None
     workers = build_worker_deployment(OWNER, s, 1)["spec"]["selector"]["matchLabels"]
-    redis = build_redis_deployment(OWNER, s.managed_redis)["spec"]["selector"]["matchLabels"]
+    redis = build_redis_statefulset(OWNER, s.managed_redis)["spec"]["selector"]["matchLabels"]
     assert workers != redis
     assert build_worker_service(OWNER, s)["spec"]["selector"] == workers
-    assert build_redis_service(OWNER)["spec"]["selector"] == redis
+    assert build_redis_service(OWNER, s.managed_redis)["spec"]["selector"] == redis
 
 
 def test_worker_probes_hit_healthz_and_readyz_on_the_health_port() -> None:
@@ -147,6 +148,7 @@ def test_configmap_carries_every_worker_setting() -> None:
     assert data == {
         "PIDS_CLUSTER": "demo",
         "PIDS_REDIS_URL": "redis://demo-redis.ns1.svc:6379/0",
+        "PIDS_REDIS_ACK_REPLICAS": "0",
         "PIDS_CONCURRENCY": "8",
         "PIDS_SPEED": "2.0",
         "PIDS_ALLOWED_MODULES": "pids.tasks,mylib.jobs",
@@ -208,38 +210,6 @@ def test_scheduling_knobs_pass_through() -> None:
     assert pod["metadata"]["annotations"]["a"] == "b"
 
 
-def test_redis_gets_password_from_secret_by_env_expansion() -> None:
-    d = build_redis_deployment(OWNER, ManagedRedis())
-    c = container(d)
-    assert c["command"] == ["redis-server"]
-    assert c["args"][c["args"].index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
-    assert env_of(c)["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "demo-redis-auth", "key": "password"}}
-    assert c["imagePullPolicy"] == "IfNotPresent" and c["image"] == "pids-redis:0.1.0"
-    assert d["spec"]["strategy"] == {"type": "Recreate"}
-
-
-def test_redis_persistence_uses_the_pvc_and_appendonly() -> None:
-    d = build_redis_deployment(OWNER, ManagedRedis(persistence=True))
-    assert {"name": "data", "persistentVolumeClaim": {"claimName": "demo-redis-data"}} in d["spec"]["template"]["spec"]["volumes"]
-    assert "--appendonly" in container(d)["args"] and "yes" in container(d)["args"]
-    pvc = build_redis_pvc(OWNER, ManagedRedis(persistence=True, size="5Gi", storage_class="fast"))
-    assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi" and pvc["spec"]["storageClassName"] == "fast"
-
-
-def test_ephemeral_redis_uses_an_emptydir() -> None:
-    d = build_redis_deployment(OWNER, ManagedRedis())
-    assert {"name": "data", "emptyDir": {}} in d["spec"]["template"]["spec"]["volumes"]
-
-
-def test_secret_holds_the_given_password() -> None:
-    s = build_redis_secret(OWNER, "s3cret")
-    assert s["stringData"] == {"password": "s3cret"} and s["type"] == "Opaque"
-
-
-def test_redis_url_has_no_password() -> None:
-    assert redis_url(OWNER) == "redis://demo-redis.ns1.svc:6379/0"
-
-
 def test_service_account_mounts_no_token() -> None:
     sa = build_service_account(OWNER)
     assert sa["metadata"]["name"] == "demo-worker" and sa["automountServiceAccountToken"] is False
@@ -252,10 +222,15 @@ def test_longest_cluster_name_keeps_pod_names_valid() -> None:
         assert len(m["metadata"]["name"]) <= 63
     deployment = meta.child_name(name, "workers")
     assert len(f"{deployment}-7d9f8c6b5d-x2x4z") <= 63
+    statefulset = meta.child_name(name, "redis")  # pods <sts>-<i>, label controller-revision-hash <sts>-<hash>
+    assert len(f"{statefulset}-7d9f8c6b5d") <= 63 and len(f"data-{statefulset}-8") <= 63
 
 
 def all_manifests_for(owner: dict[str, Any]) -> list[dict[str, Any]]:
     s = spec()
     assert s.managed_redis is not None
-    return [build_redis_secret(owner, "p"), build_redis_pvc(owner, s.managed_redis), build_configmap(owner, s),
+    ha = spec(redis={"managed": {"replicas": 3}}).managed_redis
+    assert ha is not None
+    return [build_redis_secret(owner, "p"), build_redis_statefulset(owner, ha), build_redis_service(owner, ha),
+            build_redis_pods_service(owner), build_redis_scripts(owner), build_configmap(owner, s),
             build_service_account(owner), build_worker_deployment(owner, s, 1), build_worker_service(owner, s)]

@@ -48,6 +48,13 @@ def test_cluster_defaults_match_the_crd() -> None:
     assert default(s, "redis") == {"managed": {}}
     assert c.managed_redis.image == default(s, "redis", "managed", "image")
     assert c.managed_redis.size == default(s, "redis", "managed", "persistence", "size")
+    assert c.managed_redis.persistence is default(s, "redis", "managed", "persistence", "enabled") is True
+    assert c.managed_redis.appendfsync == default(s, "redis", "managed", "persistence", "appendfsync")
+    assert c.managed_redis.replicas == default(s, "redis", "managed", "replicas")
+    ha = c.managed_redis.ha
+    assert ha.ack_replicas == default(s, "redis", "managed", "ha", "ackReplicas")
+    assert ha.min_replicas_to_write == default(s, "redis", "managed", "ha", "minReplicasToWrite")
+    assert ha.down_after_milliseconds == default(s, "redis", "managed", "ha", "downAfterMilliseconds")
     assert list(c.allowed_modules) == default(s, "allowedModules")
     assert c.timing.lease_seconds == default(s, "timing", "leaseSeconds")
     assert c.timing.heartbeat_seconds == default(s, "timing", "heartbeatSeconds")

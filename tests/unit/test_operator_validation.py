@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from pids_operator.meta import MAX_CLUSTER_NAME
 from pids_operator.spec import ClusterSpec, TaskSpec
 from pids_operator.validation import module_allowed, validate_cluster, validate_items, validate_task
@@ -39,6 +43,24 @@ def test_unknown_policy_is_reported_with_the_choices() -> None:
 def test_external_url_with_credentials_is_refused() -> None:
     spec = ClusterSpec.parse({"redis": {"external": {"url": "redis://:pw@h:6379/0"}}})
     assert reasons(validate_cluster("c", spec)) == ["InvalidRedis"]
+
+
+@pytest.mark.parametrize(("redis", "words"), [
+    ({"managed": {"replicas": 2}}, "no Sentinel majority"),
+    ({"managed": {"replicas": 3, "ha": {"ackReplicas": 3}}}, "smaller than replicas"),
+    ({"external": {}}, "exactly one of redis.external.url and redis.external.sentinel"),
+    ({"external": {"sentinel": {"hosts": ["s:port"], "masterName": "m"}}}, "'s:port' is not host:port"),
+    ({"external": {"sentinel": {"hosts": [], "masterName": "m"}}}, "hosts is empty"),
+])
+def test_redis_shapes_the_schema_also_refuses_are_named(redis: dict[str, Any], words: str) -> None:
+    (p,) = validate_cluster("c", ClusterSpec.parse({"redis": redis}))
+    assert p.reason == "InvalidRedis" and words in p.message
+
+
+def test_ha_and_external_sentinel_are_valid() -> None:
+    assert validate_cluster("c", ClusterSpec.parse({"redis": {"managed": {"replicas": 3}}})) == []
+    sentinel = {"external": {"sentinel": {"hosts": ["s0:26379", "s1"], "masterName": "m"}}}
+    assert validate_cluster("c", ClusterSpec.parse({"redis": sentinel})) == []
 
 
 def test_task_for_missing_cluster() -> None:

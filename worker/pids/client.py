@@ -66,6 +66,7 @@ class BatchStatus:
     wait_seconds_p50: float | None
     run_seconds_p50: float | None
     errors: list[str] = field(default_factory=list)
+    states: dict[str, str] = field(default_factory=dict)  # task id -> state
 
     @property
     def done(self) -> bool:
@@ -129,13 +130,15 @@ class Client:
                                  position=position, priority=priority, max_attempts=max_attempts, timeout=timeout)
 
     def submit_batch(self, batch_id: str, fn: str, items: Sequence[Any], *, weight: float = 1.0, position: str = "",
-                     priority: int = 0, max_attempts: int = 3, timeout: float | None = None) -> list[TaskHandle]:
+                     priority: int = 0, max_attempts: int = 3, timeout: float | None = None,
+                     indices: Sequence[int] | None = None) -> list[TaskHandle]:
         """Enqueue one task per item, ids f"{batch_id}-{i}"; idempotent per batch id.
 
         An item is a list of positional arguments, or a dict with optional keys
-        args, kwargs, weight, position."""
+        args, kwargs, weight, position. `indices`: only these items (e.g. what a Redis lost)."""
         specs = []
-        for i, item in enumerate(items):
+        for i in range(len(items)) if indices is None else indices:
+            item = items[i]
             if isinstance(item, dict):
                 args, kwargs = item.get("args", []), item.get("kwargs", {})
                 item_weight, item_position = item.get("weight", weight), item.get("position", position)
@@ -213,12 +216,16 @@ class Client:
         for task_id in ids:
             pipe.hmget(self.keys.task(task_id), INFO_FIELDS)
         counts: Counter[str] = Counter()
+        states: dict[str, str] = {}
         claimed_by: Counter[str] = Counter()
         waits, runs, errors = [], [], []
         max_attempts = 0
-        for row in pipe.execute():
+        for task_id, row in zip(ids, pipe.execute()):
+            if all(v is None for v in row):  # listed, but its record is gone: not in `states`
+                continue
             info = TaskInfo.from_hash({f: _text(v) for f, v in zip(INFO_FIELDS, row) if v is not None})
             counts[info.state.value] += 1
+            states[task_id] = info.state.value
             max_attempts = max(max_attempts, info.attempt)
             if info.worker:
                 claimed_by[info.worker] += 1
@@ -229,7 +236,8 @@ class Client:
             if info.error and info.state is TaskState.FAILED and len(errors) < 5:
                 errors.append(f"{info.id}: {info.error.splitlines()[0]}")
         return BatchStatus(batch_id, len(ids), dict(counts), max_attempts, dict(claimed_by),
-                           float(np.median(waits)) if waits else None, float(np.median(runs)) if runs else None, errors)
+                           float(np.median(waits)) if waits else None, float(np.median(runs)) if runs else None, errors,
+                           states)
 
     # -- cluster --------------------------------------------------------------
     def cluster_stats(self) -> ClusterStats:

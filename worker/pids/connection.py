@@ -50,6 +50,14 @@ def is_sentinel_url(url: str) -> bool:
     return url.startswith(SENTINEL_SCHEME + "://")
 
 
+def sentinel_host_port(address: str) -> tuple[str, int]:
+    """("host", port) of "host:port", or of "host" on the Sentinel port."""
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", str(SENTINEL_PORT))
+    if not host or not port.isdigit():
+        raise ConfigError(f"Sentinel address {address!r} is not host:port")
+    return host, int(port)
+
+
 def parse_sentinel_url(url: str) -> SentinelAddress:
     """The parts of a redis+sentinel URL; ConfigError naming what is wrong."""
     parts = urlsplit(url)
@@ -57,12 +65,7 @@ def parse_sentinel_url(url: str) -> SentinelAddress:
         raise ConfigError(f"not a {SENTINEL_SCHEME}:// URL: {url!r}")
     if "@" in parts.netloc:
         raise ConfigError("a Sentinel URL carries no credentials: the password comes from PIDS_REDIS_PASSWORD")
-    sentinels = []
-    for host_port in filter(None, parts.netloc.split(",")):
-        host, _, port = host_port.rpartition(":") if ":" in host_port else (host_port, "", str(SENTINEL_PORT))
-        if not host or not port.isdigit():
-            raise ConfigError(f"Sentinel address {host_port!r} is not host:port")
-        sentinels.append((host, int(port)))
+    sentinels = [sentinel_host_port(h) for h in parts.netloc.split(",") if h]
     path = [p for p in parts.path.split("/") if p]
     if not sentinels or not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
         raise ConfigError(f"expected {SENTINEL_SCHEME}://host:port[,host:port...]/<primary name>[/<db>], got {url!r}")

@@ -64,8 +64,10 @@ app.kubernetes.io/component: operator
 {{- end }}
 {{- end }}
 
-{{/* The rules the operator needs in every namespace it serves. No delete on children:
-       owner references let the garbage collector remove them with their PidsCluster. */}}
+{{/* The rules the operator needs in every namespace it serves. Owner references let the
+       garbage collector remove children with their PidsCluster; the only deletes are of
+       Redis workloads being replaced: the Deployment-based Redis of older operators, and a
+       StatefulSet whose volume claims changed (its pods and claims stay, orphaned then adopted). */}}
 {{- define "pids.rbacRules" -}}
 - apiGroups: [pids.dev]
   resources: [pidsclusters, pidstasks]
@@ -77,14 +79,17 @@ app.kubernetes.io/component: operator
   resources: [pidsclusters/finalizers, pidstasks/finalizers]
   verbs: [update]
 - apiGroups: [apps]
-  resources: [deployments]
-  verbs: [get, list, watch, create, patch, update]
+  resources: [deployments, statefulsets]
+  verbs: [get, list, watch, create, patch, update, delete]
 - apiGroups: [apps]
   resources: [deployments/scale]
   verbs: [get, patch, update]
 - apiGroups: [""]
-  resources: [services, configmaps, serviceaccounts, persistentvolumeclaims]
+  resources: [services, configmaps, serviceaccounts]
   verbs: [get, list, watch, create, patch, update]
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create]
