@@ -4,7 +4,7 @@
 #
 #   pids-e2e/base:bookworm        static control-plane binaries, kube-proxy
 #   pids-e2e/python:bookworm      Debian python3 3.11 + venv (PIDS images)
-#   pids-e2e/redis-base:bookworm  Debian redis-server
+#   pids-e2e/redis-base:bookworm  Debian redis-server and redis-sentinel
 #   pids-e2e/node-base:bookworm   systemd + containerd + runc + CNI plugins (kind node)
 #
 # Tarballs: $PIDS_E2E_CACHE/rootfs-<suite>/<name>-<hash of package list>.tar
@@ -16,7 +16,7 @@ set -euo pipefail
 declare -A PKGS=(
   [base]="ca-certificates,iptables,nftables,conntrack,ipset,kmod"
   [python]="ca-certificates,python3,python3-venv"
-  [redis]="redis-server"
+  [redis]="redis-server,redis-sentinel"
   [node]="systemd,systemd-sysv,dbus,containerd,runc,containernetworking-plugins,iproute2,iptables,nftables,conntrack,ipset,ethtool,socat,kmod,util-linux,mount,procps,ca-certificates,libseccomp2,pigz,bash,findutils,jq"
 )
 declare -A IMAGE=(
