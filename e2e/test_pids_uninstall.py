@@ -36,7 +36,8 @@ from helpers_pids import (
 pytestmark = pytest.mark.e2e
 
 NAMESPACED_KINDS = (
-    "deployments.apps,replicasets.apps,pods,services,endpoints,secrets,configmaps,serviceaccounts,"
+    "deployments.apps,statefulsets.apps,controllerrevisions.apps,replicasets.apps,pods,services,endpoints,"
+    "secrets,configmaps,serviceaccounts,"
     "roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io,"
     "networkpolicies.networking.k8s.io,persistentvolumeclaims,kopfpeerings.kopf.dev,"
     "pidsclusters.pids.dev,pidstasks.pids.dev"

@@ -98,7 +98,7 @@ def connect(url: str, password: str | None = None, **options: object) -> redis.R
         return _sentinel_primary(parse_sentinel_url(url), password, settings)
     if password:
         url = without_password(url)  # from_url lets a URL's password win over the keyword
-    return redis.Redis.from_url(url, **settings)  # type: ignore[arg-type]
+    return redis.Redis.from_url(url, **settings)
 
 
 def _sentinel_primary(address: SentinelAddress, password: str | None, settings: dict[str, object]) -> redis.Redis:
@@ -107,7 +107,8 @@ def _sentinel_primary(address: SentinelAddress, password: str | None, settings: 
     }
     if password and address.authenticate:
         sentinel_settings["password"] = password
-    sentinel = Sentinel(list(address.sentinels), sentinel_kwargs=sentinel_settings)
+    sentinel = Sentinel(list(address.sentinels), sentinel_kwargs=sentinel_settings)  # type: ignore[no-untyped-call]
     # check_connection: a connection to a freshly found primary is PINGed before use, so a
     # stale answer from a Sentinel fails over to asking again instead of failing the command
-    return sentinel.master_for(address.service, db=address.db, check_connection=True, **settings)  # type: ignore[no-any-return]
+    return sentinel.master_for(  # type: ignore[no-any-return,no-untyped-call]
+        address.service, db=address.db, check_connection=True, **settings)
