@@ -36,12 +36,13 @@ from ..demo import start_workers, stop_workers, wait_for_workers
 from ..embedded import EmbeddedRedis
 from ..errors import ConfigError
 from ..placement import make_policy, wants_whole_queue
-from ..protocol import _text
+from ..wire import text as _text
 from ..scoring import balance_score, jain_index, makespan_lower_bound, max_over_mean
 from ..settings import WorkerSettings
 from ..simulator import simulate
 from ..task import TaskInfo, TaskState
-from ..worker import claim_window, make_worker_policy
+from ..cycle import CycleConfig, claim_window
+from ..worker import make_worker_policy
 from ..workloads import Workload, make_workload
 
 WORKLOADS = ["a-origin", "c-lognormal", "c-pareto", "c-lognormal-noisy", "c-pareto-noisy"]
@@ -122,7 +123,7 @@ def sim_metrics(workload: Workload, policy: str, settings: WorkerSettings, overh
     """The simulator on `workload` with the worker's policy and claim window (1-slot workers); with
     `overhead` (in size units) added to every task's run time as well, only its makespan / true LB."""
     placement = make_policy(policy) if policy in REFERENCES else make_worker_policy(settings)
-    window, heavy = claim_window(settings, len(workload.workers))
+    window, heavy = claim_window(CycleConfig.of(settings), len(workload.workers))
     result = simulate(workload, placement, window=window, heavy=heavy)
     metrics = {m: v for m, v in result.metrics().items() if m in METRICS}
     if overhead > 0:
@@ -246,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
                                    lambda: bar.advance(progress))
     runs += references(task_sets, [p for p in REFERENCES if p in policies or not args.policy])
     table = summarise(runs)
-    window, heaviest = claim_window(settings, args.workers)
+    window, heaviest = claim_window(CycleConfig.of(settings), args.workers)
     config = {"tasks": tasks, "workers": args.workers, "unit": args.unit, "seeds": seeds, "workloads": workloads,
               "policies": live, "window": window, "heaviest": heaviest}
     document = {"config": config, "results": table, "runs": [r.__dict__ for r in runs]}
