@@ -16,6 +16,14 @@ from pids.client import Client
 from pids.embedded import EmbeddedRedis
 
 WorkerFactory = Callable[..., list[subprocess.Popen[bytes]]]
+TASK_MODULES = os.path.join(os.path.dirname(__file__), "task_modules")  # pids_test_tasks: misbehaving tasks
+TEST_TASKS = "pids.tasks,pids_test_tasks"
+
+
+def worker_env() -> dict[str, str]:
+    """The environment of worker processes: the test task module importable."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": TASK_MODULES + (os.pathsep + path if path else "")}
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +63,7 @@ def start_workers(redis_server: EmbeddedRedis, cluster: str, client: Client) -> 
         per_prefix[prefix] = first + count
         processes = [
             subprocess.Popen(worker_command(redis_url or redis_server.url, cluster, f"{prefix}{first + i}", **options),
-                             start_new_session=True)
+                             start_new_session=True, env=worker_env())
             for i in range(count)
         ]
         started.extend(processes)

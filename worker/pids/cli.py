@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import logging
 import os
 import sys
+from dataclasses import fields
 from typing import Any
 
 import redis
@@ -50,23 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cluster", default=os.environ.get("PIDS_CLUSTER", "default"), help="cluster name (env PIDS_CLUSTER)")
 
     w = sub.add_parser("worker", help="run a worker (settings from PIDS_* env, overridden by flags)")
-    w.add_argument("--redis-url", default=None)
-    w.add_argument("--cluster", default=None)
-    w.add_argument("--worker-id", default=None)
-    w.add_argument("--concurrency", type=int, default=None)
-    w.add_argument("--prefetch", type=int, default=None, help="extra tasks claimed ahead (batched claims)")
-    w.add_argument("--speed", type=float, default=None)
-    w.add_argument("--position", default=None, help='"zone/node" where this worker runs')
-    w.add_argument("--allowed-modules", default=None, help="comma-separated modules tasks may come from")
-    w.add_argument("--policy", default=None, help="placement policy (default gravity)")
-    w.add_argument("--G", dest="G", type=float, default=None)
-    w.add_argument("--distance-offset", type=float, default=None)
-    w.add_argument("--window", type=int, default=None, help="pending tasks each claim cycle plans over")
-    w.add_argument("--view", type=int, default=None, help="workers each claim cycle sees (most free slots first)")
-    w.add_argument("--lease-seconds", type=float, default=None)
-    w.add_argument("--heartbeat-seconds", type=float, default=None)
-    w.add_argument("--drain-seconds", type=float, default=None)
-    w.add_argument("--health-port", type=int, default=None)
+    add_setting_flags(w)
     w.add_argument("--log-level", default=os.environ.get("PIDS_LOG_LEVEL", "INFO"))
     w.set_defaults(run=run_worker)
 
@@ -118,19 +104,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SETTING_HELP = {
+    "prefetch": "extra tasks claimed ahead of free slots (batched claims)",
+    "position": '"zone/node" where this worker runs',
+    "allowed_modules": "comma-separated modules tasks may come from",
+    "policy": "placement policy (gravity)",
+    "window": "pending tasks each claim cycle plans over",
+    "view": "workers each claim cycle sees (most free slots first)",
+    "pool": "process (default: hard timeouts, contained crashes) or thread slots",
+    "health_host": "address the health server listens on (0.0.0.0 in a pod)",
+    "allow_evicting_redis": "run on a Redis whose maxmemory-policy may drop keys",
+}
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag per worker setting (--lease-seconds for lease_seconds...), default None: unset flags
+    leave the PIDS_* environment and the settings' defaults in charge."""
+    from .settings import WorkerSettings, setting_type
+
+    for f in fields(WorkerSettings):
+        if f.name == "redis_password":  # from the environment only (a Secret), never a flag
+            continue
+        flag = "--G" if f.name == "G" else "--" + f.name.replace("_", "-")
+        kind = setting_type(f.name)
+        parser.add_argument(flag, dest=f.name, default=None, help=SETTING_HELP.get(f.name),
+                            type=functools.partial(_bool_flag, f.name) if kind is bool else kind)
+
+
+def _bool_flag(name: str, raw: str) -> bool:
+    from .settings import parse_setting
+
+    try:
+        return bool(parse_setting(name, raw))
+    except PidsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def run_worker(args: argparse.Namespace) -> int:
     from .settings import WorkerSettings
     from .worker import Worker
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides: dict[str, Any] = {
-        "redis_url": args.redis_url, "cluster": args.cluster, "worker_id": args.worker_id,
-        "concurrency": args.concurrency, "prefetch": args.prefetch, "speed": args.speed, "position": args.position,
-        "allowed_modules": args.allowed_modules, "policy": args.policy, "G": args.G,
-        "distance_offset": args.distance_offset, "window": args.window, "view": args.view, "lease_seconds": args.lease_seconds,
-        "heartbeat_seconds": args.heartbeat_seconds, "drain_seconds": args.drain_seconds,
-        "health_port": args.health_port,
-    }
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(WorkerSettings)}
     return Worker(WorkerSettings.from_env(**overrides)).run()
 
 

@@ -142,16 +142,24 @@ class ProcessSlots:
     def _collect(self, ready: list[Any]) -> list[Outcome]:
         outcomes = []
         for i, slot in enumerate(self._slots):
-            if slot.connection in ready and slot.task is not None:
+            closed = False
+            if slot.connection in ready:
                 try:
                     ok, text, retryable, seconds = slot.connection.recv()
                 except (EOFError, OSError):
-                    continue  # died while answering: the sentinel below reports it
-                outcomes.append(name_timeout(Outcome(slot.task, ok, result_json=text if ok else "null",
-                                                     error="" if ok else text, retryable=retryable, seconds=seconds)))
-                slot.task = None
-            elif slot.process.sentinel in ready or not slot.process.is_alive():
-                slot.process.join(0.1)
+                    closed = True  # the child is gone (its sentinel may not have fired yet)
+                else:
+                    if slot.task is not None:
+                        outcomes.append(name_timeout(Outcome(slot.task, ok, result_json=text if ok else "null",
+                                                             error="" if ok else text, retryable=retryable,
+                                                             seconds=seconds)))
+                        slot.task = None
+                    continue
+            if closed or slot.process.sentinel in ready or not slot.process.is_alive():
+                slot.process.join(1.0)
+                if slot.process.is_alive():
+                    slot.process.kill()
+                    slot.process.join(1.0)
                 if slot.task is not None:
                     code = slot.process.exitcode
                     how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"

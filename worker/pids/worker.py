@@ -13,6 +13,7 @@ import random
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -40,6 +41,13 @@ IDLE_WAIT = 1.0  # longest sleep between cycles with nothing to do (new work wak
 NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT = 0.001, 0.02
 INLINE_BATCH_SECONDS = 0.05  # an inline slot returns to the loop at least this often (results, refills)
 MAX_BACKOFF = 5.0
+
+
+@dataclass
+class LoopState:
+    backoff: float = 0.1  # before the next try after a Redis fault, doubling up to MAX_BACKOFF
+    drain_deadline: float | None = None
+    empty_plans: int = 0  # cycles in a row whose plan left pending work to other workers
 
 
 def make_worker_policy(settings: WorkerSettings) -> Placement:
@@ -161,43 +169,56 @@ class Worker:
 
     # -- the claim loop ----------------------------------------------------
     def _claim_loop(self) -> None:
-        backoff = 0.1
-        drain_deadline: float | None = None
-        empty_plans = 0  # cycles in a row whose plan left pending work to other workers
+        loop = LoopState()
         while not self.stopping.is_set():
-            self.watch.tick()
-            if self.leaving.is_set() and drain_deadline is None:
-                drain_deadline = time.monotonic() + self.settings.drain_seconds
-            if self.wake.is_set():  # (clear() takes the event's lock even when there is nothing to clear)
-                self.wake.clear()
-            self.runner.run_inline(INLINE_BATCH_SECONDS)
-            self._collect_outcomes()
             try:
-                claimed, waiting_for_others = self._turn()
-                if not self.connected:
-                    self.connected = True
-                    self.faults.recovered()
-                backoff = 0.1
-            except Exception as exc:  # noqa: BLE001 -- classified; the loop goes on whatever it is
-                self._failed(exc)
-                if drain_deadline is not None and time.monotonic() > drain_deadline:
-                    log.warning("drain time over while Redis is unreachable: leaving with %d task(s) held "
-                                "(their leases run out, or the operator releases them)", len(self.held))
+                if self._iterate(loop):
                     return
-                self.stopping.wait(backoff * (0.5 + random.random()))
-                backoff = min(MAX_BACKOFF, backoff * 2)
-                continue
-            if drain_deadline is not None:
-                if not self.held and not self.ledger:
-                    return
-                if time.monotonic() > drain_deadline:
-                    log.warning("drain time over with %d task(s) unfinished: releasing them", len(self.held))
-                    return
-            empty_plans = empty_plans + 1 if waiting_for_others else 0
-            if claimed == 0 and not self.runner.has_inline_work():
-                wait = min(NOT_MINE_MAX_WAIT, NOT_MINE_FIRST_WAIT * 2 ** (empty_plans - 1)) if empty_plans else IDLE_WAIT
-                next_timeout = self.runner.seconds_to_next_timeout()
-                self.wake.wait(wait if next_timeout is None else min(wait, next_timeout + 0.01))
+            except ConfigError:
+                raise
+            except Exception:  # noqa: BLE001 -- a bug of ours must not end the worker either
+                log.exception("claim loop: unexpected error; going on")
+                self.stopping.wait(1.0)
+
+    def _iterate(self, loop: LoopState) -> bool:
+        """One turn of the claim loop; True when the worker should leave."""
+        self.watch.tick()
+        if self.leaving.is_set() and loop.drain_deadline is None:
+            loop.drain_deadline = time.monotonic() + self.settings.drain_seconds
+        if self.wake.is_set():  # (clear() takes the event's lock even when there is nothing to clear)
+            self.wake.clear()
+        self.runner.run_inline(INLINE_BATCH_SECONDS)
+        self._collect_outcomes()
+        try:
+            claimed, waiting_for_others = self._turn()
+            if not self.connected:
+                self.connected = True
+                self.faults.recovered()
+            loop.backoff = 0.1
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- classified; the loop goes on whatever it is
+            self._failed(exc)
+            if loop.drain_deadline is not None and time.monotonic() > loop.drain_deadline:
+                log.warning("drain time over while Redis is unreachable: leaving with %d task(s) held "
+                            "(their leases run out, or the operator releases them)", len(self.held))
+                return True
+            self.stopping.wait(loop.backoff * (0.5 + random.random()))
+            loop.backoff = min(MAX_BACKOFF, loop.backoff * 2)
+            return False
+        if loop.drain_deadline is not None:
+            if not self.held and not self.ledger:
+                return True
+            if time.monotonic() > loop.drain_deadline:
+                log.warning("drain time over with %d task(s) unfinished: releasing them", len(self.held))
+                return True
+        loop.empty_plans = min(loop.empty_plans + 1, 30) if waiting_for_others else 0
+        if claimed == 0 and not self.runner.has_inline_work():
+            wait = min(NOT_MINE_MAX_WAIT, NOT_MINE_FIRST_WAIT * 2 ** (loop.empty_plans - 1)) if loop.empty_plans \
+                else IDLE_WAIT
+            next_timeout = self.runner.seconds_to_next_timeout()
+            self.wake.wait(wait if next_timeout is None else min(wait, next_timeout + 0.01))
+        return False
 
     def _turn(self) -> tuple[int, bool]:
         """The loop's Redis work; returns (tasks claimed, whether pending work was left to others)."""
@@ -335,8 +356,6 @@ class Worker:
             log.warning("Redis has no persistence (no AOF, no RDB): a restart loses every task")
 
     def _failed(self, exc: Exception) -> None:
-        if isinstance(exc, ConfigError):
-            raise exc
         fault = classify(exc)
         self.connected = False
         self.metrics.redis_errors += 1
