@@ -56,14 +56,17 @@ def _report_fields(report: Any) -> dict[str, Any]:
     return {k: (v if isinstance(v, int) and not isinstance(v, bool) else str(v)) for k, v in fields.items() if v is not None}
 
 
-def _persistent(spec: ClusterSpec, report: Any) -> bool | None:
+def _persistent(spec: ClusterSpec, report: Any, block: Mapping[str, Any]) -> bool | None:
+    """From the spec (managed), this report, or the last one while Redis does not answer."""
     if spec.managed_redis is not None:
         return spec.managed_redis.persistence
-    return None if report is None else bool(getattr(report, "persistent", False))
+    if report is not None:
+        return bool(getattr(report, "persistent", False))
+    return None if "persistence" not in block else block["persistence"] != "none"
 
 
 def ephemeral_condition(spec: ClusterSpec, report: Any, previous: Mapping[str, Any]) -> Condition:
-    persistent = _persistent(spec, report)
+    persistent = _persistent(spec, report, previous)
     if persistent is None:
         return condition("RedisEphemeral", None, "RedisUnreachable", "Redis's persistence is not known yet")
     if not persistent:
@@ -87,7 +90,7 @@ def redis_health(spec: ClusterSpec, previous: Mapping[str, Any], obs: RedisObser
         if before and obs.epoch != before:
             block["lastDataLoss"] = {"at": rfc3339(now), "atUnix": now, "previousEpoch": before, "epoch": obs.epoch}
         block["epoch"] = obs.epoch
-    block["mode"] = redis_mode(spec, _persistent(spec, obs.report if obs.reachable else None))
+    block["mode"] = redis_mode(spec, _persistent(spec, obs.report if obs.reachable else None, block))
     conditions = [ephemeral_condition(spec, obs.report if obs.reachable else None, block)]
     return RedisHealth(block, conditions, _degraded(obs, block, now))
 

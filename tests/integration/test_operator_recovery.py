@@ -74,7 +74,8 @@ def test_a_batch_redis_lost_is_requeued_from_the_pidstask_under_the_same_ids(
     start_workers(2, redis_url=volatile.url, wait=False, prefix="after")
     wait_for(lambda: client.batch_status("uid-lost").done, timeout=60)
     status = follow(memo, body, status)
-    assert status["phase"] == "Succeeded" and status["counts"] == {"succeeded": 40} and status["progress"] == "40/40"
+    counts = {state: n for state, n in status["counts"].items() if n is not None}  # None: removed by the patch
+    assert status["phase"] == "Succeeded" and counts == {"succeeded": 40} and status["progress"] == "40/40"
     assert [c["type"] for c in status["conditions"]].count("Requeued") == 1 and len(warnings) == 1
 
 

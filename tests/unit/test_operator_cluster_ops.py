@@ -12,6 +12,7 @@ from pids_operator import cluster_ops
 from pids_operator.connections import Connections
 from pids_operator.redis_ops import RedisChanging
 from pids_operator.redis_status import RedisObservation
+from tests.unit.test_redis_status import report
 from pids_operator.scaling import REMOVE_COST
 from pids_operator.spec import ClusterSpec
 
@@ -114,20 +115,7 @@ def connections_for(client: Any) -> Connections:
 
 
 def healthy(client: Any) -> RedisObservation:
-    return RedisObservation(reachable=True, epoch="e1", report=Report())
-
-
-@dataclass
-class Report:
-    """The fields of pids.redis_info.RedisReport the status shows."""
-
-    persistence: str = "aof"
-    maxmemory_policy: str = "noeviction"
-    maxmemory: int = 751619276
-    used_memory: int = 1_000_000
-    role: str = "master"
-    evicting: bool = False
-    persistent: bool = True
+    return RedisObservation(reachable=True, epoch="e1", report=report())
 
 
 def refresh(kube: MemoryKube, client: Any, body: dict[str, Any], status: dict[str, Any], now: float) -> dict[str, Any]:
@@ -269,6 +257,6 @@ def test_refresh_reports_what_redis_is() -> None:
     cluster_ops.reconcile(kube, BODY, ClusterSpec.parse(BODY["spec"]))  # type: ignore[arg-type]
     status = refresh(kube, FakeClient(Stats()), BODY, {}, now=1.0)
     assert status["redis"]["mode"] == "durable" and status["redis"]["evictionPolicy"] == "noeviction"
-    assert status["redis"]["epoch"] == "e1" and status["redis"]["persistence"] == "aof"
+    assert status["redis"]["epoch"] == "e1" and status["redis"]["persistence"] == "aof-everysec"
     ephemeral = {c["type"]: c for c in status["conditions"]}["RedisEphemeral"]
     assert ephemeral["status"] == "False" and "appendfsync everysec" in ephemeral["message"]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from pids.redis_info import RedisReport
 from pids_operator.cluster_status import QueueCounts, build_cluster_status
 from pids_operator.redis_status import (
     DATA_LOSS_NOTICE_SECONDS,
@@ -22,25 +22,19 @@ EXTERNAL = ClusterSpec.parse({"redis": {"external": {"url": "redis://r:6379/0"}}
 SENTINEL = ClusterSpec.parse({"redis": {"external": {"sentinel": {"hosts": ["s1"], "masterName": "m"}}}})
 
 
-@dataclass(frozen=True)
-class Report:
-    persistence: str = "aof-everysec"
-    maxmemory_policy: str = "noeviction"
-    maxmemory: int = 751619276
-    used_memory: int = 2_000_000
-    role: str = "master"
-
-    @property
-    def evicting(self) -> bool:
-        return self.maxmemory_policy != "noeviction"
-
-    @property
-    def persistent(self) -> bool:
-        return self.persistence != "none"
+def report(**fields: Any) -> RedisReport:
+    """pids.redis_info's report of a durable Redis, with `fields` changed."""
+    base: dict[str, Any] = {"version": "7.0.15", "run_id": "r1", "role": "master", "aof_enabled": True,
+                            "appendfsync": "everysec", "rdb_saves": False, "maxmemory": 751619276,
+                            "maxmemory_policy": "noeviction", "used_memory": 2_000_000}
+    return RedisReport(**{**base, **fields})
 
 
-def seen(epoch: str = "e1", report: Any = Report(), primary: str = "") -> RedisObservation:
-    return RedisObservation(reachable=True, epoch=epoch, report=report, primary=primary)
+EPHEMERAL_REPORT = report(aof_enabled=False)
+
+
+def seen(epoch: str = "e1", rep: RedisReport | None = None, primary: str = "") -> RedisObservation:
+    return RedisObservation(reachable=True, epoch=epoch, report=rep or report(), primary=primary)
 
 
 DOWN = RedisObservation(reachable=False, error="ConnectionError: connection refused")
@@ -84,22 +78,24 @@ def test_the_first_epoch_is_no_loss() -> None:
 
 
 def test_an_evicting_redis_degrades_the_cluster() -> None:
-    h = redis_health(EXTERNAL, {}, seen(report=Report(maxmemory_policy="allkeys-lru")), now=1.0)
+    h = redis_health(EXTERNAL, {}, seen(rep=report(maxmemory_policy="allkeys-lru")), now=1.0)
     assert h.degraded is not None and h.degraded[0] == "RedisEvicting" and "allkeys-lru" in h.degraded[1]
 
 
 def test_an_ephemeral_managed_redis_says_so() -> None:
-    h = redis_health(EPHEMERAL, {}, seen(report=Report(persistence="none")), now=1.0)
+    h = redis_health(EPHEMERAL, {}, seen(rep=EPHEMERAL_REPORT), now=1.0)
     (c,) = h.conditions
     assert (c["status"], c["reason"]) == ("True", "PersistenceDisabled") and "restart" in c["message"]
     assert h.block["mode"] == "ephemeral" and h.degraded is None
 
 
 def test_external_redis_persistence_comes_from_its_report() -> None:
-    h = redis_health(EXTERNAL, {}, seen(report=Report(persistence="none")), now=1.0)
+    h = redis_health(EXTERNAL, {}, seen(rep=EPHEMERAL_REPORT), now=1.0)
     assert h.conditions[0]["status"] == "True" and h.block["mode"] == "external-ephemeral"
     unknown = redis_health(EXTERNAL, {}, DOWN, now=1.0)
     assert unknown.conditions[0]["status"] == "Unknown" and unknown.block["mode"] == "external"
+    known = redis_health(EXTERNAL, h.block, DOWN, now=2.0)  # unreachable now: the last report holds
+    assert known.conditions[0]["status"] == "True" and known.block["mode"] == "external-ephemeral"
     assert redis_health(SENTINEL, {}, seen(), now=1.0).block["mode"] == "external-sentinel"
 
 
@@ -142,6 +138,6 @@ def test_warnings_are_posted_once_when_things_go_wrong() -> None:
 
 
 def test_an_ephemeral_cluster_warns_when_created() -> None:
-    s = status_with(EPHEMERAL, {}, seen(report=Report(persistence="none")), now=1.0)
+    s = status_with(EPHEMERAL, {}, seen(rep=EPHEMERAL_REPORT), now=1.0)
     assert [r for r, _ in redis_events({}, s)] == ["PersistenceDisabled"]
-    assert redis_events(s, status_with(EPHEMERAL, s, seen(report=Report(persistence="none")), now=2.0)) == []
+    assert redis_events(s, status_with(EPHEMERAL, s, seen(rep=EPHEMERAL_REPORT), now=2.0)) == []
