@@ -136,7 +136,8 @@ def lab(release) -> Iterator[Lab]:  # noqa: F811
     FIGURES.record("chaos image built and loaded", build_chaos_image())
     k.apply(LEDGER_MANIFEST % {"image": IMAGES["redis"]}, "-n", ns)
     worker = {"image": f"pids-e2e-chaos:{IMAGES['worker'].rsplit(':', 1)[1]}", "concurrency": 8,
-              "env": [{"name": "CHAOS_LEDGER_URL", "value": LEDGER_URL}]}
+              "env": [{"name": "CHAOS_LEDGER_URL", "value": LEDGER_URL},
+                      {"name": "PIDS_POOL", "value": "thread"}]}  # the tasks sleep: threads suffice
     t0 = time.monotonic()
     for name, redis in CLUSTERS.items():
         release.apply(cluster_manifest(name, WORKERS, worker=worker, redis=redis,
