@@ -52,7 +52,7 @@ from helpers_pids import (
     worker_pods,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the module's clusters start in the first test's setup
 WORKERS = 2
 ITEMS = 1200  # PidsTask items, 0.1 s each: about 8 s of work on 2 workers x 8 slots
 ITEM_SECONDS = 0.1

@@ -14,7 +14,7 @@ from .cluster_status import QueueCounts, build_cluster_status
 from .connections import Connections
 from .kube import Kube
 from .redis_ops import observe_redis, reconcile_redis
-from .redis_status import RedisObservation, redis_health
+from .redis_status import RedisObservation, describe_error, redis_health
 from .scaling import DELETION_COST, WorkerLoad, desired_workers, plan_scaling, staying_pods
 from .spec import ClusterSpec
 from .worker_manifests import (
@@ -73,7 +73,7 @@ def refresh(
         loads = {w.id: WorkerLoad(held=int(w.held), load=float(w.load), draining=bool(w.draining)) for w in stats.workers}
         observation = observe(client)
     except Exception as e:  # noqa: BLE001 -- any failure to read Redis is reported, not raised
-        observation = RedisObservation(reachable=False, error=f"{type(e).__name__}: {e}")
+        observation = RedisObservation(reachable=False, error=describe_error(e))
     health = redis_health(spec, status.get("redis") or {}, observation, now)
     deployment = kube.deployment(ns, meta.child_name(name, "workers"))
     current = int(deployment["spec"]["replicas"]) if deployment else 0

@@ -20,7 +20,7 @@ from .redis_manifests import (
     build_redis_statefulset,
     generate_password,
 )
-from .redis_status import RedisObservation
+from .redis_status import RedisObservation, describe_error
 from .spec import ManagedRedis
 
 
@@ -102,7 +102,7 @@ def observe_redis(client: Any) -> RedisObservation:
         report = inspect(client.redis)
         epoch = str(client.epoch())
     except Exception as e:  # noqa: BLE001 -- any failure to read Redis is reported, not raised
-        return RedisObservation(reachable=False, error=f"{type(e).__name__}: {e}")
+        return RedisObservation(reachable=False, error=describe_error(e))
     pool = client.redis.connection_pool
     primary = ""
     if hasattr(pool, "get_master_address"):  # through Sentinel

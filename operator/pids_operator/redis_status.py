@@ -16,6 +16,15 @@ EPHEMERAL_MESSAGE = ("Redis keeps its data in memory only: a restart of its pod 
                      "(PidsTasks are re-enqueued from their objects; tasks submitted through the client are lost)")
 
 
+ERROR_MESSAGE_LIMIT = 300
+
+
+def describe_error(e: BaseException) -> str:
+    """One short line for a status message: redis-py's errors can carry whole client reprs."""
+    text = f"{type(e).__name__}: {e}".splitlines()[0].split(" : <", 1)[0]
+    return text if len(text) <= ERROR_MESSAGE_LIMIT else text[:ERROR_MESSAGE_LIMIT - 3] + "..."
+
+
 @dataclass(frozen=True)
 class RedisObservation:
     """One look at the cluster's Redis (pids.redis_info's report, the epoch), or why it failed."""
@@ -112,14 +121,17 @@ def _degraded(obs: RedisObservation, block: Mapping[str, Any], now: float) -> tu
 
 def redis_events(previous: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Warning Events (reason, message) for what just went wrong between two statuses: Degraded
-    set or its reason changed, RedisEphemeral set, a data loss noticed."""
+    set or its reason changed (RedisUnreachable only for a Redis seen before: not while a new
+    one starts), RedisEphemeral set, a data loss noticed."""
     before = {c.get("type"): c for c in previous.get("conditions") or []}
+    never_reached = "role" not in (previous.get("redis") or {})  # a Redis still starting up
     events = []
     for c in new.get("conditions") or []:
         old = before.get(c["type"]) or {}
         if c["type"] in ("Degraded", "RedisEphemeral") and c["status"] == "True" and (
                 old.get("status") != "True" or old.get("reason") != c["reason"]):
-            events.append((c["reason"], c["message"]))
+            if not (c["reason"] == "RedisUnreachable" and never_reached):
+                events.append((c["reason"], c["message"]))
     loss = (new.get("redis") or {}).get("lastDataLoss")
     if loss and loss != (previous.get("redis") or {}).get("lastDataLoss") and not any(
             reason == "RedisDataLost" for reason, _ in events):

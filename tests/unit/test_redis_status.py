@@ -10,6 +10,7 @@ from pids_operator.redis_status import (
     DATA_LOSS_NOTICE_SECONDS,
     RedisObservation,
     degraded_by,
+    describe_error,
     redis_events,
     redis_health,
 )
@@ -124,8 +125,10 @@ def test_a_cluster_that_lost_data_is_degraded_but_its_workers_are_ready() -> Non
 
 
 def test_warnings_are_posted_once_when_things_go_wrong() -> None:
-    ok = status_with(DURABLE, {}, seen("e1"), now=1.0)
-    assert redis_events({}, ok) == []
+    starting = status_with(DURABLE, {}, DOWN, now=0.5)
+    assert redis_events({}, starting) == []  # a new Redis not up yet is no news
+    ok = status_with(DURABLE, starting, seen("e1"), now=1.0)
+    assert redis_events(starting, ok) == []
     down = status_with(DURABLE, ok, DOWN, now=2.0)
     assert redis_events(ok, down) == [("RedisUnreachable", "ConnectionError: connection refused")]
     still_down = status_with(DURABLE, down, DOWN, now=3.0)
@@ -141,3 +144,9 @@ def test_an_ephemeral_cluster_warns_when_created() -> None:
     s = status_with(EPHEMERAL, {}, seen(rep=EPHEMERAL_REPORT), now=1.0)
     assert [r for r, _ in redis_events({}, s)] == ["PersistenceDisabled"]
     assert redis_events(s, status_with(EPHEMERAL, s, seen(rep=EPHEMERAL_REPORT), now=2.0)) == []
+
+
+def test_error_messages_stay_short() -> None:
+    e = ConnectionError("No master found for 'pids' : <redis.client.Redis(<ConnectionPool(...)>)> - more\nlines")
+    assert describe_error(e) == "ConnectionError: No master found for 'pids'"
+    assert len(describe_error(ValueError("x" * 1000))) == 300
