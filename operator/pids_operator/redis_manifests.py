@@ -32,11 +32,12 @@ from .spec import ManagedRedis
 
 PASSWORD_KEY = "password"
 PASSWORD_ENV = "REDISCLI_AUTH"  # redis-cli (the probes) reads it; redis-server gets it by $(VAR)
-SCRIPTS = ("common.sh", "redis-ha.sh", "sentinel.sh")
+SCRIPTS = ("common.sh", "redis-ha.sh", "sentinel.sh", "switchover.sh")
 SCRIPTS_DIR = "/scripts"
 DATA_VOLUME = "data"
-# Redis on SIGTERM fsyncs its AOF and waits up to 10 s (shutdown-timeout) for replicas to catch up
-TERMINATION_GRACE_SECONDS = 30
+# A primary's switchover (up to ~15 s), then Redis on SIGTERM fsyncs its AOF and waits up to
+# 10 s (shutdown-timeout) for replicas to catch up
+TERMINATION_GRACE_SECONDS = 40
 # Liveness passes while Redis answers at all: loading its data set, a replica cut off from its
 # primary, a long script. Only a Redis that does not answer is restarted.
 LIVE_REPLIES = "PONG|LOADING*|MASTERDOWN*|BUSY*"
@@ -126,9 +127,12 @@ def _redis_container(owner: Body, redis: ManagedRedis, tmp_mount: dict[str, Any]
     cluster = owner["metadata"]["name"]
     env = [_password_env(cluster)]
     command = ["redis-server"]  # explicit, whatever the image's ENTRYPOINT
+    extra: dict[str, Any] = {}
     if redis.sentinel:
         env += _topology_env(owner, redis)
         command = ["sh", f"{SCRIPTS_DIR}/redis-ha.sh"]
+        # a primary being deleted hands over to a replica first (switchover.sh)
+        extra["lifecycle"] = {"preStop": {"exec": {"command": ["sh", f"{SCRIPTS_DIR}/switchover.sh"]}}}
     return {
         "name": "redis",
         "image": redis.image,
@@ -143,6 +147,7 @@ def _redis_container(owner: Body, redis: ManagedRedis, tmp_mount: dict[str, Any]
         "resources": resources(redis),
         "securityContext": container_security_context(),
         "volumeMounts": _mounts(redis, tmp_mount),
+        **extra,
     }
 
 

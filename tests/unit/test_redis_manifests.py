@@ -165,6 +165,8 @@ def test_ha_runs_a_sentinel_beside_each_redis_from_the_scripts() -> None:
     scripts = next(v for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == "scripts")
     assert scripts["configMap"]["name"] == build_redis_scripts(OWNER)["metadata"]["name"] == "demo-redis-boot"
     assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    assert c["redis"]["lifecycle"]["preStop"]["exec"]["command"] == ["sh", "/scripts/switchover.sh"]
+    assert "lifecycle" not in containers(build_redis_statefulset(OWNER, managed()))["redis"]
 
 
 def test_ha_primary_refuses_writes_without_a_connected_replica() -> None:
