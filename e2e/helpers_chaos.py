@@ -165,21 +165,25 @@ def driver_result(kubectl: Runner, namespace: str, pod: str, timeout: float) -> 
     return json.loads(logs.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def work_flows_again(samples: Sequence[Sequence[Any]], since: float) -> float | None:
-    """Seconds from `since` (the deletion) to the first rise of the succeeded counter after the
-    outage (the first failed read), compared with the last value seen: the counter may come
-    back where it was (durable) or from zero (data lost)."""
-    before = [v for t, v in samples if t < since and v is not None]
-    after = [(t, v) for t, v in samples if t >= since]
-    outage = next((i for i, (_, v) in enumerate(after) if v is None), 0)
-    last = before[-1] if before else 0
-    for t, v in after[outage:]:
-        if v is None:
-            continue
-        if v > last:
-            return float(t - since)
-        last = v
-    return None
+STALL_WINDOW_SECONDS = 90.0
+STALL_MIN_SECONDS = 1.0  # the counter moves every poll (0.2 s) while work flows
+
+
+def work_flows_again(samples: Sequence[Sequence[Any]], since: float) -> float:
+    """Seconds from `since` (the deletion) to the end of the longest stall of the succeeded
+    counter that follows: the first rise after the longest time without one (failed reads and
+    a counter that restarts from zero count as no rise). 0 if it never stalled for a second."""
+    rises, last = [], None
+    for t, v in samples:
+        if v is not None and last is not None and v > last and since <= t <= since + STALL_WINDOW_SECONDS:
+            rises.append(t)
+        last = v if v is not None else last
+    best, previous = (STALL_MIN_SECONDS, since), since
+    for t in rises:
+        if t - previous > best[0]:
+            best = (t - previous, t)
+        previous = t
+    return float(best[1] - since)
 
 
 @dataclass
@@ -191,7 +195,7 @@ class Outcome:
     lost: int
     duplicated: int
     reexecuted: int  # started more than once (at-least-once execution; not a duplicate completion)
-    flows_again: float | None
+    flows_again: float
     failover: float | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
