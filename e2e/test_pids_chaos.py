@@ -3,7 +3,8 @@ tasks submitted through the Python client from a pod (chaos_driver), all recordi
 executions in a ledger Redis no test touches (helpers_chaos.py says how things are counted).
 
 (a) the Redis pod of a default (durable) cluster deleted: every task completes once;
-(b) an HA cluster's primary pod deleted: a failover, no acknowledged task lost or duplicated;
+(b) an HA cluster's primary pod deleted (a switchover), then its primary frozen (a Sentinel
+    failover): no acknowledged task lost or duplicated;
 (c) the Redis pod, the operator pod and a worker pod deleted at the same moment;
 (d) an explicitly ephemeral cluster's Redis pod deleted: the PidsTask is re-enqueued from its
     object and completes, client-submitted tasks raise TaskLost, nothing hangs.
@@ -46,6 +47,7 @@ from helpers_pids import (
     cluster_manifest,
     get,
     release,  # noqa: F401  (module fixture)
+    signal_container,
     wait_cluster_ready,
     wait_task_phase,
     wait_until,
@@ -196,6 +198,32 @@ def test_ha_primary_deleted_fails_over_without_losing_acknowledged_tasks(lab: La
     primary = lab.status("pidscluster", HA).get("redis", {}).get("primary", "")
     wait_until(lambda: lab.status("pidscluster", HA).get("redis", {}).get("primary", "").startswith(str(new)), 60,
                f"the PidsCluster status names the new primary (was {primary})")
+
+
+def test_ha_primary_frozen_fails_over_without_losing_acknowledged_tasks(lab: Lab) -> None:
+    """(b, unplanned) the primary's redis-server frozen (SIGSTOP from the node): no switchover,
+    the Sentinels find it silent and fail over; thawed, it rejoins as a replica."""
+    pods = [lab.redis_pod(HA, i) for i in range(3)]
+    old = sentinel_primary(lab, pods)
+    assert old in pods, f"no Sentinel names a primary among {pods}"
+    driver, task, tag = lab.start_load(HA, "b-frozen")
+    lab.wait_in_flight(tag)
+    pod = get(lab.kubectl, lab.namespace, "pod", old)
+    assert pod is not None
+    since = time.time()
+    signal_container(pod, "redis", "STOP")
+    try:
+        others = [p for p in pods if p != old]
+        new = wait_until(lambda: (p := sentinel_primary(lab, others)) not in (None, old) and p, 60,
+                         "a Sentinel names a new primary", interval=0.3)
+        failover = time.time() - since
+    finally:
+        signal_container(pod, "redis", "CONT")
+    out, seen = lab.outcome("b-frozen", HA, driver, task, tag, since, None, failover)
+    FIGURES.record("chaos (b) HA primary frozen -> Sentinel names a new primary", failover, f"{old} -> {new}")
+    FIGURES.record("chaos (b) HA primary frozen -> work flows again", out.flows_again)
+    assert out.lost == 0, seen["driver"]["outcomes"].keys()
+    assert out.duplicated == 0, f"{out.duplicated} task(s) ran to the end twice"
 
 
 def test_redis_operator_and_worker_pods_deleted_together(lab: Lab) -> None:
