@@ -24,7 +24,7 @@ from .spec import ClusterSpec, TaskSpec
 from .state import OperatorState
 from .conditions import merge_patch
 from .redis_ops import RedisChanging
-from .redis_status import degraded_by, redis_events
+from .redis_status import degraded_by, describe_error, redis_events
 from .task_status import TERMINAL_PHASES, problem_status, with_conditions
 from .validation import summary, validate_cluster, validate_task
 
@@ -174,7 +174,7 @@ def follow_task(body: kopf.Body, spec: kopf.Spec, uid: str, namespace: str, stat
         try:
             followed = task_ops.follow(client, task.cluster, uid, task, status, now)
         except (redis.RedisError, PidsError) as e:  # Redis away: say so, keep the last progress, look again
-            patch.status.update(reason="RedisUnavailable", message=f"Redis unreachable: {type(e).__name__}: {e}")
+            patch.status.update(reason="RedisUnavailable", message=f"Redis unreachable: {describe_error(e)}")
             return
         new = with_conditions(followed.status, status, body["metadata"].get("generation"), now, followed.conditions)
         patch.status.update(merge_patch(status, new))
