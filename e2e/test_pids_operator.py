@@ -113,9 +113,11 @@ def test_printer_columns_filled(release):  # noqa: F811
     tables = parse_tables(k("get", "pidsclusters,pidstasks", "-n", ns, "-o", "wide").stdout)
     assert len(tables) == 2, text
     (cl_head, cl_rows), (pt_head, pt_rows) = tables
-    assert cl_head == ["NAME", "DESIRED", "READY", "BACKLOG", "RUNNING", "DONE", "BALANCE", "STATUS", "THROUGHPUT", "AGE"], cl_head
+    assert cl_head == ["NAME", "DESIRED", "READY", "BACKLOG", "RUNNING", "DONE", "BALANCE", "REDIS", "STATUS", "THROUGHPUT",
+                       "AGE"], cl_head
     demo = dict(zip(cl_head, next(r for r in cl_rows if r[0].endswith(CLUSTER))))
     assert demo["DESIRED"] == "3" and demo["READY"] == "3" and demo["DONE"] == "200" and demo["STATUS"] == "Ready", demo
+    assert demo["REDIS"] == "durable", demo
     assert demo["BACKLOG"] == "0" and demo["RUNNING"] == "0", demo
     assert 0.0 <= float(demo["BALANCE"]) <= 1.0 and float(demo["THROUGHPUT"]) >= 0.0, demo
     assert pt_head == ["NAME", "CLUSTER", "PHASE", "DONE", "ATTEMPTS", "FUNCTION", "REASON", "AGE"], pt_head

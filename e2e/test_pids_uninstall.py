@@ -79,7 +79,8 @@ def test_helm_uninstall_leaves_nothing(kubectl, helm):
         pt = wait_task_phase(k, ns, "hello", timeout=120)
         assert json.loads(pt["status"]["result"]["value"]) == "hello from PIDS", pt["status"]
         before = leftovers(k, ns)
-        for kind in ("Deployment/demo-redis", "Deployment/demo-workers", "Secret/demo-redis-auth",
+        for kind in ("StatefulSet/demo-redis", "PersistentVolumeClaim/data-demo-redis-0", "Deployment/demo-workers",
+                     "Secret/demo-redis-auth",
                      "ConfigMap/demo-config", f"Deployment/{RELEASE}", f"Role/{RELEASE}", f"ServiceAccount/{RELEASE}"):
             assert kind in before, f"{kind} missing before the uninstall: {before}"
 
