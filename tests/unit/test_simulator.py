@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pids.bench import placement as bench
 from pids.physics import Gravity
-from pids.placement import TaskWindow, WorkerTable, make_policy
-from pids.simulator import simulate
-from pids.workloads import WORKLOADS, Workload, WorkerSpec, make_workload
+from pids.placement import TaskWindow, WorkerTable
+from pids_bench import placement as bench
+from pids_bench.policies import make_policy
+from pids_bench.simulator import simulate
+from pids_bench.workloads import WORKLOADS, Workload, WorkerSpec, make_workload
 
 
 def tiny(sizes, arrival=None, speeds=(1.0, 1.0), **kw) -> Workload:
@@ -142,3 +143,4 @@ def test_bench_runs_end_to_end_and_writes_its_table_json_and_plots(tmp_path: Pat
     assert set(document["results"]["a-origin"]) == set(bench.POLICIES)
     for png in ("work_bars.png", "wait_cdf.png", "makespan_lb.png", "grid_heatmap.png"):
         assert (tmp_path / png).stat().st_size > 1000
+

@@ -23,7 +23,8 @@ from .connection import connect
 from .execution import Outcome, Slots, run_task
 from .health import HealthServer, LoopWatch, WorkerMetrics
 from .keys import Keys
-from .placement import Placement, WorkerTable, binds_late, make_policy
+from .physics import worker_policy
+from .placement import Placement, WorkerTable, binds_late
 from .protocol import MAX_COMPLETIONS, NO_TOTALS, ClaimedTask, Completion, Protocol, Snapshot, WorkerTotals
 from .settings import WorkerSettings
 from .share import DEPTH, Share
@@ -41,12 +42,6 @@ INLINE_BATCH_SECONDS = 0.05  # a worker running its claimed batch itself cycles 
 MAX_BACKOFF = 5.0
 
 
-def make_worker_policy(settings: WorkerSettings) -> Placement:
-    if settings.policy == "gravity":
-        return make_policy("gravity", G=settings.G, distance_offset=settings.distance_offset)
-    return make_policy(settings.policy)
-
-
 def claim_window(settings: WorkerSettings, cluster_slots: int) -> tuple[int, int]:
     """(window, heaviest part) read per snapshot: the configured window, but no larger than a few
     times the slots (+ prefetch) of the whole cluster or two DEPTH-deep shares, whichever is more
@@ -61,12 +56,13 @@ def claim_window(settings: WorkerSettings, cluster_slots: int) -> tuple[int, int
 
 
 class Worker:
-    def __init__(self, settings: WorkerSettings, client: redis.Redis | None = None) -> None:
+    def __init__(self, settings: WorkerSettings, client: redis.Redis | None = None,
+                 policy: Placement | None = None) -> None:
         self.settings = settings
         self.id = settings.worker_id
         self.redis = client or connect(settings.redis_url, settings.redis_password)
         self.protocol = Protocol(self.redis, Keys(settings.cluster))
-        self.policy = make_worker_policy(settings)
+        self.policy = worker_policy(settings) if policy is None else policy  # default: gravity from the settings
         self.metrics = WorkerMetrics()
         self.metrics.held.set_function(lambda: len(self.held))  # read at scrape time, not set per task
         self.metrics.load.set_function(self._held_weight)

@@ -8,8 +8,9 @@ read the first K pending tasks and the live-worker table, call
 late-binding policy's worker claims only up to its free slots, and with batched
 claims (k > 1) it claims, when it has nothing left to start, up to k tasks in one
 round trip; an early-binding worker claims its whole share and queues it
-locally. Centralised references (LPT, EFT) see the whole queue and never batch. Claims and announcements take no time; only the placement's CPU time
-is measured (process CPU time, the one non-deterministic output).
+locally. Centralised references (LPT, EFT) see the whole queue and never batch.
+Claims and announcements take no time; only the placement's CPU time is measured
+(process CPU time, the one non-deterministic output).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import PidsError
-from .physics import path_distance
-from .placement import Placement, TaskWindow, WorkerTable, binds_late, wants_whole_queue
-from .scoring import balance_score, jain_index, makespan_lower_bound, max_over_mean, percentile
+from pids.errors import PidsError
+from pids.physics import path_distance
+from pids.placement import Placement, TaskWindow, WorkerTable, binds_late
+from pids.scoring import balance_score, jain_index, makespan_lower_bound, max_over_mean, percentile
+from .policies import wants_whole_queue
 from .workloads import Workload
 
 COMPLETE, CRASH, RELEASE, WAKE = 0, 1, 2, 3

@@ -14,8 +14,8 @@ line: CPU seconds, cycles, tasks claimed.
 The subscriber process holds n real subscriptions to the new-work channel (one
 connection each, as real workers have) and counts the messages delivered.
 
-    python -m pids.bench.scale_sim driver URL CLUSTER FIRST N PREFETCH
-    python -m pids.bench.scale_sim subscribe URL CHANNEL N
+    python -m pids_bench.scale_sim driver URL CLUSTER FIRST N PREFETCH
+    python -m pids_bench.scale_sim subscribe URL CHANNEL N
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from .. import worker as worker_mod
-from ..connection import connect
-from ..execution import Outcome
-from ..keys import Keys
-from ..protocol import ClaimedTask
-from ..settings import WorkerSettings
+from pids import worker as worker_mod
+from pids.connection import connect
+from pids.execution import Outcome
+from pids.keys import Keys
+from pids.protocol import ClaimedTask
+from pids.settings import WorkerSettings
 
 
 class InstantSlots:
@@ -82,7 +82,7 @@ def worker_id(i: int) -> str:
 
 
 def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
-    worker_mod.Slots = InstantSlots  # type: ignore[misc,assignment]
+    worker_mod.Slots = InstantSlots  # type: ignore[attr-defined,assignment]
     client = connect(url)
     sims = [worker_mod.Worker(WorkerSettings(redis_url=url, cluster=cluster, worker_id=worker_id(first + i),
                                              concurrency=1, prefetch=prefetch), client=client) for i in range(n)]
