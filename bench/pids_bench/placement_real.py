@@ -33,13 +33,13 @@ import numpy as np
 import redis
 
 from pids.client import INFO_FIELDS, Client
+from pids.cycle import CycleConfig, claim_window
 from pids.demo import start_workers, stop_workers, wait_for_workers
 from pids.embedded import EmbeddedRedis
 from pids.errors import ConfigError
 from pids.scoring import balance_score, jain_index, makespan_lower_bound, max_over_mean
 from pids.settings import WorkerSettings
 from pids.task import TaskInfo, TaskState
-from pids.worker import claim_window
 
 from .policies import REFERENCES, make_policy, online_policy
 from .simulator import simulate
@@ -121,7 +121,7 @@ def sim_metrics(workload: Workload, policy: str, settings: WorkerSettings, overh
     """The simulator on `workload` with the worker's policy and claim window (1-slot workers); with
     `overhead` (in size units) added to every task's run time as well, only its makespan / true LB."""
     placement = make_policy(policy) if policy in REFERENCES else online_policy(settings)
-    window, heavy = claim_window(settings, len(workload.workers))
+    window, heavy = claim_window(CycleConfig.of(settings), len(workload.workers))
     result = simulate(workload, placement, window=window, heavy=heavy)
     metrics = {m: v for m, v in result.metrics().items() if m in METRICS}
     if overhead > 0:
@@ -245,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
                                    lambda: bar.advance(progress))
     runs += references(task_sets, [p for p in REFERENCES if p in policies or not args.policy])
     table = summarise(runs)
-    window, heaviest = claim_window(settings, args.workers)
+    window, heaviest = claim_window(CycleConfig.of(settings), args.workers)
     config = {"tasks": tasks, "workers": args.workers, "unit": args.unit, "seeds": seeds, "workloads": workloads,
               "policies": live, "window": window, "heaviest": heaviest}
     document = {"config": config, "results": table, "runs": [r.__dict__ for r in runs]}
