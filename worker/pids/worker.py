@@ -27,7 +27,8 @@ from .health import HealthServer, LoopWatch, WorkerMetrics
 from .heartbeat import HeartbeatLoop
 from .keys import Keys
 from .ledger import Ledger, retry_backoff_ms
-from .placement import Placement, binds_late, make_policy
+from .physics import worker_policy
+from .placement import Placement, binds_late
 from .process_slots import ProcessSlots
 from .protocol import CycleReply, CycleRequest, Protocol
 from .runners import InlineSlot, Runner, ThreadSlots
@@ -50,12 +51,6 @@ class LoopState:
     empty_plans: int = 0  # cycles in a row whose plan left pending work to other workers
 
 
-def make_worker_policy(settings: WorkerSettings) -> Placement:
-    if settings.policy == "gravity":
-        return make_policy("gravity", G=settings.G, distance_offset=settings.distance_offset)
-    return make_policy(settings.policy)
-
-
 def make_runner(settings: WorkerSettings, late_binding: bool, on_outcome: Any) -> Runner:
     s = settings
     if s.pool == "process":
@@ -72,7 +67,7 @@ class Worker:
         self.id = settings.worker_id
         self.redis = client or connect(settings.redis_url, settings.redis_password)
         self.protocol = Protocol(self.redis, Keys(settings.cluster))
-        self.policy = policy or make_worker_policy(settings)
+        self.policy = policy or worker_policy(settings)  # default: gravity from the settings
         self.metrics = WorkerMetrics()
         self.metrics.held.set_function(lambda: len(self.held))  # read at scrape time, not set per task
         self.metrics.load.set_function(self._held_weight)
