@@ -10,6 +10,7 @@ BENCHMARKS = {
     "placement": "placement quality of every policy on simulated workloads (--real: on worker processes too)",
     "peers": "PIDS next to the Redis task queues users would pick instead: rates, latency, recovery",
     "scale": "per-task cost of PIDS as the number of workers W grows",
+    "soak": "Redis memory under an endless stream of tasks with retention (flat or not)",
 }
 
 

@@ -210,14 +210,25 @@ def run_status(args: argparse.Namespace) -> int:
             for key, value in data.items():
                 print(f"{key:>16}: {value}")
         return 0
+    from .redis_info import inspect
+
     stats = client.cluster_stats()
+    report = inspect(client.redis)
+    redis_view = {"persistence": report.persistence, "eviction_policy": report.maxmemory_policy,
+                  "maxmemory": report.maxmemory, "used_memory": report.used_memory, "role": report.role,
+                  "epoch": client.epoch()}
     if args.json:
         print(json.dumps({**{k: v for k, v in stats.__dict__.items() if k != "workers"},
-                          "balance_score": stats.balance_score, "workers": [w.__dict__ for w in stats.workers]}))
+                          "balance_score": stats.balance_score, "workers": [w.__dict__ for w in stats.workers],
+                          "redis": redis_view}))
         return 0
     from .report import cluster_table
 
-    Console().print(cluster_table(stats))
+    console = Console()
+    console.print(cluster_table(stats))
+    warning = "" if report.persistent and not report.evicting else \
+        "  [red](tasks do not survive a restart)[/red]" if not report.persistent else "  [red](may evict tasks)[/red]"
+    console.print(f"{report.describe()}, epoch {redis_view['epoch'] or '-'}{warning}", highlight=False)
     return 0
 
 

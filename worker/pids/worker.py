@@ -42,6 +42,7 @@ IDLE_WAIT = 1.0  # longest sleep between cycles with nothing to do (new work wak
 NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT = 0.001, 0.02
 INLINE_BATCH_SECONDS = 0.05  # an inline slot returns to the loop at least this often (results, refills)
 MAX_BACKOFF = 5.0
+ACK_TIMEOUT_MS = 1000  # how long completions wait for replicas (ack_replicas) before going on
 
 
 @dataclass
@@ -265,7 +266,19 @@ class Worker:
                 self._isolate_completions(request)
             raise
         self._count_sent(request, reply)
+        if request.completions and self.settings.ack_replicas:
+            self._await_replicas()
         return reply
+
+    def _await_replicas(self) -> None:
+        """HA Redis: wait until `ack_replicas` replicas have the completions just recorded (WAIT on
+        the same connection), so a failover right after does not lose them."""
+        acknowledged = self.protocol.held.call("WAIT", self.settings.ack_replicas, ACK_TIMEOUT_MS)
+        if isinstance(acknowledged, Exception):
+            raise acknowledged
+        if int(acknowledged) < self.settings.ack_replicas:
+            log.warning("only %d of %d replica(s) acknowledged the last completions within %d ms",
+                        int(acknowledged), self.settings.ack_replicas, ACK_TIMEOUT_MS)
 
     def _count_sent(self, request: CycleRequest, reply: CycleReply) -> None:
         stale = self.ledger.sent(request.completions, request.totals, reply.completed)
