@@ -24,6 +24,7 @@ from .protocol import CycleReply, CycleRequest, Protocol
 from .reaper import release_dead_workers
 from .runners import Runner
 from .settings import WorkerSettings
+from .wake import Wake
 from .wire import ClaimedTask
 
 log = logging.getLogger("pids.worker")
@@ -40,7 +41,7 @@ ACK_TIMEOUT_MS = 1000  # how long completions wait for replicas (ack_replicas) b
 class Signals:
     """What other threads tell the claim loop."""
 
-    wake: threading.Event  # look again now: new work, a finished task, a drain
+    wake: Wake  # look again now: new work, a finished task, a drain
     draining: threading.Event  # no more claims
     leaving: threading.Event  # and leave once what is held is done (SIGTERM)
     stopping: threading.Event  # leave at once
@@ -92,7 +93,7 @@ class ClaimLoop:
         self.watch.tick()
         if self.leaving.is_set() and loop.drain_deadline is None:
             loop.drain_deadline = time.monotonic() + self.settings.drain_seconds
-        if self.wake.is_set():  # (clear() takes the event's lock even when there is nothing to clear)
+        if self.wake.is_set():
             self.wake.clear()
         self.runner.run_inline(INLINE_BATCH_SECONDS)
         self._collect_outcomes()
@@ -124,7 +125,7 @@ class ClaimLoop:
             wait = min(NOT_MINE_MAX_WAIT, NOT_MINE_FIRST_WAIT * 2 ** (loop.empty_plans - 1)) if loop.empty_plans \
                 else IDLE_WAIT
             next_timeout = self.runner.seconds_to_next_timeout()
-            self.wake.wait(wait if next_timeout is None else min(wait, next_timeout + 0.01))
+            self.wake.wait(wait if next_timeout is None else min(wait, next_timeout + 0.01), self.runner.waitables())
         return False
 
     def _turn(self) -> tuple[int, bool]:

@@ -24,6 +24,7 @@ from .process_slots import ProcessSlots
 from .protocol import Protocol
 from .runners import InlineSlot, Runner, ThreadSlots
 from .settings import WorkerSettings
+from .wake import Wake
 
 log = logging.getLogger("pids.worker")
 
@@ -31,7 +32,7 @@ log = logging.getLogger("pids.worker")
 def make_runner(settings: WorkerSettings, late_binding: bool, on_outcome: Callable[[], None]) -> Runner:
     s = settings
     if s.pool == "process":
-        return ProcessSlots(s.concurrency, s.allowed_modules, s.max_result_bytes, on_outcome)
+        return ProcessSlots(s.concurrency, s.allowed_modules, s.max_result_bytes)
     if s.concurrency == 1 and late_binding:
         return InlineSlot(s.allowed_modules, s.max_result_bytes, on_outcome)
     return ThreadSlots(s.concurrency, s.allowed_modules, s.max_result_bytes, on_outcome)
@@ -46,7 +47,7 @@ class Worker:
         self.protocol = Protocol(self.redis, Keys(settings.cluster))
         self.policy = policy or worker_policy(settings)  # default: gravity from the settings
         self.metrics = WorkerMetrics()
-        self.signals = Signals(threading.Event(), threading.Event(), threading.Event(), threading.Event())
+        self.signals = Signals(Wake(), threading.Event(), threading.Event(), threading.Event())
         self.wake, self.draining, self.leaving, self.stopping = (self.signals.wake, self.signals.draining,
                                                                  self.signals.leaving, self.signals.stopping)
         self.runner = make_runner(settings, binds_late(self.policy), self.wake.set)
