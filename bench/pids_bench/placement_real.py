@@ -157,8 +157,7 @@ def run_policy(redis_url: str, policy: str, task_sets: list[tuple[int, Workload]
             ids = [h.id for h in handles]
             infos, seqs = task_records(redis_url, client, ids)
             lower_bound = makespan_lower_bound(workload.size, np.ones(len(workload.workers)))
-            # the real queue's order: enqueue ms, then task id (the pending ZSET's tie-break)
-            order = sorted(range(len(ids)), key=lambda t: (infos[t].enqueued_at, ids[t]))
+            order = sorted(range(len(ids)), key=seqs.__getitem__)  # the real queue's order (enqueue.lua)
             same_tasks = workload.in_queue_order(order, ids, seqs)
             real = real_metrics(workload, unit, infos, busy, lower_bound)
             overhead = (real["run_overhead_ms"] + real["cycle_overhead_ms"]) / 1e3 / unit

@@ -128,19 +128,20 @@ class CentralWorker:
         self.redis.complete(self.id, [Completion(task.id, task.token, "null", seconds, task.weight)])
 
     def turn(self, now: float) -> Turn:
-        """Plan over every pending task and claim this worker's part, up to its free slots; with
-        a free slot left, it looks again at every change (as if polling)."""
+        """Plan over every pending task and claim this worker's part: up to its free slots, or all
+        of it for an early-binding reference (EFT); it looks again at every change (as if polling)."""
         free = self.slots - self.held
-        if free <= 0:
+        late = binds_late(self.policy)
+        if late and free <= 0:
             return Turn([], False, None, False)
         snapshot = self.redis.snapshot(self.redis.pending_count(), 0, len(self.redis.workers) + 1, self.id, now)
         tasks = task_window(snapshot)
         won: list[ClaimedTask] = []
         if len(tasks):
-            table = worker_table(snapshot, self.id, free)
-            plan = self.policy.assign(table, tasks, table.ids.index(self.id))
-            mine = [tasks.ids[i] for i in np.flatnonzero(plan == table.ids.index(self.id))[:free]]
-            won = self.redis.claim(self.id, mine, len(mine), now)
+            table = worker_table(snapshot, self.id, max(free, 0))
+            me = table.ids.index(self.id)
+            mine = [tasks.ids[i] for i in np.flatnonzero(self.policy.assign(table, tasks, me) == me)]
+            won = self.redis.claim(self.id, mine[:free] if late else mine, len(mine), now)
         self.held += len(won)
         return Turn(won, not won, None, True)
 

@@ -178,6 +178,13 @@ def test_centralised_references_plan_over_the_whole_queue() -> None:
     assert len(spy.calls[0][1]) == 300
 
 
+def test_an_early_binding_reference_binds_the_whole_queue_at_once() -> None:
+    spy = Spy(make_policy("eft"))
+    r = simulate(make_workload("a-origin", 0, 300, 4), spy, window=16)
+    assert not np.isnan(r.finish).any()
+    assert spy.calls and all(window.age is not None and window.age.max() == 0 for _, window, _ in spy.calls)
+
+
 def test_a_crashed_workers_tasks_run_again_elsewhere() -> None:
     w = make_workload("f-burst-crash", 0, 100, 4)
     crash = next(s.crash_at for s in w.workers if s.crash_at is not None)
