@@ -91,7 +91,7 @@ class Protocol:
             else:
                 pipe = self.redis.pipeline(transaction=False)
                 self._scripts["enqueue"](keys=key_list, args=argv, client=pipe)
-                pipe.execute_command("WAIT", ack_replicas, ack_timeout_ms)
+                pipe.execute_command("WAIT", ack_replicas, ack_timeout_ms)  # type: ignore[no-untyped-call]
                 reply, acknowledged = pipe.execute()
                 if int(acknowledged) < ack_replicas:
                     raise EnqueueNotAcknowledged(
