@@ -18,7 +18,7 @@ from .errors import TaskFailed, TaskNotFound, TaskTimeout
 from .keys import Keys
 from .protocol import Protocol, _text
 from .scoring import balance_score
-from .task import TaskInfo, TaskOptions, TaskSpec, TaskState
+from .task import TaskInfo, TaskOptions, TaskSpec, TaskState, batch_specs
 
 INFO_FIELDS = ("id", "fn", "state", "claim", "max_attempts", "weight", "error", "batch", "enqueued_at",
                "first_claimed_at", "finished_at", "result_size")
@@ -114,34 +114,29 @@ class Client:
     def submit(self, fn: str, *args: Any, kwargs: dict[str, Any] | None = None, task_id: str | None = None,
                weight: float = 1.0, position: str = "", priority: int = 0, max_attempts: int = 3,
                timeout: float | None = None) -> TaskHandle:
-        """Enqueue fn(*args, **kwargs). The same task_id twice makes one task."""
+        """Enqueue fn(*args, **kwargs). The same task_id twice makes one task. Every value is
+        checked first (pids.limits, pids.functions): TaskArgumentsError/TaskFunctionError."""
         options = TaskOptions(weight=weight, position=position, priority=priority, max_attempts=max_attempts, timeout=timeout)
-        spec = TaskSpec(fn, tuple(args), dict(kwargs or {}), options, task_id or uuid.uuid4().hex)
+        spec = TaskSpec(fn, args, {} if kwargs is None else kwargs, options,
+                        uuid.uuid4().hex if task_id is None else task_id)
         self.protocol.enqueue([spec])
         return TaskHandle(self, spec.task_id)
 
     def map(self, fn: str, items: Iterable[Any], *, batch_id: str | None = None, weight: float = 1.0,
             position: str = "", priority: int = 0, max_attempts: int = 3, timeout: float | None = None) -> list[TaskHandle]:
         """fn(item) for every item, as one batch."""
-        return self.submit_batch(batch_id or uuid.uuid4().hex, fn, [[item] for item in items], weight=weight,
-                                 position=position, priority=priority, max_attempts=max_attempts, timeout=timeout)
+        return self.submit_batch(uuid.uuid4().hex if batch_id is None else batch_id, fn, [[item] for item in items],
+                                 weight=weight, position=position, priority=priority, max_attempts=max_attempts,
+                                 timeout=timeout)
 
-    def submit_batch(self, batch_id: str, fn: str, items: Sequence[Any], *, weight: float = 1.0, position: str = "",
+    def submit_batch(self, batch_id: str, fn: str, items: Iterable[Any], *, weight: float = 1.0, position: str = "",
                      priority: int = 0, max_attempts: int = 3, timeout: float | None = None) -> list[TaskHandle]:
         """Enqueue one task per item, ids f"{batch_id}-{i}"; idempotent per batch id.
 
         An item is a list of positional arguments, or a dict with optional keys
-        args, kwargs, weight, position."""
-        specs = []
-        for i, item in enumerate(items):
-            if isinstance(item, dict):
-                args, kwargs = item.get("args", []), item.get("kwargs", {})
-                item_weight, item_position = item.get("weight", weight), item.get("position", position)
-            else:
-                args, kwargs, item_weight, item_position = item, {}, weight, position
-            options = TaskOptions(weight=item_weight, position=item_position, priority=priority,
-                                  max_attempts=max_attempts, timeout=timeout)
-            specs.append(TaskSpec(fn, tuple(args), dict(kwargs), options, f"{batch_id}-{i}", batch_id))
+        args, kwargs, weight, position. Every item is checked before any is enqueued."""
+        options = TaskOptions(weight=weight, position=position, priority=priority, max_attempts=max_attempts, timeout=timeout)
+        specs = batch_specs(batch_id, fn, items, options)
         self.protocol.enqueue(specs, batch_id=batch_id)
         return [TaskHandle(self, s.task_id) for s in specs]
 

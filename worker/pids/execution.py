@@ -4,7 +4,6 @@ and turn the outcome into a JSON result or a described error. Slots are threads.
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import json
 import queue
@@ -14,31 +13,10 @@ import traceback
 from typing import Any, Callable, NamedTuple
 
 from .errors import TaskArgumentsError, TaskFunctionError
+from .functions import resolve
 from .protocol import ClaimedTask
-from .task import check_function
 
 TRACEBACK_LINES = 12
-
-
-def is_allowed(module: str, allowed_modules: tuple[str, ...]) -> bool:
-    """A module is allowed if it is, or lies inside, one of the allowed packages."""
-    return any(module == a or module.startswith(a + ".") for a in allowed_modules)
-
-
-def resolve(fn: str, allowed_modules: tuple[str, ...]) -> Callable[..., Any]:
-    """Import the task function, refusing modules outside the allow-list before importing."""
-    check_function(fn)
-    module_name, attr = fn.split(":")
-    if not is_allowed(module_name, allowed_modules):
-        raise TaskFunctionError(f"module {module_name!r} is not allowed on this worker (allowed: {', '.join(allowed_modules)})")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise TaskFunctionError(f"cannot import task module {module_name!r}: {exc}") from None
-    target = getattr(module, attr, None)
-    if not callable(target):
-        raise TaskFunctionError(f"{fn!r}: module {module_name!r} has no callable {attr!r}")
-    return target
 
 
 class Outcome(NamedTuple):
