@@ -17,7 +17,7 @@ import pids.tasks
 from pids.errors import TaskFunctionError
 from pids.execution import run_task
 from pids.functions import check_function, resolve
-from pids.protocol import ClaimedTask
+from pids.wire import ClaimedTask
 
 BUILTIN = ("pids.tasks",)
 
@@ -89,11 +89,11 @@ def test_what_a_task_module_imports_or_lacks_is_refused_with_the_reason(fn: str,
 
 
 def test_running_a_dunder_task_fails_for_good_and_leaves_the_module_intact() -> None:
-    outcome = run_task(ClaimedTask("t", 1, "pids.tasks:__setattr__", ["time", 0], {}, None, 1.0), BUILTIN)
+    outcome = run_task(ClaimedTask("t", "1|0|0|w", "pids.tasks:__setattr__", '["time",0]', "{}", None, 1.0, ""), BUILTIN)
     assert not outcome.ok and not outcome.retryable
     assert outcome.error.startswith("TaskFunctionError:") and "'__setattr__' is private" in outcome.error
     assert vars(pids.tasks)["time"] is time and pids.tasks.sleep(0.0) == 0.0
-    outcome = run_task(ClaimedTask("t", 1, "pids.tasks:__delattr__", ["sleep"], {}, None, 1.0), BUILTIN)
+    outcome = run_task(ClaimedTask("t", "1|0|0|w", "pids.tasks:__delattr__", '["sleep"]', "{}", None, 1.0, ""), BUILTIN)
     assert not outcome.ok and not outcome.retryable and hasattr(pids.tasks, "sleep")
 
 

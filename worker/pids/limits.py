@@ -23,6 +23,8 @@ MAX_PRIORITY = 100  # the queue order is seq - priority * 2**40 in a double: exa
 MAX_ATTEMPTS = 100  # the largest max_attempts
 MIN_TIMEOUT_SECONDS = 0.001
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+MIN_RETENTION_SECONDS = 0.001
+MAX_RETENTION_SECONDS = 10 * 365 * 24 * 3600.0  # as milliseconds, well inside what PEXPIRE takes
 MAX_POSITION_LENGTH = 253  # a DNS name: positions come from node names and zones
 
 MAX_ID_LENGTH = 128
@@ -66,6 +68,11 @@ def check_max_attempts(value: object, field: str = "max_attempts") -> int:
 def check_timeout(value: object, field: str = "timeout") -> float | None:
     """Seconds a task may run, or None for no timeout."""
     return None if value is None else _real_in(value, field, MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS)
+
+
+def check_retention(value: object, field: str = "retention") -> float | None:
+    """Seconds a final task's record and result stay, or None to keep them until deleted."""
+    return None if value is None else _real_in(value, field, MIN_RETENTION_SECONDS, MAX_RETENTION_SECONDS)
 
 
 def check_position(value: object, field: str = "position") -> str:

@@ -10,8 +10,11 @@ from typing import Any
 
 from .errors import TaskArgumentsError
 from .functions import check_function
-from .limits import (check_batch_id, check_item, check_max_attempts, check_position, check_priority, check_task_id,
-                     check_timeout, check_weight, encode_arguments)
+from .limits import (check_batch_id, check_item, check_max_attempts, check_position, check_priority, check_retention,
+                     check_task_id, check_timeout, check_weight, encode_arguments)
+from .wire import parse_claim
+
+RETENTION_SECONDS = 86_400.0  # how long a final task's record and result stay by default (a day)
 
 
 class TaskState(str, Enum):
@@ -36,6 +39,7 @@ class TaskOptions:
     priority: int = 0
     max_attempts: int = 3
     timeout: float | None = None
+    retention: float | None = RETENTION_SECONDS  # seconds a final task's record stays; None: until deleted
 
     def __post_init__(self) -> None:
         check_weight(self.weight)
@@ -43,6 +47,7 @@ class TaskOptions:
         check_priority(self.priority)
         check_max_attempts(self.max_attempts)
         check_timeout(self.timeout)
+        check_retention(self.retention)
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,11 @@ class TaskSpec:
             str(o.max_attempts),
             "" if o.timeout is None else repr(float(o.timeout)),
             self.batch_id,
+            "" if o.retention is None else str(max(1, round(o.retention * 1000))),
         ]
 
 
-ENCODED_FIELDS = 10
+ENCODED_FIELDS = 11
 
 
 def batch_specs(batch_id: str, fn: str, items: Iterable[Any], options: TaskOptions) -> list[TaskSpec]:
@@ -105,15 +111,6 @@ def batch_specs(batch_id: str, fn: str, items: Iterable[Any], options: TaskOptio
         except TaskArgumentsError as exc:
             raise TaskArgumentsError(f"item {i}: {exc}") from None
     return specs
-
-
-def parse_claim(claim: str) -> tuple[int, int | None, str]:
-    """(attempt, claimed ms, worker) from a task's claim field, "<attempt>|<ms>|<worker>"
-    (lua/claim_token.lua); (0, None, "") for a task never claimed."""
-    if not claim:
-        return 0, None, ""
-    attempt, claimed_ms, worker = claim.split("|", 2)
-    return int(attempt), int(claimed_ms), worker
 
 
 @dataclass(frozen=True)
@@ -151,7 +148,7 @@ class TaskInfo:
             value = raw.get(name)
             return int(value) / 1000.0 if value else None
 
-        attempt, claimed_ms, worker = parse_claim(raw.get("claim", ""))
+        attempt, claimed_ms, _, worker = parse_claim(raw.get("claim", ""))
         claimed_at = claimed_ms / 1000.0 if claimed_ms else None
         size = raw.get("result_size")
         return cls(
