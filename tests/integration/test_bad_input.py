@@ -40,7 +40,7 @@ def test_a_list_nested_990_deep_is_refused_at_submit_naming_args(client: Client)
     assert nothing_enqueued(client)
 
 
-@pytest.mark.parametrize("option", ["max_attempts", "priority", "weight", "timeout"])
+@pytest.mark.parametrize("option", ["max_attempts", "priority", "weight", "timeout", "retention"])
 def test_true_is_refused_for_every_numeric_option(client: Client, option: str) -> None:
     options: dict[str, Any] = {option: True}
     with pytest.raises(TaskArgumentsError, match=f"^{option} must be an? (number|integer) in .*got True \\(bool\\)"):
@@ -51,6 +51,7 @@ def test_true_is_refused_for_every_numeric_option(client: Client, option: str) -
 @pytest.mark.parametrize("options, name", [
     ({"weight": 1e308}, "weight"), ({"weight": float("nan")}, "weight"), ({"max_attempts": 10**6}, "max_attempts"),
     ({"priority": 10**6}, "priority"), ({"timeout": 1e12}, "timeout"), ({"position": "z\udc80"}, "position"),
+    ({"retention": 1e308}, "retention"),
 ])
 def test_options_outside_their_limits_are_refused_naming_the_option(client: Client, options: dict[str, Any],
                                                                     name: str) -> None:

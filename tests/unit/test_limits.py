@@ -16,8 +16,8 @@ from pids import limits
 from pids.errors import TaskArgumentsError
 from pids.functions import MAX_FUNCTION_LENGTH
 from pids.limits import (MAX_ARGUMENTS_BYTES, MAX_NESTING_DEPTH, check_batch_id, check_item, check_max_attempts,
-                         check_position, check_priority, check_task_id, check_timeout, check_weight, decode_arguments,
-                         decode_json, encode_arguments)
+                         check_position, check_priority, check_retention, check_task_id, check_timeout, check_weight,
+                         decode_arguments, decode_json, encode_arguments)
 from tests.conftest import nested_list
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "pidstasks.pids.dev.yaml"
@@ -27,7 +27,7 @@ def nested_text(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
-@pytest.mark.parametrize("check", [check_weight, check_priority, check_max_attempts, check_timeout])
+@pytest.mark.parametrize("check", [check_weight, check_priority, check_max_attempts, check_timeout, check_retention])
 @pytest.mark.parametrize("value", [True, False])
 def test_a_bool_is_never_a_number(check: Any, value: bool) -> None:
     with pytest.raises(TaskArgumentsError, match="bool"):
@@ -44,6 +44,7 @@ def test_a_bool_is_never_a_number(check: Any, value: bool) -> None:
     (check_max_attempts, 10**9, "max_attempts"), (check_max_attempts, 2.0, "max_attempts"),
     (check_timeout, 0, "timeout"), (check_timeout, 1e9, "timeout"), (check_timeout, float("nan"), "timeout"),
     (check_timeout, float("inf"), "timeout"), (check_timeout, "30", "timeout"),
+    (check_retention, 0, "retention"), (check_retention, 1e308, "retention"), (check_retention, float("nan"), "retention"),
 ])
 def test_numbers_outside_their_range_name_the_option_and_the_range(check: Any, value: object, name: str) -> None:
     with pytest.raises(TaskArgumentsError, match=rf"^{name} must be an? (number|integer) in \[.+, .+\], got "):
@@ -56,6 +57,7 @@ def test_numbers_at_the_edges_of_their_ranges_are_accepted() -> None:
     assert (check_priority(limits.MIN_PRIORITY), check_priority(limits.MAX_PRIORITY)) == (-100, 100)
     assert (check_max_attempts(1), check_max_attempts(limits.MAX_ATTEMPTS)) == (1, 100)
     assert check_timeout(None) is None and check_timeout(limits.MAX_TIMEOUT_SECONDS) == limits.MAX_TIMEOUT_SECONDS
+    assert check_retention(None) is None and check_retention(limits.MAX_RETENTION_SECONDS) == limits.MAX_RETENTION_SECONDS
 
 
 def test_numpy_numbers_count_as_numbers() -> None:
