@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from .execution import Outcome, run_task
 from .wire import ClaimedTask
@@ -35,6 +35,10 @@ class Runner(Protocol):
         ...
 
     def has_inline_work(self) -> bool: ...
+
+    def waitables(self) -> list[Any]:
+        """What the claim loop waits on, besides its wake-up, to hear of finished tasks."""
+        ...
 
     def seconds_to_next_timeout(self) -> float | None: ...
 
@@ -187,6 +191,9 @@ class ThreadSlots:
     def has_inline_work(self) -> bool:
         return False
 
+    def waitables(self) -> list[Any]:
+        return []  # its threads set the wake-up themselves
+
     def stop(self) -> None:
         for _ in range(self.count):
             self._inbox.put(None)
@@ -211,6 +218,9 @@ class InlineSlot:
 
     def has_inline_work(self) -> bool:
         return bool(self._queued) and not self._timed_busy
+
+    def waitables(self) -> list[Any]:
+        return []
 
     def run_inline(self, budget_seconds: float) -> None:
         started = time.monotonic()
