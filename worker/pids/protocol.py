@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Sequence
 import hiredis
 import redis
 
+from .errors import TaskArgumentsError
 from .keys import Keys
 from .task import ENCODED_FIELDS, TaskSpec, parse_claim
 
@@ -32,6 +33,7 @@ PRELUDES = {
     "enqueue": ("server_time", "pending_meta"),
     "heartbeat": ("server_time",),
     "cancel": ("server_time",),
+    "retry": ("claim_token", "pending_meta"),
 }
 # per script call (Lua's unpack passes at most a few thousand values): the worker sends fewer
 MAX_CLAIM_CANDIDATES = 1000
@@ -132,6 +134,7 @@ class Protocol:
         self._forget_worker = _load_script(client, "forget_worker")
         self._cancel = _load_script(client, "cancel")
         self._cycle = _load_cycle_script(client)
+        self._retry = _load_script(client, "retry")
 
     def enqueue(self, specs: Sequence[TaskSpec], batch_id: str = "") -> int:
         """Create the tasks that do not exist yet; returns how many were created."""
@@ -375,6 +378,23 @@ class Protocol:
             self._cancel(keys=[k.pending, k.pending_meta, k.scheduled, k.stats, k.task(task_id), k.pending_by_weight],
                          args=[task_id, k.done_channel])
         )
+
+    def retry(self, failed: Sequence[tuple[str, int]], more_attempts: int) -> list[str]:
+        """Send dead-lettered tasks, given as (id, the attempt they were seen failing at), back to
+        the queue with `more_attempts` more attempts; returns per task "requeued", "stale",
+        "missing" or the state it was left in."""
+        if not isinstance(more_attempts, int) or more_attempts < 1:
+            raise TaskArgumentsError(f"a retry needs at least 1 more attempt, got {more_attempts!r}")
+        k = self.keys
+        outcomes: list[str] = []
+        for start in range(0, len(failed), ENQUEUE_CHUNK):
+            chunk = failed[start : start + ENQUEUE_CHUNK]
+            key_list = [k.pending, k.pending_meta, k.dead, k.stats, k.pending_by_weight, *(k.task(t) for t, _ in chunk)]
+            argv: list[Any] = [k.new_work_channel, more_attempts]
+            for task_id, attempt in chunk:
+                argv += [task_id, attempt]
+            outcomes += _texts(self._retry(keys=key_list, args=argv))
+        return outcomes
 
 
 def _parse_snapshot(reply: list[Any], view: int) -> Snapshot:
