@@ -144,7 +144,8 @@ def _client(args: argparse.Namespace) -> Any:
     return Client(args.redis_url, args.cluster, password=os.environ.get("PIDS_REDIS_PASSWORD"))
 
 
-def _json_arg(raw: str) -> Any:
+def json_arg(raw: str) -> Any:
+    """A command-line argument as JSON, or as the plain string when it is not JSON."""
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
@@ -158,7 +159,7 @@ def run_submit(args: argparse.Namespace) -> int:
         kwargs = json.loads(args.kwargs)
     except json.JSONDecodeError as exc:
         raise TaskArgumentsError(f"--kwargs is not valid JSON: {exc}") from None
-    handle = _client(args).submit(args.fn, *[_json_arg(a) for a in args.args], kwargs=kwargs, task_id=args.task_id,
+    handle = _client(args).submit(args.fn, *[json_arg(a) for a in args.args], kwargs=kwargs, task_id=args.task_id,
                                   weight=args.weight, position=args.position, priority=args.priority,
                                   max_attempts=args.max_attempts, timeout=args.timeout)
     print(handle.id)
