@@ -95,7 +95,11 @@ def cluster_client(kubectl: Kubectl, cluster: str) -> Iterator[Client]:
         route = f"at {details[app_secret.HOST]}:{details[app_secret.PORT_KEY]}"
         if service is not None:
             name, namespace = service
-            local = stack.enter_context(PortForward(replace(kubectl, namespace=namespace), name, int(details[app_secret.PORT_KEY])))
+            forward = PortForward(replace(kubectl, namespace=namespace), name, int(details[app_secret.PORT_KEY]))
+            try:
+                local = stack.enter_context(forward)
+            except RedisUnavailable as exc:
+                raise RedisUnavailable(f"the Redis of PidsCluster {cluster!r} is unreachable: {exc}") from None
             parts = urlsplit(url)
             url = f"{parts.scheme}://127.0.0.1:{local}{parts.path}" + (f"?{parts.query}" if parts.query else "")
             route = f"through a port-forward to svc/{name}"

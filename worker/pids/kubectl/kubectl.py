@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import PidsError, RedisUnavailable
 
 KUBECTL_ENV = "PIDS_KUBECTL"  # the kubectl binary, when not the one on PATH
+POD_RUNNING_TIMEOUT = "10s"  # how long port-forward waits for a running pod behind the Service
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
 KIND_NAMES = {"pidstask": "PidsTask", "pidscluster": "PidsCluster", "secret": "Secret", "configmap": "ConfigMap"}
 
@@ -119,7 +120,8 @@ class PortForward:
         self.process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> int:
-        cmd = self.kubectl.command("port-forward", f"svc/{self.service}", f":{self.port}", "--address", "127.0.0.1")
+        cmd = self.kubectl.command("port-forward", f"svc/{self.service}", f":{self.port}", "--address", "127.0.0.1",
+                                   f"--pod-running-timeout={POD_RUNNING_TIMEOUT}")
         try:
             self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                             stderr=subprocess.STDOUT, text=True)
@@ -136,9 +138,9 @@ class PortForward:
                 raise RedisUnavailable(f"port-forward to svc/{self.service} not ready after {self.ready_timeout:.0f} s") from None
             if line is None:  # kubectl exited
                 self.__exit__()
-                reason = said[-1] if said else "kubectl port-forward exited"
-                raise RedisUnavailable(f"cannot port-forward to svc/{self.service} in namespace "
-                                       f"{self.kubectl.namespace!r}: {reason}")
+                reason = said[-1] if said else "it exited"
+                raise RedisUnavailable(f"kubectl port-forward svc/{self.service} (namespace {self.kubectl.namespace!r}) "
+                                       f"failed: {reason}")
             match = FORWARDING.search(line)
             if match:
                 return int(match.group(1))

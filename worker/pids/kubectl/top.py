@@ -85,7 +85,10 @@ def read(client: Client, kubectl: Kubectl, cluster: dict[str, Any], interval: fl
     stats = client.cluster_stats()
     k = client.keys
     pipe = client.redis.pipeline(transaction=False)
-    pipe.time().zrange(k.free_slots, 0, -1, withscores=True).zrange(k.deadlines, 0, -1, withscores=True).zcard(k.dead)
+    pipe.time()
+    pipe.zrange(k.free_slots, 0, -1, withscores=True)
+    pipe.zrange(k.deadlines, 0, -1, withscores=True)
+    pipe.zcard(k.dead)
     (seconds, micros), free, deadlines, dead = pipe.execute()
     queue = QueueRow(pending=stats.backlog, scheduled=stats.scheduled, running=stats.running, dead_letters=int(dead),
                      succeeded=stats.succeeded, failed=stats.failed)
