@@ -42,7 +42,7 @@ def info(task_id: str, state: TaskState, worker: str = "w-1", attempt: int = 1, 
 TRACEBACK = "DocumentNotReady: doc-3 lands in 4.0 s\nTraceback (most recent call last):\n  File \"tasks.py\", line 9"
 ROWS = views.items(
     ["b-0", "b-1", "b-2", "b-3"],
-    [info("b-0", TaskState.SUCCEEDED), info("b-1", TaskState.FAILED, "w-2", 3, TRACEBACK),
+    [info("b-0", TaskState.SUCCEEDED, attempt=2, error="Flaky: attempt 1"), info("b-1", TaskState.FAILED, "w-2", 3, TRACEBACK),
      info("b-2", TaskState.PENDING, worker=""), None],
     [{"words": 5}, None, None, None],
 )
@@ -123,13 +123,13 @@ def test_bad_input_exits_two_with_the_error_before_anything_is_created(capsys: p
 
 def test_items_carry_a_result_only_when_succeeded() -> None:
     assert [(r.item, r.state, r.result, r.pod, r.attempts) for r in ROWS] == [
-        (0, "succeeded", {"words": 5}, "w-1", 1), (1, "failed", None, "w-2", 3), (2, "pending", None, "", 1),
+        (0, "succeeded", {"words": 5}, "w-1", 2), (1, "failed", None, "w-2", 3), (2, "pending", None, "", 1),
         (3, "missing", None, "", 0)]
     assert ROWS[0].wait_seconds == 0.5 and ROWS[0].run_seconds == 0.75 and ROWS[2].run_seconds is None
     assert ROWS[1].error_line == "DocumentNotReady: doc-3 lands in 4.0 s"
 
 
-def test_results_as_json_keep_the_whole_error() -> None:
+def test_results_as_json_keep_the_whole_error_of_what_did_not_succeed() -> None:
     parsed = json.loads(views.results_json(ROWS))
     assert parsed[0] == {"item": 0, "id": "b-0", "state": "succeeded", "result": {"words": 5}, "error": None}
     assert parsed[1]["error"] == TRACEBACK and parsed[3]["state"] == "missing"
@@ -150,10 +150,12 @@ def test_results_table_shows_each_items_result_or_error() -> None:
 
 def test_describe_shows_the_pod_of_each_item_and_the_tracebacks() -> None:
     body = {"metadata": {"namespace": "ns"}, "spec": {"clusterRef": {"name": "demo"}, "function": "m:f"},
-            "status": {"phase": "Running", "reason": "InProgress", "message": "2/4", "taskId": "b", "batch": True}}
+            "status": {"phase": "Running", "reason": "InProgress", "message": "2/4\nTraceback: in the status",
+                       "taskId": "b", "batch": True}}
     text = render(views.describe("t", body, ROWS))
+    assert "Running (InProgress) (2/4)" in text and "Traceback: in the status" not in text
     assert "demo" in text and "m:f" in text and "w-1: 1, w-2: 1" in text
-    assert "1 failed, 1 missing, 1 pending, 1 succeeded" in text
+    assert "1 failed, 1 missing, 1 pending, 1 succeeded" in text and "Flaky: attempt 1" in text  # history kept
     assert "item 1 (b-1) failed at attempt 3 on w-2:" in text and 'File "tasks.py", line 9' in text
     many = views.items([f"b-{i}" for i in range(4)], [info(f"b-{i}", TaskState.FAILED, error="E") for i in range(4)],
                        [None] * 4)

@@ -40,6 +40,11 @@ class Item:
     def error_line(self) -> str:
         return self.error.splitlines()[0] if self.error else ""
 
+    @property
+    def outcome_error(self) -> str:
+        """The error that decided the item: none once it succeeded (an earlier attempt's is kept in `error`)."""
+        return "" if self.state == TaskState.SUCCEEDED.value else self.error
+
 
 def items(ids: Sequence[str], infos: Sequence[TaskInfo | None], results: Sequence[Any]) -> list[Item]:
     rows = []
@@ -58,18 +63,18 @@ def _rounded(seconds: float | None) -> float | None:
 
 
 def results_json(rows: Sequence[Item]) -> str:
-    return json.dumps([{"item": r.item, "id": r.id, "state": r.state, "result": r.result, "error": r.error or None}
+    return json.dumps([{"item": r.item, "id": r.id, "state": r.state, "result": r.result, "error": r.outcome_error or None}
                        for r in rows], indent=2)
 
 
 def results_csv(rows: Sequence[Item]) -> str:
-    """item,id,state,result,error: the result as JSON, the error's first line."""
+    """item,id,state,result,error: the result as JSON, or the first line of the error that ended the item."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["item", "id", "state", "result", "error"])
     for r in rows:
         result = json.dumps(r.result, separators=(",", ":")) if r.state == TaskState.SUCCEEDED.value else ""
-        writer.writerow([r.item, r.id, r.state, result, r.error_line])
+        writer.writerow([r.item, r.id, r.state, result, r.outcome_error.partition("\n")[0]])
     return out.getvalue()
 
 
@@ -97,7 +102,7 @@ def describe(name: str, body: dict[str, Any], rows: Sequence[Item], max_tracebac
         ("Cluster", (spec.get("clusterRef") or {}).get("name", "")),
         ("Function", spec.get("function", "")),
         ("Phase", " ".join([status.get("phase") or "none yet",
-                            *[f"({status[k]})" for k in ("reason", "message") if status.get(k)]])),
+                            *[f"({str(status[k]).splitlines()[0]})" for k in ("reason", "message") if status.get(k)]])),
         ("Task id", f"{status.get('taskId', '')}" + (" (a batch: items are <id>-<i>)" if status.get("batch") else "")),
         ("Items", ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"),
         ("Pods", ", ".join(f"{pod}: {n}" for pod, n in sorted(pods.items())) or "none yet"),
