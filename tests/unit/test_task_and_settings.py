@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pids.errors import ConfigError, TaskArgumentsError, TaskFunctionError
 from pids.execution import is_allowed, resolve, run_task
 from pids.keys import Keys
-from pids.protocol import ClaimedTask
+from pids.wire import ClaimedTask
 from pids.settings import WorkerSettings
 from pids.task import TaskOptions, TaskSpec, TaskState
 
@@ -108,7 +110,7 @@ def test_forbidden_module_is_refused_before_import() -> None:
 
 
 def claimed(fn: str, *args: object, **kwargs: object) -> ClaimedTask:
-    return ClaimedTask("t", 1, fn, list(args), dict(kwargs), None, 1.0)
+    return ClaimedTask("t", "1|0|0|w", fn, json.dumps(list(args)), json.dumps(dict(kwargs)), None, 1.0, "")
 
 
 def test_run_task_outcomes() -> None:

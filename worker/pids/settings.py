@@ -8,6 +8,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigError
+from .execution import MAX_RESULT_BYTES
+from .task import RETENTION_SECONDS
+
+POOLS = ("process", "thread")
 
 
 def _default_worker_id() -> str:
@@ -40,6 +44,14 @@ class WorkerSettings:
     # an exiting container is restarted, so the operator removes the pod instead)
     exit_when_drained: bool = True
     health_port: int | None = None  # /healthz, /readyz, /metrics; None = off
+    health_host: str = "127.0.0.1"  # where the health server listens (0.0.0.0 in a pod, for the kubelet)
+    # process: each slot a child process (hard timeouts, a crashing or CPU-bound task harms only
+    # itself); thread: slots are threads (less overhead per task, for I/O-bound work)
+    pool: str = "process"
+    max_result_bytes: int = MAX_RESULT_BYTES  # a larger result fails its task
+    retention_seconds: float = RETENTION_SECONDS  # dead-letter entries older than this are dropped
+    allow_evicting_redis: bool = False  # run on a Redis whose maxmemory-policy may drop keys (tasks!)
+    ack_replicas: int = 0  # completions wait until this many replicas have them (HA Redis)
 
     def __post_init__(self) -> None:
         # "zone/node" with an unknown zone (Kubernetes gave an empty label) is just "node"
@@ -56,6 +68,10 @@ class WorkerSettings:
             (self.lease_seconds > self.heartbeat_seconds, "lease must be longer than the heartbeat interval"),
             (self.drain_seconds >= 0, "drain must be >= 0 seconds"),
             (bool(self.allowed_modules), "allowed modules must not be empty"),
+            (self.pool in POOLS, f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}"),
+            (self.max_result_bytes >= 1, "max result bytes must be >= 1"),
+            (self.retention_seconds > 0, "retention must be > 0 seconds"),
+            (self.ack_replicas >= 0, "ack replicas must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -84,9 +100,20 @@ class WorkerSettings:
         return cls(**values)
 
 
-_INT = {"concurrency", "prefetch", "window", "heaviest", "view", "health_port"}
-_BOOL = {"exit_when_drained"}
-_FLOAT = {"speed", "G", "distance_offset", "lease_seconds", "heartbeat_seconds", "retry_backoff_seconds", "drain_seconds"}
+_INT = {"concurrency", "prefetch", "window", "heaviest", "view", "health_port", "max_result_bytes", "ack_replicas"}
+_BOOL = {"exit_when_drained", "allow_evicting_redis"}
+_FLOAT = {"speed", "G", "distance_offset", "lease_seconds", "heartbeat_seconds", "retry_backoff_seconds", "drain_seconds",
+          "retention_seconds"}
+
+
+def setting_type(name: str) -> type:
+    """The Python type of a setting's value as given on a command line."""
+    return int if name in _INT else float if name in _FLOAT else bool if name in _BOOL else str
+
+
+def parse_setting(name: str, raw: str) -> Any:
+    """A setting's value from its text (environment variable or flag)."""
+    return _parse(name, raw)
 
 
 def _parse(name: str, raw: str) -> Any:
