@@ -60,7 +60,7 @@ def task_ids(client: Client, task: TaskRef) -> list[str]:
     ids = client.batch_ids(task.task_id)
     if not ids:
         raise TaskNotFound(f"PidsTask {task.name!r}: batch {task.task_id} is not in the Redis of PidsCluster "
-                           f"{task.cluster!r} (was its data lost?)")
+                           f"{task.cluster!r} (its records expired after their retention, or Redis lost its data)")
     return ids
 
 
