@@ -224,7 +224,9 @@ class Client:
         ids = self.batch_ids(batch_id)
         counts: Counter[str] = Counter()
         claimed_by: Counter[str] = Counter()
-        waits, runs, errors = [], [], []
+        waits: list[float] = []
+        runs: list[float] = []
+        errors: list[str] = []
         max_attempts = 0
         for info in self.task_infos(ids):
             if info is None:
@@ -246,10 +248,12 @@ class Client:
     def cluster_stats(self) -> ClusterStats:
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
-        pipe.time().zcard(k.pending).zcard(k.scheduled).zcard(k.running).hgetall(k.stats)
-        pipe.hgetall(k.workers).hgetall(k.loads).hgetall(k.worker_totals)
-        (seconds, micros), pending, scheduled, running, raw_stats, raw_workers, raw_loads, raw_totals = pipe.execute()
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        for queue in (k.pending, k.scheduled, k.running):
+            pipe.zcard(queue)
+        for table in (k.stats, k.workers, k.loads, k.worker_totals):
+            pipe.hgetall(table)
+        pending, scheduled, running, raw_stats, raw_workers, raw_loads, raw_totals = pipe.execute()
+        now_ms = self.protocol.server_ms()
         stats = {_text(a): int(float(b)) for a, b in raw_stats.items()}
         loads = {_text(a): float(b) for a, b in raw_loads.items()}
         totals = {_text(a): float(b) for a, b in raw_totals.items()}
@@ -284,7 +288,8 @@ class Client:
         """The dead-lettered tasks whose records have not expired yet."""
         pipe = self.redis.pipeline(transaction=False)
         for task_id in self.redis.zrange(self.keys.dead, 0, -1):
-            pipe.hgetall(self.keys.task(_text(task_id)))
+            if isinstance(task_id, (str, bytes)):
+                pipe.hgetall(self.keys.task(_text(task_id)))
         return [TaskInfo.from_hash({_text(k): _text(v) for k, v in raw.items()}) for raw in pipe.execute() if raw]
 
     def cancel(self, task_id: str) -> bool:

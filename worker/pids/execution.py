@@ -35,7 +35,7 @@ def resolve(fn: str, allowed_modules: tuple[str, ...]) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise TaskFunctionError(f"cannot import task module {module_name!r}: {exc}") from None
-    target = getattr(module, attr, None)
+    target: Callable[..., Any] | None = getattr(module, attr, None)
     if not callable(target):
         raise TaskFunctionError(f"{fn!r}: module {module_name!r} has no callable {attr!r}")
     return target
