@@ -9,13 +9,13 @@ from typing import Any, NamedTuple, Sequence
 import redis
 
 from . import scripts
-from .errors import EnqueueNotAcknowledged
+from .errors import EnqueueNotAcknowledged, TaskArgumentsError
 from .held_connection import HeldConnection
 from .keys import Keys
 from .task import ENCODED_FIELDS, TaskSpec
 from .wire import (
     NO_TOTALS, VIEW, ClaimedTask, Completion, CompletionReply, Snapshot, WorkerTotals, parse_claimed,
-    parse_completion_reply, parse_snapshot, text,
+    parse_completion_reply, parse_snapshot, text, texts,
 )
 
 ENQUEUE_CHUNK = 500
@@ -71,7 +71,7 @@ class Protocol:
         self._fixed_keys: dict[tuple[str, str], tuple[str, ...]] = {}
         self._scripts = {name: scripts.register(client, name) for name in (
             "enqueue", "snapshot", "claim", "complete", "fail", "release", "heartbeat", "forget_worker", "cancel",
-            "cycle")}
+            "cycle", "retry")}
 
     def enqueue(self, specs: Sequence[TaskSpec], batch_id: str = "", *, ack_replicas: int = 0,
                 ack_timeout_ms: int = 1000) -> Enqueued:
@@ -266,3 +266,22 @@ class Protocol:
     def server_ms(self) -> int:
         seconds, micros = self.redis.time()
         return int(seconds) * 1000 + int(micros) // 1000
+
+    def retry(self, failed: Sequence[tuple[str, int]], more_attempts: int) -> list[str]:
+        """Send dead-lettered tasks, given as (id, the attempt they were seen failing at), back to
+        the queue with `more_attempts` more attempts; returns per task "requeued", "stale",
+        "missing" or the state it was left in."""
+        if not isinstance(more_attempts, int) or more_attempts < 1:
+            raise TaskArgumentsError(f"a retry needs at least 1 more attempt, got {more_attempts!r}")
+        k = self.keys
+        outcomes: list[str] = []
+        for start in range(0, len(failed), ENQUEUE_CHUNK):
+            chunk = failed[start : start + ENQUEUE_CHUNK]
+            keys = [k.pending, k.pending_meta, k.dead, k.stats, k.pending_by_weight]
+            for (task_id, _), batch in zip(chunk, self._batches([task_id for task_id, _ in chunk])):
+                keys += [k.task(task_id), k.batch(batch) if batch else k.task(task_id)]
+            argv: list[Any] = [k.new_work_channel, more_attempts]
+            for task_id, attempt in chunk:
+                argv += [task_id, attempt]
+            outcomes += texts(self._scripts["retry"](keys=keys, args=argv))
+        return outcomes
