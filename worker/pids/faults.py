@@ -5,6 +5,7 @@ reply or value that must be kept to one task. The claim loop never ends on any o
 from __future__ import annotations
 
 import logging
+import re
 import time
 from enum import Enum
 
@@ -34,9 +35,12 @@ class Fault(str, Enum):
 
 
 TRANSIENT = frozenset({Fault.UNREACHABLE, Fault.AUTH, Fault.LOADING, Fault.READONLY, Fault.OOM, Fault.NOREPLICAS})
-MESSAGE_PREFIXES = (("NOAUTH", Fault.AUTH), ("WRONGPASS", Fault.AUTH), ("LOADING", Fault.LOADING),
-                    ("READONLY", Fault.READONLY), ("OOM", Fault.OOM), ("NOREPLICAS", Fault.NOREPLICAS),
-                    ("MASTERDOWN", Fault.NOREPLICAS), ("NOPERM", Fault.AUTH), ("NOSCRIPT", Fault.LOADING))
+ERROR_CODES = {"NOAUTH": Fault.AUTH, "WRONGPASS": Fault.AUTH, "NOPERM": Fault.AUTH, "LOADING": Fault.LOADING,
+               "NOSCRIPT": Fault.LOADING, "READONLY": Fault.READONLY, "OOM": Fault.OOM,
+               "NOREPLICAS": Fault.NOREPLICAS, "MASTERDOWN": Fault.NOREPLICAS}
+# an error code at the start of a reply, or where a script passes on the error of a command it ran
+# ("... @user_script: 143: -OOM command not allowed ...")
+ERROR_CODE = re.compile(r"(?:^|[\s:]-?)(" + "|".join(ERROR_CODES) + r")\b")
 
 
 def classify(exc: BaseException) -> Fault:
@@ -49,11 +53,8 @@ def classify(exc: BaseException) -> Fault:
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
         return Fault.UNREACHABLE
     if isinstance(exc, redis.ResponseError):
-        message = str(exc)
-        for prefix, fault in MESSAGE_PREFIXES:
-            if message.startswith(prefix) or f" {prefix} " in message:
-                return fault
-        return Fault.SCRIPT
+        found = ERROR_CODE.search(str(exc))
+        return ERROR_CODES[found.group(1)] if found else Fault.SCRIPT
     if isinstance(exc, (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError)):
         return Fault.PROTOCOL
     return Fault.UNKNOWN

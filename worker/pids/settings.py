@@ -106,6 +106,16 @@ _FLOAT = {"speed", "G", "distance_offset", "lease_seconds", "heartbeat_seconds",
           "retention_seconds"}
 
 
+def setting_type(name: str) -> type:
+    """The Python type of a setting's value as given on a command line."""
+    return int if name in _INT else float if name in _FLOAT else bool if name in _BOOL else str
+
+
+def parse_setting(name: str, raw: str) -> Any:
+    """A setting's value from its text (environment variable or flag)."""
+    return _parse(name, raw)
+
+
 def _parse(name: str, raw: str) -> Any:
     try:
         if name in _INT:

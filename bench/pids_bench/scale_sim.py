@@ -1,21 +1,19 @@
-"""Simulated PIDS workers for the scale sweep: many real `Worker` objects per process.
+"""Simulated PIDS workers for the scale sweep: many per process, each running the real claim cycle.
 
-A driver process hosts n `pids.worker.Worker` instances (sharing one Redis
-connection) and steps them in turn: the worker's own `_collect_outcomes` and
-`_claim_cycle` (so the sweep follows the real claim cycle as it changes), one
-beat of its heartbeat duties (heartbeat every heartbeat_seconds; every second
-beat, release expired leases and dead workers, as `_heartbeat_loop` does),
-and the claim loop's waits: straight on after a claim, its backoff when work
-was left for others, else until new work is announced (one subscription per
-driver stands in for each worker's own) or IDLE_WAIT. Tasks are no-ops that
-finish the moment they are handed to a slot. On SIGTERM it prints one JSON
+A driver process hosts n `SimWorker`s (sharing one Redis connection). Each drives the worker's
+own pure claim cycle (`pids.cycle.ClaimCycle`) and completion ledger (`pids.ledger.Ledger`)
+through `Protocol.cycle`, beats as the heartbeat thread does (every heartbeat_seconds; every
+second beat it also releases expired leases and dead workers), and waits as the claim loop
+does: straight on after a claim, its backoff when work was left for others, else until new
+work is announced (one subscription per driver stands in for each worker's own) or IDLE_WAIT.
+Tasks are no-ops that succeed the moment they are claimed. On SIGTERM it prints one JSON
 line: CPU seconds, cycles, tasks claimed.
 
 The subscriber process holds n real subscriptions to the new-work channel (one
 connection each, as real workers have) and counts the messages delivered.
 
-    python -m pids.bench.scale_sim driver URL CLUSTER FIRST N PREFETCH
-    python -m pids.bench.scale_sim subscribe URL CHANNEL N
+    python -m pids_bench.scale_sim driver URL CLUSTER FIRST N PREFETCH
+    python -m pids_bench.scale_sim subscribe URL CHANNEL N
 """
 
 from __future__ import annotations
@@ -31,15 +29,16 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from .. import reaper
-from ..connection import connect
-from ..cycle import ClaimCycle, CycleConfig
-from ..execution import Outcome
-from ..keys import Keys
-from ..ledger import Ledger
-from ..protocol import Protocol
-from ..settings import WorkerSettings
-from ..worker import IDLE_WAIT, NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT, make_worker_policy
+from pids import reaper
+from pids.connection import connect
+from pids.cycle import ClaimCycle, CycleConfig
+from pids.execution import Outcome
+from pids.keys import Keys
+from pids.ledger import Ledger
+from pids.physics import worker_policy
+from pids.protocol import Protocol
+from pids.settings import WorkerSettings
+from pids.claim_loop import IDLE_WAIT, NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT
 
 
 class SimWorker:
@@ -50,7 +49,7 @@ class SimWorker:
         self.protocol = protocol
         self.settings = settings
         self.id = settings.worker_id
-        self.cycle = ClaimCycle(CycleConfig.of(settings), make_worker_policy(settings))
+        self.cycle = ClaimCycle(CycleConfig.of(settings), worker_policy(settings))
         self.ledger = Ledger()
 
     def beat(self, beats: int) -> None:
