@@ -44,7 +44,7 @@ class Task:
 @dataclass
 class Model:
     epoch: str = ""  # "" until a script reports one
-    epoch_made: bool = False  # a script that makes the epoch ran (enqueue, claim, heartbeat)
+    epoch_made: bool = False  # a script that makes the epoch ran (enqueue, heartbeat)
     old_epochs: list[str] = field(default_factory=list)
     tasks: dict[str, Task] = field(default_factory=dict)
     batches: dict[str, list[str]] = field(default_factory=dict)

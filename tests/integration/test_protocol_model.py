@@ -139,7 +139,6 @@ class ProtocolMachine(RuleBasedStateMachine):
         self._won(worker, won, self.model.claim(worker, candidates, wanted), lease_short)
 
     def _won(self, worker: str, won: list[ClaimedTask], expected: list[tuple[str, int]], lease_short: bool) -> None:
-        self.model.epoch_made = True
         assert [(t.id, t.attempt) for t in won] == expected
         SEEN["claims won"] += len(won)
         SEEN["claims won again (attempt > 1)"] += sum(t.attempt > 1 for t in won)
@@ -421,7 +420,7 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     # -- the invariants, after every step ----------------------------------------------------------
     def _subscribe(self) -> Any:
-        pubsub = self.client.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self.client.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         pubsub.subscribe(self.keys.done_channel)
         return pubsub
 
