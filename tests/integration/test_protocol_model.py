@@ -37,8 +37,9 @@ from pids.protocol import CycleReply, CycleRequest
 from pids.task import TaskState
 from pids.wire import ClaimedTask, Completion, parse_claim
 
-from model_redis import RestartingRedis, check_redis_state
-from protocol_model import FINAL, Model
+pytest.register_assert_rewrite("model_redis", "protocol_model")  # their asserts show both sides too
+from model_redis import RestartingRedis, check_redis_state  # noqa: E402
+from protocol_model import FINAL, Model  # noqa: E402
 
 WORKERS = ("w0", "w1", "w|2")  # the token keeps the worker id last, so any character works
 SINGLE_IDS = tuple(f"t{i}" for i in range(6))
