@@ -25,7 +25,7 @@ class Task:
     index: str = "pending"  # the set holding it: pending, scheduled, running, dead, or "" (final, none)
     token: str = ""  # the claim field: the last claim's fencing token
     lease_short: bool = False  # its lease runs out at once (else it outlives the test)
-    due: bool = False  # scheduled without a backoff: the next snapshot queues it
+    due: bool = False  # scheduled without a backoff: the next reaper turn queues it
     cancel_requested: bool = False
     completed_with: str = ""  # the token whose completion was recorded
     result: str | None = None  # the result key's value
@@ -202,11 +202,15 @@ class Model:
             requeued, dead = requeued + r, dead + d
         return requeued, dead
 
+    def queue_due_retries(self) -> int:
+        """The reaper's turn queues the retries whose backoff is over (promote.lua)."""
+        due = [t for t in self.tasks.values() if t.index == "scheduled" and t.due]
+        for task in due:
+            task.index = task.state = "pending"
+        return len(due)
+
     def snapshot(self, window: int, heaviest: int) -> list[str]:
-        """The window's ids, after the due retries were queued (snapshot.lua)."""
-        for task in self.tasks.values():
-            if task.index == "scheduled" and task.due:
-                task.index = "pending"  # its hash still says scheduled: snapshot.lua does not touch it
+        """The window's ids (snapshot.lua)."""
         pending = sorted((t for t in self.tasks.values() if t.index == "pending"), key=lambda t: t.order)
         heavy = sorted((t for t in pending if t.weight > 1), key=lambda t: (t.weight, t.id), reverse=True)[:heaviest]
         ids = [t.id for t in pending[: max(0, window - len(heavy))]]

@@ -191,8 +191,10 @@ def test_failures_retry_then_land_in_the_dead_letter_set(client: Client) -> None
     register(p, "a")
     (task,) = p.claim("a", ["poison"], lease_ms=5000)
     assert p.fail("a", task, "boom 1", retryable=True, backoff_ms=0, busy_seconds=0.0) == "scheduled"
-    assert client.task_info("poison").state is TaskState.SCHEDULED
-    assert p.snapshot(10).task_ids == ["poison"]  # backoff over: promoted back to pending
+    assert client.task_info("poison").state is TaskState.SCHEDULED and p.snapshot(10).task_ids == []
+    assert reaper.queue_due_retries(p) == 1  # backoff over: queued again, and says so
+    assert client.task_info("poison").state is TaskState.PENDING and p.snapshot(10).task_ids == ["poison"]
+    assert client.cluster_stats().scheduled == 0 and client.cluster_stats().backlog == 1
     (task,) = p.claim("a", ["poison"], lease_ms=5000)
     assert p.fail("a", task, "boom 2", retryable=True, backoff_ms=0, busy_seconds=0.0) == "failed"
     dead = client.dead_letters()

@@ -302,6 +302,10 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.model.learn_epoch(beat.epoch)
 
     @rule()
+    def retries_come_due(self) -> None:
+        assert reaper.queue_due_retries(self.protocol) == self.model.queue_due_retries()
+
+    @rule()
     def leases_run_out(self) -> None:
         time.sleep(PAST_SHORT)
         released = self.model.expire_leases()

@@ -71,6 +71,7 @@ class Protocol:
         self._fixed_keys: dict[tuple[str, str], tuple[str, ...]] = {}
         self._scripts = {name: scripts.register(client, name) for name in (
             "enqueue", "snapshot", "claim", "complete", "fail", "release", "heartbeat", "forget_worker", "cancel",
+            "promote",
             "cycle", "retry")}
 
     def enqueue(self, specs: Sequence[TaskSpec], batch_id: str = "", *, ack_replicas: int = 0,
@@ -113,7 +114,7 @@ class Protocol:
 
     def _snapshot_call(self, window: int, heaviest: int, view: int, me: str) -> tuple[list[str], list[Any]]:
         k = self.keys
-        keys = [k.pending, k.pending_meta, k.scheduled, k.workers, k.loads, k.pending_by_weight, k.free_slots, k.idle]
+        keys = [k.pending, k.pending_meta, k.workers, k.loads, k.pending_by_weight, k.free_slots, k.idle]
         return keys, [window, heaviest, view, me]
 
     def claim(self, worker_id: str, task_ids: Sequence[str], lease_ms: int, wanted: int | None = None) -> list[ClaimedTask]:
@@ -226,6 +227,14 @@ class Protocol:
         for task_id in task_ids:
             pipe.hget(self.keys.task(task_id), "batch")
         return [text(b or "") for b in pipe.execute()]
+
+    def promote(self, task_ids: Sequence[str]) -> int:
+        """Queue those of these scheduled tasks whose backoff is over; returns how many."""
+        if not task_ids:
+            return 0
+        k = self.keys
+        keys = [k.scheduled, k.pending, k.pending_meta, k.pending_by_weight, *map(k.task, task_ids)]
+        return int(self._scripts["promote"](keys=keys, args=list(task_ids)))
 
     def held_claims(self, worker_id: str) -> set[str]:
         """The ids in the worker's claims set in Redis."""
