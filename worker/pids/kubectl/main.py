@@ -16,7 +16,8 @@ from rich.console import Console
 from .. import __version__
 from ..cli import json_arg
 from ..errors import PidsError, TaskArgumentsError, TaskTimeout
-from ..task import TaskState, check_function
+from ..functions import check_function
+from ..task import TaskState
 from . import top, views
 from .access import TaskRef, cluster_client, pids_task, task_ids
 from .kubectl import AccessDenied, Kubectl
