@@ -54,6 +54,7 @@ def build_configmap(owner: Body, spec: ClusterSpec) -> Manifest:
         "PIDS_LEASE_SECONDS": str(spec.timing.lease_seconds),
         "PIDS_HEARTBEAT_SECONDS": str(spec.timing.heartbeat_seconds),
         "PIDS_HEALTH_PORT": str(spec.worker.health_port),
+        "PIDS_HEALTH_HOST": "0.0.0.0",  # the kubelet probes the pod's address
         "PIDS_DRAIN_SECONDS": str(spec.worker.drain_seconds),
         # drained for a scale-down, a worker stays idle until its pod is removed: a container
         # that exits is restarted by the kubelet, and the fresh process would claim again

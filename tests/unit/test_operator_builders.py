@@ -157,6 +157,7 @@ def test_configmap_carries_every_worker_setting() -> None:
         "PIDS_LEASE_SECONDS": "30",
         "PIDS_HEARTBEAT_SECONDS": "2",
         "PIDS_HEALTH_PORT": "8080",
+        "PIDS_HEALTH_HOST": "0.0.0.0",
         "PIDS_DRAIN_SECONDS": "45",
         "PIDS_EXIT_WHEN_DRAINED": "false",
         "HOME": "/tmp",

@@ -61,7 +61,8 @@ def name_timeout(outcome: Outcome) -> Outcome:
 
 def raise_in_thread(thread_id: int, exc: type[BaseException]) -> bool:
     """Ask Python to raise `exc` in another thread at its next bytecode (not inside a C call)."""
-    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc)) == 1
+    changed: int = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))
+    return changed == 1
 
 
 def clear_pending_exception(thread_id: int) -> None:

@@ -143,7 +143,7 @@ class Worker:
         own channel (enqueue wakes idle workers one per task) and the shared one (released work)."""
         keys = self.protocol.keys
         while not self.stopping.is_set():
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(keys.new_work_channel, keys.wake_channel(self.id))
                 while not self.stopping.is_set():
