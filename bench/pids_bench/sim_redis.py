@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pids.protocol import NO_COMPLETION, CycleReply, CycleRequest
-from pids.wire import ClaimedTask, Completion, CompletionReply, Snapshot
+from pids.wire import ClaimedTask, Completion, CompletionReply, Snapshot, held_field
 
 PRIORITY_STEP = 1099511627776  # 2^40: queue order is seq - priority * this (enqueue.lua)
 NEVER_MS = 2**53  # a heartbeat deadline that never passes
@@ -224,7 +224,7 @@ class SimRedis:
             if w in self.workers:
                 workers[w] = dict(self.workers[w])
                 loads[w] = self.load.get(w, 0.0)
-                loads[f"{w}:n"] = float(self.held.get(w, 0))
+                loads[held_field(w)] = float(self.held.get(w, 0))
         if not ids and me:
             self.idle[me] = now_ms
         return Snapshot(now_ms=now_ms, task_ids=ids, task_meta=metas, workers=workers, loads=loads, view=view)
