@@ -37,9 +37,9 @@ demo:          ## install PIDS with its embedded Redis and run the local demo
 	pids demo
 
 test-fast: deps ## unit + integration tests (a real redis-server, and Sentinel sets, are started by the fixtures)
-	python3 -m pip install -q -e '.[dev]'
+	python3 -m pip install -q -e '.[dev]' -e ./bench
 	python3 -m pytest -q tests
 
 test: deps     ## the whole suite in one pytest run: unit, integration (real redis-server), e2e (real cluster built offline)
-	python3 -m pip install -q -e '.[dev]'
+	python3 -m pip install -q -e '.[dev]' -e ./bench
 	$(E2E)/run.sh -q tests e2e

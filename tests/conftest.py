@@ -9,10 +9,12 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from pids.client import Client
+from pids.demo import WORKER_COMMAND
 from pids.embedded import EmbeddedRedis
 
 WorkerFactory = Callable[..., list[subprocess.Popen[bytes]]]
@@ -42,9 +44,11 @@ def client(redis_server: EmbeddedRedis, cluster: str) -> Client:
     return Client(redis_server.url, cluster)
 
 
-def worker_command(redis_url: str, cluster: str, worker_id: str, **options: object) -> list[str]:
+def worker_command(redis_url: str, cluster: str, worker_id: str, *, entry: tuple[str, ...] = WORKER_COMMAND,
+                   **options: object) -> list[str]:
+    """`python -m pids worker` (or `python` + `entry`) with quick test timings and `options` as flags."""
     settings = {"concurrency": 1, "heartbeat_seconds": 0.2, "lease_seconds": 2.0, "drain_seconds": 10, **options}
-    command = [sys.executable, "-m", "pids", "worker", "--redis-url", redis_url, "--cluster", cluster,
+    command = [sys.executable, *entry, "--redis-url", redis_url, "--cluster", cluster,
                "--worker-id", worker_id, "--log-level", "WARNING"]
     for name, value in settings.items():
         command += [f"--{name.replace('_', '-')}", str(value)]
@@ -53,16 +57,17 @@ def worker_command(redis_url: str, cluster: str, worker_id: str, **options: obje
 
 @pytest.fixture
 def start_workers(redis_server: EmbeddedRedis, cluster: str, client: Client) -> Iterator[WorkerFactory]:
-    """start_workers(n, redis_url=None, wait=True, **settings) -> processes; all are stopped at teardown."""
+    """start_workers(n, redis_url=None, wait=True, entry=..., **settings) -> processes; all are stopped at teardown."""
     started: list[subprocess.Popen[bytes]] = []
     per_prefix: dict[str, int] = {}
 
     def start(count: int, *, redis_url: str | None = None, wait: bool = True, prefix: str = "w",
-              **options: object) -> list[subprocess.Popen[bytes]]:
+              entry: tuple[str, ...] = WORKER_COMMAND, **options: object) -> list[subprocess.Popen[bytes]]:
         first = per_prefix.get(prefix, 0)
         per_prefix[prefix] = first + count
         processes = [
-            subprocess.Popen(worker_command(redis_url or redis_server.url, cluster, f"{prefix}{first + i}", **options),
+            subprocess.Popen(worker_command(redis_url or redis_server.url, cluster, f"{prefix}{first + i}", entry=entry,
+                                            **options),
                              start_new_session=True, env=worker_env())
             for i in range(count)
         ]
@@ -81,6 +86,14 @@ def start_workers(redis_server: EmbeddedRedis, cluster: str, client: Client) -> 
         if p.poll() is None:
             p.kill()
         p.wait()
+
+
+def nested_list(depth: int) -> list[Any]:
+    """A list `depth` levels deep, built without recursion (bad input for the nesting limit)."""
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

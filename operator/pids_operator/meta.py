@@ -33,6 +33,7 @@ SUFFIXES = {
     "redis-scripts": "redis-boot",
     "config": "config",
     "service-account": "worker",
+    "app-secret": "app",
 }
 DNS_LABEL_MAX = 63
 # A Deployment's pods are named <deployment>-<10 char hash>-<5 chars>.

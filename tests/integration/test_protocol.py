@@ -13,7 +13,7 @@ import redis
 from pids.client import Client
 from pids.connection import connect
 from pids.embedded import EmbeddedRedis
-from pids.errors import TaskArgumentsError, TaskFunctionError
+from pids.errors import EnqueueNotAcknowledged, TaskArgumentsError, TaskFunctionError
 from pids import reaper
 from pids.protocol import CycleReply, CycleRequest, Protocol
 from pids.wire import ClaimedTask, Completion, CompletionReply, WorkerTotals
@@ -165,7 +165,7 @@ def test_claim_and_complete_add_no_field_to_the_task_hash_and_find_theirs_first(
     fields = list(client.redis.hkeys(key))
     assert fields[:3] == ["state", "claim", "weight"]
     hot = {"state", "claim", "weight", "cancel_requested", "retention", "error", "fn", "args", "kwargs", "timeout",
-           "batch", "first_claimed_at", "finished_at", "result_size"}
+           "batch", "epoch", "first_claimed_at", "finished_at", "result_size"}
     assert set(fields[: len(hot)]) == hot
     register(p, "a")
     (task,) = p.claim("a", ["t1"], lease_ms=5000)
@@ -191,8 +191,10 @@ def test_failures_retry_then_land_in_the_dead_letter_set(client: Client) -> None
     register(p, "a")
     (task,) = p.claim("a", ["poison"], lease_ms=5000)
     assert p.fail("a", task, "boom 1", retryable=True, backoff_ms=0, busy_seconds=0.0) == "scheduled"
-    assert client.task_info("poison").state is TaskState.SCHEDULED
-    assert p.snapshot(10).task_ids == ["poison"]  # backoff over: promoted back to pending
+    assert client.task_info("poison").state is TaskState.SCHEDULED and p.snapshot(10).task_ids == []
+    assert reaper.queue_due_retries(p) == 1  # backoff over: queued again, and says so
+    assert client.task_info("poison").state is TaskState.PENDING and p.snapshot(10).task_ids == ["poison"]
+    assert client.cluster_stats().scheduled == 0 and client.cluster_stats().backlog == 1
     (task,) = p.claim("a", ["poison"], lease_ms=5000)
     assert p.fail("a", task, "boom 2", retryable=True, backoff_ms=0, busy_seconds=0.0) == "failed"
     dead = client.dead_letters()
@@ -244,6 +246,31 @@ def test_cancel_removes_pending_and_marks_running(client: Client) -> None:
     assert p.complete("a", [done(task, "1")]) == accepted("r")
     assert client.task_info("r").state is TaskState.CANCELLED
     assert client.cluster_stats().backlog == 0
+
+
+def test_a_task_cancelled_while_running_counts_as_cancelled_when_its_completion_arrives(client: Client) -> None:
+    p = client.protocol
+    client.submit("pids.tasks:echo", task_id="r")
+    register(p, "a")
+    (task,) = p.claim("a", ["r"], lease_ms=5000)
+    assert client.cancel("r")
+    assert p.complete("a", [done(task, "1")]) == accepted("r")
+    stats = client.cluster_stats()
+    assert (stats.succeeded, stats.cancelled) == (0, 1)
+
+
+def test_a_late_completion_of_a_task_cancelled_without_one_is_stale_not_already_done(client: Client) -> None:
+    """Cancelled while it ran, then released: its holder's completion is refused; "already" is
+    only for a resend of a completion that was recorded."""
+    p = client.protocol
+    client.submit("pids.tasks:echo", task_id="r")
+    register(p, "a")
+    (task,) = p.claim("a", ["r"], lease_ms=5000)
+    assert client.cancel("r")
+    p.release_worker("a", reason="test: a lost")
+    assert client.task_info("r").state is TaskState.CANCELLED
+    assert p.complete("a", [done(task, "1")]) == stale("r")
+    assert client.results(["r"]) == [None]
 
 
 def test_heartbeat_renews_only_tasks_the_worker_knows_it_holds(client: Client) -> None:
@@ -499,3 +526,52 @@ def test_a_cycle_against_a_redis_that_stops_answering_fails_after_the_timeout_th
             assert 0.4 < time.monotonic() - started < 5
         finally:
             os.kill(server.pid, signal.SIGCONT)
+
+
+def test_a_final_task_its_result_and_its_batch_expire_after_its_retention(client: Client) -> None:
+    """Retention keeps Redis memory flat under an endless stream: once final (succeeded, failed
+    for good, cancelled) a task's record, result and batch list expire; a pending or running
+    one never does, and retention=None keeps a task until it is deleted."""
+    p = client.protocol
+    short = Client.from_redis(client.redis, client.keys.cluster, retention=0.3)
+    batch = short.submit_batch("r", "pids.tasks:echo", [[1], [2], [3]])
+    kept = short.submit("pids.tasks:echo", 4, retention=None)
+    register(p, "a")
+    first, second = p.claim("a", ["r-0", "r-1"], lease_ms=60_000)
+    assert p.complete("a", [done(first, "1")]) == accepted("r-0")
+    assert p.fail("a", second, "no", retryable=False, backoff_ms=0, busy_seconds=0.0) == "failed"
+    assert client.redis.pttl(client.keys.task("r-2")) == -1  # pending: kept
+    assert short.cancel("r-2")
+    (last,) = p.claim("a", [kept.id], lease_ms=60_000)
+    p.complete("a", [done(last, "4")])
+    for key in (client.keys.task("r-0"), client.keys.result("r-0"), client.keys.task("r-1"), client.keys.batch("r")):
+        assert 0 < client.redis.pttl(key) <= 300
+    assert client.redis.pttl(client.keys.task(kept.id)) == -1 and client.redis.pttl(client.keys.result(kept.id)) == -1
+    time.sleep(0.4)
+    assert not client.redis.exists(*(client.keys.task(h.id) for h in batch), client.keys.batch("r"),
+                                   client.keys.result("r-0"))
+    assert kept.result(timeout=1) == 4
+    assert reaper.trim_dead_letters(p, 1) == 1 and client.redis.zcard(client.keys.dead) == 0
+    assert client.dead_letters() == []
+
+
+def test_the_error_of_a_released_attempt_is_cleared_when_a_later_attempt_succeeds(client: Client) -> None:
+    p = client.protocol
+    client.submit("pids.tasks:echo", 1, task_id="t")
+    register(p, "a")
+    p.claim("a", ["t"], lease_ms=5000)
+    p.release_worker("a", reason="worker a was lost")
+    assert client.task_info("t").error == "worker a was lost"
+    (task,) = p.claim("a", ["t"], lease_ms=5000)
+    p.complete("a", [done(task, "1")])
+    assert client.task_info("t").error == "" and client.task_info("t").state is TaskState.SUCCEEDED
+
+
+def test_enqueue_waits_for_replicas_when_asked_and_says_when_they_do_not_answer(client: Client) -> None:
+    """ack_replicas: an enqueue returns once that many replicas have it; a Redis without
+    replicas cannot confirm it, and the client says so (the tasks are enqueued on the primary)."""
+    acked = Client.from_redis(client.redis, client.keys.cluster, ack_replicas=1)
+    with pytest.raises(EnqueueNotAcknowledged, match="0 of 1 replica"):
+        acked.submit("pids.tasks:echo", 1, task_id="w")
+    assert client.task_info("w").state is TaskState.PENDING
+    assert Client.from_redis(client.redis, client.keys.cluster, ack_replicas=0).submit("pids.tasks:echo", 2).id

@@ -152,7 +152,7 @@ def test_default_render_is_namespaced_hardened_and_local_images() -> None:
 def test_role_grants_only_what_the_operator_uses() -> None:
     (role,) = by_kind(render(), "Role")
     verbs = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
-    assert verbs[("", "secrets")] == {"get", "create"}
+    assert verbs[("", "secrets")] == {"get", "create", "patch"}  # patch: the connection Secret, applied
     deleters = {key for key, v in verbs.items() if "delete" in v}
     assert deleters == {("apps", "deployments"), ("apps", "statefulsets")}  # Redis workloads being replaced
     assert verbs[("", "persistentvolumeclaims")] == {"get"}  # StatefulSets make the claims

@@ -215,7 +215,7 @@ def test_redis_shapes_are_accepted(redis: dict[str, Any]) -> None:
         ({**task(), "spec": {"function": "pids.tasks:square"}}, "'clusterRef' is a required property"),
         (task(function="pids.tasks.square"), "does not match"),
         (task(function="os:system; rm -rf"), "does not match"),
-        (task(weight=0), "less than or equal to the minimum of 0"),
+        (task(weight=0), "0 is less than the minimum of 1e-06"),
         (task(maxAttempts=0), "0 is less than the minimum of 1"),
         (task(items=[]), "should be non-empty"),
         (task(args="1"), "'1' is not of type 'array'"),

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from pids.errors import ConfigError, TaskArgumentsError, TaskFunctionError
-from pids.execution import is_allowed, resolve, run_task
+from pids.execution import run_task
+from pids.functions import is_allowed, resolve
 from pids.keys import Keys
 from pids.wire import ClaimedTask
 from pids.settings import WorkerSettings
@@ -36,7 +37,7 @@ def test_bad_task_options_name_the_option(options: dict[str, object], message: s
 
 
 def test_task_ids_cannot_break_key_names() -> None:
-    with pytest.raises(TaskArgumentsError, match="task id"):
+    with pytest.raises(TaskArgumentsError, match="task_id"):
         TaskSpec("a:b", task_id="x}y")
 
 

@@ -5,40 +5,53 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import importlib.util
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from rich.console import Console
+from rich.text import Text
 
 from . import __version__
 from .connection import without_password
-from .errors import PidsError
+from .errors import ConfigError, PidsError
+from .limits import decode_json
+from .settings import WorkerSettings
 
-BENCHMARKS = ("placement", "peers", "scale", "throughput")
+if TYPE_CHECKING:
+    from .placement import Placement
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    return run_command(build_parser(), argv)
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse `argv` and run the command it names (its `run` default), errors as one line and exit code 2."""
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except PidsError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        return 2
+        return _error(str(exc))
     except redis.AuthenticationError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] Redis refused the password: {exc}", highlight=False)
-        return 2
+        return _error(f"Redis refused the password: {exc}")
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         url = getattr(args, "redis_url", None) or os.environ.get("PIDS_REDIS_URL", "")
-        Console(stderr=True).print(f"[red]error:[/red] Redis unreachable at {without_password(url)}: {exc}", highlight=False)
-        return 2
+        return _error(f"Redis unreachable at {without_password(url)}: {exc}")
     except KeyboardInterrupt:
         return 130
+
+
+def _error(message: str) -> int:
+    """Print an error (as plain text: a value in it may look like markup) and give exit code 2."""
+    Console(stderr=True).print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
+    return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,8 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cluster", default=os.environ.get("PIDS_CLUSTER", "default"), help="cluster name (env PIDS_CLUSTER)")
 
     w = sub.add_parser("worker", help="run a worker (settings from PIDS_* env, overridden by flags)")
-    add_setting_flags(w)
-    w.add_argument("--log-level", default=os.environ.get("PIDS_LOG_LEVEL", "INFO"))
+    add_worker_arguments(w)
     w.set_defaults(run=run_worker)
 
     s = sub.add_parser("submit", help="submit one task")
@@ -86,21 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workers", type=int, default=5)
     d.add_argument("--tasks", type=int, default=50)
     d.add_argument("--redis-url", default=None, help="use this Redis instead of starting one")
-    d.add_argument("--policy", default="gravity")
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     d.set_defaults(run=lambda a: importlib.import_module("pids.demo").run(a))
 
-    b = sub.add_parser("bench", help="benchmarks: " + ", ".join(BENCHMARKS))
-    bench_sub = b.add_subparsers(dest="benchmark", required=True)
-    for name in BENCHMARKS:
-        try:
-            module = importlib.import_module(f"pids.bench.{name}")
-        except ImportError:
-            continue
-        p = bench_sub.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else None)
-        module.add_arguments(p)
-        p.set_defaults(run=module.run)
+    b = sub.add_parser("bench", help="benchmarks of the pids-bench package (see BENCHMARKS.md)",
+                       description="Run a benchmark of the pids-bench package; without a NAME, list them.")
+    b.add_argument("benchmark", nargs="?", metavar="NAME")
+    b.add_argument("options", nargs=argparse.REMAINDER, help="the benchmark's own options (pids bench NAME --help)")
+    b.set_defaults(run=run_bench)
     return parser
 
 
@@ -117,7 +123,7 @@ SETTING_HELP = {
 }
 
 
-def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     """A flag per worker setting (--lease-seconds for lease_seconds...), default None: unset flags
     leave the PIDS_* environment and the settings' defaults in charge."""
     from .settings import WorkerSettings, setting_type
@@ -129,6 +135,7 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
         kind = setting_type(f.name)
         parser.add_argument(flag, dest=f.name, default=None, help=SETTING_HELP.get(f.name),
                             type=functools.partial(_bool_flag, f.name) if kind is bool else kind)
+    parser.add_argument("--log-level", default=os.environ.get("PIDS_LOG_LEVEL", "INFO"))
 
 
 def _bool_flag(name: str, raw: str) -> bool:
@@ -140,13 +147,28 @@ def _bool_flag(name: str, raw: str) -> bool:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def run_worker(args: argparse.Namespace) -> int:
+def worker_settings(args: argparse.Namespace) -> WorkerSettings:
+    """Settings from PIDS_* variables, overridden by the flags given."""
     from .settings import WorkerSettings
+
+    return WorkerSettings.from_env(**{f.name: getattr(args, f.name, None) for f in fields(WorkerSettings)})
+
+
+def run_worker(args: argparse.Namespace, policy_for: Callable[[WorkerSettings], Placement] | None = None) -> int:
+    """Run a worker until it leaves; `policy_for` builds its policy (default: the worker's own, gravity)."""
     from .worker import Worker
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides = {f.name: getattr(args, f.name, None) for f in fields(WorkerSettings)}
-    return Worker(WorkerSettings.from_env(**overrides)).run()
+    settings = worker_settings(args)
+    return Worker(settings, policy=None if policy_for is None else policy_for(settings)).run()
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """`pids bench NAME ...`: handed to the pids-bench package, which imports only the benchmark named."""
+    if importlib.util.find_spec("pids_bench") is None:
+        raise ConfigError("pids bench needs the research package pids-bench, which is not installed: "
+                          "run `pip install -e ./bench` in the repository (make test-fast installs it)")
+    return int(importlib.import_module("pids_bench.cli").run(args.benchmark, args.options))
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -155,21 +177,20 @@ def _client(args: argparse.Namespace) -> Any:
     return Client(args.redis_url, args.cluster)  # the password from $PIDS_REDIS_PASSWORD
 
 
-def _json_arg(raw: str) -> Any:
+def json_arg(raw: str, field: str = "argument") -> Any:
+    """A command-line value as JSON; a list or object must be valid JSON within the limits,
+    other text that is not JSON stays a plain string."""
+    if raw.lstrip().startswith(("[", "{")):
+        return decode_json(raw, field)
     try:
         return json.loads(raw)
-    except json.JSONDecodeError:
+    except ValueError:
         return raw
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from .errors import TaskArgumentsError
-
-    try:
-        kwargs = json.loads(args.kwargs)
-    except json.JSONDecodeError as exc:
-        raise TaskArgumentsError(f"--kwargs is not valid JSON: {exc}") from None
-    handle = _client(args).submit(args.fn, *[_json_arg(a) for a in args.args], kwargs=kwargs, task_id=args.task_id,
+    positional = [json_arg(a, f"argument {i + 1}") for i, a in enumerate(args.args)]
+    handle = _client(args).submit(args.fn, *positional, kwargs=decode_json(args.kwargs, "--kwargs"), task_id=args.task_id,
                                   weight=args.weight, position=args.position, priority=args.priority,
                                   max_attempts=args.max_attempts, timeout=args.timeout)
     print(handle.id)
@@ -189,14 +210,25 @@ def run_status(args: argparse.Namespace) -> int:
             for key, value in data.items():
                 print(f"{key:>16}: {value}")
         return 0
+    from .redis_info import inspect
+
     stats = client.cluster_stats()
+    report = inspect(client.redis)
+    redis_view = {"persistence": report.persistence, "eviction_policy": report.maxmemory_policy,
+                  "maxmemory": report.maxmemory, "used_memory": report.used_memory, "role": report.role,
+                  "epoch": client.epoch()}
     if args.json:
         print(json.dumps({**{k: v for k, v in stats.__dict__.items() if k != "workers"},
-                          "balance_score": stats.balance_score, "workers": [w.__dict__ for w in stats.workers]}))
+                          "balance_score": stats.balance_score, "workers": [w.__dict__ for w in stats.workers],
+                          "redis": redis_view}))
         return 0
     from .report import cluster_table
 
-    Console().print(cluster_table(stats))
+    console = Console()
+    console.print(cluster_table(stats))
+    warning = "" if report.persistent and not report.evicting else \
+        "  [red](tasks do not survive a restart)[/red]" if not report.persistent else "  [red](may evict tasks)[/red]"
+    console.print(f"{report.describe()}, epoch {redis_view['epoch'] or '-'}{warning}", highlight=False)
     return 0
 
 

@@ -15,12 +15,13 @@ import numpy as np
 import redis
 
 from .connection import PASSWORD_ENV, connect
-from .errors import TaskFailed, TaskNotFound
+from .errors import ConfigError, TaskFailed, TaskNotFound
 from .keys import Keys
 from .protocol import Protocol
 from .scoring import balance_score
-from .task import RETENTION_SECONDS, TaskInfo, TaskOptions, TaskSpec, TaskState
+from .task import RETENTION_SECONDS, TaskInfo, TaskOptions, TaskSpec, TaskState, batch_specs
 from .waiting import Waiter
+from .wire import held_field, totals_field
 from .wire import text as _text
 
 RECONNECT_SECONDS = 30.0  # how long waits ride out a Redis outage before RedisUnavailable
@@ -82,6 +83,17 @@ class BatchStatus:
         return self.counts.get(TaskState.FAILED.value, 0)
 
 
+def retention_from_env(raw: str) -> float | None:
+    """PIDS_RETENTION_SECONDS: seconds (> 0), 0 to keep final tasks until deleted, unset for the default."""
+    if raw.strip() == "":
+        return RETENTION_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ConfigError(f"PIDS_RETENTION_SECONDS must be a number of seconds, got {raw!r}") from None
+    return KEEP if seconds == 0 else seconds
+
+
 class TaskHandle:
     """A submitted task: ask its status, wait for its result."""
 
@@ -130,8 +142,7 @@ class Client:
         self.ack_replicas = int(os.environ.get("PIDS_REDIS_ACK_REPLICAS", "0") or 0) if ack_replicas is None \
             else ack_replicas
         if retention == "env":
-            raw = os.environ.get("PIDS_RETENTION_SECONDS", "")
-            retention = RETENTION_SECONDS if raw == "" else (float(raw) if float(raw) > 0 else KEEP)
+            retention = retention_from_env(os.environ.get("PIDS_RETENTION_SECONDS", ""))
         self.retention: float | None = retention if retention is None else float(retention)
         self.waiter = Waiter(client, self.keys, reconnect_seconds, self.epoch)
 
@@ -149,39 +160,35 @@ class Client:
     def submit(self, fn: str, *args: Any, kwargs: dict[str, Any] | None = None, task_id: str | None = None,
                weight: float = 1.0, position: str = "", priority: int = 0, max_attempts: int = 3,
                timeout: float | None = None, retention: float | None | str = "client") -> TaskHandle:
-        """Enqueue fn(*args, **kwargs). The same task_id twice makes one task."""
+        """Enqueue fn(*args, **kwargs). The same task_id twice makes one task. Every value is
+        checked first (pids.limits, pids.functions): TaskArgumentsError/TaskFunctionError."""
         options = TaskOptions(weight=weight, position=position, priority=priority, max_attempts=max_attempts,
                               timeout=timeout, retention=self._retention(retention))
-        spec = TaskSpec(fn, tuple(args), dict(kwargs or {}), options, uuid.uuid4().hex if task_id is None else task_id)
+        spec = TaskSpec(fn, args, {} if kwargs is None else kwargs, options,
+                        uuid.uuid4().hex if task_id is None else task_id)
         return TaskHandle(self, spec.task_id, self._enqueue([spec]))
 
     def map(self, fn: str, items: Iterable[Any], *, batch_id: str | None = None, weight: float = 1.0,
             position: str = "", priority: int = 0, max_attempts: int = 3, timeout: float | None = None,
             retention: float | None | str = "client") -> list[TaskHandle]:
         """fn(item) for every item, as one batch."""
-        return self.submit_batch(batch_id or uuid.uuid4().hex, fn, [[item] for item in items], weight=weight,
-                                 position=position, priority=priority, max_attempts=max_attempts, timeout=timeout,
-                                 retention=retention)
+        return self.submit_batch(uuid.uuid4().hex if batch_id is None else batch_id, fn, [[item] for item in items],
+                                 weight=weight, position=position, priority=priority, max_attempts=max_attempts,
+                                 timeout=timeout, retention=retention)
 
-    def submit_batch(self, batch_id: str, fn: str, items: Sequence[Any], *, weight: float = 1.0, position: str = "",
+    def submit_batch(self, batch_id: str, fn: str, items: Iterable[Any], *, weight: float = 1.0, position: str = "",
                      priority: int = 0, max_attempts: int = 3, timeout: float | None = None,
                      retention: float | None | str = "client", indices: Sequence[int] | None = None) -> list[TaskHandle]:
         """Enqueue one task per item, ids f"{batch_id}-{i}"; idempotent per batch id.
 
         An item is a list of positional arguments, or a dict with optional keys
-        args, kwargs, weight, position. `indices`: only these items (e.g. what a Redis lost)."""
-        kept = self._retention(retention)
-        specs = []
-        for i in range(len(items)) if indices is None else indices:
-            item = items[i]
-            if isinstance(item, dict):
-                args, kwargs = item.get("args", []), item.get("kwargs", {})
-                item_weight, item_position = item.get("weight", weight), item.get("position", position)
-            else:
-                args, kwargs, item_weight, item_position = item, {}, weight, position
-            options = TaskOptions(weight=item_weight, position=item_position, priority=priority,
-                                  max_attempts=max_attempts, timeout=timeout, retention=kept)
-            specs.append(TaskSpec(fn, tuple(args), dict(kwargs), options, f"{batch_id}-{i}", batch_id))
+        args, kwargs, weight, position. Every item is checked before any is enqueued. `indices`: only
+        these items (e.g. what a Redis lost), under the same ids."""
+        options = TaskOptions(weight=weight, position=position, priority=priority, max_attempts=max_attempts,
+                              timeout=timeout, retention=self._retention(retention))
+        specs = batch_specs(batch_id, fn, items, options)
+        if indices is not None:
+            specs = [specs[i] for i in indices]
         epoch = self._enqueue(specs, batch_id=batch_id)
         return [TaskHandle(self, s.task_id, epoch) for s in specs]
 
@@ -226,18 +233,16 @@ class Client:
 
     def batch_status(self, batch_id: str) -> BatchStatus:
         ids = self.batch_ids(batch_id)
-        pipe = self.redis.pipeline(transaction=False)
-        for task_id in ids:
-            pipe.hmget(self.keys.task(task_id), INFO_FIELDS)
         counts: Counter[str] = Counter()
         states: dict[str, str] = {}
         claimed_by: Counter[str] = Counter()
-        waits, runs, errors = [], [], []
+        waits: list[float] = []
+        runs: list[float] = []
+        errors: list[str] = []
         max_attempts = 0
-        for task_id, row in zip(ids, pipe.execute()):
-            if all(v is None for v in row):  # listed, but its record is gone: not in `states`
+        for task_id, info in zip(ids, self.task_infos(ids)):
+            if info is None:  # listed, but its record is gone: not in `states`
                 continue
-            info = TaskInfo.from_hash({f: _text(v) for f, v in zip(INFO_FIELDS, row) if v is not None})
             counts[info.state.value] += 1
             states[task_id] = info.state.value
             max_attempts = max(max_attempts, info.attempt)
@@ -257,10 +262,12 @@ class Client:
     def cluster_stats(self) -> ClusterStats:
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
-        pipe.time().zcard(k.pending).zcard(k.scheduled).zcard(k.running).hgetall(k.stats)
-        pipe.hgetall(k.workers).hgetall(k.loads).hgetall(k.worker_totals)
-        (seconds, micros), pending, scheduled, running, raw_stats, raw_workers, raw_loads, raw_totals = pipe.execute()
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        for queue in (k.pending, k.scheduled, k.running):
+            pipe.zcard(queue)
+        for table in (k.stats, k.workers, k.loads, k.worker_totals):
+            pipe.hgetall(table)
+        pending, scheduled, running, raw_stats, raw_workers, raw_loads, raw_totals = pipe.execute()
+        now_ms = self.protocol.server_ms()
         stats = {_text(a): int(float(b)) for a, b in raw_stats.items()}
         loads = {_text(a): float(b) for a, b in raw_loads.items()}
         totals = {_text(a): float(b) for a, b in raw_totals.items()}
@@ -271,10 +278,10 @@ class Client:
             info = infos.get(w, {})
             workers.append(WorkerInfo(
                 id=w, slots=int(info.get("slots", 0)), speed=float(info.get("speed", 1.0)),
-                position=str(info.get("position", "")), load=loads.get(w, 0.0), held=int(loads.get(f"{w}:n", 0)),
+                position=str(info.get("position", "")), load=loads.get(w, 0.0), held=int(loads.get(held_field(w), 0)),
                 draining=bool(info.get("draining", False)), alive=info.get("deadline", 0) > now_ms,
-                tasks_done=int(totals.get(f"{w}:tasks", 0)), work_done=totals.get(f"{w}:work", 0.0),
-                busy_seconds=totals.get(f"{w}:busy", 0.0),
+                tasks_done=int(totals.get(totals_field(w, "tasks"), 0)), work_done=totals.get(totals_field(w, "work"), 0.0),
+                busy_seconds=totals.get(totals_field(w, "busy"), 0.0),
             ))
         return ClusterStats(backlog=pending, scheduled=scheduled, running=running, succeeded=stats.get("succeeded", 0),
                             failed=stats.get("failed", 0), cancelled=stats.get("cancelled", 0),
@@ -295,7 +302,8 @@ class Client:
         """The dead-lettered tasks whose records have not expired yet."""
         pipe = self.redis.pipeline(transaction=False)
         for task_id in self.redis.zrange(self.keys.dead, 0, -1):
-            pipe.hgetall(self.keys.task(_text(task_id)))
+            if isinstance(task_id, (str, bytes)):
+                pipe.hgetall(self.keys.task(_text(task_id)))
         return [TaskInfo.from_hash({_text(k): _text(v) for k, v in raw.items()}) for raw in pipe.execute() if raw]
 
     def cancel(self, task_id: str) -> bool:
@@ -319,3 +327,31 @@ class Client:
 
     def forget_worker(self, worker_id: str) -> bool:
         return self.protocol.forget_worker(worker_id)
+
+    def task_infos(self, task_ids: Sequence[str]) -> list[TaskInfo | None]:
+        """The records of many tasks in one round trip, in order (None for a task that does not exist)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipe.hmget(self.keys.task(task_id), INFO_FIELDS)
+        rows = pipe.execute() if task_ids else []
+        return [TaskInfo.from_hash({f: _text(v) for f, v in zip(INFO_FIELDS, row) if v is not None}) if row[0] else None
+                for row in rows]
+
+    def retry(self, tasks: Iterable[str | TaskInfo], attempts: int = 1) -> dict[str, str]:
+        """Send dead-lettered tasks back to the queue with `attempts` more attempts each. A TaskInfo
+        is retried only if it is still failed at the attempt it records (what the caller saw); a
+        plain id at the attempt it failed at now. Returns per task id "requeued", "stale",
+        "missing" or the state it was left in."""
+        given = list(tasks)
+        ids = [t for t in given if isinstance(t, str)]
+        read = dict(zip(ids, self.task_infos(ids)))
+        outcomes: dict[str, str] = {}
+        fenced: list[tuple[str, int]] = []
+        for task in given:
+            info = read[task] if isinstance(task, str) else task
+            if info is None:
+                outcomes[str(task)] = "missing"
+            else:
+                fenced.append((info.id, info.attempt))
+        outcomes.update(zip([task_id for task_id, _ in fenced], self.protocol.retry(fenced, attempts)))
+        return outcomes

@@ -32,7 +32,8 @@ from operator import sub
 import numpy as np
 
 from .errors import ConfigError
-from .placement import UNASSIGNED, TaskWindow, WorkerTable, register
+from .placement import UNASSIGNED, WORKER_POLICIES, TaskWindow, WorkerTable
+from .settings import WorkerSettings
 
 
 @lru_cache(maxsize=4096)
@@ -101,7 +102,8 @@ class Gravity:
         level = water_level(load, weight, capacity)
         finish = (load[:, np.newaxis] + weight[np.newaxis, :]) / capacity[:, np.newaxis]
         closeness_minus_load = self.falloff(workers, tasks) - finish / level
-        return self.G * weight[np.newaxis, :] * closeness_minus_load + np.asarray(tasks.priority, dtype=np.float64)[np.newaxis, :]
+        pull: np.ndarray = self.G * weight[np.newaxis, :] * closeness_minus_load
+        return pull + np.asarray(tasks.priority, dtype=np.float64)[np.newaxis, :]
 
     def mass(self, tasks: TaskWindow) -> np.ndarray:
         """Placement order key: heavier, older and higher-priority tasks settle first."""
@@ -231,7 +233,8 @@ def _tie_starts(tasks: TaskWindow, n_workers: int) -> list[int] | None:
     the scale sweep timed out. None without sequence numbers: ties go to the lowest index."""
     if tasks.seq is None or n_workers < 2:
         return None
-    return (np.asarray(tasks.seq, dtype=np.int64) % n_workers).tolist()
+    starts: list[int] = (np.asarray(tasks.seq, dtype=np.int64) % n_workers).tolist()
+    return starts
 
 
 def _first_tied_from(pull: list[float], strongest: float, start: int, first: int) -> int:
@@ -252,6 +255,12 @@ def _positive(capacity: np.ndarray) -> np.ndarray:
     return np.maximum(np.asarray(capacity, dtype=np.float64), 1e-9)
 
 
-@register("gravity")
-def make_gravity(G: float = 0.03, distance_offset: float = 1.0) -> Gravity:
-    return Gravity(G=G, distance_offset=distance_offset)
+def worker_policy(settings: WorkerSettings) -> Gravity:
+    """The policy `pids worker` runs: gravity with the settings' G and distance offset. Other rules
+    are refused: the baselines live in the pids-bench package, and the centralised references
+    (LPT, EFT) need the whole queue, which no worker's window holds."""
+    if settings.policy not in WORKER_POLICIES:
+        raise ConfigError(f"placement policy {settings.policy!r} is not one a worker runs; choose one of: "
+                          f"{', '.join(WORKER_POLICIES)} (the baselines run from the pids-bench package: "
+                          "python -m pids_bench.worker --policy NAME)")
+    return Gravity(G=settings.G, distance_offset=settings.distance_offset)

@@ -92,7 +92,7 @@ app.kubernetes.io/component: operator
   verbs: [get]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, create]
+  verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, patch]
