@@ -8,6 +8,8 @@ import base64
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from pids.connection import is_sentinel_url, parse_sentinel_url
+
 from . import meta
 from .meta import Body, Manifest
 from .redis_manifests import PORT
@@ -21,8 +23,14 @@ URL, HOST, PORT_KEY, PASSWORD, CLUSTER = "url", "host", "port", "password", "clu
 
 
 def connection_details(owner: Body, spec: ClusterSpec, password: str | None) -> dict[str, str]:
-    """url (with `password` in it, when there is one), host, port, password, cluster."""
-    parts = urlsplit(worker_redis_url(owner, spec))
+    """url (with `password` in it, when there is one), host, port, password, cluster. Through
+    Sentinel: the redis+sentinel:// URL as it is (it carries no credentials), the first Sentinel."""
+    redis_url = worker_redis_url(owner, spec)
+    if is_sentinel_url(redis_url):
+        host, port = parse_sentinel_url(redis_url).sentinels[0]
+        return {URL: redis_url, HOST: host, PORT_KEY: str(port), PASSWORD: password or "",
+                CLUSTER: owner["metadata"]["name"]}
+    parts = urlsplit(redis_url)
     host = parts.hostname or ""
     port = parts.port or PORT
     password = password if password is not None else (parts.password or "")

@@ -78,3 +78,10 @@ def test_publish_waits_for_a_missing_password_secret() -> None:
     kube = SecretsOnly({})
     assert not publish_app_secret(kube, OWNER, external("redis://r.example:6379/0", "ext-auth"))  # type: ignore[arg-type]
     assert kube.applied == []
+
+
+def test_a_sentinel_cluster_is_reached_by_its_sentinel_url_with_the_password_apart() -> None:
+    details = connection_details(OWNER, ClusterSpec.parse({"redis": {"managed": {"replicas": 3}}}), "s3cret")
+    assert details["url"].startswith("redis+sentinel://demo-redis-0.demo-redis-pods.ns1.svc:26379,")
+    assert "s3cret" not in details["url"] and details["password"] == "s3cret"
+    assert (details["host"], details["port"]) == ("demo-redis-0.demo-redis-pods.ns1.svc", "26379")
