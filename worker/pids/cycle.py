@@ -14,7 +14,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .placement import Placement, WorkerTable, binds_late
+from .placement import Placement, WorkerTable, binds_late, claim_order
 from .protocol import CycleReply, CycleRequest
 from .settings import WorkerSettings
 from .share import DEPTH, Share
@@ -114,9 +114,10 @@ class ClaimCycle:
 
     def _plan(self, snapshot: Snapshot, free: int, planned_at: float) -> tuple[int, str | None]:
         """Make this worker's share from `snapshot`; returns (the size of its task window, a worker
-        to wake). A late-binding policy plans as if this worker had DEPTH times its slots: the
-        front of that share is what it would plan with its free slots, the rest serves the next
-        cycles. An early-binding one plans with its free slots and queues its whole share."""
+        to wake). A late-binding policy plans as if this worker had DEPTH times its slots; the
+        share is claimed in the policy's own order (placement.claim_order), so its front is what
+        the policy would place first. An early-binding one plans with its free slots and queues
+        its whole share."""
         self.share.clear()
         window = task_window(snapshot)
         if len(window) == 0:
@@ -128,7 +129,7 @@ class ClaimCycle:
             return len(window), None  # our heartbeat lapsed (e.g. Redis was away): register again first
         me = table.ids.index(me_id)
         plan = self.policy.assign(table, window, me)
-        share = [window.ids[i] for i in np.flatnonzero(plan == me)]
+        share = [window.ids[i] for i in claim_order(self.policy, table, window, me, np.flatnonzero(plan == me))]
         if self.quarantined:
             share = [t for t in share if self.quarantined.get(t, 0.0) <= planned_at]
         self.share.replace(share, planned_at)
