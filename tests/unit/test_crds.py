@@ -15,7 +15,7 @@ jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "crds"
-CHART_CRD_DIR = ROOT / "charts" / "pids" / "crds"
+CHART_CRD_DIR = ROOT / "charts" / "pids-crds" / "templates"
 EXAMPLES = ROOT / "examples"
 
 
@@ -112,10 +112,23 @@ def test_every_example_is_accepted(path: Path) -> None:
         assert validate(PLURALS[doc["kind"]], doc) == []
 
 
-def test_chart_ships_the_same_crds() -> None:
+def test_crd_chart_ships_the_same_crds() -> None:
     names = sorted(p.name for p in CRD_DIR.glob("*.yaml"))
+    assert names
     for name in names:
-        assert filecmp.cmp(CRD_DIR / name, CHART_CRD_DIR / name, shallow=False), f"charts/pids/crds/{name} differs from crds/{name}"
+        assert filecmp.cmp(CRD_DIR / name, CHART_CRD_DIR / name, shallow=False), f"charts/pids-crds/templates/{name} differs from crds/{name}"
+
+
+def test_every_crd_is_kept_on_uninstall() -> None:
+    """Deleting a CRD deletes every object of its kind: no `helm uninstall` may do it."""
+    for path in sorted(CHART_CRD_DIR.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert doc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", (path.name, doc["metadata"]["name"])
+
+
+def test_operator_chart_ships_no_crds_directory() -> None:
+    """Helm never upgrades a chart's crds/ (helm #8668): the CRDs are templates of charts/pids-crds."""
+    assert not (ROOT / "charts" / "pids" / "crds").exists()
 
 
 @pytest.mark.parametrize("plural", ["pidsclusters", "pidstasks"])
@@ -153,6 +166,7 @@ def test_printer_columns() -> None:
         (cluster(allowedModules=["os; rm"]), "does not match"),
         (cluster(allowedModules=[]), "should be non-empty"),
         (cluster(physics={"distanceOffset": 0}), "less than or equal to the minimum of 0"),
+        (cluster(physics={"G": 0}), "less than or equal to the minimum of 0"),
         (cluster(redis={"external": {"url": "redis://:secret@host:6379/0"}}), "does not match"),
         (cluster(redis={"external": {"url": "http://host"}}), "does not match"),
         (cluster(redis={"external": {}}), "'url' is a required property"),
