@@ -23,7 +23,7 @@ cluster-down:  ## delete the e2e cluster
 e2e:           ## cluster + pytest -m e2e
 	$(E2E)/run.sh
 
-.PHONY: demo dev test test-fast test-lowest lock
+.PHONY: demo dev test test-fast test-lowest lock version
 
 # The exact versions the images and CI install; pyproject.toml holds the ranges.
 LOCK := requirements/lock.txt
@@ -50,6 +50,10 @@ test-lowest: dev ## unit + integration tests again, in $(LOWEST_VENV) with the l
 test: dev      ## the whole suite: unit, integration (real redis-server), e2e (real cluster built offline); then unit + integration at the lowest versions
 	$(E2E)/run.sh -q tests e2e
 	$(MAKE) test-lowest
+
+version:       ## write pids.__version__ (worker/pids/__init__.py, the one place) into the charts' Chart.yaml
+	v="$$(. $(E2E)/versions.sh && echo $$PIDS_VERSION)" && \
+	sed -i -E "s/^version: .*/version: $$v/; s/^appVersion: .*/appVersion: \"$$v\"/" charts/*/Chart.yaml
 
 lock:          ## regenerate $(LOCK) from pyproject.toml's ranges, keeping its pins (UPGRADE=1: newest allowed)
 	python3 -m pip install -q -c $(LOCK) uv

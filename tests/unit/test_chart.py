@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from pids import __version__
+
 jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +142,7 @@ def test_default_render_is_namespaced_hardened_and_local_images() -> None:
     (deployment,) = by_kind(docs, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     (c,) = pod["containers"]
-    assert c["image"] == "pids-operator:0.1.0" and c["imagePullPolicy"] == "IfNotPresent"
+    assert c["image"] == f"pids-operator:{__version__}" and c["imagePullPolicy"] == "IfNotPresent"
     assert c["securityContext"]["readOnlyRootFilesystem"] is True and pod["securityContext"]["runAsNonRoot"] is True
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     env = {e["name"]: e.get("value") for e in c["env"]}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from pids.errors import ConfigError, TaskArgumentsError, TaskFunctionError
 from pids.execution import is_allowed, resolve, run_task
 from pids.keys import Keys
 from pids.protocol import ClaimedTask
-from pids.settings import WorkerSettings
+from pids.settings import HEAVIEST, WorkerSettings
+from pids.worker import claim_window
 from pids.task import TaskOptions, TaskSpec, TaskState
 
 
@@ -73,7 +76,7 @@ def test_position_drops_empty_parts_of_an_unknown_zone(raw: str, position: str) 
     ({"PIDS_CONCURRENCY": "many"}, "PIDS_CONCURRENCY must be a number"),
     ({"PIDS_CONCURRENCY": "0"}, "concurrency"),
     ({"PIDS_LEASE_SECONDS": "1", "PIDS_HEARTBEAT_SECONDS": "2"}, "lease must be longer"),
-    ({"PIDS_WINDOW": "8", "PIDS_HEAVIEST": "8"}, "heaviest"),
+    ({"PIDS_WINDOW": "0"}, "window"),
     ({"PIDS_ALLOWED_MODULES": " , "}, "allowed modules"),
     ({"PIDS_EXIT_WHEN_DRAINED": "maybe"}, "PIDS_EXIT_WHEN_DRAINED must be true or false"),
 ])
@@ -122,3 +125,18 @@ def test_run_task_outcomes() -> None:
     assert not wrong_args.ok and not wrong_args.retryable and "arguments do not fit" in wrong_args.error
     unjsonable = run_task(claimed("pids.tasks:echo", float("nan")), allowed)
     assert not unjsonable.ok and not unjsonable.retryable and "not JSON-serialisable" in unjsonable.error
+
+
+def test_effective_settings_leave_out_secrets_and_url_credentials() -> None:
+    s = WorkerSettings(redis_url="redis://user:hunter2@redis:6379/0", redis_password="hunter2", G=0.5)
+    effective = s.effective()
+    assert effective["redis_url"] == "redis://redis:6379/0" and "redis_password" not in effective
+    assert effective["G"] == 0.5 and effective["allowed_modules"] == "pids.tasks"
+    assert "hunter2" not in repr(effective)
+
+
+def test_internal_knobs_are_constants_not_settings() -> None:
+    assert not {f.name for f in fields(WorkerSettings)} & {"view", "heaviest"}
+    ignored = WorkerSettings.from_env({"PIDS_VIEW": "3", "PIDS_HEAVIEST": "2"}, worker_id="w")
+    assert ignored == WorkerSettings(worker_id="w")
+    assert claim_window(WorkerSettings(window=64), cluster_slots=100)[1] == HEAVIEST

@@ -66,7 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--G", dest="G", type=float, default=None)
     w.add_argument("--distance-offset", type=float, default=None)
     w.add_argument("--window", type=int, default=None, help="pending tasks each claim cycle plans over")
-    w.add_argument("--view", type=int, default=None, help="workers each claim cycle sees (most free slots first)")
     w.add_argument("--lease-seconds", type=float, default=None)
     w.add_argument("--heartbeat-seconds", type=float, default=None)
     w.add_argument("--drain-seconds", type=float, default=None)
@@ -131,7 +130,7 @@ def run_worker(args: argparse.Namespace) -> int:
         "redis_url": args.redis_url, "cluster": args.cluster, "worker_id": args.worker_id,
         "concurrency": args.concurrency, "prefetch": args.prefetch, "speed": args.speed, "position": args.position,
         "allowed_modules": args.allowed_modules, "policy": args.policy, "G": args.G,
-        "distance_offset": args.distance_offset, "window": args.window, "view": args.view, "lease_seconds": args.lease_seconds,
+        "distance_offset": args.distance_offset, "window": args.window, "lease_seconds": args.lease_seconds,
         "heartbeat_seconds": args.heartbeat_seconds, "drain_seconds": args.drain_seconds,
         "health_port": args.health_port,
     }
@@ -179,13 +178,18 @@ def run_status(args: argparse.Namespace) -> int:
                 print(f"{key:>16}: {value}")
         return 0
     stats = client.cluster_stats()
+    settings = client.worker_settings()
     if args.json:
+        workers = [{**w.__dict__, "settings": settings.get(w.id)} for w in stats.workers]
         print(json.dumps({**{k: v for k, v in stats.__dict__.items() if k != "workers"},
-                          "balance_score": stats.balance_score, "workers": [w.__dict__ for w in stats.workers]}))
+                          "balance_score": stats.balance_score, "workers": workers}))
         return 0
-    from .report import cluster_table
+    from .report import cluster_table, settings_table
 
-    Console().print(cluster_table(stats))
+    console = Console()
+    console.print(cluster_table(stats))
+    if settings:
+        console.print(settings_table(settings))
     return 0
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import accumulate
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
@@ -48,6 +48,8 @@ class WorkerMetrics:
     def __post_init__(self) -> None:
         self.load = Gauge("pids_worker_load", "Sum of the weights of the tasks held", registry=self.registry)
         self.held = Gauge("pids_worker_held_tasks", "Tasks held (running or prefetched)", registry=self.registry)
+        self.settings = Info("pids_worker_settings", "The settings in effect (and the claim cycle's constants)",
+                             registry=self.registry)
         self.registry.register(_ClaimLoopCollector(self))
 
     def observe_cycle(self, seconds: float) -> None:

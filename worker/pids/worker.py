@@ -8,6 +8,7 @@ run them on the loop's own thread).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import signal
@@ -24,8 +25,8 @@ from .execution import Outcome, Slots, run_task
 from .health import HealthServer, LoopWatch, WorkerMetrics
 from .keys import Keys
 from .placement import Placement, WorkerTable, binds_late, make_policy
-from .protocol import MAX_COMPLETIONS, NO_TOTALS, ClaimedTask, Completion, Protocol, Snapshot, WorkerTotals
-from .settings import WorkerSettings
+from .protocol import MAX_COMPLETIONS, NO_TOTALS, VIEW, ClaimedTask, Completion, Protocol, Snapshot, WorkerTotals
+from .settings import HEAVIEST, WorkerSettings
 from .share import DEPTH, Share
 from .view import task_window, worker_table
 
@@ -37,6 +38,7 @@ IDLE_WAIT = 1.0  # longest sleep between cycles with nothing to do (new work wak
 NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT = 0.001, 0.02
 MIN_WINDOW = 2 * DEPTH  # two one-slot workers each find a DEPTH-deep share in one window
 MAX_BATCHED_WINDOW = 1024  # tasks a batched worker's snapshot reads at most for the other workers' batches
+SETTINGS_EVERY_BEATS = 30  # the settings in effect go to Redis on the first heartbeat, then this often
 INLINE_BATCH_SECONDS = 0.05  # a worker running its claimed batch itself cycles at least this often (results, refills)
 MAX_BACKOFF = 5.0
 
@@ -57,7 +59,7 @@ def claim_window(settings: WorkerSettings, cluster_slots: int) -> tuple[int, int
     own_batch = settings.concurrency + settings.prefetch
     every_batch = min(cluster_slots, MAX_BATCHED_WINDOW) if own_batch > 1 else 0
     window = min(max(settings.window, 2 * own_batch, every_batch), max(MIN_WINDOW, 4 * cluster_slots))
-    return window, min(settings.heaviest, window // 4)
+    return window, min(HEAVIEST, window // 4)
 
 
 class Worker:
@@ -68,6 +70,9 @@ class Worker:
         self.protocol = Protocol(self.redis, Keys(settings.cluster))
         self.policy = make_worker_policy(settings)
         self.metrics = WorkerMetrics()
+        in_effect = {**settings.effective(), "view": VIEW, "heaviest": HEAVIEST}
+        self.metrics.settings.info({name: str(value) for name, value in in_effect.items()})
+        self._settings_json = json.dumps(in_effect)
         self.metrics.held.set_function(lambda: len(self.held))  # read at scrape time, not set per task
         self.metrics.load.set_function(self._held_weight)
         self.watch = LoopWatch(stuck_after=max(15.0, 10 * settings.heartbeat_seconds))
@@ -91,7 +96,7 @@ class Worker:
         self._claimed: deque[ClaimedTask] = deque()  # claimed, waiting for the loop to run them (inline only)
         self._slot_task: ClaimedTask | None = None  # inline mode's one task on the slot thread (it has a timeout)
         self._inline_task: ClaimedTask | None = None
-        self._window = (settings.window, settings.heaviest)  # (window, heaviest) sized from the last snapshot
+        self._window = (settings.window, HEAVIEST)  # (window, heaviest) sized from the last snapshot
         self._lease_ms = int(settings.lease_seconds * 1000)
 
     # -- lifecycle -------------------------------------------------------
@@ -246,7 +251,7 @@ class Worker:
         completions = self.unsent_completions[:MAX_COMPLETIONS]  # (more only after a long Redis outage: sent next cycles)
         totals = self.unsent_totals if read_snapshot else NO_TOTALS  # with every snapshot read, not every cycle
         completed, won, snapshot = self.protocol.cycle(
-            self.id, completions, sent, self._lease_ms, window, heaviest, self.settings.view, wanted=wanted,
+            self.id, completions, sent, self._lease_ms, window, heaviest, VIEW, wanted=wanted,
             read_snapshot=read_snapshot, totals=totals, maybe_idle=self._maybe_idle)
         del self.unsent_completions[:MAX_COMPLETIONS]
         self._count_completions(completions, totals, *completed)
@@ -425,6 +430,7 @@ class Worker:
     def _heartbeat_loop(self) -> None:
         ttl_ms = int(self.settings.heartbeat_ttl_seconds * 1000)
         reaper_period_ms = int(self.settings.heartbeat_seconds * 1000)
+        beats = 0
         while not self.stopping.is_set():
             try:
                 if not self.registered.is_set():
@@ -435,6 +441,9 @@ class Worker:
                 with self._held_lock:
                     held = list(self.held)
                 _, drain_requested, _ = self.protocol.heartbeat(self.id, self.info(), ttl_ms, self._lease_ms, held)
+                if beats % SETTINGS_EVERY_BEATS == 0:  # again now and then: Redis may have come back empty
+                    self.redis.hset(self.protocol.keys.settings, self.id, self._settings_json)
+                beats += 1
                 if not self.registered.is_set():
                     self.registered.set()
                     self.wake.set()
