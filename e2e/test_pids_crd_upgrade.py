@@ -91,12 +91,17 @@ def test_helm_upgrade_serves_the_new_crd_schema(kubectl, helm):
             wait_cluster_ready(kubectl, ns, "keep", 1, timeout=240)
             before = server_dry_run(kubectl, ns, zero_g_cluster())
             assert before.returncode == 0, f"the previous schema should accept G: 0\n{before.stderr}"
+            unknown = server_dry_run(kubectl, ns, json.loads(cluster_manifest("new-field", 1, allowUnsafeModules=False)))
+            assert unknown.returncode != 0 and "allowUnsafeModules" in unknown.stderr, unknown.stdout + unknown.stderr
 
             install_crds(helm)  # helm upgrade --install pids-crds charts/pids-crds --take-ownership
             helm("upgrade", RELEASE, str(CHART_DIR), "-n", ns, "--wait", "--timeout", "180s", timeout=240)
 
             after = server_dry_run(kubectl, ns, zero_g_cluster())
             assert after.returncode != 0 and "spec.physics.G" in after.stderr, after.stdout + after.stderr
+            served = server_dry_run(kubectl, ns, json.loads(cluster_manifest("new-field", 1)))
+            assert served.returncode == 0, served.stderr
+            assert json.loads(served.stdout)["spec"]["allowUnsafeModules"] is False  # the new field, defaulted
             for name in PIDS_CRDS:
                 crd = get(kubectl, "default", "crd", name)
                 assert crd is not None
