@@ -261,9 +261,11 @@ class Client:
         workers that left it are deleted here (a worker that dies cannot delete its own)."""
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
-        raw_settings, known = pipe.hgetall(k.settings).hkeys(k.workers).execute()
+        pipe.hgetall(k.settings)
+        pipe.hkeys(k.workers)
+        raw_settings, known = pipe.execute()
         live = {_text(w) for w in known}
-        settings = {_text(w): json.loads(v) for w, v in raw_settings.items()}
+        settings: dict[str, dict[str, Any]] = {_text(w): json.loads(v) for w, v in raw_settings.items()}
         gone = [w for w in settings if w not in live]
         if gone:
             self.redis.hdel(k.settings, *gone)
