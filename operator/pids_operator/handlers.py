@@ -84,7 +84,7 @@ def reconcile_cluster(body: kopf.Body, spec: kopf.Spec, name: str, namespace: st
         state.set_cluster((namespace, name), True)
         status = cluster_ops.refresh(state.kube, state.connections, body, parsed, body.get("status") or {})
         patch.status.update(status)
-        if parsed.external_redis is not None and status["phase"] == "Degraded":
+        if parsed.external_redis is not None and status["conditions"][2]["reason"] == "RedisUnreachable":
             raise kopf.TemporaryError(f"external Redis unreachable: {status['conditions'][2]['message']}", delay=30)
         log.info("cluster %s/%s reconciled with %d workers", namespace, name, replicas)
 
