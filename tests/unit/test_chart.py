@@ -138,7 +138,7 @@ def test_default_render_is_namespaced_hardened_and_local_images() -> None:
     docs = render()
     kinds = sorted({d["kind"] for d in docs})
     assert "ClusterRole" not in kinds and "Role" in kinds
-    assert {"CustomResourceDefinition", "Deployment", "ServiceAccount", "RoleBinding", "NetworkPolicy", "KopfPeering", "Service"} <= set(kinds)
+    assert {"Deployment", "ServiceAccount", "RoleBinding", "NetworkPolicy", "KopfPeering", "Service"} <= set(kinds)
     (deployment,) = by_kind(docs, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     (c,) = pod["containers"]
