@@ -51,9 +51,10 @@ test: dev      ## the whole suite: unit, integration (real redis-server), e2e (r
 	$(E2E)/run.sh -q tests e2e
 	$(MAKE) test-lowest
 
-version:       ## write pids.__version__ (worker/pids/__init__.py, the one place) into the charts' Chart.yaml
-	v="$$(. $(E2E)/versions.sh && echo $$PIDS_VERSION)" && \
-	sed -i -E "s/^version: .*/version: $$v/; s/^appVersion: .*/appVersion: \"$$v\"/" charts/*/Chart.yaml
+version:       ## write pids.__version__ (worker/pids/__init__.py, the one place) into Chart.yaml and e2e/versions.sh
+	v="$$(sed -n 's/^__version__ = "\(.*\)"$$/\1/p' worker/pids/__init__.py)" && \
+	sed -i -E "s/^version: .*/version: $$v/; s/^appVersion: .*/appVersion: \"$$v\"/" charts/*/Chart.yaml && \
+	sed -i -E "s/^PIDS_VERSION=.*/PIDS_VERSION=$$v/" $(E2E)/versions.sh
 
 lock:          ## regenerate $(LOCK) from pyproject.toml's ranges, keeping its pins (UPGRADE=1: newest allowed)
 	python3 -m pip install -q -c $(LOCK) uv

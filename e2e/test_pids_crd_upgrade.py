@@ -61,9 +61,13 @@ def as_before_the_upgrade(kubectl: Runner, helm: Runner, chart: Path) -> None:
     helm("uninstall", CRD_RELEASE, "-n", CRD_NAMESPACE, check=False, timeout=120)  # keep: the CRDs stay
     for name in PIDS_CRDS:
         crd = yaml.safe_load((chart / "crds" / f"{name}.yaml").read_text())
-        live = kubectl.json("get", "crd", name)  # a CRD is replaced only at its current resourceVersion
-        crd["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        live = get(kubectl, "default", "crd", name)
+        if live is None:  # a fresh cluster
+            kubectl("create", "-f", "-", input=json.dumps(crd))
+            continue
+        crd["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]  # replaced only at its version
         kubectl("replace", "-f", "-", input=json.dumps(crd))
+    kubectl("wait", "--for=condition=Established", *(f"crd/{n}" for n in PIDS_CRDS), "--timeout=60s", timeout=90)
 
 
 def server_dry_run(kubectl: Runner, namespace: str, body: dict[str, Any]) -> subprocess.CompletedProcess[str]:
