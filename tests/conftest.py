@@ -13,9 +13,18 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pids.client import Client
+from pids.demo import WORKER_COMMAND
 from pids.embedded import EmbeddedRedis
 
 WorkerFactory = Callable[..., list[subprocess.Popen[bytes]]]
+TASK_MODULES = os.path.join(os.path.dirname(__file__), "task_modules")  # pids_test_tasks: misbehaving tasks
+TEST_TASKS = "pids.tasks,pids_test_tasks"
+
+
+def worker_env() -> dict[str, str]:
+    """The environment of worker processes: the test task module importable."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": TASK_MODULES + (os.pathsep + path if path else "")}
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +43,11 @@ def client(redis_server: EmbeddedRedis, cluster: str) -> Client:
     return Client(redis_server.url, cluster)
 
 
-def worker_command(redis_url: str, cluster: str, worker_id: str, **options: object) -> list[str]:
+def worker_command(redis_url: str, cluster: str, worker_id: str, *, entry: tuple[str, ...] = WORKER_COMMAND,
+                   **options: object) -> list[str]:
+    """`python -m pids worker` (or `python` + `entry`) with quick test timings and `options` as flags."""
     settings = {"concurrency": 1, "heartbeat_seconds": 0.2, "lease_seconds": 2.0, "drain_seconds": 10, **options}
-    command = [sys.executable, "-m", "pids", "worker", "--redis-url", redis_url, "--cluster", cluster,
+    command = [sys.executable, *entry, "--redis-url", redis_url, "--cluster", cluster,
                "--worker-id", worker_id, "--log-level", "WARNING"]
     for name, value in settings.items():
         command += [f"--{name.replace('_', '-')}", str(value)]
@@ -45,17 +56,18 @@ def worker_command(redis_url: str, cluster: str, worker_id: str, **options: obje
 
 @pytest.fixture
 def start_workers(redis_server: EmbeddedRedis, cluster: str, client: Client) -> Iterator[WorkerFactory]:
-    """start_workers(n, redis_url=None, wait=True, **settings) -> processes; all are stopped at teardown."""
+    """start_workers(n, redis_url=None, wait=True, entry=..., **settings) -> processes; all are stopped at teardown."""
     started: list[subprocess.Popen[bytes]] = []
     per_prefix: dict[str, int] = {}
 
     def start(count: int, *, redis_url: str | None = None, wait: bool = True, prefix: str = "w",
-              **options: object) -> list[subprocess.Popen[bytes]]:
+              entry: tuple[str, ...] = WORKER_COMMAND, **options: object) -> list[subprocess.Popen[bytes]]:
         first = per_prefix.get(prefix, 0)
         per_prefix[prefix] = first + count
         processes = [
-            subprocess.Popen(worker_command(redis_url or redis_server.url, cluster, f"{prefix}{first + i}", **options),
-                             start_new_session=True)
+            subprocess.Popen(worker_command(redis_url or redis_server.url, cluster, f"{prefix}{first + i}", entry=entry,
+                                            **options),
+                             start_new_session=True, env=worker_env())
             for i in range(count)
         ]
         started.extend(processes)

@@ -45,6 +45,7 @@ def password_secret(owner: Body, spec: ClusterSpec) -> tuple[str, str]:
 
 # The worker settings that differ on Kubernetes, and why (operator/README.md lists them).
 KUBERNETES_SETTINGS = {
+    "health_host": "0.0.0.0",  # the kubelet probes from outside the pod's loopback
     # drained for a scale-down, a worker stays idle until its pod is removed: a container
     # that exits is restarted by the kubelet, and the fresh process would claim again
     "exit_when_drained": False,

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from pids.bench.peerdefs import PEERS, Launch, this_python
-from pids.bench.peers import find_peers_dir, ping_us
-from pids.bench.runner import Workers
 from pids.embedded import EmbeddedRedis
+from pids_bench.peerdefs import PEERS, Launch, this_python
+from pids_bench.peers import find_peers_dir, ping_us
+from pids_bench.runner import Workers
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_writes_markdown_with_ratio_rows_json_and_chart(bench_run: tuple[dict, s
 
 
 def test_missing_peer_scripts_fail_with_a_clear_message(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pids.bench.peers", "--peers", "luafloor", "--peers-dir",
+    proc = subprocess.run([sys.executable, "-m", "pids_bench", "peers", "--peers", "luafloor", "--peers-dir",
                            str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "peer scripts not found" in proc.stderr

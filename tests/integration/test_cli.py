@@ -32,6 +32,10 @@ def test_submit_status_result_round_trip(redis_server: EmbeddedRedis, cluster: s
     assert status["state"] == "succeeded" and status["attempt"] == 1 and status["weight"] == 2.0
     overview = json.loads(pids("status", *conn, "--json").stdout)
     assert overview["succeeded"] == 1 and len(overview["workers"]) == 1
+    assert overview["redis"]["persistence"] == "none" and overview["redis"]["eviction_policy"] == "noeviction"
+    assert overview["redis"]["epoch"].isdigit()
+    table = pids("status", *conn).stdout
+    assert "persistence none, eviction noeviction" in table and "do not survive a restart" in table
 
 
 def test_status_shows_each_workers_settings_in_effect(redis_server: EmbeddedRedis, cluster: str,

@@ -13,13 +13,34 @@ import redis
 from pids.client import Client
 from pids.connection import connect
 from pids.embedded import EmbeddedRedis
-from pids.errors import TaskArgumentsError, TaskFunctionError
-from pids.protocol import Completion, Protocol, WorkerTotals
+from pids.errors import EnqueueNotAcknowledged, TaskArgumentsError, TaskFunctionError
+from pids import reaper
+from pids.protocol import CycleReply, CycleRequest, Protocol
+from pids.wire import ClaimedTask, Completion, CompletionReply, WorkerTotals
 from pids.task import TaskState
 
 
 def register(protocol: Protocol, worker_id: str, ttl_ms: int = 5000, lease_ms: int = 5000) -> None:
     protocol.heartbeat(worker_id, {"slots": 4, "speed": 1.0, "capacity": 4.0}, ttl_ms, lease_ms)
+
+
+def done(task: ClaimedTask, result: str = "null", busy: float = 0.0) -> Completion:
+    return Completion(task.id, task.token, result, busy, task.weight, task.batch)
+
+
+def cycle(p: Protocol, worker: str, completions: list[Completion], claim_ids: list[str], lease_ms: int = 60_000,
+          window: int = 8, *, read_snapshot: bool = True, wanted: int | None = None,
+          totals: WorkerTotals = WorkerTotals(), maybe_idle: bool = True) -> CycleReply:
+    return p.cycle(CycleRequest(worker, completions, totals, claim_ids, len(claim_ids) if wanted is None else wanted,
+                                lease_ms, maybe_idle, window if read_snapshot else 0))
+
+
+def accepted(*ids: str) -> CompletionReply:
+    return CompletionReply(list(ids), [], [])
+
+
+def stale(*ids: str) -> CompletionReply:
+    return CompletionReply([], list(ids), [])
 
 
 def test_enqueue_same_task_id_twice_creates_one_task(client: Client) -> None:
@@ -53,7 +74,7 @@ def test_claim_records_worker_attempt_and_lease_and_skips_claimed_tasks(client: 
     register(p, "a")
     register(p, "b")
     won = p.claim("a", ["t1"], lease_ms=5000)
-    assert [(t.id, t.attempt, t.fn, t.args, t.weight) for t in won] == [("t1", 1, "pids.tasks:echo", ["x"], 2.5)]
+    assert [(t.id, t.attempt, t.fn, t.args_json, t.weight) for t in won] == [("t1", 1, "pids.tasks:echo", '["x"]', 2.5)]
     assert p.claim("b", ["t1"], lease_ms=5000) == []
     info = client.task_info("t1")
     assert info.state is TaskState.RUNNING and info.worker == "a" and info.attempt == 1
@@ -80,16 +101,18 @@ def test_complete_is_fenced_by_attempt_and_worker(client: Client) -> None:
     p = client.protocol
     client.submit("pids.tasks:echo", "x", task_id="t1")
     register(p, "a")
-    p.claim("a", ["t1"], lease_ms=5000)
+    (first,) = p.claim("a", ["t1"], lease_ms=5000)
     p.release_worker("a", reason="test: a lost")
     register(p, "b")
-    assert p.claim("b", ["t1"], lease_ms=5000)[0].attempt == 2
+    (second,) = p.claim("b", ["t1"], lease_ms=5000)
+    assert second.attempt == 2
     # the old attempt wakes up late: rejected, the newer attempt's result wins
-    assert p.complete("a", [Completion("t1", 1, '"stale"', 0.1)]) == ([], ["t1"])
-    assert p.complete("b", [Completion("t1", 2, '"fresh"', 0.1)]) == (["t1"], [])
+    assert p.complete("a", [done(first, '"stale"')]) == stale("t1")
+    assert p.complete("b", [done(second, '"fresh"')]) == accepted("t1")
     assert client.result("t1", timeout=1) == "fresh"
-    assert p.complete("b", [Completion("t1", 2, '"again"', 0.1)]) == ([], ["t1"])
-    assert client.cluster_stats().succeeded == 1
+    # the same completion sent again (its reply was lost) is known, and changes nothing
+    assert p.complete("b", [done(second, '"again"')]) == CompletionReply([], [], ["t1"])
+    assert client.result("t1", timeout=1) == "fresh" and client.cluster_stats().succeeded == 1
 
 
 def test_first_claim_time_is_kept_across_attempts_and_claim_times_move(client: Client) -> None:
@@ -111,24 +134,26 @@ def test_first_claim_time_is_kept_across_attempts_and_claim_times_move(client: C
     assert second.first_claimed_at == first.first_claimed_at and second.claimed_at > first.claimed_at
 
 
-def test_a_claim_is_one_field_and_fences_workers_whose_ids_share_a_prefix(client: Client) -> None:
-    """A claim writes state and one claim field, "<attempt>|<ms>|<worker>" (the worker last, so
-    any id works): a completion or failure of another worker, even one whose id is a prefix of
-    the holder's, or of another attempt, is stale."""
+def test_a_claim_is_one_field_and_fences_everything_but_its_exact_token(client: Client) -> None:
+    """A claim writes state and one claim field, "<attempt>|<ms>|<epoch>|<worker>" (the worker
+    last, so any id works): a completion or failure with any other token — another worker, even
+    one whose id is a prefix of the holder's, another attempt, another epoch — is stale."""
     p = client.protocol
     client.submit("pids.tasks:echo", "x", task_id="t1")
     register(p, "a|1")
     before = client.redis.hgetall(client.keys.task("t1"))
-    p.claim("a|1", ["t1"], lease_ms=5000)
+    (task,) = p.claim("a|1", ["t1"], lease_ms=5000)
     after = client.redis.hgetall(client.keys.task("t1"))
     changed = {f for f in after if after[f] != before[f]}
-    assert changed == {"state", "claim"} and after["claim"].startswith("1|") and after["claim"].endswith("|a|1")
+    assert changed == {"state", "claim"} and after["claim"] == task.token
+    attempt, ms, epoch, worker = task.token.split("|", 3)
+    assert (attempt, epoch, worker) == ("1", client.epoch(), "a|1")
     info = client.task_info("t1")
-    assert (info.attempt, info.worker) == (1, "a|1") and info.claimed_at == int(after["claim"].split("|")[1]) / 1000
-    assert p.complete("a", [Completion("t1", 1, "null", 0.0)]) == ([], ["t1"])
-    assert p.fail("a", "t1", 1, "boom", retryable=True, backoff_ms=0, busy_seconds=0.0) == "stale"
-    assert p.complete("a|1", [Completion("t1", 2, "null", 0.0)]) == ([], ["t1"])
-    assert p.complete("a|1", [Completion("t1", 1, "null", 0.0)]) == (["t1"], [])
+    assert (info.attempt, info.worker) == (1, "a|1") and info.claimed_at == int(ms) / 1000
+    for token in (f"1|{ms}|{epoch}|a", f"2|{ms}|{epoch}|a|1", f"1|{ms}|{int(epoch) - 1}|a|1", f"1|{int(ms) - 1}|{epoch}|a|1"):
+        assert p.complete("a|1", [done(task._replace(token=token))]) == stale("t1")
+        assert p.fail("a|1", task._replace(token=token), "boom", retryable=True, backoff_ms=0, busy_seconds=0.0) == "stale"
+    assert p.complete("a|1", [done(task)]) == accepted("t1")
 
 
 def test_claim_and_complete_add_no_field_to_the_task_hash_and_find_theirs_first(client: Client) -> None:
@@ -139,12 +164,12 @@ def test_claim_and_complete_add_no_field_to_the_task_hash_and_find_theirs_first(
     key = client.keys.task("t1")
     fields = list(client.redis.hkeys(key))
     assert fields[:3] == ["state", "claim", "weight"]
-    hot = {"state", "claim", "weight", "cancel_requested", "fn", "args", "kwargs", "timeout", "first_claimed_at",
-           "finished_at", "result_size"}
+    hot = {"state", "claim", "weight", "cancel_requested", "retention", "error", "fn", "args", "kwargs", "timeout",
+           "batch", "first_claimed_at", "finished_at", "result_size"}
     assert set(fields[: len(hot)]) == hot
     register(p, "a")
-    p.claim("a", ["t1"], lease_ms=5000)
-    assert p.complete("a", [Completion("t1", 1, '"done"', 0.0)]) == (["t1"], [])
+    (task,) = p.claim("a", ["t1"], lease_ms=5000)
+    assert p.complete("a", [done(task, '"done"')]) == accepted("t1")
     assert list(client.redis.hkeys(key)) == fields
     assert client.task_info("t1").state is TaskState.SUCCEEDED and client.result("t1", timeout=1) == "done"
 
@@ -153,8 +178,8 @@ def test_a_null_result_stores_no_result_key_and_reads_as_none(client: Client) ->
     p = client.protocol
     client.submit_batch("n", "pids.tasks:noop", [[]] * 2)
     register(p, "a")
-    p.claim("a", ["n-0", "n-1"], lease_ms=5000)
-    assert p.complete("a", [Completion("n-0", 1, "null", 0.0), Completion("n-1", 1, "0", 0.0)]) == (["n-0", "n-1"], [])
+    first, second = p.claim("a", ["n-0", "n-1"], lease_ms=5000)
+    assert p.complete("a", [done(first), done(second, "0")]) == accepted("n-0", "n-1")
     assert not client.redis.exists(client.keys.result("n-0")) and client.redis.exists(client.keys.result("n-1"))
     assert client.results(["n-0", "n-1"]) == [None, 0]
     assert client.result("n-0", timeout=1) is None and client.task_info("n-0").result_size == 4
@@ -164,12 +189,12 @@ def test_failures_retry_then_land_in_the_dead_letter_set(client: Client) -> None
     p = client.protocol
     client.submit("pids.tasks:fail", task_id="poison", max_attempts=2)
     register(p, "a")
-    p.claim("a", ["poison"], lease_ms=5000)
-    assert p.fail("a", "poison", 1, "boom 1", retryable=True, backoff_ms=0, busy_seconds=0.0) == "scheduled"
+    (task,) = p.claim("a", ["poison"], lease_ms=5000)
+    assert p.fail("a", task, "boom 1", retryable=True, backoff_ms=0, busy_seconds=0.0) == "scheduled"
     assert client.task_info("poison").state is TaskState.SCHEDULED
     assert p.snapshot(10).task_ids == ["poison"]  # backoff over: promoted back to pending
-    p.claim("a", ["poison"], lease_ms=5000)
-    assert p.fail("a", "poison", 2, "boom 2", retryable=True, backoff_ms=0, busy_seconds=0.0) == "failed"
+    (task,) = p.claim("a", ["poison"], lease_ms=5000)
+    assert p.fail("a", task, "boom 2", retryable=True, backoff_ms=0, busy_seconds=0.0) == "failed"
     dead = client.dead_letters()
     assert [(d.id, d.state, d.attempt, d.error) for d in dead] == [("poison", TaskState.FAILED, 2, "boom 2")]
 
@@ -178,8 +203,8 @@ def test_non_retryable_failure_is_dead_lettered_at_once(client: Client) -> None:
     p = client.protocol
     client.submit("pids.tasks:echo", task_id="t", max_attempts=5)
     register(p, "a")
-    p.claim("a", ["t"], lease_ms=5000)
-    assert p.fail("a", "t", 1, "TaskFunctionError: nope", retryable=False, backoff_ms=0, busy_seconds=0) == "failed"
+    (task,) = p.claim("a", ["t"], lease_ms=5000)
+    assert p.fail("a", task, "TaskFunctionError: nope", retryable=False, backoff_ms=0, busy_seconds=0) == "failed"
     assert client.task_info("t").attempt == 1
 
 
@@ -191,7 +216,7 @@ def test_expired_leases_go_back_to_pending_and_live_ones_stay(client: Client) ->
     p.claim("a", ["short"], lease_ms=50)
     p.claim("a", ["long"], lease_ms=60_000)
     time.sleep(0.1)
-    assert p.release_expired_leases() == (1, 0)
+    assert reaper.release_expired_leases(p) == (1, 0)
     assert client.task_info("short").state is TaskState.PENDING
     assert client.task_info("long").state is TaskState.RUNNING
     assert p.snapshot(10).loads["a:n"] == 1
@@ -203,7 +228,7 @@ def test_release_dead_workers_requeues_their_tasks(client: Client) -> None:
     register(p, "gone", ttl_ms=50)
     p.claim("gone", ["b-0", "b-1"], lease_ms=60_000)
     time.sleep(0.1)
-    assert p.release_dead_workers() == ["gone"]
+    assert reaper.release_dead_workers(p) == ["gone"]
     assert client.batch_status("b").counts == {"pending": 3}
     assert "gone" not in p.snapshot(10).workers
 
@@ -213,10 +238,10 @@ def test_cancel_removes_pending_and_marks_running(client: Client) -> None:
     client.submit("pids.tasks:echo", task_id="p")
     client.submit("pids.tasks:echo", task_id="r")
     register(p, "a")
-    p.claim("a", ["r"], lease_ms=5000)
+    (task,) = p.claim("a", ["r"], lease_ms=5000)
     assert client.cancel("p") and client.cancel("r")
     assert client.task_info("p").state is TaskState.CANCELLED
-    assert p.complete("a", [Completion("r", 1, "1", 0.0)]) == (["r"], [])
+    assert p.complete("a", [done(task, "1")]) == accepted("r")
     assert client.task_info("r").state is TaskState.CANCELLED
     assert client.cluster_stats().backlog == 0
 
@@ -228,10 +253,9 @@ def test_heartbeat_renews_only_tasks_the_worker_knows_it_holds(client: Client) -
     client.submit("pids.tasks:echo", task_id="orphan")
     register(p, "a")
     p.claim("a", ["known", "orphan"], lease_ms=100)
-    _, _, renewed = p.heartbeat("a", {"slots": 4}, 5000, 60_000, ["known"])
-    assert renewed == 1
+    assert p.heartbeat("a", {"slots": 4}, 5000, 60_000, ["known"]).renewed == 1
     time.sleep(0.15)
-    assert p.release_expired_leases() == (1, 0)
+    assert reaper.release_expired_leases(p) == (1, 0)
     assert client.task_info("orphan").state is TaskState.PENDING
     assert client.task_info("known").state is TaskState.RUNNING
 
@@ -242,10 +266,10 @@ def test_cycle_after_script_cache_loss_claims_each_task_once(client: Client) -> 
     p = client.protocol
     client.submit_batch("b", "pids.tasks:echo", [[i] for i in range(3)])
     register(p, "a")
-    _, won, _ = p.cycle("a", [], ["b-0"], 60_000, 8)
+    (first,) = cycle(p, "a", [], ["b-0"]).won
     client.redis.script_flush()
-    completed, won, snapshot = p.cycle("a", [Completion("b-0", 1, "0", 0.0)], ["b-1"], 60_000, 8)
-    assert completed == (["b-0"], [])
+    completed, won, snapshot = cycle(p, "a", [done(first, "0")], ["b-1"])
+    assert completed == accepted("b-0")
     assert [t.id for t in won] == ["b-1"]
     assert snapshot.task_ids == ["b-2"]
     assert client.task_info("b-1").attempt == 1  # claimed once
@@ -260,28 +284,29 @@ def test_a_cycle_nets_the_load_changes_of_its_completions_and_claims(client: Cli
     client.submit("pids.tasks:noop", task_id="light", weight=0.5)
     client.submit("pids.tasks:noop", task_id="other", weight=1.0)
     register(p, "a")  # 4 slots
-    p.cycle("a", [], ["heavy", "other"], 60_000, 8, read_snapshot=False)
+    heavy, other = cycle(p, "a", [], ["heavy", "other"], read_snapshot=False).won
 
     def held(snapshot_loads: dict[str, float]) -> tuple[float, float, float]:
         return snapshot_loads["a"], snapshot_loads["a:n"], client.redis.zscore(client.keys.free_slots, "a")
 
     # one out (3.0), one in (0.5): the count and free slots stay, the weight drops by 2.5
-    completed, won, snapshot = p.cycle("a", [Completion("heavy", 1, "null", 0.0)], ["light"], 60_000, 8)
-    assert completed == (["heavy"], []) and [t.id for t in won] == ["light"]
+    completed, won, snapshot = cycle(p, "a", [done(heavy)], ["light"])
+    assert completed == accepted("heavy") and [t.id for t in won] == ["light"]
+    (light,) = won
     assert held(snapshot.loads) == (1.5, 2, 2)
     # same weight out and in: nothing to change, and no command sent to change it
     client.submit("pids.tasks:noop", task_id="again", weight=0.5)
     client.redis.config_resetstat()
-    _, won, snapshot = p.cycle("a", [Completion("light", 1, "null", 0.0)], ["again"], 60_000, 8)
+    _, won, snapshot = cycle(p, "a", [done(light)], ["again"])
     assert [t.id for t in won] == ["again"] and held(snapshot.loads) == (1.5, 2, 2)
+    (again,) = won
     commands = client.redis.info("commandstats")
     assert "cmdstat_zincrby" not in commands and "cmdstat_scard" not in commands
     assert "cmdstat_hincrbyfloat" not in commands  # neither its load nor its totals (sent every few cycles)
     assert commands["cmdstat_time"]["calls"] == 1  # complete, claim and snapshot read one clock
     # everything out, the candidate already taken: the worker holds nothing, exactly
-    completed, won, snapshot = p.cycle("a", [Completion("again", 1, "null", 0.0), Completion("other", 1, "null", 0.0)],
-                                       ["heavy"], 60_000, 8)
-    assert completed == (["again", "other"], []) and won == []
+    completed, won, snapshot = cycle(p, "a", [done(again), done(other)], ["heavy"])
+    assert completed == accepted("again", "other") and won == []
     assert held(snapshot.loads) == (0.0, 0, 4)
     stats = client.cluster_stats()
     assert (stats.enqueued, stats.succeeded, stats.running) == (4, 4, 0)
@@ -299,13 +324,13 @@ def test_a_worker_adds_its_totals_when_it_sends_them_not_with_each_completion(cl
         (worker,) = [w for w in client.cluster_stats().workers if w.id == "a"]
         return worker.tasks_done, worker.work_done, worker.busy_seconds
 
-    assert p.complete("a", [Completion(t.id, t.attempt, "null", 0.25, t.weight) for t in won[:2]]) == (["t-0", "t-1"], [])
+    assert p.complete("a", [done(t, busy=0.25) for t in won[:2]]) == accepted("t-0", "t-1")
     assert totals() == (0, 0.0, 0.0)
-    sent = WorkerTotals().plus([Completion(t.id, t.attempt, "null", 0.25, t.weight) for t in won[:2]])
+    sent = WorkerTotals().plus([done(t, busy=0.25) for t in won[:2]])
     assert sent == WorkerTotals(2, 4.0, 0.5)
-    completed, _, _ = p.cycle("a", [Completion("t-2", won[2].attempt, "null", 0.25, 2.0)], [], 60_000, 8, totals=sent)
-    assert completed == (["t-2"], []) and totals() == (2, 4.0, 0.5)
-    assert p.complete("a", [], WorkerTotals(1, 2.0, 0.25)) == ([], [])
+    completed, _, _ = cycle(p, "a", [done(won[2], busy=0.25)], [], totals=sent)
+    assert completed == accepted("t-2") and totals() == (2, 4.0, 0.5)
+    assert p.complete("a", [], WorkerTotals(1, 2.0, 0.25)) == accepted()
     assert totals() == (3, 6.0, 0.75)
     assert client.cluster_stats().succeeded == 3
 
@@ -320,9 +345,9 @@ def test_a_cycle_leaves_the_idle_set_only_if_its_worker_may_be_in_it(client: Cli
     client.submit_batch("c", "pids.tasks:noop", [[]] * 3)  # wakes "a", and takes it out of the set
     assert client.redis.zscore(client.keys.idle, "a") is None
     client.redis.zadd(client.keys.idle, {"a": 1})  # as if "a" had found the queue empty again since
-    p.cycle("a", [], ["c-0"], 60_000, 8, read_snapshot=False, maybe_idle=False)
+    cycle(p, "a", [], ["c-0"], read_snapshot=False, maybe_idle=False)
     assert client.redis.zscore(client.keys.idle, "a") is not None
-    p.cycle("a", [], ["c-1"], 60_000, 8, read_snapshot=False, maybe_idle=True)
+    cycle(p, "a", [], ["c-1"], read_snapshot=False, maybe_idle=True)
     assert client.redis.zscore(client.keys.idle, "a") is None
     assert client.cluster_stats().running == 2
 
@@ -339,7 +364,7 @@ def test_a_large_batch_is_claimed_and_completed_whole(client: Client) -> None:
     won = p.claim("a", ids[:1000], lease_ms=60_000) + p.claim("a", ids[1000:], lease_ms=60_000)
     assert [t.id for t in won] == ids
     assert client.redis.zcard(client.keys.running) == 1200 and client.redis.scard(client.keys.claims("a")) == 1200
-    assert p.complete("a", [Completion(t.id, t.attempt, "null", 0.0) for t in won]) == (ids, [])
+    assert p.complete("a", [done(t) for t in won]) == CompletionReply(ids, [], [])
     stats = client.cluster_stats()
     assert (stats.backlog, stats.running, stats.succeeded) == (0, 0, 1200)
     assert client.redis.scard(client.keys.claims("a")) == 0 and client.redis.hlen(client.keys.pending_meta) == 0
@@ -379,7 +404,7 @@ def test_dead_workers_are_found_without_scanning_the_worker_table(client: Client
     p.heartbeat("alive", {"slots": 1}, 60_000, 5000)
     p.heartbeat("gone", {"slots": 1}, 10, 5000)
     time.sleep(0.05)
-    assert p.release_dead_workers() == ["gone"]
+    assert reaper.release_dead_workers(p) == ["gone"]
     assert client.redis.zrange(client.keys.deadlines, 0, -1) == ["alive"]
     assert client.redis.zrange(client.keys.free_slots, 0, -1) == ["alive"]
 
@@ -414,9 +439,9 @@ def test_the_window_holds_the_heaviest_tasks_heavier_than_the_default_then_the_q
 
 def test_one_worker_at_a_time_takes_the_reaper_turn(client: Client) -> None:
     p = client.protocol
-    assert p.take_reaper_turn("a", 100) and not p.take_reaper_turn("b", 100)
+    assert reaper.take_turn(p, "a", 100) and not reaper.take_turn(p, "b", 100)
     time.sleep(0.15)
-    assert p.take_reaper_turn("b", 100)
+    assert reaper.take_turn(p, "b", 100)
 
 
 def test_enqueue_wakes_one_idle_worker_per_task_on_its_own_channel(client: Client) -> None:
@@ -448,28 +473,78 @@ def test_a_cycle_against_a_redis_that_stops_answering_fails_after_the_timeout_th
         p = client.protocol
         client.submit_batch("f", "pids.tasks:noop", [[]] * 3)
         register(p, "a")
-        assert [t.id for t in p.cycle("a", [], ["f-0"], 60_000, 8)[1]] == ["f-0"]
+        (first,) = cycle(p, "a", [], ["f-0"]).won
+        assert first.id == "f-0"
         os.kill(server.pid, signal.SIGSTOP)
         try:
             started = time.monotonic()
             with pytest.raises((redis.ConnectionError, redis.TimeoutError)):
-                p.cycle("a", [Completion("f-0", 1, "null", 0.0)], ["f-1"], 60_000, 8)
+                cycle(p, "a", [done(first)], ["f-1"])
             assert 0.4 < time.monotonic() - started < 5
         finally:
             os.kill(server.pid, signal.SIGCONT)
         # the failed call may still have run when Redis resumed (a timeout cannot tell): fenced,
         # the completion is recorded once either way
-        completed, won, _ = p.cycle("a", [Completion("f-0", 1, "null", 0.0)], ["f-2"], 60_000, 8)
-        assert completed in ((["f-0"], []), ([], ["f-0"])) and [t.id for t in won] == ["f-2"]
+        completed, won, _ = cycle(p, "a", [done(first)], ["f-2"])
+        assert completed in (accepted("f-0"), CompletionReply([], [], ["f-0"])) and [t.id for t in won] == ["f-2"]
         assert client.cluster_stats().succeeded == 1
         # redis-py reconnects a dropped connection by itself on its next command: the timeout
         # is set again on the new socket
-        p._cycle_connection.disconnect()
+        p.held.reset()
         os.kill(server.pid, signal.SIGSTOP)
         try:
             started = time.monotonic()
             with pytest.raises((redis.ConnectionError, redis.TimeoutError)):
-                p.cycle("a", [], [], 60_000, 8)
+                cycle(p, "a", [], [])
             assert 0.4 < time.monotonic() - started < 5
         finally:
             os.kill(server.pid, signal.SIGCONT)
+
+
+def test_a_final_task_its_result_and_its_batch_expire_after_its_retention(client: Client) -> None:
+    """Retention keeps Redis memory flat under an endless stream: once final (succeeded, failed
+    for good, cancelled) a task's record, result and batch list expire; a pending or running
+    one never does, and retention=None keeps a task until it is deleted."""
+    p = client.protocol
+    short = Client.from_redis(client.redis, client.keys.cluster, retention=0.3)
+    batch = short.submit_batch("r", "pids.tasks:echo", [[1], [2], [3]])
+    kept = short.submit("pids.tasks:echo", 4, retention=None)
+    register(p, "a")
+    first, second = p.claim("a", ["r-0", "r-1"], lease_ms=60_000)
+    assert p.complete("a", [done(first, "1")]) == accepted("r-0")
+    assert p.fail("a", second, "no", retryable=False, backoff_ms=0, busy_seconds=0.0) == "failed"
+    assert client.redis.pttl(client.keys.task("r-2")) == -1  # pending: kept
+    assert short.cancel("r-2")
+    (last,) = p.claim("a", [kept.id], lease_ms=60_000)
+    p.complete("a", [done(last, "4")])
+    for key in (client.keys.task("r-0"), client.keys.result("r-0"), client.keys.task("r-1"), client.keys.batch("r")):
+        assert 0 < client.redis.pttl(key) <= 300
+    assert client.redis.pttl(client.keys.task(kept.id)) == -1 and client.redis.pttl(client.keys.result(kept.id)) == -1
+    time.sleep(0.4)
+    assert not client.redis.exists(*(client.keys.task(h.id) for h in batch), client.keys.batch("r"),
+                                   client.keys.result("r-0"))
+    assert kept.result(timeout=1) == 4
+    assert reaper.trim_dead_letters(p, 1) == 1 and client.redis.zcard(client.keys.dead) == 0
+    assert client.dead_letters() == []
+
+
+def test_the_error_of_a_released_attempt_is_cleared_when_a_later_attempt_succeeds(client: Client) -> None:
+    p = client.protocol
+    client.submit("pids.tasks:echo", 1, task_id="t")
+    register(p, "a")
+    p.claim("a", ["t"], lease_ms=5000)
+    p.release_worker("a", reason="worker a was lost")
+    assert client.task_info("t").error == "worker a was lost"
+    (task,) = p.claim("a", ["t"], lease_ms=5000)
+    p.complete("a", [done(task, "1")])
+    assert client.task_info("t").error == "" and client.task_info("t").state is TaskState.SUCCEEDED
+
+
+def test_enqueue_waits_for_replicas_when_asked_and_says_when_they_do_not_answer(client: Client) -> None:
+    """ack_replicas: an enqueue returns once that many replicas have it; a Redis without
+    replicas cannot confirm it, and the client says so (the tasks are enqueued on the primary)."""
+    acked = Client.from_redis(client.redis, client.keys.cluster, ack_replicas=1)
+    with pytest.raises(EnqueueNotAcknowledged, match="0 of 1 replica"):
+        acked.submit("pids.tasks:echo", 1, task_id="w")
+    assert client.task_info("w").state is TaskState.PENDING
+    assert Client.from_redis(client.redis, client.keys.cluster, ack_replicas=0).submit("pids.tasks:echo", 2).id

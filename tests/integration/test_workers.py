@@ -217,24 +217,3 @@ def test_a_task_trickling_in_never_waits_for_a_sleeping_worker(client: Client, s
         waits.append(handle.info().wait_seconds)
         time.sleep(1.3)
     assert max(waits) < 0.3, waits  # a task left to a sleeping worker would wait up to its 1 s timeout
-
-
-def test_early_binding_worker_binds_new_work_while_busy(client: Client, start_workers: WorkerFactory) -> None:
-    """Round-robin binds every task when it is seen, as in the simulator: busy workers still
-    claim (and queue) their share instead of waiting for a free slot."""
-    start_workers(2, policy="round_robin")
-    first = client.submit_batch("first", "pids.tasks:sleep", [[3.0]] * 2)
-    deadline = time.monotonic() + 10
-    while client.cluster_stats().running < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    second = client.submit_batch("second", "pids.tasks:sleep", [[0.01]] * 6)
-    deadline = time.monotonic() + 2.0
-    while client.cluster_stats().backlog > 0:
-        assert time.monotonic() < deadline, "busy round-robin workers left new work pending"
-        time.sleep(0.02)
-    assert not any(h.status().is_final for h in first)  # both workers are still busy with the first tasks
-    stats = client.cluster_stats()
-    assert sorted(w.held for w in stats.workers) == [4, 4]  # 1 running + 3 queued each
-    states = client.wait(first + second, timeout=30)
-    assert set(states.values()) == {TaskState.SUCCEEDED}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pids.baselines import (
+from pids.placement import UNASSIGNED, TaskWindow, WorkerTable, binds_late
+from pids_bench.baselines import (
     DelayScheduling,
     EarliestFinish,
     LeastLoaded,
@@ -18,7 +19,7 @@ from pids.baselines import (
     task_hash,
 )
 from pids.errors import ConfigError
-from pids.placement import UNASSIGNED, TaskWindow, WorkerTable, binds_late, make_policy, policy_names, wants_whole_queue
+from pids_bench.policies import POLICIES, make_policy, wants_whole_queue
 
 
 def workers(n=4, load=None, free=None, held=None, capacity=None, speed=None, position=None) -> WorkerTable:
@@ -129,8 +130,8 @@ def test_binding_and_whole_queue_flags() -> None:
     assert not wants_whole_queue(PullFifo())
 
 
-@pytest.mark.parametrize("name", policy_names())
-def test_every_registered_policy_returns_a_valid_plan_for_every_me(name: str) -> None:
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_every_policy_returns_a_valid_plan_for_every_me(name: str) -> None:
     rng = np.random.default_rng(0)
     table = workers(4, load=rng.uniform(0, 5, 4), free=[1, 0, 2, 1], held=[1, 2, 0, 1],
                     position=["z0/a", "z0/b", "z1/c", "z1/d"])

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pids.bench.peers import find_peers_dir
-from pids.bench.runner import CHECK_EVERY, Progress, all_busy_rate, read_counters, read_progress
+from pids_bench.peers import find_peers_dir
+from pids_bench.runner import CHECK_EVERY, Progress, all_busy_rate, read_counters, read_progress
 
 
 def steady(count: int, first: float, rate: float) -> Progress:

@@ -159,6 +159,7 @@ def test_configmap_carries_every_worker_setting_the_spec_sets() -> None:
         "PIDS_LEASE_SECONDS": "30",
         "PIDS_HEARTBEAT_SECONDS": "2",
         "PIDS_HEALTH_PORT": "8080",
+        "PIDS_HEALTH_HOST": "0.0.0.0",
         "PIDS_DRAIN_SECONDS": "45",
         "PIDS_EXIT_WHEN_DRAINED": "false",
         "HOME": "/tmp",
@@ -169,7 +170,8 @@ def test_configmap_carries_every_worker_setting_the_spec_sets() -> None:
 def test_configmap_leaves_unset_settings_to_the_worker() -> None:
     settings = pytest.importorskip("pids.settings")
     data = build_configmap(OWNER, spec())["data"]
-    assert set(data) == {"PIDS_CLUSTER", "PIDS_REDIS_URL", "PIDS_HEALTH_PORT", "PIDS_EXIT_WHEN_DRAINED", "HOME"}
+    assert set(data) == {"PIDS_CLUSTER", "PIDS_REDIS_URL", "PIDS_HEALTH_PORT", "PIDS_HEALTH_HOST", "PIDS_EXIT_WHEN_DRAINED",
+                         "HOME"}
     ws = settings.WorkerSettings.from_env(data, worker_id="w")
     defaults = settings.WorkerSettings(worker_id="w")
     assert (ws.G, ws.lease_seconds, ws.heartbeat_seconds, ws.drain_seconds, ws.window, ws.concurrency) == (

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pids.baselines import LeastWorkLeft
 from pids.errors import ConfigError
-from pids.physics import Gravity, _place_by_pull, _place_equal_weights, distance_matrix, path_distance
-from pids.placement import UNASSIGNED, TaskWindow, WorkerTable, make_policy
+from pids.physics import Gravity, _place_by_pull, _place_equal_weights, distance_matrix, path_distance, worker_policy
+from pids.placement import UNASSIGNED, TaskWindow, WorkerTable
+from pids.settings import WorkerSettings
+from pids_bench.baselines import LeastWorkLeft
 
 
 def workers(load, capacity=None, free=None, speed=None, position=None, whole_cluster=False) -> WorkerTable:
@@ -190,10 +191,17 @@ def test_invalid_parameters_raise_config_error() -> None:
         Gravity(distance_offset=-1)
 
 
-def test_registry_builds_gravity_with_parameters() -> None:
-    policy = make_policy("gravity", G=2.0, distance_offset=3.0)
+def test_a_worker_runs_gravity_with_the_settings_constants() -> None:
+    policy = worker_policy(WorkerSettings(G=2.0, distance_offset=3.0))
     assert isinstance(policy, Gravity)
     assert (policy.G, policy.distance_offset) == (2.0, 3.0)
+
+
+@pytest.mark.parametrize("name", ["lpt", "eft", "round_robin", "teleport"])
+def test_a_worker_refuses_every_policy_but_gravity_naming_the_choice(name: str) -> None:
+    """LPT and EFT need the whole queue, the baselines live in pids-bench: `pids worker` runs none of them."""
+    with pytest.raises(ConfigError, match=rf"placement policy '{name}' is not one a worker runs; choose one of: gravity"):
+        worker_policy(WorkerSettings(policy=name))
 
 
 @pytest.mark.parametrize("seed", range(40))

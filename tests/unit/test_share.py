@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pids.settings import WorkerSettings
 from pids.share import MAX_AGE, SLACK, Share
-from pids.worker import MAX_BATCHED_WINDOW, MIN_WINDOW, claim_window
+from pids.cycle import MAX_BATCHED_WINDOW, MIN_WINDOW, CycleConfig, claim_window
 
 
 def test_candidates_are_the_front_of_the_share_plus_slack() -> None:
@@ -46,10 +45,10 @@ def test_a_share_runs_low_near_its_end_or_with_age_and_expires() -> None:
 def test_a_batched_worker_reads_a_batch_for_every_slot_of_the_cluster_up_to_a_bound() -> None:
     """Eight workers of 100 slots used to split a 200-task window (two of one worker's batches) and
     each claim 25 tasks per round trip; now the window holds a batch for each, within a bound."""
-    batched = WorkerSettings(redis_url="redis://127.0.0.1:1/0", concurrency=1, prefetch=99)
+    batched = CycleConfig("w", slots=1, prefetch=99, window=64, heaviest=16, view=32, lease_ms=30_000)
     assert claim_window(batched, 200)[0] == 200  # two workers: two of its own batches
     assert claim_window(batched, 800)[0] == 800
     assert claim_window(batched, 100_000)[0] == MAX_BATCHED_WINDOW
-    one_slot = WorkerSettings(redis_url="redis://127.0.0.1:1/0", concurrency=1, prefetch=0)
+    one_slot = CycleConfig("w", slots=1, prefetch=0, window=64, heaviest=16, view=32, lease_ms=30_000)
     assert claim_window(one_slot, 8)[0] == MIN_WINDOW  # one-slot workers: as before
     assert claim_window(one_slot, 1000)[0] == one_slot.window

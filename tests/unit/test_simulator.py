@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pids.bench import placement as bench
 from pids.physics import Gravity
-from pids.placement import TaskWindow, WorkerTable, make_policy
-from pids.simulator import simulate
-from pids.workloads import WORKLOADS, Workload, WorkerSpec, make_workload
+from pids.placement import TaskWindow, WorkerTable
+from pids_bench import placement as bench
+from pids_bench.policies import make_policy
+from pids_bench.simulator import simulate
+from pids_bench.workloads import WORKLOADS, Workload, WorkerSpec, make_workload
 
 
 def tiny(sizes, arrival=None, speeds=(1.0, 1.0), **kw) -> Workload:
@@ -142,3 +143,14 @@ def test_bench_runs_end_to_end_and_writes_its_table_json_and_plots(tmp_path: Pat
     assert set(document["results"]["a-origin"]) == set(bench.POLICIES)
     for png in ("work_bars.png", "wait_cdf.png", "makespan_lb.png", "grid_heatmap.png"):
         assert (tmp_path / png).stat().st_size > 1000
+
+
+def test_the_windows_heavy_part_breaks_weight_ties_by_id_as_zrevrange_does() -> None:
+    """snapshot.lua reads the heaviest pending tasks with ZREVRANGE, which orders equal weights by
+    member, the greater first; the simulator follows it (ids compare as text: "b-9" > "b-11")."""
+    sizes = [1.0] * 30
+    sizes[2:12] = [5.0] * 10  # b-2 ... b-11, equally heavy
+    spy = Spy(make_policy("pull_fifo"))
+    simulate(tiny(sizes, ids=[f"b-{i}" for i in range(30)]), spy, window=8, heavy=4)
+    _, first_window, _ = spy.calls[0]
+    assert first_window.ids == ["b-0", "b-1", "b-2", "b-3", "b-6", "b-7", "b-8", "b-9"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 
 import pytest
@@ -9,9 +10,9 @@ import pytest
 from pids.errors import ConfigError, TaskArgumentsError, TaskFunctionError
 from pids.execution import is_allowed, resolve, run_task
 from pids.keys import Keys
-from pids.protocol import ClaimedTask
+from pids.wire import VIEW, ClaimedTask
+from pids.cycle import CycleConfig
 from pids.settings import HEAVIEST, WorkerSettings
-from pids.worker import claim_window
 from pids.task import TaskOptions, TaskSpec, TaskState
 
 
@@ -77,6 +78,7 @@ def test_position_drops_empty_parts_of_an_unknown_zone(raw: str, position: str) 
     ({"PIDS_CONCURRENCY": "0"}, "concurrency"),
     ({"PIDS_LEASE_SECONDS": "1", "PIDS_HEARTBEAT_SECONDS": "2"}, "lease must be longer"),
     ({"PIDS_WINDOW": "0"}, "window"),
+    ({"PIDS_G": "0"}, "G must be > 0"),
     ({"PIDS_ALLOWED_MODULES": " , "}, "allowed modules"),
     ({"PIDS_EXIT_WHEN_DRAINED": "maybe"}, "PIDS_EXIT_WHEN_DRAINED must be true or false"),
 ])
@@ -111,7 +113,7 @@ def test_forbidden_module_is_refused_before_import() -> None:
 
 
 def claimed(fn: str, *args: object, **kwargs: object) -> ClaimedTask:
-    return ClaimedTask("t", 1, fn, list(args), dict(kwargs), None, 1.0)
+    return ClaimedTask("t", "1|0|0|w", fn, json.dumps(list(args)), json.dumps(dict(kwargs)), None, 1.0, "")
 
 
 def test_run_task_outcomes() -> None:
@@ -132,6 +134,7 @@ def test_effective_settings_leave_out_secrets_and_url_credentials() -> None:
     effective = s.effective()
     assert effective["redis_url"] == "redis://redis:6379/0" and "redis_password" not in effective
     assert effective["G"] == 0.5 and effective["allowed_modules"] == "pids.tasks"
+    assert (effective["view"], effective["heaviest"]) == (VIEW, HEAVIEST)
     assert "hunter2" not in repr(effective)
 
 
@@ -139,4 +142,5 @@ def test_internal_knobs_are_constants_not_settings() -> None:
     assert not {f.name for f in fields(WorkerSettings)} & {"view", "heaviest"}
     ignored = WorkerSettings.from_env({"PIDS_VIEW": "3", "PIDS_HEAVIEST": "2"}, worker_id="w")
     assert ignored == WorkerSettings(worker_id="w")
-    assert claim_window(WorkerSettings(window=64), cluster_slots=100)[1] == HEAVIEST
+    config = CycleConfig.of(ignored)
+    assert (config.view, config.heaviest) == (VIEW, HEAVIEST)

@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import importlib.util
 import json
 import logging
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
 
 import redis
 from rich.console import Console
 
 from . import __version__
-from .errors import PidsError
+from .errors import ConfigError, PidsError
+from .settings import WorkerSettings
 
-BENCHMARKS = ("placement", "peers", "scale", "throughput")
+if TYPE_CHECKING:
+    from .placement import Placement
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    return run_command(build_parser(), argv)
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse `argv` and run the command it names (its `run` default), errors as one line and exit code 2."""
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
@@ -54,23 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cluster", default=os.environ.get("PIDS_CLUSTER", "default"), help="cluster name (env PIDS_CLUSTER)")
 
     w = sub.add_parser("worker", help="run a worker (settings from PIDS_* env, overridden by flags)")
-    w.add_argument("--redis-url", default=None)
-    w.add_argument("--cluster", default=None)
-    w.add_argument("--worker-id", default=None)
-    w.add_argument("--concurrency", type=int, default=None)
-    w.add_argument("--prefetch", type=int, default=None, help="extra tasks claimed ahead (batched claims)")
-    w.add_argument("--speed", type=float, default=None)
-    w.add_argument("--position", default=None, help='"zone/node" where this worker runs')
-    w.add_argument("--allowed-modules", default=None, help="comma-separated modules tasks may come from")
-    w.add_argument("--policy", default=None, help="placement policy (default gravity)")
-    w.add_argument("--G", dest="G", type=float, default=None)
-    w.add_argument("--distance-offset", type=float, default=None)
-    w.add_argument("--window", type=int, default=None, help="pending tasks each claim cycle plans over")
-    w.add_argument("--lease-seconds", type=float, default=None)
-    w.add_argument("--heartbeat-seconds", type=float, default=None)
-    w.add_argument("--drain-seconds", type=float, default=None)
-    w.add_argument("--health-port", type=int, default=None)
-    w.add_argument("--log-level", default=os.environ.get("PIDS_LOG_LEVEL", "INFO"))
+    add_worker_arguments(w)
     w.set_defaults(run=run_worker)
 
     s = sub.add_parser("submit", help="submit one task")
@@ -103,38 +97,76 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workers", type=int, default=5)
     d.add_argument("--tasks", type=int, default=50)
     d.add_argument("--redis-url", default=None, help="use this Redis instead of starting one")
-    d.add_argument("--policy", default="gravity")
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     d.set_defaults(run=lambda a: importlib.import_module("pids.demo").run(a))
 
-    b = sub.add_parser("bench", help="benchmarks: " + ", ".join(BENCHMARKS))
-    bench_sub = b.add_subparsers(dest="benchmark", required=True)
-    for name in BENCHMARKS:
-        try:
-            module = importlib.import_module(f"pids.bench.{name}")
-        except ImportError:
-            continue
-        p = bench_sub.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else None)
-        module.add_arguments(p)
-        p.set_defaults(run=module.run)
+    b = sub.add_parser("bench", help="benchmarks of the pids-bench package (see BENCHMARKS.md)",
+                       description="Run a benchmark of the pids-bench package; without a NAME, list them.")
+    b.add_argument("benchmark", nargs="?", metavar="NAME")
+    b.add_argument("options", nargs=argparse.REMAINDER, help="the benchmark's own options (pids bench NAME --help)")
+    b.set_defaults(run=run_bench)
     return parser
 
 
-def run_worker(args: argparse.Namespace) -> int:
+SETTING_HELP = {
+    "prefetch": "extra tasks claimed ahead of free slots (batched claims)",
+    "position": '"zone/node" where this worker runs',
+    "allowed_modules": "comma-separated modules tasks may come from",
+    "policy": "placement policy (gravity)",
+    "window": "pending tasks each claim cycle plans over",
+    "pool": "process (default: hard timeouts, contained crashes) or thread slots",
+    "health_host": "address the health server listens on (0.0.0.0 in a pod)",
+    "allow_evicting_redis": "run on a Redis whose maxmemory-policy may drop keys",
+}
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """A flag per worker setting (--lease-seconds for lease_seconds...), default None: unset flags
+    leave the PIDS_* environment and the settings' defaults in charge."""
+    from .settings import WorkerSettings, setting_type
+
+    for f in fields(WorkerSettings):
+        if f.name == "redis_password":  # from the environment only (a Secret), never a flag
+            continue
+        flag = "--G" if f.name == "G" else "--" + f.name.replace("_", "-")
+        kind = setting_type(f.name)
+        parser.add_argument(flag, dest=f.name, default=None, help=SETTING_HELP.get(f.name),
+                            type=functools.partial(_bool_flag, f.name) if kind is bool else kind)
+    parser.add_argument("--log-level", default=os.environ.get("PIDS_LOG_LEVEL", "INFO"))
+
+
+def _bool_flag(name: str, raw: str) -> bool:
+    from .settings import parse_setting
+
+    try:
+        return bool(parse_setting(name, raw))
+    except PidsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def worker_settings(args: argparse.Namespace) -> WorkerSettings:
+    """Settings from PIDS_* variables, overridden by the flags given."""
     from .settings import WorkerSettings
+
+    return WorkerSettings.from_env(**{f.name: getattr(args, f.name, None) for f in fields(WorkerSettings)})
+
+
+def run_worker(args: argparse.Namespace, policy_for: Callable[[WorkerSettings], Placement] | None = None) -> int:
+    """Run a worker until it leaves; `policy_for` builds its policy (default: the worker's own, gravity)."""
     from .worker import Worker
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides: dict[str, Any] = {
-        "redis_url": args.redis_url, "cluster": args.cluster, "worker_id": args.worker_id,
-        "concurrency": args.concurrency, "prefetch": args.prefetch, "speed": args.speed, "position": args.position,
-        "allowed_modules": args.allowed_modules, "policy": args.policy, "G": args.G,
-        "distance_offset": args.distance_offset, "window": args.window, "lease_seconds": args.lease_seconds,
-        "heartbeat_seconds": args.heartbeat_seconds, "drain_seconds": args.drain_seconds,
-        "health_port": args.health_port,
-    }
-    return Worker(WorkerSettings.from_env(**overrides)).run()
+    settings = worker_settings(args)
+    return Worker(settings, policy=None if policy_for is None else policy_for(settings)).run()
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """`pids bench NAME ...`: handed to the pids-bench package, which imports only the benchmark named."""
+    if importlib.util.find_spec("pids_bench") is None:
+        raise ConfigError("pids bench needs the research package pids-bench, which is not installed: "
+                          "run `pip install -e ./bench` in the repository (make test-fast installs it)")
+    return int(importlib.import_module("pids_bench.cli").run(args.benchmark, args.options))
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -177,17 +209,27 @@ def run_status(args: argparse.Namespace) -> int:
             for key, value in data.items():
                 print(f"{key:>16}: {value}")
         return 0
+    from .redis_info import inspect
+
     stats = client.cluster_stats()
     settings = client.worker_settings()
+    report = inspect(client.redis)
+    redis_view = {"persistence": report.persistence, "eviction_policy": report.maxmemory_policy,
+                  "maxmemory": report.maxmemory, "used_memory": report.used_memory, "role": report.role,
+                  "epoch": client.epoch()}
     if args.json:
-        workers = [{**w.__dict__, "settings": settings.get(w.id)} for w in stats.workers]
         print(json.dumps({**{k: v for k, v in stats.__dict__.items() if k != "workers"},
-                          "balance_score": stats.balance_score, "workers": workers}))
+                          "balance_score": stats.balance_score,
+                          "workers": [{**w.__dict__, "settings": settings.get(w.id)} for w in stats.workers],
+                          "redis": redis_view}))
         return 0
     from .report import cluster_table, settings_table
 
     console = Console()
     console.print(cluster_table(stats))
+    warning = "" if report.persistent and not report.evicting else \
+        "  [red](tasks do not survive a restart)[/red]" if not report.persistent else "  [red](may evict tasks)[/red]"
+    console.print(f"{report.describe()}, epoch {redis_view['epoch'] or '-'}{warning}", highlight=False)
     if settings:
         console.print(settings_table(settings))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -14,11 +15,16 @@ import numpy as np
 import redis
 
 from .connection import connect
-from .errors import TaskFailed, TaskNotFound, TaskTimeout
+from .errors import TaskFailed, TaskNotFound
 from .keys import Keys
-from .protocol import Protocol, _text
+from .protocol import Protocol
 from .scoring import balance_score
-from .task import TaskInfo, TaskOptions, TaskSpec, TaskState
+from .task import RETENTION_SECONDS, TaskInfo, TaskOptions, TaskSpec, TaskState
+from .waiting import Waiter
+from .wire import text as _text
+
+RECONNECT_SECONDS = 30.0  # how long waits ride out a Redis outage before RedisUnavailable
+KEEP = None  # retention=KEEP: a final task's record stays until deleted
 
 INFO_FIELDS = ("id", "fn", "state", "claim", "max_attempts", "weight", "error", "batch", "enqueued_at",
                "first_claimed_at", "finished_at", "result_size")
@@ -78,9 +84,10 @@ class BatchStatus:
 class TaskHandle:
     """A submitted task: ask its status, wait for its result."""
 
-    def __init__(self, client: Client, task_id: str) -> None:
+    def __init__(self, client: Client, task_id: str, epoch: str = "") -> None:
         self.client = client
         self.id = task_id
+        self.epoch = epoch  # the data set it was submitted to: if Redis loses it, waits raise TaskLost
 
     def status(self) -> TaskState:
         return self.client.task_info(self.id).state
@@ -89,49 +96,78 @@ class TaskHandle:
         return self.client.task_info(self.id)
 
     def result(self, timeout: float | None = None) -> Any:
-        return self.client.result(self.id, timeout=timeout)
+        return self.client.result(self, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"TaskHandle({self.id!r})"
 
 
 class Client:
+    """ack_replicas: an enqueue returns once that many replicas have it too (HA Redis), else
+    EnqueueNotAcknowledged. retention: how long final tasks' records and results stay (seconds,
+    KEEP: until deleted); both default to PIDS_REDIS_ACK_REPLICAS / PIDS_RETENTION_SECONDS."""
+
     def __init__(self, redis_url: str = "redis://127.0.0.1:6379/0", cluster: str = "default",
-                 password: str | None = None) -> None:
-        self.redis = connect(redis_url, password)
-        self.keys = Keys(cluster)
-        self.protocol = Protocol(self.redis, self.keys)
+                 password: str | None = None, *, ack_replicas: int | None = None,
+                 retention: float | None | str = "env", reconnect_seconds: float = RECONNECT_SECONDS) -> None:
+        self._setup(connect(redis_url, password), cluster, ack_replicas, retention, reconnect_seconds)
 
     @classmethod
-    def from_redis(cls, client: redis.Redis, cluster: str = "default") -> Client:
+    def from_redis(cls, client: redis.Redis, cluster: str = "default", *, ack_replicas: int | None = None,
+                   retention: float | None | str = "env", reconnect_seconds: float = RECONNECT_SECONDS) -> Client:
         self = cls.__new__(cls)
+        self._setup(client, cluster, ack_replicas, retention, reconnect_seconds)
+        return self
+
+    def _setup(self, client: redis.Redis, cluster: str, ack_replicas: int | None, retention: float | None | str,
+               reconnect_seconds: float) -> None:
         self.redis = client
         self.keys = Keys(cluster)
         self.protocol = Protocol(client, self.keys)
-        return self
+        self.ack_replicas = int(os.environ.get("PIDS_REDIS_ACK_REPLICAS", "0") or 0) if ack_replicas is None \
+            else ack_replicas
+        if retention == "env":
+            raw = os.environ.get("PIDS_RETENTION_SECONDS", "")
+            retention = RETENTION_SECONDS if raw == "" else (float(raw) if float(raw) > 0 else KEEP)
+        self.retention: float | None = retention if retention is None else float(retention)
+        self.waiter = Waiter(client, self.keys, reconnect_seconds, self.epoch)
+
+    def epoch(self) -> str:
+        """The data set's epoch ("" before anything made one): it changes when Redis lost its data."""
+        return self.protocol.epoch()
+
+    def _enqueue(self, specs: Sequence[TaskSpec], batch_id: str = "") -> str:
+        """Enqueue and return the epoch the tasks went into."""
+        epoch = self.protocol.enqueue(specs, batch_id, ack_replicas=self.ack_replicas).epoch
+        self.waiter.seen_epoch = self.waiter.seen_epoch or epoch
+        return epoch
 
     # -- submitting -----------------------------------------------------------
     def submit(self, fn: str, *args: Any, kwargs: dict[str, Any] | None = None, task_id: str | None = None,
                weight: float = 1.0, position: str = "", priority: int = 0, max_attempts: int = 3,
-               timeout: float | None = None) -> TaskHandle:
+               timeout: float | None = None, retention: float | None | str = "client") -> TaskHandle:
         """Enqueue fn(*args, **kwargs). The same task_id twice makes one task."""
-        options = TaskOptions(weight=weight, position=position, priority=priority, max_attempts=max_attempts, timeout=timeout)
-        spec = TaskSpec(fn, tuple(args), dict(kwargs or {}), options, task_id or uuid.uuid4().hex)
-        self.protocol.enqueue([spec])
-        return TaskHandle(self, spec.task_id)
+        options = TaskOptions(weight=weight, position=position, priority=priority, max_attempts=max_attempts,
+                              timeout=timeout, retention=self._retention(retention))
+        spec = TaskSpec(fn, tuple(args), dict(kwargs or {}), options, uuid.uuid4().hex if task_id is None else task_id)
+        return TaskHandle(self, spec.task_id, self._enqueue([spec]))
 
     def map(self, fn: str, items: Iterable[Any], *, batch_id: str | None = None, weight: float = 1.0,
-            position: str = "", priority: int = 0, max_attempts: int = 3, timeout: float | None = None) -> list[TaskHandle]:
+            position: str = "", priority: int = 0, max_attempts: int = 3, timeout: float | None = None,
+            retention: float | None | str = "client") -> list[TaskHandle]:
         """fn(item) for every item, as one batch."""
         return self.submit_batch(batch_id or uuid.uuid4().hex, fn, [[item] for item in items], weight=weight,
-                                 position=position, priority=priority, max_attempts=max_attempts, timeout=timeout)
+                                 position=position, priority=priority, max_attempts=max_attempts, timeout=timeout,
+                                 retention=retention)
 
     def submit_batch(self, batch_id: str, fn: str, items: Sequence[Any], *, weight: float = 1.0, position: str = "",
-                     priority: int = 0, max_attempts: int = 3, timeout: float | None = None) -> list[TaskHandle]:
+                     priority: int = 0, max_attempts: int = 3, timeout: float | None = None,
+                     retention: float | None | str = "client") -> list[TaskHandle]:
         """Enqueue one task per item, ids f"{batch_id}-{i}"; idempotent per batch id.
 
         An item is a list of positional arguments, or a dict with optional keys
         args, kwargs, weight, position."""
+        kept = self._retention(retention)
         specs = []
         for i, item in enumerate(items):
             if isinstance(item, dict):
@@ -140,49 +176,35 @@ class Client:
             else:
                 args, kwargs, item_weight, item_position = item, {}, weight, position
             options = TaskOptions(weight=item_weight, position=item_position, priority=priority,
-                                  max_attempts=max_attempts, timeout=timeout)
+                                  max_attempts=max_attempts, timeout=timeout, retention=kept)
             specs.append(TaskSpec(fn, tuple(args), dict(kwargs), options, f"{batch_id}-{i}", batch_id))
-        self.protocol.enqueue(specs, batch_id=batch_id)
-        return [TaskHandle(self, s.task_id) for s in specs]
+        epoch = self._enqueue(specs, batch_id=batch_id)
+        return [TaskHandle(self, s.task_id, epoch) for s in specs]
+
+    def _retention(self, retention: float | None | str) -> float | None:
+        return self.retention if retention == "client" else retention  # type: ignore[return-value]
 
     # -- following ------------------------------------------------------------
-    def task_info(self, task_id: str) -> TaskInfo:
+    def task_info(self, task: TaskHandle | str) -> TaskInfo:
+        task_id = task.id if isinstance(task, TaskHandle) else task
         raw = self.redis.hgetall(self.keys.task(task_id))
         if not raw:
-            raise TaskNotFound(f"no task {task_id!r} in cluster {self.keys.cluster!r}")
+            raise self.waiter.gone([task_id], self._epochs([task]))
         return TaskInfo.from_hash({_text(k): _text(v) for k, v in raw.items()})
 
     def wait(self, tasks: Iterable[TaskHandle | str], timeout: float | None = None) -> dict[str, TaskState]:
         """Block until every task is final (or timeout: TaskTimeout). Listens for completion
-        events instead of polling; a periodic re-check covers events missed while disconnected."""
-        ids = [t.id if isinstance(t, TaskHandle) else t for t in tasks]
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(self.keys.done_channel)
-        try:
-            states = self._states(ids)
-            open_ids = {i for i, s in states.items() if not s.is_final}
-            last_check = time.monotonic()
-            while open_ids:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TaskTimeout(f"{len(open_ids)} of {len(ids)} task(s) not finished after {timeout}s")
-                message = pubsub.get_message(timeout=min(1.0, remaining) if remaining is not None else 1.0)
-                if message is not None:
-                    for event in _text(message["data"]).split(" "):
-                        open_ids.discard(event.rsplit(":", 1)[0])
-                if time.monotonic() - last_check > 5.0:
-                    open_ids = {i for i, s in self._states(sorted(open_ids)).items() if not s.is_final}
-                    last_check = time.monotonic()
-            return self._states(ids)
-        finally:
-            pubsub.close()
+        events instead of polling; rides out Redis blips (RedisUnavailable after
+        reconnect_seconds); a task that is gone raises TaskLost (or TaskNotFound)."""
+        tasks = list(tasks)
+        return self.waiter.wait([t.id if isinstance(t, TaskHandle) else t for t in tasks], self._epochs(tasks), timeout)
 
-    def result(self, task_id: str, timeout: float | None = None) -> Any:
+    def result(self, task: TaskHandle | str, timeout: float | None = None) -> Any:
         """The task's return value, waiting for it; raises TaskFailed if it failed or was cancelled."""
-        state = self.wait([task_id], timeout=timeout)[task_id]
+        task_id = task.id if isinstance(task, TaskHandle) else task
+        state = self.wait([task], timeout=timeout)[task_id]
         if state is not TaskState.SUCCEEDED:
-            raise TaskFailed(task_id, state.value, self.task_info(task_id).error)
+            raise TaskFailed(task_id, state.value, self.task_info(task).error)
         raw = self.redis.get(self.keys.result(task_id))
         return None if raw is None else json.loads(raw)
 
@@ -191,16 +213,9 @@ class Client:
         raws = self.redis.mget([self.keys.result(t) for t in task_ids]) if task_ids else []
         return [None if r is None else json.loads(r) for r in raws]
 
-    def _states(self, ids: Sequence[str]) -> dict[str, TaskState]:
-        pipe = self.redis.pipeline(transaction=False)
-        for task_id in ids:
-            pipe.hget(self.keys.task(task_id), "state")
-        states = {}
-        for task_id, state in zip(ids, pipe.execute()):
-            if state is None:
-                raise TaskNotFound(f"no task {task_id!r} in cluster {self.keys.cluster!r}")
-            states[task_id] = TaskState(_text(state))
-        return states
+    @staticmethod
+    def _epochs(tasks: Iterable[TaskHandle | str]) -> dict[str, str]:
+        return {t.id: t.epoch for t in tasks if isinstance(t, TaskHandle) and t.epoch}
 
     def batch_ids(self, batch_id: str) -> list[str]:
         return [_text(i) for i in self.redis.lrange(self.keys.batch(batch_id), 0, -1)]
@@ -283,7 +298,11 @@ class Client:
         return stats
 
     def dead_letters(self) -> list[TaskInfo]:
-        return [self.task_info(_text(t)) for t in self.redis.zrange(self.keys.dead, 0, -1)]
+        """The dead-lettered tasks whose records have not expired yet."""
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in self.redis.zrange(self.keys.dead, 0, -1):
+            pipe.hgetall(self.keys.task(_text(task_id)))
+        return [TaskInfo.from_hash({_text(k): _text(v) for k, v in raw.items()}) for raw in pipe.execute() if raw]
 
     def cancel(self, task_id: str) -> bool:
         """Cancel a task: True if it is or will be cancelled."""

@@ -25,11 +25,15 @@ SECONDS_PER_WEIGHT = 0.02
 WEIGHTS = np.array([1, 2, 3, 5, 8, 13])
 
 
-def start_workers(count: int, redis_url: str, cluster: str, *extra: str) -> list[subprocess.Popen[bytes]]:
-    """Start `count` worker processes (`python -m pids worker`), each in its own session."""
+WORKER_COMMAND = ("-m", "pids", "worker")
+
+
+def start_workers(count: int, redis_url: str, cluster: str, *extra: str,
+                  command: tuple[str, ...] = WORKER_COMMAND) -> list[subprocess.Popen[bytes]]:
+    """Start `count` worker processes (`python -m pids worker`, or `python` + `command`), each in its own session."""
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "pids", "worker", "--redis-url", redis_url, "--cluster", cluster,
+            [sys.executable, *command, "--redis-url", redis_url, "--cluster", cluster,
              "--worker-id", f"worker-{i + 1}", "--concurrency", "1", "--log-level", "WARNING", *extra],
             start_new_session=True,
         )
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             redis_url = stack.enter_context(EmbeddedRedis()).url
             console.print(f"started an embedded redis-server at {redis_url}")
         client = Client(redis_url, cluster)
-        processes = start_workers(args.workers, redis_url, cluster, "--policy", args.policy)
+        processes = start_workers(args.workers, redis_url, cluster)
         stack.callback(stop_workers, processes)
         with console.status(f"starting {args.workers} workers"):
             wait_for_workers(client, args.workers, processes)
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         summary = balance_summary(workers)
         if args.json:
             print(json.dumps({"workers": worker_rows(workers), "tasks": args.tasks, "failed": status.failed,
-                              "seconds": round(elapsed, 3), "policy": args.policy, **summary}))
+                              "seconds": round(elapsed, 3), **summary}))
         else:
             console.print(balance_table(workers, title=f"{args.tasks} tasks on {args.workers} workers in {elapsed:.1f}s"))
             console.print(f"jain index: {summary['jain_index']:.3f}   max/mean: {summary['max_over_mean']:.2f}")

@@ -43,11 +43,13 @@ def free_port() -> int:
 class EmbeddedRedis:
     """Start, stop and restart one redis-server; its data directory survives restarts."""
 
-    def __init__(self, *, appendonly: bool = False, port: int | None = None, password: str | None = None) -> None:
+    def __init__(self, *, appendonly: bool = False, port: int | None = None, password: str | None = None,
+                 options: tuple[str, ...] = ()) -> None:
         self.binary = find_redis_server()
         self.port = port or free_port()
         self.password = password
         self.appendonly = appendonly
+        self.options = options  # more redis-server arguments, e.g. ("--maxmemory-policy", "allkeys-lru")
         self._dir = tempfile.TemporaryDirectory(prefix="pids-redis-")
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -71,6 +73,7 @@ class EmbeddedRedis:
         ]
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.options
         log = open(Path(self._dir.name) / "redis.log", "ab")
         # a process group of its own (a Ctrl-C at the terminal does not reach it), in this session:
         # a session is a scheduling group of its own under the kernel's autogroup, and a server
@@ -97,6 +100,12 @@ class EmbeddedRedis:
                 self._process.kill()
                 self._process.wait()
         self._process = None
+
+    def wipe(self) -> None:
+        """Delete the data files (stop first): the next start is an empty Redis."""
+        for path in Path(self._dir.name).iterdir():
+            if path.name != "redis.log":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     def close(self) -> None:
         self.stop()

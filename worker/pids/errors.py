@@ -13,6 +13,15 @@ class TaskNotFound(PidsError):
     """No task with this id exists in the cluster."""
 
 
+class TaskLost(TaskNotFound):
+    """A task this client knew of is gone: Redis lost its data (a new epoch, or a restart that
+    dropped its last writes). Submitting it again under the same id is safe."""
+
+
+class EnqueueNotAcknowledged(PidsError):
+    """Fewer replicas than asked for confirmed an enqueue: it may not survive a failover."""
+
+
 class TaskFunctionError(PidsError):
     """The task's function is malformed, unknown or not in an allowed module."""
 
@@ -36,4 +45,4 @@ class TaskTimeout(PidsError):
 
 
 class RedisUnavailable(PidsError):
-    """Redis could not be reached (after retries where they apply)."""
+    """Redis could not be reached, or kept refusing, for longer than the caller allows."""

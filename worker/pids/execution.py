@@ -1,5 +1,6 @@
-"""Running one task: resolve `module:callable` within the allowed modules, call it,
-and turn the outcome into a JSON result or a described error. Slots are threads."""
+"""Running one task in this process: resolve `module:callable` within the allowed modules, decode
+its arguments, call it, and turn whatever happens — a result, an exception, even SystemExit or
+KeyboardInterrupt raised by the task — into an Outcome. Nothing a task does escapes."""
 
 from __future__ import annotations
 
@@ -7,17 +8,16 @@ import functools
 import importlib
 import inspect
 import json
-import queue
-import threading
 import time
 import traceback
 from typing import Any, Callable, NamedTuple
 
 from .errors import TaskArgumentsError, TaskFunctionError
-from .protocol import ClaimedTask
 from .task import check_function
+from .wire import ClaimedTask
 
 TRACEBACK_LINES = 12
+MAX_RESULT_BYTES = 16 * 2**20  # a result larger than this fails its task (Redis is no blob store)
 
 
 def is_allowed(module: str, allowed_modules: tuple[str, ...]) -> bool:
@@ -52,22 +52,44 @@ class Outcome(NamedTuple):
     seconds: float = 0.0
 
 
-def run_task(task: ClaimedTask, allowed_modules: tuple[str, ...]) -> Outcome:
+def decode_arguments(task: ClaimedTask) -> tuple[list[Any], dict[str, Any]]:
+    """The task's args and kwargs; malformed or too deeply nested JSON is a TaskArgumentsError."""
+    try:
+        args = [] if task.args_json == "[]" else json.loads(task.args_json)
+        kwargs = {} if task.kwargs_json == "{}" else json.loads(task.kwargs_json)
+    except (ValueError, RecursionError) as exc:
+        raise TaskArgumentsError(f"arguments cannot be decoded: {type(exc).__name__}: {exc}") from None
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise TaskArgumentsError("args must be a JSON list and kwargs a JSON object")
+    return args, kwargs
+
+
+def run_task(task: ClaimedTask, allowed_modules: tuple[str, ...], max_result_bytes: int = MAX_RESULT_BYTES) -> Outcome:
     started = time.perf_counter()
     try:
         target = _resolve_with_signature(task.fn, allowed_modules)[0]
-        _check_arguments(task.fn, allowed_modules, len(task.args), tuple(task.kwargs))
+        args, kwargs = decode_arguments(task)
+        _check_arguments(task.fn, allowed_modules, len(args), tuple(kwargs))
     except (TaskFunctionError, TaskArgumentsError) as exc:
-        return Outcome(task, False, error=f"{type(exc).__name__}: {exc}", retryable=False, seconds=time.perf_counter() - started)
+        return Outcome(task, False, error=f"{type(exc).__name__}: {exc}", retryable=False,
+                       seconds=time.perf_counter() - started)
     try:
-        value = target(*task.args, **task.kwargs)
-    except Exception as exc:  # the task's own failure: recorded, retried per its policy
+        value = target(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 -- the task's own failure, SystemExit included: recorded, retried per its policy
         return Outcome(task, False, error=describe(exc), seconds=time.perf_counter() - started)
+    return encode_result(task, value, started, max_result_bytes)
+
+
+def encode_result(task: ClaimedTask, value: Any, started: float, max_result_bytes: int) -> Outcome:
     try:
         result = "null" if value is None else json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        return Outcome(task, False, error=f"result is not JSON-serialisable: {exc}", retryable=False,
-                       seconds=time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 -- TypeError, ValueError, RecursionError of a result
+        return Outcome(task, False, error=f"result is not JSON-serialisable: {type(exc).__name__}: {exc}",
+                       retryable=False, seconds=time.perf_counter() - started)
+    if len(result) > max_result_bytes:
+        return Outcome(task, False, error=f"result is {len(result)} bytes, more than the limit of {max_result_bytes} "
+                       "(PIDS_MAX_RESULT_BYTES): store large outputs elsewhere and return a reference",
+                       retryable=False, seconds=time.perf_counter() - started)
     return Outcome(task, True, result_json=result, seconds=time.perf_counter() - started)
 
 
@@ -76,7 +98,7 @@ def _resolve_with_signature(fn: str, allowed_modules: tuple[str, ...]) -> tuple[
     target = resolve(fn, allowed_modules)
     try:
         return target, inspect.signature(target)
-    except ValueError:  # builtins without a signature: let the call decide
+    except (ValueError, TypeError):  # builtins without a signature: let the call decide
         return target, None
 
 
@@ -94,77 +116,10 @@ def _check_arguments(fn: str, allowed_modules: tuple[str, ...], n_args: int, kwa
 
 
 def describe(exc: BaseException) -> str:
-    """Type, message and the last lines of the traceback."""
-    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    tail = "".join(lines)[-4000:].splitlines()[-TRACEBACK_LINES:]
-    return f"{type(exc).__name__}: {exc}\n" + "\n".join(tail)
-
-
-class Slots:
-    """A fixed number of task threads. A thread stuck past its task's timeout is
-    abandoned (its late outcome is dropped) and replaced, so the slot frees up."""
-
-    def __init__(self, count: int, allowed_modules: tuple[str, ...], on_outcome: Callable[[], None]) -> None:
-        self.allowed_modules = allowed_modules
-        self._inbox: queue.SimpleQueue[ClaimedTask | None] = queue.SimpleQueue()
-        self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-        self._on_outcome = on_outcome
-        self._lock = threading.Lock()
-        self._started: dict[tuple[str, int], float] = {}  # (task id, attempt) -> monotonic start
-        self._abandoned: set[tuple[str, int]] = set()
-        for _ in range(count):
-            self._spawn()
-
-    def _spawn(self) -> None:
-        threading.Thread(target=self._serve, name="pids-slot", daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            task = self._inbox.get()
-            if task is None:
-                return
-            key = (task.id, task.attempt)
-            with self._lock:
-                self._started[key] = time.monotonic()
-            outcome = run_task(task, self.allowed_modules)
-            with self._lock:
-                self._started.pop(key, None)
-                if key in self._abandoned:
-                    self._abandoned.discard(key)
-                    return  # a replacement thread already took this slot
-            self.outcomes.put(outcome)
-            self._on_outcome()
-
-    def submit(self, task: ClaimedTask) -> None:
-        self._inbox.put(task)
-
-    def abandon_overdue(self, held: dict[str, ClaimedTask]) -> list[Outcome]:
-        """Timeout outcomes for tasks running longer than their timeout; their threads are replaced."""
-        if not self._started:  # nothing runs on a slot thread (inline tasks): no lock to take
-            return []
-        now = time.monotonic()
-        overdue = []
-        with self._lock:
-            for key, started in list(self._started.items()):
-                task = held.get(key[0])
-                if task is None or task.attempt != key[1] or task.timeout is None or now - started <= task.timeout:
-                    continue
-                del self._started[key]
-                self._abandoned.add(key)
-                overdue.append(Outcome(task, False, error=f"TimeoutError: task ran longer than its timeout of {task.timeout:g}s",
-                                       seconds=now - started))
-        for _ in overdue:
-            self._spawn()
-        return overdue
-
-    def seconds_to_next_timeout(self, held: dict[str, ClaimedTask]) -> float | None:
-        """How long until the earliest running task passes its timeout (None: no timeouts)."""
-        now = time.monotonic()
-        with self._lock:
-            left = [held[key[0]].timeout - (now - started) for key, started in self._started.items()  # type: ignore[operator]
-                    if key[0] in held and held[key[0]].timeout is not None]
-        return max(0.0, min(left)) if left else None
-
-    def stop(self, count: int) -> None:
-        for _ in range(count):
-            self._inbox.put(None)
+    """Type, message and the last lines of the traceback (never raises)."""
+    try:
+        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        tail = "".join(lines)[-4000:].splitlines()[-TRACEBACK_LINES:]
+        return f"{type(exc).__name__}: {exc}\n" + "\n".join(tail)
+    except Exception:  # noqa: BLE001 -- an exception whose str() raises
+        return f"{type(exc).__name__} (its message could not be shown)"

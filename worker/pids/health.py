@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import accumulate
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Info, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
 
@@ -23,7 +23,7 @@ _LOOP_COUNTERS = (  # (attribute, series, help) of what the claim loop counts
     ("failed", "pids_tasks_failed", "Attempts that failed (retried or dead-lettered)"),
     ("retried", "pids_tasks_retried", "Failed attempts scheduled for another try"),
     ("stale", "pids_completions_stale", "Completions rejected by the fencing token"),
-    ("redis_errors", "pids_redis_errors", "Redis calls that failed (connection lost)"),
+    ("redis_errors", "pids_redis_errors", "Redis calls of the claim loop that failed (any fault)"),
 )
 
 
@@ -44,10 +44,17 @@ class WorkerMetrics:
     redis_errors: int = 0
     cycle_counts: list[int] = field(default_factory=lambda: [0] * (len(CYCLE_BUCKETS) + 1))  # the last: +Inf
     cycle_seconds: float = 0.0
+    faults: dict[str, int] = field(default_factory=dict)  # Redis errors by kind (faults.Fault)
+    redis_info: dict[str, str] = field(default_factory=dict)  # what kind of Redis (redis_info.RedisReport)
 
     def __post_init__(self) -> None:
         self.load = Gauge("pids_worker_load", "Sum of the weights of the tasks held", registry=self.registry)
         self.held = Gauge("pids_worker_held_tasks", "Tasks held (running or prefetched)", registry=self.registry)
+        self.connected = Gauge("pids_redis_connected", "1 while the claim loop reaches Redis", registry=self.registry)
+        self.memory_ratio = Gauge("pids_redis_memory_ratio", "Redis used memory over maxmemory (0: no limit)",
+                                  registry=self.registry)
+        self.epoch_changes = Gauge("pids_redis_epoch_changes", "Times this worker saw Redis come back without its "
+                                   "data", registry=self.registry)
         self.settings = Info("pids_worker_settings", "The settings in effect (and the claim cycle's constants)",
                              registry=self.registry)
         self.registry.register(_ClaimLoopCollector(self))
@@ -68,6 +75,14 @@ class _ClaimLoopCollector:
         m = self.metrics
         for attribute, name, documentation in _LOOP_COUNTERS:
             yield CounterMetricFamily(name, documentation, value=getattr(m, attribute))
+        faults = CounterMetricFamily("pids_redis_faults", "Redis calls that failed, by kind", labels=["kind"])
+        for kind, count in sorted(dict(m.faults).items()):
+            faults.add_metric([kind], count)
+        yield faults
+        if m.redis_info:
+            info = InfoMetricFamily("pids_redis", "The Redis this worker runs on")
+            info.add_metric([], dict(m.redis_info))
+            yield info
         counts = list(m.cycle_counts)  # one read: the loop may add to it meanwhile
         bounds = [*map(floatToGoString, CYCLE_BUCKETS), "+Inf"]
         yield HistogramMetricFamily("pids_claim_cycle_seconds", "Snapshot, plan and claim: one claim cycle",
@@ -78,7 +93,7 @@ class HealthServer:
     """Serves the probes from a callable that says whether the loop is alive and ready."""
 
     def __init__(self, port: int, metrics: WorkerMetrics, alive: Callable[[], tuple[bool, str]],
-                 ready: Callable[[], tuple[bool, str]], host: str = "0.0.0.0") -> None:
+                 ready: Callable[[], tuple[bool, str]], host: str = "127.0.0.1") -> None:
         metrics_registry = metrics.registry
 
         class Handler(BaseHTTPRequestHandler):

@@ -104,6 +104,11 @@ class Keys:
         return self.prefix + "idle"
 
     @cached_property
+    def epoch(self) -> str:
+        """STRING: the data set's epoch, made by the first script that needs one (lua/epoch.lua)."""
+        return self.prefix + "epoch"
+
+    @cached_property
     def reaper(self) -> str:
         """STRING with a TTL: the worker whose turn it is to release expired leases and dead workers."""
         return self.prefix + "reaper"

@@ -32,7 +32,8 @@ from operator import sub
 import numpy as np
 
 from .errors import ConfigError
-from .placement import UNASSIGNED, TaskWindow, WorkerTable, register
+from .placement import UNASSIGNED, WORKER_POLICIES, TaskWindow, WorkerTable
+from .settings import WorkerSettings
 
 
 @lru_cache(maxsize=4096)
@@ -252,6 +253,12 @@ def _positive(capacity: np.ndarray) -> np.ndarray:
     return np.maximum(np.asarray(capacity, dtype=np.float64), 1e-9)
 
 
-@register("gravity")
-def make_gravity(G: float = 0.03, distance_offset: float = 1.0) -> Gravity:
-    return Gravity(G=G, distance_offset=distance_offset)
+def worker_policy(settings: WorkerSettings) -> Gravity:
+    """The policy `pids worker` runs: gravity with the settings' G and distance offset. Other rules
+    are refused: the baselines live in the pids-bench package, and the centralised references
+    (LPT, EFT) need the whole queue, which no worker's window holds."""
+    if settings.policy not in WORKER_POLICIES:
+        raise ConfigError(f"placement policy {settings.policy!r} is not one a worker runs; choose one of: "
+                          f"{', '.join(WORKER_POLICIES)} (the baselines run from the pids-bench package: "
+                          "python -m pids_bench.worker --policy NAME)")
+    return Gravity(G=settings.G, distance_offset=settings.distance_offset)

@@ -1,4 +1,4 @@
-"""The placement contract shared by real workers and the simulator.
+"""The placement contract shared by real workers and the simulator (pids_bench).
 
 A policy sees one snapshot -- the live workers and a window of pending tasks --
 and returns, for every task in the window, the index of the worker that should
@@ -9,11 +9,9 @@ the same snapshot and claims only its own share, so plans rarely conflict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
-
-from .errors import ConfigError
 
 UNASSIGNED = -1
 
@@ -69,7 +67,10 @@ class TaskWindow:
 class Placement(Protocol):
     """A placement policy: one plan per snapshot, computed by the worker `me` (an index)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """What results and logs call it (a frozen dataclass field satisfies this)."""
+        ...
 
     def assign(self, workers: WorkerTable, tasks: TaskWindow, me: int) -> np.ndarray:
         """Return an int array of len(tasks): worker index per task, or UNASSIGNED."""
@@ -83,39 +84,9 @@ def binds_late(policy: Placement) -> bool:
     return bool(getattr(policy, "late_binding", True))
 
 
-def wants_whole_queue(policy: Placement) -> bool:
-    """True for centralised references (LPT, EFT) that must see every pending task, not a window."""
-    return bool(getattr(policy, "whole_queue", False))
-
-
-PolicyFactory = Callable[..., Placement]
-_REGISTRY: dict[str, PolicyFactory] = {}
-
-
-def register(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
-    """Class decorator adding a policy to the registry under `name`."""
-
-    def add(factory: PolicyFactory) -> PolicyFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return add
+WORKER_POLICIES = ("gravity",)
+"""The policies a worker runs faithfully from its window of pending tasks (physics.worker_policy)."""
 
 
 def policy_names() -> list[str]:
-    _load_builtin_policies()
-    return sorted(_REGISTRY)
-
-
-def make_policy(name: str, **params: float) -> Placement:
-    """Build a registered policy by name; unknown names raise ConfigError."""
-    _load_builtin_policies()
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown placement policy {name!r}; choose one of {', '.join(sorted(_REGISTRY))}") from None
-    return factory(**params)
-
-
-def _load_builtin_policies() -> None:
-    from . import baselines, physics  # noqa: F401  (register "gravity" and the baselines)
+    return list(WORKER_POLICIES)

@@ -7,19 +7,18 @@ over the lower bound max(total work / total capacity, largest task / fastest wor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
+import numpy.typing as npt
 
 
-def balance_score(per_worker_work: Sequence[float]) -> float:
+def balance_score(per_worker_work: npt.ArrayLike) -> float:
     x = np.asarray(per_worker_work, dtype=np.float64)
     if x.size == 0 or x.mean() <= 0:
         return 0.0
     return float(max(0.0, 1.0 - x.std() / x.mean()))
 
 
-def jain_index(per_worker_work: Sequence[float]) -> float:
+def jain_index(per_worker_work: npt.ArrayLike) -> float:
     x = np.asarray(per_worker_work, dtype=np.float64)
     squares = float((x**2).sum())
     if x.size == 0 or squares == 0:
@@ -27,7 +26,7 @@ def jain_index(per_worker_work: Sequence[float]) -> float:
     return float(x.sum() ** 2 / (x.size * squares))
 
 
-def max_over_mean(per_worker_work: Sequence[float]) -> float:
+def max_over_mean(per_worker_work: npt.ArrayLike) -> float:
     x = np.asarray(per_worker_work, dtype=np.float64)
     if x.size == 0 or x.mean() <= 0:
         return 0.0
@@ -35,10 +34,10 @@ def max_over_mean(per_worker_work: Sequence[float]) -> float:
 
 
 def makespan_lower_bound(
-    task_sizes: Sequence[float],
-    worker_speeds: Sequence[float],
-    slots: Sequence[int] | None = None,
-    arrivals: Sequence[float] | None = None,
+    task_sizes: npt.ArrayLike,
+    worker_speeds: npt.ArrayLike,
+    slots: npt.ArrayLike | None = None,
+    arrivals: npt.ArrayLike | None = None,
 ) -> float:
     """max(total work / total capacity, largest task / fastest worker); with arrival
     times also no task can end before it arrives plus its run time on the fastest worker."""
@@ -53,7 +52,7 @@ def makespan_lower_bound(
     return float(bound)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
+def percentile(values: npt.ArrayLike, q: float) -> float:
     """The q-th percentile (0..100), 0 for no values."""
     x = np.asarray(values, dtype=np.float64)
     return float(np.percentile(x, q)) if x.size else 0.0

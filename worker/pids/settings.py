@@ -12,10 +12,14 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigError
+from .execution import MAX_RESULT_BYTES
+from .task import RETENTION_SECONDS
+from .wire import VIEW
 
-# Internal knobs, not settings: the claim cycle's size (the worker exports them with its settings).
-HEAVIEST = 16  # of a window, how many places may go to the heaviest pending tasks heavier than 1
-# How many workers a claim cycle sees (those with the most free slots) is protocol.VIEW.
+POOLS = ("process", "thread")
+# Internal knobs, not settings (exported with them): of a claim cycle's window, how many places
+# may go to the heaviest pending tasks heavier than 1; how many workers it sees is wire.VIEW.
+HEAVIEST = 16
 SECRET_FIELDS = frozenset({"redis_password"})
 
 
@@ -52,6 +56,14 @@ class WorkerSettings:
     # an exiting container is restarted, so the operator removes the pod instead)
     exit_when_drained: bool = True
     health_port: int | None = None  # /healthz, /readyz, /metrics; None = off
+    health_host: str = "127.0.0.1"  # where the health server listens (0.0.0.0 in a pod, for the kubelet)
+    # process: each slot a child process (hard timeouts, a crashing or CPU-bound task harms only
+    # itself); thread: slots are threads (less overhead per task, for I/O-bound work)
+    pool: str = "process"
+    max_result_bytes: int = MAX_RESULT_BYTES  # a larger result fails its task
+    retention_seconds: float = RETENTION_SECONDS  # dead-letter entries older than this are dropped
+    allow_evicting_redis: bool = False  # run on a Redis whose maxmemory-policy may drop keys (tasks!)
+    ack_replicas: int = 0  # completions wait until this many replicas have them (HA Redis)
 
     def __post_init__(self) -> None:
         # "zone/node" with an unknown zone (Kubernetes gave an empty label) is just "node"
@@ -68,6 +80,10 @@ class WorkerSettings:
             (self.lease_seconds > self.heartbeat_seconds, "lease must be longer than the heartbeat interval"),
             (self.drain_seconds >= 0, "drain must be >= 0 seconds"),
             (bool(self.allowed_modules), "allowed modules must not be empty"),
+            (self.pool in POOLS, f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}"),
+            (self.max_result_bytes >= 1, "max result bytes must be >= 1"),
+            (self.retention_seconds > 0, "retention must be > 0 seconds"),
+            (self.ack_replicas >= 0, "ack replicas must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -82,11 +98,12 @@ class WorkerSettings:
         return self.concurrency * self.speed
 
     def effective(self) -> dict[str, Any]:
-        """Every setting in effect, secrets left out and the Redis URL without credentials."""
+        """Every setting in effect and the claim cycle's constants; secrets left out and the Redis
+        URL without credentials."""
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in SECRET_FIELDS}
         values["redis_url"] = _without_credentials(self.redis_url)
         values["allowed_modules"] = ",".join(self.allowed_modules)
-        return values
+        return {**values, "view": VIEW, "heaviest": HEAVIEST}
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> WorkerSettings:
@@ -108,9 +125,20 @@ def _without_credentials(url: str) -> str:
     return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
 
 
-_INT = {"concurrency", "prefetch", "window", "health_port"}
-_BOOL = {"exit_when_drained"}
-_FLOAT = {"speed", "G", "distance_offset", "lease_seconds", "heartbeat_seconds", "retry_backoff_seconds", "drain_seconds"}
+_INT = {"concurrency", "prefetch", "window", "health_port", "max_result_bytes", "ack_replicas"}
+_BOOL = {"exit_when_drained", "allow_evicting_redis"}
+_FLOAT = {"speed", "G", "distance_offset", "lease_seconds", "heartbeat_seconds", "retry_backoff_seconds", "drain_seconds",
+          "retention_seconds"}
+
+
+def setting_type(name: str) -> type:
+    """The Python type of a setting's value as given on a command line."""
+    return int if name in _INT else float if name in _FLOAT else bool if name in _BOOL else str
+
+
+def parse_setting(name: str, raw: str) -> Any:
+    """A setting's value from its text (environment variable or flag)."""
+    return _parse(name, raw)
 
 
 def _parse(name: str, raw: str) -> Any:

@@ -11,7 +11,9 @@ from enum import Enum
 from typing import Any
 
 from .errors import TaskArgumentsError, TaskFunctionError
+from .wire import parse_claim
 
+RETENTION_SECONDS = 86_400.0  # how long a final task's record and result stay by default (a day)
 FUNCTION_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 
 
@@ -51,6 +53,7 @@ class TaskOptions:
     priority: int = 0
     max_attempts: int = 3
     timeout: float | None = None
+    retention: float | None = RETENTION_SECONDS  # seconds a final task's record stays; None: until deleted
 
     def __post_init__(self) -> None:
         if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight > 0):
@@ -63,6 +66,10 @@ class TaskOptions:
             raise TaskArgumentsError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}")
         if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
             raise TaskArgumentsError(f"timeout must be > 0 seconds or None, got {self.timeout!r}")
+        if self.retention is not None and not (isinstance(self.retention, (int, float))
+                                               and not isinstance(self.retention, bool)
+                                               and math.isfinite(self.retention) and self.retention > 0):
+            raise TaskArgumentsError(f"retention must be > 0 seconds or None (keep), got {self.retention!r}")
 
 
 @dataclass(frozen=True)
@@ -97,19 +104,11 @@ class TaskSpec:
             str(o.max_attempts),
             "" if o.timeout is None else repr(float(o.timeout)),
             self.batch_id,
+            "" if o.retention is None else str(max(1, round(o.retention * 1000))),
         ]
 
 
-ENCODED_FIELDS = 10
-
-
-def parse_claim(claim: str) -> tuple[int, int | None, str]:
-    """(attempt, claimed ms, worker) from a task's claim field, "<attempt>|<ms>|<worker>"
-    (lua/claim_token.lua); (0, None, "") for a task never claimed."""
-    if not claim:
-        return 0, None, ""
-    attempt, claimed_ms, worker = claim.split("|", 2)
-    return int(attempt), int(claimed_ms), worker
+ENCODED_FIELDS = 11
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ class TaskInfo:
             value = raw.get(name)
             return int(value) / 1000.0 if value else None
 
-        attempt, claimed_ms, worker = parse_claim(raw.get("claim", ""))
+        attempt, claimed_ms, _, worker = parse_claim(raw.get("claim", ""))
         claimed_at = claimed_ms / 1000.0 if claimed_ms else None
         size = raw.get("result_size")
         return cls(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .placement import TaskWindow, WorkerTable
-from .protocol import Snapshot
+from .wire import META_FIELDS, Snapshot, pending_meta_columns
 
 
 def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable:
@@ -36,9 +36,6 @@ def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable
                        whole_cluster=snapshot.sees_every_worker)
 
 
-META_FIELDS = 6  # of a pending task's metadata: order, weight, priority, position, seq, enqueued ms
-
-
 def task_window(snapshot: Snapshot) -> TaskWindow:
     """The pending window; a task whose metadata vanished (claimed meanwhile) is left out.
 
@@ -51,14 +48,25 @@ def task_window(snapshot: Snapshot) -> TaskWindow:
     if len(metas) == 0:
         return TaskWindow(ids=[], weight=np.empty(0), priority=np.empty(0), position=[], age=np.empty(0),
                           seq=np.empty(0))
-    # each text: order, weight, priority, position, seq, enqueued ms (tab-separated; no field holds a tab)
-    fields = "\t".join(metas).split("\t")
-    if len(fields) != META_FIELDS * len(metas):
-        raise ValueError(f"pending task metadata with other than {META_FIELDS} fields in {metas!r}")
-    enqueued_ms = _numbers(fields[5::META_FIELDS])
-    return TaskWindow(ids=list(ids), weight=_numbers(fields[1::META_FIELDS]), priority=_numbers(fields[2::META_FIELDS]),
-                      position=fields[3::META_FIELDS], age=np.maximum(0.0, (snapshot.now_ms - enqueued_ms) / 1000.0),
-                      seq=_numbers(fields[4::META_FIELDS]))
+    try:
+        _, weight, priority, position, seq, enqueued = pending_meta_columns(metas)
+        columns = _numbers(weight), _numbers(priority), _numbers(seq), _numbers(enqueued)
+    except ValueError:  # a malformed entry: leave it out, plan the rest
+        kept = [i for i, meta in enumerate(metas) if _well_formed(meta)]
+        if len(kept) == len(metas):
+            raise
+        return task_window(Snapshot(snapshot.now_ms, [ids[i] for i in kept], [metas[i] for i in kept],
+                                    snapshot.workers, snapshot.loads, snapshot.view))
+    return TaskWindow(ids=list(ids), weight=columns[0], priority=columns[1], position=position,
+                      age=np.maximum(0.0, (snapshot.now_ms - columns[3]) / 1000.0), seq=columns[2])
+
+
+def _well_formed(meta: str) -> bool:
+    fields = meta.split("\t")
+    try:
+        return len(fields) == META_FIELDS and all(float(fields[i]) == float(fields[i]) for i in (1, 2, 4, 5))
+    except ValueError:
+        return False
 
 
 def _numbers(texts: list[str]) -> np.ndarray:

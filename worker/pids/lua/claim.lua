@@ -1,11 +1,12 @@
+-- include: server_time epoch worker_load in_slices claim_token
 -- Claim tasks for one worker, atomically: a task is won only if still pending.
 -- The candidates are tried in order until ARGV[3] are won, so a worker can send a
 -- few more than it wants and lose nothing to a task another worker just took.
--- Each claim records attempt number, server time and worker in the task's claim field (the
--- fencing token, claim_token.lua; the first claim's time moves to first_claimed_at at the second),
+-- Each claim writes the task's fencing token into its claim field (claim_token.lua: attempt,
+-- server time, epoch, worker; the first claim's time moves to first_claimed_at at the second),
 -- gives the task a lease (its score in running), and adds its weight to the worker's
 -- load (worker_load.lua). The writes to the shared sets are made once per call, for
--- all the tasks won (in_slices.lua): a batch of 100 costs 3 calls per task, not 7.
+-- all the tasks won (in_slices.lua).
 -- KEYS[1] pending        ZSET id -> queue order
 -- KEYS[2] pending_meta   HASH id -> placement metadata
 -- KEYS[3] running        ZSET id -> lease deadline ms
@@ -14,43 +15,50 @@
 -- KEYS[6] pending_by_weight ZSET id -> weight, of the tasks heavier than the default 1
 -- KEYS[7] free_slots     ZSET worker id -> free slots
 -- KEYS[8] idle           ZSET worker id -> ms it found the queue empty
--- KEYS[9..]              task hashes, in the order of ARGV[5..]
+-- KEYS[9] epoch          STRING the data set's epoch (epoch.lua)
+-- KEYS[10..]             task hashes, in the order of ARGV[5..]
 -- ARGV[1] worker id
 -- ARGV[2] lease in ms
 -- ARGV[3] the most tasks to win
 -- ARGV[4] '1' if the worker may be in the idle set (its last snapshot found no pending task)
 -- ARGV[5..] candidate task ids
--- Returns a flat list, 7 values per won task: id attempt fn args kwargs timeout weight.
+-- Returns {token suffix "|<ms>|<epoch>|<worker>", then 8 values per won task: id attempt fn args
+-- kwargs timeout weight batch}; a task's token is its attempt followed by the suffix.
 local now = server_now_ms()
 local now_text = string.format('%d', now)
 local worker = ARGV[1]
 local deadline_text = string.format('%d', now + tonumber(ARGV[2]))  -- formatted once, not per task
-local claim_suffix = '|' .. now_text .. '|' .. worker  -- the claim field: attempt .. this
+local claim_suffix = '|' .. now_text .. '|' .. current_epoch(KEYS[9]) .. '|' .. worker
 local wanted = tonumber(ARGV[3])
-local won, ids, leases, heavy = {}, {}, {}, {}
+local won, ids, leases, heavy = {claim_suffix}, {}, {}, {}
 local added = 0
-for i = 9, #KEYS do
+for i = 10, #KEYS do
   if #ids == wanted then break end
-  local id = ARGV[i - 4]
+  local id = ARGV[i - 5]
   if redis.call('ZREM', KEYS[1], id) == 1 then
-    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'claim')
-    local last_attempt, last_ms = parse_claim(spec[6])
-    local attempt = (tonumber(last_attempt) or 0) + 1
-    if attempt == 2 then  -- the first claim's time, kept once the claim field moves on
-      redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. claim_suffix, 'first_claimed_at', last_ms)
+    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'batch', 'claim')
+    if not spec[1] then  -- queued without a record (a data set restored in part): drop the entry
+      redis.call('HDEL', KEYS[2], id)
+      redis.call('ZREM', KEYS[6], id)
     else
-      redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. claim_suffix)
-    end
-    local weight = tonumber(spec[5])
-    added = added + weight
-    if weight > 1 then heavy[#heavy + 1] = id end  -- indexed by weight (pending_meta.lua's rule, inline: per task)
-    ids[#ids + 1] = id
-    leases[#leases + 1] = deadline_text
-    leases[#leases + 1] = id
-    won[#won + 1] = id
-    won[#won + 1] = attempt
-    for j = 1, 5 do
-      won[#won + 1] = spec[j]
+      local last_attempt, last_ms = parse_claim(spec[7])
+      local attempt = (tonumber(last_attempt) or 0) + 1
+      if attempt == 2 then  -- the first claim's time, kept once the claim field moves on
+        redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. claim_suffix, 'first_claimed_at', last_ms)
+      else
+        redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. claim_suffix)
+      end
+      local weight = tonumber(spec[5]) or 1
+      added = added + weight
+      if weight > 1 then heavy[#heavy + 1] = id end  -- indexed by weight (pending_meta.lua's rule, inline: per task)
+      ids[#ids + 1] = id
+      leases[#leases + 1] = deadline_text
+      leases[#leases + 1] = id
+      won[#won + 1] = id
+      won[#won + 1] = attempt
+      for j = 1, 6 do
+        won[#won + 1] = spec[j]
+      end
     end
   end
 end

@@ -1,41 +1,48 @@
--- Record successful completions of one worker, fenced: a completion counts only
--- if the task is still running under this worker and attempt, so a late duplicate
--- of an older attempt can never overwrite the newer one.
+-- include: server_time worker_load in_slices retention
+-- Record successful completions of one worker, fenced: a completion counts only if the task is
+-- still running under exactly the claim token it was claimed with, so a late duplicate of an
+-- older attempt, or of a claim made before the data set was lost, never overwrites anything.
+-- The same token sent again after a lost reply is reported as already done, and changes nothing.
 -- KEYS[1] running        ZSET id -> lease deadline ms
 -- KEYS[2] loads          HASH worker id -> held weight, "<worker>:n" -> held count
 -- KEYS[3] claims         SET of ids held by this worker
 -- KEYS[4] stats          HASH counters
 -- KEYS[5] worker_totals  HASH "<worker>:tasks|work|busy" -> completed count, weight and busy seconds
 -- KEYS[6] free_slots     ZSET worker id -> free slots
--- KEYS[7..]              pairs: task hash, result key (in the order of the tasks in ARGV)
+-- KEYS[7..]              triples: task hash, result key, batch list (the task hash again if none)
 -- ARGV[1] worker id
 -- ARGV[2] done channel
--- ARGV[3..5] tasks, work, busy seconds to add to the worker's totals ('0' tasks: none). The
---           worker sums its accepted completions and sends them every few cycles, not with
---           each completion (three commands, two of them float: about a tenth of a cycle).
--- ARGV[6..] per task, 3 values: id attempt result_json
--- Returns {accepted ids..., "|", stale ids...}.
+-- ARGV[3..5] tasks, work, busy seconds to add to the worker's totals ('0' tasks: none); the
+--           worker sums its accepted completions and sends them every few cycles
+-- ARGV[6..] per task, 3 values: id token result_json
+-- Returns {accepted ids..., "|", stale ids..., "|", ids already completed with this token...}.
 local now = server_now_ms()
 local worker = ARGV[1]
 local now_text = string.format('%d', now)
-local accepted, stale, events = {}, {}, {}
+local accepted, stale, already, events = {}, {}, {}, {}
 local released = 0
-for k = 7, #KEYS, 2 do
-  local base = 6 + (k - 7) / 2 * 3
-  local id, attempt, result = ARGV[base], ARGV[base + 1], ARGV[base + 2]
-  local task = redis.call('HMGET', KEYS[k], 'state', 'claim', 'weight', 'cancel_requested')
-  local claimed_attempt, _, claimed_by = parse_claim(task[2])
-  if task[1] == 'running' and claimed_by == worker and claimed_attempt == attempt then
+for k = 7, #KEYS, 3 do
+  local base = 6 + (k - 7)
+  local id, token, result = ARGV[base], ARGV[base + 1], ARGV[base + 2]
+  local task = redis.call('HMGET', KEYS[k], 'state', 'claim', 'weight', 'cancel_requested', 'retention', 'error')
+  if task[1] == 'running' and task[2] == token then
     local state = 'succeeded'
     if task[4] == '1' then state = 'cancelled' end
     local size = tostring(#result)
-    redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size)
+    if task[6] ~= '' then  -- a release's reason from an earlier attempt is no error of this one
+      redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size, 'error', '')
+    else
+      redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size)
+    end
     if result ~= 'null' then
       redis.call('SET', KEYS[k + 1], result)  -- no key for a null result: the client reads none as null
     end
-    released = released + tonumber(task[3])
+    expire_final(task[5], KEYS[k], KEYS[k + 1], KEYS[k + 2])
+    released = released + (tonumber(task[3]) or 1)
     accepted[#accepted + 1] = id
     events[#events + 1] = id .. ':' .. size
+  elseif task[2] == token and (task[1] == 'succeeded' or task[1] == 'cancelled') then
+    already[#already + 1] = id
   else
     stale[#stale + 1] = id
   end
@@ -57,4 +64,6 @@ if #stale > 0 then
 end
 accepted[#accepted + 1] = '|'
 for _, id in ipairs(stale) do accepted[#accepted + 1] = id end
+accepted[#accepted + 1] = '|'
+for _, id in ipairs(already) do accepted[#accepted + 1] = id end
 return accepted

@@ -1,5 +1,6 @@
--- One claim cycle in one call: complete, then claim, then snapshot. The loader puts
--- worker_load.lua, then complete.lua, claim.lua and snapshot.lua in front of this file,
+-- parts: complete claim snapshot
+-- One claim cycle in one call: complete, then claim, then snapshot. The loader puts the
+-- parts' includes, then complete.lua, claim.lua and snapshot.lua in front of this file,
 -- each of the three wrapped as a local function of its own KEYS and ARGV, so they stay
 -- one script per operation. Each part gets its own slice of KEYS and ARGV; a part given
 -- no keys is skipped. The worker's load changes of complete and claim are netted and

@@ -1,3 +1,4 @@
+-- include: server_time epoch pending_meta
 -- Enqueue tasks idempotently: a task id that already exists is left untouched.
 -- KEYS[1] pending        ZSET id -> queue order
 -- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition\tseq\tenqueued_ms"
@@ -6,18 +7,21 @@
 -- KEYS[5] pending_by_weight ZSET id -> weight, of the tasks heavier than the default 1
 --                        (pending_meta.lua; the window also holds the heaviest)
 -- KEYS[6] idle           ZSET worker id -> ms it found the queue empty
--- KEYS[7..]              task hashes, one per task
+-- KEYS[7] epoch          STRING the data set's epoch (epoch.lua)
+-- KEYS[8..]              task hashes, one per task
 -- ARGV[1] new-work channel; an idle worker listens on "<channel>:<worker id>"
 -- ARGV[2] number of fields per task (F)
 -- ARGV[3] "1" to append created ids to KEYS[4]
--- ARGV[4..] per task, F values: id fn args kwargs weight priority position max_attempts timeout batch
--- Returns the number of tasks created.
+-- ARGV[4..] per task, F values: id fn args kwargs weight priority position max_attempts timeout
+--           batch retention_ms ('' keeps the task until deleted)
+-- Returns {tasks created, epoch}.
 local now = server_now_ms()
+local epoch = current_epoch(KEYS[7])
 local fields = tonumber(ARGV[2])
 local use_batch = ARGV[3] == '1'
 local created = 0
-for i = 7, #KEYS do
-  local base = 4 + (i - 7) * fields
+for i = 8, #KEYS do
+  local base = 4 + (i - 8) * fields
   local id = ARGV[base]
   if redis.call('EXISTS', KEYS[i]) == 0 then
     local priority = tonumber(ARGV[base + 5])
@@ -29,10 +33,11 @@ for i = 7, #KEYS do
     -- complete read and write come first, and the ones they set later exist from the start.
     redis.call('HSET', KEYS[i],
       'state', 'pending', 'claim', '', 'weight', ARGV[base + 4], 'cancel_requested', '0',
+      'retention', ARGV[base + 10], 'error', '',
       'fn', ARGV[base + 1], 'args', ARGV[base + 2], 'kwargs', ARGV[base + 3], 'timeout', ARGV[base + 8],
-      'first_claimed_at', '', 'finished_at', '', 'result_size', '',
+      'batch', ARGV[base + 9], 'first_claimed_at', '', 'finished_at', '', 'result_size', '',
       'id', id, 'priority', ARGV[base + 5], 'position', ARGV[base + 6], 'max_attempts', ARGV[base + 7],
-      'batch', ARGV[base + 9], 'enqueued_at', now, 'order', order, 'seq', seq)
+      'enqueued_at', now, 'order', order, 'seq', seq)
     redis.call('ZADD', KEYS[1], order, id)
     index_by_weight(KEYS[5], id, ARGV[base + 4])
     redis.call('HSET', KEYS[2], id, pending_meta_text(order, ARGV[base + 4], ARGV[base + 5], ARGV[base + 6], seq, now))
@@ -51,4 +56,4 @@ if created > 0 then
     redis.call('PUBLISH', ARGV[1] .. ':' .. woken[j], created)
   end
 end
-return created
+return {created, epoch}

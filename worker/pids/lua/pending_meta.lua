@@ -8,7 +8,7 @@ end
 -- Only tasks heavier than the default weight 1 are indexed by weight (a window's heavy part);
 -- indexing every task cost a write to a queue-sized set at each enqueue and claim.
 local function indexed_by_weight(weight)
-  return tonumber(weight) > 1
+  return (tonumber(weight) or 1) > 1
 end
 
 local function index_by_weight(by_weight, id, weight)

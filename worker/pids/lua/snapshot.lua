@@ -1,3 +1,4 @@
+-- include: server_time pending_meta
 -- One round trip for a claim cycle: promote retries whose backoff is over, then read
 -- the window (the H heaviest pending tasks, of those heavier than the default weight 1,
 -- and the first pending tasks in queue order, K in all) and
@@ -19,8 +20,8 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do
   local meta = redis.call('HGET', KEYS[2], id)
   redis.call('ZREM', KEYS[3], id)
-  if meta then
-    local order, weight = string.match(meta, '^([^\t]*)\t([^\t]*)')
+  local order, weight = string.match(meta or '', '^([^\t]*)\t([^\t]*)')
+  if tonumber(order) then  -- (a retry without metadata is not queued)
     redis.call('ZADD', KEYS[1], tonumber(order), id)
     index_by_weight(KEYS[6], id, weight)
   end

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .errors import ConfigError
+from pids.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,14 @@ from typing import Any
 import redis
 from rich.console import Console
 
-from ..embedded import EmbeddedRedis
-from ..errors import ConfigError, PidsError
+from pids.embedded import EmbeddedRedis
+from pids.errors import ConfigError, PidsError
 from . import measure, report
 from .peerdefs import FLOORS, PEERS, Launch, Peer, this_python
 from .runner import percentile
 from .venvs import DEFAULT_DIR, venv_python
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+PEERS_DIR = Path(__file__).resolve().parents[1] / "peers"  # bench/peers/ beside this package
 DEFAULT_PEERS = [*FLOORS, "pids", "pids-batch", "dramatiq", "celery", "huey", "rq", "arq"]
 
 
@@ -56,14 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write peers.md, peers.json and peers.png here")
     parser.add_argument("--venv-dir", type=Path, default=DEFAULT_DIR, help="where the peers' venvs are cached")
     parser.add_argument("--peers-dir", type=Path, default=None,
-                        help="the repo's bench/peers directory (default: found from the pids source tree)")
+                        help="the repo's bench/peers directory (default: found beside the pids_bench source)")
 
 
 def find_peers_dir(explicit: Path | None) -> Path:
-    d = (explicit or REPO_ROOT / "bench" / "peers").resolve()
+    d = (explicit or PEERS_DIR).resolve()
     if not (d / "enqueue.py").is_file():
-        raise ConfigError(f"peer scripts not found in {d}: install pids in editable mode from its repository "
-                          "(pip install -e .) or pass --peers-dir <repo>/bench/peers")
+        raise ConfigError(f"peer scripts not found in {d}: install pids-bench in editable mode from the repository "
+                          "(pip install -e ./bench) or pass --peers-dir <repo>/bench/peers")
     return d
 
 
@@ -156,8 +156,7 @@ def run(args: argparse.Namespace) -> int:
                else this_python() for n in names}
     result: dict[str, Any] = {"tasks": args.tasks, "processes": procs, "alone_tasks": args.alone_tasks,
                               "rate": args.rate, "rows": {},
-                              "command": "pids bench peers " + " ".join(sys.argv[3:] if sys.argv[1:2] == ["bench"]
-                                                                        else sys.argv[1:])}
+                              "command": args.command_line}
     with EmbeddedRedis() as server, tempfile.TemporaryDirectory(prefix="pids-bench-peers-") as tmp:
         r = server.client()
         result["machine"] = machine(r)
@@ -182,11 +181,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pids.bench.peers", description=__doc__.splitlines()[0])
+def main(argv: list[str], prog: str = "pids bench peers") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     add_arguments(parser)
+    parser.set_defaults(command_line=" ".join([prog, *argv]))  # recorded with the results
     return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

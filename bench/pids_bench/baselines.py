@@ -7,7 +7,7 @@ computes it, so each worker can compute it and claim its own share. Two kinds:
   once and the worker it names queues it locally -- round-robin, random,
   least-loaded, least-work-left, power-of-two-choices, and EFT;
 - late binding: tasks only go to free slots -- central pull (FIFO), delay
-  scheduling, LPT, and gravity (physics.py).
+  scheduling, LPT, and gravity (pids.physics).
 
 Round-robin and random derive their choice from the task's enqueue sequence
 number or id and a seed, so all workers agree without shared state. LPT and EFT
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError
-from .physics import distance_matrix
-from .placement import UNASSIGNED, TaskWindow, WorkerTable, register
+from pids.errors import ConfigError
+from pids.physics import distance_matrix
+from pids.placement import UNASSIGNED, TaskWindow, WorkerTable
 
 
 def task_hash(task_id: str, seed: int, salt: int = 0) -> int:
@@ -242,48 +242,3 @@ class LongestFirst:
         n = min(len(slots), len(tasks))
         plan[heaviest[:n]] = slots[:n]
         return plan
-
-
-@register("round_robin")
-def make_round_robin() -> RoundRobin:
-    return RoundRobin()
-
-
-@register("random")
-def make_random(seed: float = 0) -> Random:
-    return Random(seed=int(seed))
-
-
-@register("least_loaded")
-def make_least_loaded() -> LeastLoaded:
-    return LeastLoaded()
-
-
-@register("least_work")
-def make_least_work() -> LeastWorkLeft:
-    return LeastWorkLeft()
-
-
-@register("power_of_two")
-def make_power_of_two(seed: float = 0) -> PowerOfTwo:
-    return PowerOfTwo(seed=int(seed))
-
-
-@register("pull_fifo")
-def make_pull_fifo() -> PullFifo:
-    return PullFifo()
-
-
-@register("delay")
-def make_delay(delay: float = 5.0) -> DelayScheduling:
-    return DelayScheduling(delay=delay)
-
-
-@register("lpt")
-def make_lpt() -> LongestFirst:
-    return LongestFirst()
-
-
-@register("eft")
-def make_eft(transfer: float = 0.0) -> EarliestFinish:
-    return EarliestFinish(transfer=transfer)

@@ -1,7 +1,7 @@
 """Placement quality on the real system, against the simulator on the same task set.
 
-`pids bench placement --real`: one embedded redis-server; per policy, N `pids worker
---policy P` processes (1 slot each) on a fresh cluster; per workload, the simulator's
+`pids bench placement --real`: one embedded redis-server; per policy, N `python -m
+pids_bench.worker --policy P` processes (1 slot each) on a fresh cluster; per workload, the simulator's
 task set (same generator, seed and size) submitted as one batch of `pids.tasks:sleep`
 tasks that sleep their true size x `--unit` seconds, with the size hint as weight.
 Per-worker busy time comes from the workers' own totals (cluster_stats), makespan
@@ -30,28 +30,29 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import redis
 
-from ..client import INFO_FIELDS, Client
-from ..demo import start_workers, stop_workers, wait_for_workers
-from ..embedded import EmbeddedRedis
-from ..errors import ConfigError
-from ..placement import make_policy, wants_whole_queue
-from ..protocol import _text
-from ..scoring import balance_score, jain_index, makespan_lower_bound, max_over_mean
-from ..settings import WorkerSettings
-from ..simulator import simulate
-from ..task import TaskInfo, TaskState
-from ..worker import claim_window, make_worker_policy
-from ..workloads import Workload, make_workload
+from pids.client import INFO_FIELDS, Client
+from pids.cycle import CycleConfig, claim_window
+from pids.demo import start_workers, stop_workers, wait_for_workers
+from pids.embedded import EmbeddedRedis
+from pids.errors import ConfigError
+from pids.scoring import balance_score, jain_index, makespan_lower_bound, max_over_mean
+from pids.settings import WorkerSettings
+from pids.task import TaskInfo, TaskState
+
+from .policies import REFERENCES, make_policy, online_policy
+from .simulator import simulate
+from .workloads import Workload, make_workload
 
 WORKLOADS = ["a-origin", "c-lognormal", "c-pareto", "c-lognormal-noisy", "c-pareto-noisy"]
 DEFAULT_WORKLOADS = ["a-origin", "c-lognormal", "c-pareto"]
 POLICIES = ["gravity", "pull_fifo", "round_robin", "random", "least_loaded", "least_work", "power_of_two", "delay"]
 DEFAULT_POLICIES = POLICIES[:-1]
-REFERENCES = ["lpt", "eft"]  # centralised: simulator only
 METRICS = ["balance", "jain", "max_mean", "makespan_lb"]
 DEFAULT_TASKS = 300
 DEFAULT_UNIT = 0.02
+BENCH_WORKER = ("-m", "pids_bench.worker")  # a pids worker under any online policy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,17 +82,15 @@ def sleep_items(workload: Workload, unit: float) -> list[dict[str, Any]]:
     return [{"args": [float(size) * unit], "weight": float(hint)} for size, hint in zip(workload.size, workload.hint)]
 
 
-def task_records(client: Client, ids: list[str]) -> tuple[list[TaskInfo], list[int]]:
+def task_records(redis_url: str, client: Client, ids: list[str]) -> tuple[list[TaskInfo], list[int]]:
     """Task records and enqueue sequence numbers, in one pipelined read."""
-    pipe = client.redis.pipeline(transaction=False)
-    for task_id in ids:
-        pipe.hmget(client.keys.task(task_id), [*INFO_FIELDS, "seq"])
-    infos, seqs = [], []
-    for row in pipe.execute():
-        values = [None if v is None else _text(v) for v in row]
-        infos.append(TaskInfo.from_hash({f: v for f, v in zip(INFO_FIELDS, values) if v is not None}))
-        seqs.append(int(values[-1] or 0))
-    return infos, seqs
+    with redis.Redis.from_url(redis_url, decode_responses=True) as texts:
+        pipe = texts.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hmget(client.keys.task(task_id), [*INFO_FIELDS, "seq"])
+        rows = pipe.execute()
+    infos = [TaskInfo.from_hash({f: v for f, v in zip(INFO_FIELDS, row) if v is not None}) for row in rows]
+    return infos, [int(row[-1] or 0) for row in rows]
 
 
 def real_metrics(workload: Workload, unit: float, infos: list[TaskInfo], busy: np.ndarray,
@@ -121,8 +120,8 @@ def real_metrics(workload: Workload, unit: float, infos: list[TaskInfo], busy: n
 def sim_metrics(workload: Workload, policy: str, settings: WorkerSettings, overhead: float = 0.0) -> dict[str, float]:
     """The simulator on `workload` with the worker's policy and claim window (1-slot workers); with
     `overhead` (in size units) added to every task's run time as well, only its makespan / true LB."""
-    placement = make_policy(policy) if policy in REFERENCES else make_worker_policy(settings)
-    window, heavy = claim_window(settings, len(workload.workers))
+    placement = make_policy(policy) if policy in REFERENCES else online_policy(settings)
+    window, heavy = claim_window(CycleConfig.of(settings), len(workload.workers))
     result = simulate(workload, placement, window=window, heavy=heavy)
     metrics = {m: v for m, v in result.metrics().items() if m in METRICS}
     if overhead > 0:
@@ -139,7 +138,7 @@ def run_policy(redis_url: str, policy: str, task_sets: list[tuple[int, Workload]
     client = Client(redis_url, cluster)
     runs = []
     with ExitStack() as stack:
-        processes = start_workers(workers, redis_url, cluster, "--policy", policy)
+        processes = start_workers(workers, redis_url, cluster, "--policy", policy, command=BENCH_WORKER)
         stack.callback(stop_workers, processes)
         wait_for_workers(client, workers, processes)
         for seed, workload in task_sets:
@@ -154,7 +153,7 @@ def run_policy(redis_url: str, policy: str, task_sets: list[tuple[int, Workload]
             stats = client.wait_for_worker_totals(sum(w.tasks_done for w in before_stats) + succeeded).workers
             busy = np.array([w.busy_seconds - before.get(w.id, 0.0) for w in stats])
             ids = [h.id for h in handles]
-            infos, seqs = task_records(client, ids)
+            infos, seqs = task_records(redis_url, client, ids)
             lower_bound = makespan_lower_bound(workload.size, np.ones(len(workload.workers)))
             # the real queue's order: enqueue ms, then task id (the pending ZSET's tie-break)
             order = sorted(range(len(ids)), key=lambda t: (infos[t].enqueued_at, ids[t]))
@@ -232,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--unit, --workers and --tasks must be positive")
     tasks, seeds = args.tasks or DEFAULT_TASKS, args.seeds or 1
     task_sets = [(seed, make_workload(name, seed, tasks, args.workers)) for name in workloads for seed in range(seeds)]
-    live = [p for p in policies if not wants_whole_queue(make_policy(p))]
+    live = [p for p in policies if p not in REFERENCES]
     settings = WorkerSettings.from_env()
     runs: list[RealRun] = []
     with ExitStack() as stack:
@@ -246,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
                                    lambda: bar.advance(progress))
     runs += references(task_sets, [p for p in REFERENCES if p in policies or not args.policy])
     table = summarise(runs)
-    window, heaviest = claim_window(settings, args.workers)
+    window, heaviest = claim_window(CycleConfig.of(settings), args.workers)
     config = {"tasks": tasks, "workers": args.workers, "unit": args.unit, "seeds": seeds, "workloads": workloads,
               "policies": live, "window": window, "heaviest": heaviest}
     document = {"config": config, "results": table, "runs": [r.__dict__ for r in runs]}

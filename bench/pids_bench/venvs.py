@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..errors import PidsError
+from pids.errors import PidsError
 
 DEFAULT_DIR = Path.home() / ".cache" / "pids-bench" / "venvs"
 _MARKER = ".pids-bench-requirements"

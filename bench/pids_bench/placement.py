@@ -1,6 +1,6 @@
 """Placement quality: every policy on every simulated workload, several seeds, table and plots.
 
-The simulator (pids.simulator) drives the same policy objects the workers use.
+The simulator (pids_bench.simulator) drives the same policy objects the workers use.
 Balance score = 1 - CV (std/mean) of per-worker busy time; makespan / LB with
 LB = max(total work / total capacity, largest task / fastest worker, latest
 arrival + its run time on the fastest worker).
@@ -17,21 +17,20 @@ from typing import Any
 
 import numpy as np
 
-from ..placement import Placement, make_policy
-from . import placement_real
-from ..simulator import SimResult, simulate
-from ..workloads import WORKLOADS, Workload, make_workload
+from pids.placement import Placement
 
-ONLINE = ["round_robin", "random", "least_loaded", "least_work", "power_of_two", "pull_fifo", "delay", "gravity"]
-REFERENCES = ["lpt", "eft"]
-POLICIES = ONLINE + REFERENCES
+from . import placement_real
+from .policies import ONLINE, POLICIES, REFERENCES, make_policy
+from .simulator import SimResult, simulate
+from .workloads import WORKLOADS, Workload, make_workload
+
 METRICS = ["balance", "jain", "max_mean", "makespan_lb", "wait_mean", "wait_p99", "remote", "cpu_us"]
 DEFAULT_OUT = Path("bench/results/placement")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workload", action="append", choices=list(WORKLOADS), help="repeatable; default all")
-    parser.add_argument("--policy", action="append", choices=POLICIES, help="repeatable; default all")
+    parser.add_argument("--policy", action="append", choices=list(POLICIES), help="repeatable; default all")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per workload (default 10; 1 with --real)")
     parser.add_argument("--tasks", type=int, default=None, help="tasks per workload (default 1000; 300 with --real)")
     parser.add_argument("--workers", type=int, default=10, help="workers (default 10)")
@@ -144,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     args.seeds = 10 if args.seeds is None else args.seeds
     args.tasks = 1000 if args.tasks is None else args.tasks
     workloads = args.workload or list(WORKLOADS)
-    policies = args.policy or POLICIES
+    policies = args.policy or list(POLICIES)
     gravity = {k: v for k, v in (("G", args.G), ("distance_offset", args.distance_offset)) if v is not None}
     total = len(workloads) * args.seeds * len(policies)
     results: list[SimResult] = []
@@ -175,11 +174,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pids.bench.placement", description=__doc__)
+def main(argv: list[str], prog: str = "pids bench placement") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,21 +1,19 @@
-"""Simulated PIDS workers for the scale sweep: many real `Worker` objects per process.
+"""Simulated PIDS workers for the scale sweep: many per process, each running the real claim cycle.
 
-A driver process hosts n `pids.worker.Worker` instances (sharing one Redis
-connection) and steps them in turn: the worker's own `_collect_outcomes` and
-`_claim_cycle` (so the sweep follows the real claim cycle as it changes), one
-beat of its heartbeat duties (heartbeat every heartbeat_seconds; every second
-beat, release expired leases and dead workers, as `_heartbeat_loop` does),
-and the claim loop's waits: straight on after a claim, its backoff when work
-was left for others, else until new work is announced (one subscription per
-driver stands in for each worker's own) or IDLE_WAIT. Tasks are no-ops that
-finish the moment they are handed to a slot. On SIGTERM it prints one JSON
+A driver process hosts n `SimWorker`s (sharing one Redis connection). Each drives the worker's
+own pure claim cycle (`pids.cycle.ClaimCycle`) and completion ledger (`pids.ledger.Ledger`)
+through `Protocol.cycle`, beats as the heartbeat thread does (every heartbeat_seconds; every
+second beat it also releases expired leases and dead workers), and waits as the claim loop
+does: straight on after a claim, its backoff when work was left for others, else until new
+work is announced (one subscription per driver stands in for each worker's own) or IDLE_WAIT.
+Tasks are no-ops that succeed the moment they are claimed. On SIGTERM it prints one JSON
 line: CPU seconds, cycles, tasks claimed.
 
 The subscriber process holds n real subscriptions to the new-work channel (one
 connection each, as real workers have) and counts the messages delivered.
 
-    python -m pids.bench.scale_sim driver URL CLUSTER FIRST N PREFETCH
-    python -m pids.bench.scale_sim subscribe URL CHANNEL N
+    python -m pids_bench.scale_sim driver URL CLUSTER FIRST N PREFETCH
+    python -m pids_bench.scale_sim subscribe URL CHANNEL N
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import json
-import queue
 import random
 import signal
 import sys
@@ -32,49 +29,66 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from .. import worker as worker_mod
-from ..connection import connect
-from ..execution import Outcome
-from ..keys import Keys
-from ..protocol import ClaimedTask
-from ..settings import WorkerSettings
+from pids import reaper
+from pids.connection import connect
+from pids.cycle import ClaimCycle, CycleConfig
+from pids.execution import Outcome
+from pids.keys import Keys
+from pids.ledger import Ledger
+from pids.physics import worker_policy
+from pids.protocol import Protocol
+from pids.settings import WorkerSettings
+from pids.worker import IDLE_WAIT, NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT
 
 
-class InstantSlots:
-    """Stands in for execution.Slots: every task succeeds the moment it is submitted, no threads."""
+class SimWorker:
+    """A worker without slots: its claim cycle, ledger and heartbeat, where every task succeeds the
+    moment it is claimed. Many of them share one process, so the benchmark measures Redis."""
 
-    def __init__(self, count: int, allowed_modules: tuple[str, ...], on_outcome: Any) -> None:
-        self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    def __init__(self, protocol: Protocol, settings: WorkerSettings) -> None:
+        self.protocol = protocol
+        self.settings = settings
+        self.id = settings.worker_id
+        self.cycle = ClaimCycle(CycleConfig.of(settings), worker_policy(settings))
+        self.ledger = Ledger()
 
-    def submit(self, task: ClaimedTask) -> None:
-        self.outcomes.put(Outcome(task, True, result_json="null", seconds=0.0))
+    def beat(self, beats: int) -> None:
+        s = self.settings
+        info = {"slots": s.concurrency, "prefetch": s.prefetch, "speed": s.speed, "capacity": s.capacity}
+        self.protocol.heartbeat(self.id, info, int(s.heartbeat_ttl_seconds * 1000), int(s.lease_seconds * 1000))
+        if beats % 2 == 0:
+            reaper.release_expired_leases(self.protocol)
+            reaper.release_dead_workers(self.protocol)
 
-    def abandon_overdue(self, held: dict[str, ClaimedTask]) -> list[Outcome]:
-        return []
+    def turn(self) -> tuple[int, bool]:
+        """One turn of the claim loop, as Worker._claim makes it: (tasks claimed, work left to others)."""
+        free = self.settings.concurrency + self.settings.prefetch
+        step = None
+        for _ in range(2):
+            request = self.cycle.request(free, time.perf_counter(), self.ledger.next_completions(), self.ledger.totals)
+            reply = self.protocol.cycle(request)
+            self.ledger.sent(request.completions, request.totals, reply.completed)
+            step = self.cycle.absorb(request, reply, free, time.perf_counter())
+            if step.wake:
+                self.protocol.wake(step.wake)
+            if not step.again:
+                break
+        for task in step.won if step else []:
+            self.ledger.record(Outcome(task, True, result_json="null", seconds=0.0))
+        if step is None or not step.won:
+            return 0, step is not None and step.pending != 0
+        return len(step.won), False
 
-    def seconds_to_next_timeout(self, held: dict[str, ClaimedTask]) -> float | None:
-        return None
-
-    def stop(self, count: int) -> None:
-        pass
-
-
-def _beat(w: worker_mod.Worker, beats: int) -> None:
-    """One round of Worker._heartbeat_loop."""
-    ttl_ms = int(w.settings.heartbeat_ttl_seconds * 1000)
-    w.protocol.heartbeat(w.id, w.info(), ttl_ms, w._lease_ms, list(w.held))
-    w.registered.set()
-    if beats % 2 == 0:
-        w.protocol.release_expired_leases()
-        w.protocol.release_dead_workers()
+    def flush(self) -> None:
+        while self.ledger.completions or self.ledger.totals.tasks:
+            request = self.cycle.request(0, time.perf_counter(), self.ledger.next_completions(), self.ledger.totals,
+                                         claiming=False)
+            self.ledger.sent(request.completions, request.totals, self.protocol.cycle(request).completed)
 
 
 def _not_mine_wait(empty_plans: int) -> float:
-    """The claim loop's wait after planning work for others (exponential backoff in newer workers)."""
-    first = getattr(worker_mod, "NOT_MINE_FIRST_WAIT", None)
-    if first is None:
-        return float(getattr(worker_mod, "NOT_MINE_WAIT", 0.02))
-    return float(min(worker_mod.NOT_MINE_MAX_WAIT, first * 2 ** (empty_plans - 1)))
+    """The claim loop's wait after planning work for others."""
+    return float(min(NOT_MINE_MAX_WAIT, NOT_MINE_FIRST_WAIT * 2 ** (empty_plans - 1)))
 
 
 def worker_id(i: int) -> str:
@@ -82,10 +96,9 @@ def worker_id(i: int) -> str:
 
 
 def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
-    worker_mod.Slots = InstantSlots  # type: ignore[misc,assignment]
-    client = connect(url)
-    sims = [worker_mod.Worker(WorkerSettings(redis_url=url, cluster=cluster, worker_id=worker_id(first + i),
-                                             concurrency=1, prefetch=prefetch), client=client) for i in range(n)]
+    protocol = Protocol(connect(url), Keys(cluster))
+    sims = [SimWorker(protocol, WorkerSettings(redis_url=url, cluster=cluster, worker_id=worker_id(first + i),
+                                               concurrency=1, prefetch=prefetch)) for i in range(n)]
     hb = sims[0].settings.heartbeat_seconds
     stop, woken = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -93,7 +106,7 @@ def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
     beats = [1] * n
     next_beat = [time.monotonic() + hb * random.random() for _ in range(n)]
     for w in sims:  # everyone registered before the first cycle
-        _beat(w, 1)
+        w.beat(1)
     empty_plans = [0] * n
     gen = [0] * n  # only the newest heap entry of a worker counts
     heap = [(0.0, i, 0) for i in range(n)]
@@ -121,30 +134,21 @@ def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
         w = sims[i]
         if now >= next_beat[i]:
             beats[i] += 1
-            _beat(w, beats[i])
+            w.beat(beats[i])
             next_beat[i] = now + hb * (0.9 + 0.2 * random.random())
-        if hasattr(w, "_run_claimed"):  # one-slot workers run what they claimed themselves (older ones: in _claim_cycle)
-            w._run_claimed()
-        w._collect_outcomes()
-        free = w.settings.concurrency + w.settings.prefetch - len(w.held)
-        if free > 0:
-            won, waiting = w._claim_cycle(free)
-        else:
-            w._send_completions()
-            won, waiting = 0, False
+        won, waiting = w.turn()
         cycles += 1
         claimed += won
         empty_plans[i] = empty_plans[i] + 1 if waiting else 0
-        if won or w.held:
+        if won:
             schedule(now, i)
         elif waiting:
             schedule(now + _not_mine_wait(empty_plans[i]), i)
         else:
             idle.append(i)  # woken by new work, or after IDLE_WAIT
-            schedule(now + worker_mod.IDLE_WAIT, i)
+            schedule(now + IDLE_WAIT, i)
     for w in sims:
-        w._collect_outcomes()
-        w._send_completions()
+        w.flush()
     print(json.dumps({"cpu_s": time.process_time() - cpu0, "cycles": cycles, "claimed": claimed}), flush=True)
 
 

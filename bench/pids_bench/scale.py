@@ -24,9 +24,9 @@ from typing import Any
 
 from rich.console import Console
 
-from ..client import Client
-from ..embedded import EmbeddedRedis
-from ..keys import Keys
+from pids.client import Client
+from pids.embedded import EmbeddedRedis
+from pids.keys import Keys
 from .runner import Snapshot, group_cpu_s
 
 CLUSTER = "scale"
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _popen(args: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "pids.bench.scale_sim", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "pids_bench.scale_sim", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, process_group=0)
 
 
@@ -213,11 +213,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pids.bench.scale", description=(__doc__ or "").splitlines()[0])
+def main(argv: list[str], prog: str = "pids bench scale") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=(__doc__ or "").splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

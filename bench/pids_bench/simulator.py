@@ -8,8 +8,10 @@ read the first K pending tasks and the live-worker table, call
 late-binding policy's worker claims only up to its free slots, and with batched
 claims (k > 1) it claims, when it has nothing left to start, up to k tasks in one
 round trip; an early-binding worker claims its whole share and queues it
-locally. Centralised references (LPT, EFT) see the whole queue and never batch. Claims and announcements take no time; only the placement's CPU time
-is measured (process CPU time, the one non-deterministic output).
+locally. Centralised references (LPT, EFT) see the whole queue and never batch.
+Claims and announcements take no time; only the placement's CPU time is measured
+(process CPU time, the one non-deterministic output). Every tie is broken by an
+explicit key, so a seed gives the same run on every CPU.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import PidsError
-from .physics import path_distance
-from .placement import Placement, TaskWindow, WorkerTable, binds_late, wants_whole_queue
-from .scoring import balance_score, jain_index, makespan_lower_bound, max_over_mean, percentile
+from pids.errors import PidsError
+from pids.physics import path_distance
+from pids.placement import Placement, TaskWindow, WorkerTable, binds_late
+from pids.scoring import balance_score, jain_index, makespan_lower_bound, max_over_mean, percentile
+from .policies import wants_whole_queue
 from .workloads import Workload
 
 COMPLETE, CRASH, RELEASE, WAKE = 0, 1, 2, 3
@@ -88,6 +91,7 @@ class _Simulation:
         self.ids = [s.id for s in workload.workers]
         self.task_ids = workload.ids
         self.seq = np.arange(n, dtype=np.int64) if workload.seq is None else np.asarray(workload.seq, dtype=np.int64)
+        self.heavy_rank = heaviest_first(workload.hint, workload.ids)
         self.alive = np.ones(n_workers, dtype=bool)
         self.load = np.zeros(n_workers)
         self.held = np.zeros(n_workers, dtype=np.int64)
@@ -246,7 +250,7 @@ class _Simulation:
         pending = np.array(self.pending, dtype=np.int64)
         heavier = pending[self.w.hint[pending] > 1]
         take = min(self.heavy, len(heavier))
-        heaviest = heavier[np.argpartition(-self.w.hint[heavier], take - 1)[:take]].tolist() if take else []
+        heaviest = heavier[np.argsort(self.heavy_rank[heavier], kind="stable")[:take]].tolist()
         head = self.pending[: self.window - take]
         return head + sorted(set(heaviest).difference(head))
 
@@ -270,6 +274,17 @@ class _Simulation:
             self.in_flight[w][task] = now
             self.running[w] += 1
             self.push(now + duration, COMPLETE, task, (w << 16) | int(self.attempt[task]))
+
+
+def heaviest_first(hint: np.ndarray, ids: list[str]) -> np.ndarray:
+    """Each task's rank in the order snapshot.lua reads the heaviest pending tasks (ZREVRANGE):
+    heaviest first, equal weights by id, the greater first. A total order, so the window is the
+    same on every CPU (a partial sort leaves ties to the instruction set)."""
+    by_id = np.empty(len(ids), dtype=np.int64)
+    by_id[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[np.lexsort((-by_id, -np.asarray(hint, dtype=np.float64)))] = np.arange(len(ids))
+    return rank
 
 
 def simulate(

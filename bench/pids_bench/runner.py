@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from ..errors import PidsError
+from pids.errors import PidsError
 from .peerdefs import Launch, Peer
 
 _CNT = struct.Struct("<qdd")  # bench/peers/benchrec.py: count, first start, last end, then checkpoints
@@ -80,10 +80,9 @@ class Workers:
         env = dict(os.environ, PYTHONPATH=str(self.launch.peers_dir), BENCH_REDIS_URL=self.launch.redis_url,
                    BENCH_OUT=str(self.out), BENCH_WORKER=label, **self.peer.env, **(extra_env or {}))
         log = open(self.out / f"worker-{label}-{len(self.procs)}.log", "ab")
-        # Its own process group (stopped whole with killpg), but this session: with the kernel's
-        # autogroup scheduling a session is a scheduling group of its own, and workers, Redis and
-        # the harness in different groups slowed the peers that make more round trips per task
-        # (the Lua floor, two per task: 9.7k -> 6.9k tasks/s; PIDS, one: unchanged).
+        # Its own process group (stopped whole with killpg) in this session: under the kernel's
+        # autogroup scheduling each session is a scheduling group, and round trips between groups
+        # are slower, unequally for peers that make more of them per task (BENCHMARKS.md).
         proc = subprocess.Popen(self.peer.cmd(self.launch, processes, threads), env=env, cwd=self.launch.peers_dir,
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0)
         log.close()

@@ -18,7 +18,7 @@ def _rate(tp: dict[str, Any] | None) -> float | None:
     stretch, or a run recorded before it was measured) the whole drain's."""
     if not tp:
         return None
-    return tp.get("all_busy_per_s") or tp["processed_per_s"]
+    return float(tp.get("all_busy_per_s") or tp["processed_per_s"])
 
 
 def _tp(row: dict[str, Any], procs: int) -> float | None:

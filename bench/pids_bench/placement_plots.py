@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from ..physics import Gravity
-from ..placement import make_policy
-from ..simulator import SimResult, simulate
-from ..workloads import make_workload
+from pids.physics import Gravity
+
+from .policies import make_policy
+from .simulator import SimResult, simulate
+from .workloads import make_workload
 
 GRID_G = [0.01, 0.03, 0.1, 0.3, 1.0]
 GRID_EPS = [0.5, 1.0, 2.0, 4.0, 8.0]

@@ -1,0 +1,57 @@
+"""The reaper's turn: one worker per heartbeat period gives back the tasks of dead workers and
+expired leases, and trims the dead-letter set, so the cluster's reaping cost per second stays
+the same however many workers there are."""
+
+from __future__ import annotations
+
+from .protocol import Protocol
+from .wire import parse_claim, text
+
+
+def take_turn(protocol: Protocol, worker_id: str, period_ms: int) -> bool:
+    """True for one worker per period."""
+    return bool(protocol.redis.set(protocol.keys.reaper, worker_id, nx=True, px=period_ms))
+
+
+def release_expired_leases(protocol: Protocol, limit: int = 1000) -> tuple[int, int]:
+    """Find running tasks whose lease ran out and release them, owner by owner."""
+    k = protocol.keys
+    redis = protocol.redis
+    expired = [text(t) for t in redis.zrangebyscore(k.running, "-inf", protocol.server_ms(), 0, limit)]
+    if not expired:
+        return 0, 0
+    pipe = redis.pipeline(transaction=False)
+    for task_id in expired:
+        pipe.hget(k.task(task_id), "claim")
+    by_worker: dict[str, list[str]] = {}
+    orphans = []
+    for task_id, claim in zip(expired, pipe.execute()):
+        owner = parse_claim(text(claim or "")).worker
+        if owner:
+            by_worker.setdefault(owner, []).append(task_id)
+        else:
+            orphans.append(task_id)
+    if orphans:  # in running without a claim (its record is gone): nothing to give back
+        redis.zrem(k.running, *orphans)
+    requeued = dead = 0
+    for owner, ids in by_worker.items():
+        r, d = protocol.release(owner, ids, only_expired=True, reason=f"lease expired on worker {owner}")
+        requeued, dead = requeued + r, dead + d
+    return requeued, dead
+
+
+def release_dead_workers(protocol: Protocol) -> list[str]:
+    """Release the tasks of every worker whose heartbeat deadline passed, then forget it."""
+    now = protocol.server_ms()
+    dead = [text(w) for w in protocol.redis.zrangebyscore(protocol.keys.deadlines, "-inf", now, 0, 100)]
+    for worker_id in dead:
+        protocol.release_worker(worker_id, reason=f"worker {worker_id} stopped heartbeating")
+        protocol.forget_worker(worker_id)
+    return dead
+
+
+def trim_dead_letters(protocol: Protocol, retention_ms: int) -> int:
+    """Drop dead-letter entries older than the retention (their records expire on their own)."""
+    if retention_ms <= 0:
+        return 0
+    return int(protocol.redis.zremrangebyscore(protocol.keys.dead, "-inf", protocol.server_ms() - retention_ms))

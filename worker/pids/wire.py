@@ -1,0 +1,168 @@
+"""The formats shared by the Lua scripts and Python, packed and parsed here only: claim tokens,
+pending-task metadata, the replies of claim, complete and snapshot, and the text convention
+(every reply text is a `str`; a client without decode_responses is decoded in `texts`)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Sequence
+
+VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
+META_FIELDS = 6  # of a pending task's metadata: order, weight, priority, position, seq, enqueued ms
+CLAIMED_FIELDS = 8  # per task in a claim reply: id attempt fn args kwargs timeout weight batch
+
+
+class ClaimToken(NamedTuple):
+    """A claim field, "<attempt>|<claimed ms>|<epoch>|<worker>" (lua/claim_token.lua)."""
+
+    attempt: int
+    claimed_ms: int | None
+    epoch: str
+    worker: str
+
+
+NO_CLAIM = ClaimToken(0, None, "", "")
+
+
+def parse_claim(claim: str) -> ClaimToken:
+    """The parts of a claim field; NO_CLAIM for a task never claimed."""
+    if not claim:
+        return NO_CLAIM
+    attempt, claimed_ms, epoch, worker = claim.split("|", 3)
+    return ClaimToken(int(attempt), int(claimed_ms), epoch, worker)
+
+
+class ClaimedTask(NamedTuple):  # immutable; a tuple builds in a third of a frozen dataclass's time
+    id: str
+    token: str  # the claim field this attempt holds: completions and failures send it back
+    fn: str
+    args_json: str  # decoded by the runner, per task, under the input limits
+    kwargs_json: str
+    timeout: float | None
+    weight: float
+    batch: str
+
+    @property
+    def attempt(self) -> int:
+        return int(self.token.partition("|")[0])
+
+
+class Completion(NamedTuple):
+    task_id: str
+    token: str
+    result_json: str
+    busy_seconds: float
+    weight: float = 1.0
+    batch: str = ""
+
+
+class WorkerTotals(NamedTuple):
+    """What a worker adds to its counters in worker_totals (tasks completed, their weight, busy
+    seconds). It sums its accepted completions and sends the sum every few cycles."""
+
+    tasks: int = 0
+    work: float = 0.0
+    busy_seconds: float = 0.0
+
+    def plus(self, completions: Sequence[Completion]) -> WorkerTotals:
+        return WorkerTotals(self.tasks + len(completions), self.work + sum(c.weight for c in completions),
+                            self.busy_seconds + sum(c.busy_seconds for c in completions))
+
+
+NO_TOTALS = WorkerTotals()
+
+
+class CompletionReply(NamedTuple):
+    accepted: list[str]
+    stale: list[str]  # rejected by the fencing token
+    already: list[str]  # completed before with the same token (a resend after a lost reply)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one claim cycle sees, read in one round trip."""
+
+    now_ms: int
+    task_ids: list[str]
+    task_meta: list[str | None]  # "order\tweight\tpriority\tposition\tseq\tenqueued_ms"
+    workers: dict[str, dict[str, Any]]  # the view: the workers with most free slots and the caller
+    loads: dict[str, float]
+    view: int = VIEW  # the view size asked for
+
+    @property
+    def sees_every_worker(self) -> bool:
+        """Fewer workers came back than the view holds: none was left out."""
+        return len(self.workers) < self.view
+
+    def live_workers(self) -> dict[str, dict[str, Any]]:
+        return {w: info for w, info in self.workers.items() if info.get("deadline", 0) > self.now_ms}
+
+
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def texts(values: list[Any]) -> list[Any]:
+    """A reply's list with its texts decoded (nils and numbers kept): as it is with
+    decode_responses (hiredis decoded them), judged by its first value that is not nil."""
+    first = next((v for v in values if v is not None), None)
+    if isinstance(first, bytes):
+        return [v.decode() if isinstance(v, bytes) else v for v in values]
+    return values
+
+
+def parse_snapshot(reply: list[Any], view: int) -> Snapshot:
+    now, ids, metas, worker_ids, infos, load_values = reply
+    workers, loads = {}, {}
+    for i, (raw_id, info) in enumerate(zip(worker_ids, infos)):
+        if info is None:
+            continue  # forgotten meanwhile
+        worker_id = text(raw_id)
+        workers[worker_id] = worker_info(text(info))
+        loads[worker_id] = float(load_values[2 * i] or 0.0)
+        loads[f"{worker_id}:n"] = float(load_values[2 * i + 1] or 0.0)
+    return Snapshot(now_ms=int(now), task_ids=texts(ids), task_meta=texts(metas), workers=workers, loads=loads,
+                    view=view)
+
+
+@functools.lru_cache(maxsize=4096)
+def _worker_info_cached(raw: str) -> dict[str, Any]:
+    info = json.loads(raw)
+    return info if isinstance(info, dict) else {}
+
+
+def worker_info(raw: str) -> dict[str, Any]:
+    """A worker's JSON info; it changes only with its heartbeat, so each text is parsed once.
+    A copy, so the cached one is never changed through a snapshot."""
+    return dict(_worker_info_cached(raw))
+
+
+def parse_claimed(reply: list[Any]) -> list[ClaimedTask]:
+    """{token suffix, then CLAIMED_FIELDS per task} (lua/claim.lua)."""
+    values = texts(reply)
+    if not values:
+        return []
+    suffix = values[0]
+    n = CLAIMED_FIELDS
+    return [ClaimedTask(values[i], f"{values[i + 1]}{suffix}", values[i + 2], values[i + 3] or "[]",
+                        values[i + 4] or "{}", float(values[i + 5]) if values[i + 5] else None,
+                        float(values[i + 6]), values[i + 7] or "")
+            for i in range(1, len(values), n)]
+
+
+def parse_completion_reply(reply: list[Any]) -> CompletionReply:
+    values = texts(reply)
+    first = values.index("|")
+    second = values.index("|", first + 1)
+    return CompletionReply(values[:first], values[first + 1 : second], values[second + 1 :])
+
+
+def pending_meta_columns(metas: list[str]) -> list[list[str]]:
+    """The columns of a list of pending-task metadata texts (lua/pending_meta.lua), each a list
+    of texts: order, weight, priority, position, seq, enqueued ms."""
+    fields = "\t".join(metas).split("\t")
+    if len(fields) != META_FIELDS * len(metas):
+        raise ValueError(f"pending task metadata with other than {META_FIELDS} fields in {metas!r}")
+    return [fields[i::META_FIELDS] for i in range(META_FIELDS)]
