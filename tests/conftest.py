@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,14 @@ def start_workers(redis_server: EmbeddedRedis, cluster: str, client: Client) -> 
         if p.poll() is None:
             p.kill()
         p.wait()
+
+
+def nested_list(depth: int) -> list[Any]:
+    """A list `depth` levels deep, built without recursion (bad input for the nesting limit)."""
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -82,11 +82,12 @@ def _luafloor(batch: int) -> Callable[[Launch, int, int], list[str]]:
     return cmd
 
 
-def _pids(prefetch: int) -> Callable[[Launch, int, int], list[str]]:
+def _pids(prefetch: int, pool: str | None = "thread") -> Callable[[Launch, int, int], list[str]]:
+    """pool None: the worker's own default (an earlier tree, which knew no pools, ran thread slots)."""
     def cmd(lc: Launch, procs: int, threads: int) -> list[str]:
         return [str(lc.python), "-m", "pids", "worker", "--redis-url", lc.redis_url, "--cluster", "bench",
                 "--concurrency", str(max(threads, 1)), "--prefetch", str(prefetch), "--allowed-modules", "p_pids",
-                "--log-level", "WARNING"]
+                *(["--pool", pool] if pool else []), "--log-level", "WARNING"]
 
     return cmd
 
@@ -102,8 +103,10 @@ PEERS: dict[str, Peer] = {
         Peer("luafloor100", "floor: EVALSHA claim 100 + ack 100", _luafloor(100), multi=False, floor=True,
              module="luafloor"),
         Peer("streams", "floor: XREADGROUP COUNT 1 + XACK", _streams, multi=False, floor=True),
-        Peer("pids", "at-least-once (dead worker's claims released after heartbeat TTL, 3 s)", _pids(0),
-             multi=False, module="pids"),
+        Peer("pids", "at-least-once (dead worker's claims released after heartbeat TTL, 3 s); thread slots",
+             _pids(0), multi=False, module="pids"),
+        Peer("pids-proc", "as pids, on process slots (the default: hard timeouts, contained crashes)",
+             _pids(0, "process"), multi=False, module="pids"),
         Peer("pids-batch", "as pids; claims up to 100 per cycle (--prefetch 99), submit_batch", _pids(99),
              multi=False, module="pids", env={"BENCH_PIDS_BATCH": "1000"}),
         Peer("dramatiq", "at-least-once (requeued after 60 s heartbeat timeout)", _dramatiq,
@@ -118,6 +121,20 @@ PEERS: dict[str, Peer] = {
     ]
 }
 FLOORS = [name for name, p in PEERS.items() if p.floor]
+BASELINE_SUFFIX = "@base"
+
+
+def baseline_peers(tree: Path, peers_dir: Path) -> dict[str, Peer]:
+    """The PIDS rows again, run from an earlier source tree of PIDS (its worker/ on PYTHONPATH, for the
+    workers and the enqueue side), for a same-run A/B of two versions: "pids@base", "pids-batch@base"."""
+    path = f"{peers_dir}:{tree / 'worker'}"
+    return {
+        f"pids{BASELINE_SUFFIX}": Peer(f"pids{BASELINE_SUFFIX}", f"pids at {tree.name}", _pids(0, None), multi=False,
+                                       module="pids", env={"PYTHONPATH": path}),
+        f"pids-batch{BASELINE_SUFFIX}": Peer(f"pids-batch{BASELINE_SUFFIX}", f"pids-batch at {tree.name}",
+                                             _pids(99, None), multi=False, module="pids",
+                                             env={"PYTHONPATH": path, "BENCH_PIDS_BATCH": "1000"}),
+    }
 
 
 def this_python() -> Path:

@@ -29,7 +29,7 @@ from rich.console import Console
 from pids.embedded import EmbeddedRedis
 from pids.errors import ConfigError, PidsError
 from . import measure, report
-from .peerdefs import FLOORS, PEERS, Launch, Peer, this_python
+from .peerdefs import BASELINE_SUFFIX, FLOORS, PEERS, Launch, Peer, baseline_peers, this_python
 from .runner import percentile
 from .venvs import DEFAULT_DIR, venv_python
 
@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of markdown")
     parser.add_argument("--out", type=Path, default=None, help="write peers.md, peers.json and peers.png here")
     parser.add_argument("--venv-dir", type=Path, default=DEFAULT_DIR, help="where the peers' venvs are cached")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="TREE",
+                        help="also run the PIDS rows from this earlier source tree (rows pids@base, pids-batch@base)")
     parser.add_argument("--peers-dir", type=Path, default=None,
                         help="the repo's bench/peers directory (default: found beside the pids_bench source)")
 
@@ -147,12 +149,16 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop every worker and the redis-server
     names = [n.strip() for n in args.peers.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PEERS]
-    if unknown:
-        raise ConfigError(f"unknown peers {unknown}; choose from {', '.join(PEERS)}")
-    procs = [int(p) for p in args.processes.split(",")]
     peers_dir = find_peers_dir(args.peers_dir)
-    pythons = {n: venv_python(args.venv_dir, PEERS[n].venv_name, PEERS[n].requirements) if PEERS[n].requirements
+    peers = dict(PEERS)
+    if args.baseline:
+        peers.update(baseline_peers(args.baseline.resolve(), peers_dir))
+        names += [n for n in peers if n.endswith(BASELINE_SUFFIX) and n not in names]
+    unknown = [n for n in names if n not in peers]
+    if unknown:
+        raise ConfigError(f"unknown peers {unknown}; choose from {', '.join(peers)}")
+    procs = [int(p) for p in args.processes.split(",")]
+    pythons = {n: venv_python(args.venv_dir, peers[n].venv_name, peers[n].requirements) if peers[n].requirements
                else this_python() for n in names}
     result: dict[str, Any] = {"tasks": args.tasks, "processes": procs, "alone_tasks": args.alone_tasks,
                               "rate": args.rate, "rows": {},
@@ -165,10 +171,10 @@ def run(args: argparse.Namespace) -> int:
         for name in names:
             lc = Launch(pythons[name], peers_dir, server.url)
             try:
-                result["rows"][name] = run_peer(PEERS[name], lc, r, server.pid, Path(tmp), args, procs, console)
+                result["rows"][name] = run_peer(peers[name], lc, r, server.pid, Path(tmp), args, procs, console)
             except PidsError as exc:
                 console.log(f"[red]{name}: {exc}")
-                result["rows"][name] = {"mode": PEERS[name].mode, "error": str(exc)}
+                result["rows"][name] = {"mode": peers[name].mode, "error": str(exc)}
         result["machine"]["loadavg_end"] = os.getloadavg()
     text = report.markdown(result)
     if args.out:

@@ -138,7 +138,7 @@ def run_policy(redis_url: str, policy: str, task_sets: list[tuple[int, Workload]
     client = Client(redis_url, cluster)
     runs = []
     with ExitStack() as stack:
-        processes = start_workers(workers, redis_url, cluster, "--policy", policy, command=BENCH_WORKER)
+        processes = start_workers(workers, redis_url, cluster, "--policy", policy, "--pool", "thread", command=BENCH_WORKER)
         stack.callback(stop_workers, processes)
         wait_for_workers(client, workers, processes)
         for seed, workload in task_sets:

@@ -77,8 +77,8 @@ class Workers:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self, processes: int, threads: int, label: str = "w", extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        env = dict(os.environ, PYTHONPATH=str(self.launch.peers_dir), BENCH_REDIS_URL=self.launch.redis_url,
-                   BENCH_OUT=str(self.out), BENCH_WORKER=label, **self.peer.env, **(extra_env or {}))
+        env = {**os.environ, "PYTHONPATH": str(self.launch.peers_dir), "BENCH_REDIS_URL": self.launch.redis_url,
+               "BENCH_OUT": str(self.out), "BENCH_WORKER": label, **self.peer.env, **(extra_env or {})}
         log = open(self.out / f"worker-{label}-{len(self.procs)}.log", "ab")
         # Its own process group (stopped whole with killpg) in this session: under the kernel's
         # autogroup scheduling each session is a scheduling group, and round trips between groups
@@ -124,8 +124,8 @@ class Workers:
 def enqueue(peer: Peer, launch: Launch, out: Path, kind: str, n: int, rate: float = 0.0, sleep: float = 0.0,
             timeout: float = 600.0) -> float:
     """Run bench/peers/enqueue.py in the peer's interpreter; returns the seconds it took."""
-    env = dict(os.environ, PYTHONPATH=str(launch.peers_dir), BENCH_REDIS_URL=launch.redis_url, BENCH_OUT=str(out),
-               **peer.env)
+    env = {**os.environ, "PYTHONPATH": str(launch.peers_dir), "BENCH_REDIS_URL": launch.redis_url, "BENCH_OUT": str(out),
+           **peer.env}
     cmd = [str(launch.python), str(launch.peers_dir / "enqueue.py"), peer.module or peer.name, kind, str(n), str(rate), str(sleep)]
     try:
         proc = subprocess.run(cmd, env=env, cwd=launch.peers_dir, capture_output=True, timeout=timeout)

@@ -38,7 +38,7 @@ from pids.ledger import Ledger
 from pids.physics import worker_policy
 from pids.protocol import Protocol
 from pids.settings import WorkerSettings
-from pids.worker import IDLE_WAIT, NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT
+from pids.claim_loop import IDLE_WAIT, NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT
 
 
 class SimWorker:

@@ -1,6 +1,7 @@
 """Checks the CRD schema cannot express: name lengths from child-name templates,
 cross-object rules (a task's function against its cluster's allowedModules),
-and the shape of batch items.
+and a task's function, arguments, items and options by the rules every client
+applies (pids.functions, pids.limits).
 
 Each check returns Problems (reason, message) instead of raising, so handlers
 can put every problem into one status condition.
@@ -8,14 +9,14 @@ can put every problem into one status condition.
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from pids.errors import ConfigError
+from pids.errors import ConfigError, PidsError
+from pids.functions import check_function, is_allowed
+from pids.limits import check_item, encode_arguments
 from pids.settings import WorkerSettings
+from pids.task import TaskOptions
 
 from .meta import MAX_CLUSTER_NAME
 from .spec import ClusterSpec, TaskSpec
@@ -28,8 +29,6 @@ UNSAFE_MODULES = frozenset({
     "ctypes", "multiprocessing", "pickle", "marshal", "socket", "pdb", "asyncio", "_posixsubprocess", "io", "pathlib",
     "tempfile",
 })
-FUNCTION_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
-ITEM_KEYS = frozenset({"args", "kwargs", "weight", "position"})
 MAX_REPORTED_ITEM_ERRORS = 5
 
 
@@ -74,36 +73,42 @@ def validate_cluster(name: str, spec: ClusterSpec, known_policies: list[str] | N
     return problems
 
 
-def module_allowed(module: str, allowed: tuple[str, ...] | list[str]) -> bool:
-    """A module is allowed if it is listed, or is a submodule of a listed one."""
-    return any(module == a or module.startswith(a + ".") for a in allowed)
-
-
 def validate_task(spec: TaskSpec, cluster: ClusterSpec | None) -> list[Problem]:
     """Problems that make the task impossible to enqueue; an empty list means go."""
     if cluster is None:
         return [Problem("ClusterNotFound", f"PidsCluster {spec.cluster!r} does not exist in this namespace")]
-    if not FUNCTION_RE.match(spec.function):
-        return [Problem("InvalidFunction", f"function {spec.function!r} is not of the form module:callable")]
+    try:
+        check_function(spec.function)
+    except PidsError as exc:
+        return [Problem("InvalidFunction", str(exc))]
     problems: list[Problem] = []
-    if not module_allowed(spec.module, cluster.allowed_modules):
+    if not is_allowed(spec.module, cluster.allowed_modules):
         problems.append(
             Problem(
                 "FunctionNotAllowed",
                 f"module {spec.module!r} is not in the cluster's allowedModules ({', '.join(cluster.allowed_modules)})",
             )
         )
+    try:
+        TaskOptions(weight=spec.weight, position=spec.position, priority=spec.priority, max_attempts=spec.max_attempts,
+                    timeout=spec.timeout)
+    except PidsError as exc:
+        problems.append(Problem("InvalidOptions", str(exc)))
     if spec.is_batch:
         if spec.args or spec.kwargs:
             problems.append(Problem("InvalidArguments", "set either items (a batch) or args/kwargs (one call), not both"))
         problems += validate_items(spec.items or [])
-    elif not _json_ok([spec.args, spec.kwargs]):
-        problems.append(Problem("InvalidArguments", "args/kwargs are not JSON-serialisable"))
+    else:
+        try:
+            encode_arguments(spec.args, spec.kwargs)
+        except PidsError as exc:
+            problems.append(Problem("InvalidArguments", str(exc)))
     return problems
 
 
 def validate_items(items: list[Any]) -> list[Problem]:
-    """Each item is a list of args, or an object with args/kwargs/weight/position only."""
+    """Each item is a list of args, or an object with args/kwargs/weight/position only,
+    within the limits of one task's arguments."""
     if not items:
         return [Problem("InvalidItems", "items is empty")]
     errors = [f"item {i}: {e}" for i, item in enumerate(items) if (e := _item_error(item))]
@@ -115,29 +120,9 @@ def validate_items(items: list[Any]) -> list[Problem]:
 
 
 def _item_error(item: Any) -> str | None:
-    if isinstance(item, list):
-        return None
-    if not isinstance(item, Mapping):
-        return f"must be a list of args or an object, not {type(item).__name__}"
-    unknown = set(item) - ITEM_KEYS
-    if unknown:
-        return f"unknown keys {sorted(unknown)} (allowed: {sorted(ITEM_KEYS)})"
-    if "args" in item and not isinstance(item["args"], list):
-        return "args must be a list"
-    if "kwargs" in item and not isinstance(item["kwargs"], Mapping):
-        return "kwargs must be an object"
-    if "weight" in item:
-        w = item["weight"]
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
-            return "weight must be a positive number"
-    if "position" in item and not isinstance(item["position"], str):
-        return "position must be a string"
-    return None
-
-
-def _json_ok(value: Any) -> bool:
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return False
-    return True
+        parts = check_item(item)
+        encode_arguments(parts.args, parts.kwargs)
+    except PidsError as exc:
+        return str(exc)
+    return None

@@ -165,7 +165,7 @@ def test_claim_and_complete_add_no_field_to_the_task_hash_and_find_theirs_first(
     fields = list(client.redis.hkeys(key))
     assert fields[:3] == ["state", "claim", "weight"]
     hot = {"state", "claim", "weight", "cancel_requested", "retention", "error", "fn", "args", "kwargs", "timeout",
-           "batch", "first_claimed_at", "finished_at", "result_size"}
+           "batch", "epoch", "first_claimed_at", "finished_at", "result_size"}
     assert set(fields[: len(hot)]) == hot
     register(p, "a")
     (task,) = p.claim("a", ["t1"], lease_ms=5000)

@@ -20,7 +20,7 @@ def test_bench_without_the_research_package_says_what_to_install(monkeypatch: py
 def test_bench_without_a_name_lists_the_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert listed == list(BENCHMARKS) == ["placement", "peers", "scale"]
+    assert listed == list(BENCHMARKS) == ["placement", "peers", "scale", "soak"]
 
 
 def test_an_unknown_benchmark_is_refused_naming_the_choices(capsys: pytest.CaptureFixture[str]) -> None:

@@ -209,7 +209,7 @@ def test_cluster_without_redis_defaults_to_managed() -> None:
         ({**task(), "spec": {"function": "pids.tasks:square"}}, "'clusterRef' is a required property"),
         (task(function="pids.tasks.square"), "does not match"),
         (task(function="os:system; rm -rf"), "does not match"),
-        (task(weight=0), "less than or equal to the minimum of 0"),
+        (task(weight=0), "0 is less than the minimum of 1e-06"),
         (task(maxAttempts=0), "0 is less than the minimum of 1"),
         (task(items=[]), "items: [] "),
         (task(args="1"), "'1' is not of type 'array'"),

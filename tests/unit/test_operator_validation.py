@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
+from pids.functions import is_allowed
 from pids_operator.meta import MAX_CLUSTER_NAME
 from pids_operator.spec import ClusterSpec, TaskSpec
-from pids_operator.validation import module_allowed, validate_cluster, validate_items, validate_task
+from pids_operator.validation import validate_cluster, validate_items, validate_task
+from tests.conftest import nested_list
 
 CLUSTER = ClusterSpec.parse({"allowedModules": ["pids.tasks"]})
 
@@ -66,8 +68,8 @@ def test_task_with_forbidden_module() -> None:
 
 
 def test_submodules_of_allowed_modules_are_allowed() -> None:
-    assert module_allowed("pids.tasks.extra", ("pids.tasks",))
-    assert not module_allowed("pids.tasksx", ("pids.tasks",))
+    assert is_allowed("pids.tasks.extra", ("pids.tasks",))
+    assert not is_allowed("pids.tasksx", ("pids.tasks",))
     assert validate_task(task(function="pids.tasks.extra:f"), CLUSTER) == []
 
 
@@ -85,7 +87,7 @@ def test_bad_items_are_listed_with_their_index() -> None:
     assert p.reason == "InvalidItems"
     assert "item 1: must be a list of args or an object, not int" in p.message
     assert "item 2: args must be a list" in p.message
-    assert "item 3: weight must be a positive number" in p.message
+    assert "item 3: weight must be a number in [1e-06, 1e+06], got 0" in p.message
     assert "item 4: unknown keys ['colour']" in p.message
     assert "(and 2 more)" in p.message
 
@@ -96,6 +98,36 @@ def test_empty_batch() -> None:
 
 def test_items_and_args_together() -> None:
     assert "InvalidArguments" in reasons(validate_task(task(items=[[1]], args=[1]), CLUSTER))
+
+
+def test_private_function_is_reported_as_invalid_function() -> None:
+    (p,) = validate_task(task(function="pids.tasks:__setattr__"), CLUSTER)
+    assert p.reason == "InvalidFunction" and "'__setattr__' is private" in p.message
+
+
+def test_options_outside_the_client_limits_are_reported_naming_the_option() -> None:
+    (p,) = validate_task(task(priority=500), CLUSTER)
+    assert p.reason == "InvalidOptions" and p.message.startswith("priority must be an integer in [-100, 100], got 500")
+    (p,) = validate_task(task(weight=1e308), CLUSTER)
+    assert p.reason == "InvalidOptions" and p.message.startswith("weight must be a number in [1e-06, 1e+06]")
+    (p,) = validate_task(task(timeoutSeconds=10**9, items=[[1]]), CLUSTER)
+    assert p.reason == "InvalidOptions" and p.message.startswith("timeout must be a number")
+
+
+def test_arguments_too_deep_or_too_large_are_invalid_arguments() -> None:
+    (p,) = validate_task(task(args=[nested_list(990)]), CLUSTER)
+    assert p.reason == "InvalidArguments" and p.message == "args nests deeper than 100 levels"
+    (p,) = validate_task(task(kwargs={"k": "x" * (1 << 20)}), CLUSTER)
+    assert p.reason == "InvalidArguments" and "more than the 1048576 allowed" in p.message
+    (p,) = validate_task(task(args=[float("nan")]), CLUSTER)
+    assert p.reason == "InvalidArguments" and "JSON-serialisable" in p.message
+
+
+def test_items_are_checked_by_the_client_rules() -> None:
+    (p,) = validate_task(task(items=[[1], [nested_list(500)], {"kwargs": {"k": nested_list(200)}}, {"weight": 1e308}]), CLUSTER)
+    assert p.reason == "InvalidItems"
+    assert p.message == ("item 1: args nests deeper than 100 levels; item 2: kwargs nests deeper than 100 levels; "
+                         "item 3: weight must be a number in [1e-06, 1e+06], got 1e+308 (float)")
 
 
 @pytest.mark.parametrize("modules", [["os"], ["pids.tasks", "subprocess.run"], ["builtins"]])

@@ -42,7 +42,7 @@ def outcomes(runner: Runner, count: int, timeout: float = 30.0) -> dict[str, Out
 @pytest.fixture(params=["thread", "process"])
 def runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
     made: Runner = (ThreadSlots(2, ALLOWED, 1 << 20, lambda: None) if request.param == "thread"
-                    else ProcessSlots(2, ALLOWED, 1 << 20, lambda: None))
+                    else ProcessSlots(2, ALLOWED, 1 << 20))
     yield made
     made.stop()
 
@@ -78,7 +78,7 @@ def test_a_result_too_large_or_not_json_fails_its_task(runner: Runner) -> None:
 
 
 def test_process_slots_contain_a_task_that_ends_or_kills_its_process() -> None:
-    slots = ProcessSlots(1, ALLOWED, 1 << 20, lambda: None)
+    slots = ProcessSlots(1, ALLOWED, 1 << 20)
     try:
         slots.submit(task("exit", "pids_test_tasks:hard_exit", 7))
         slots.submit(task("kill", "pids_test_tasks:kill_self"))
@@ -91,7 +91,7 @@ def test_process_slots_contain_a_task_that_ends_or_kills_its_process() -> None:
 
 
 def test_process_slots_kill_a_task_blocked_past_its_hard_timeout() -> None:
-    slots = ProcessSlots(1, ALLOWED, 1 << 20, lambda: None)
+    slots = ProcessSlots(1, ALLOWED, 1 << 20)
     try:
         slots.submit(task("blocked", "pids_test_tasks:block", 60.0, timeout=0.2))
         slots.submit(task("next", "pids.tasks:square", 6))
@@ -110,7 +110,7 @@ def test_process_slots_keep_other_threads_running_while_a_task_holds_the_gil() -
             ticks.append(time.monotonic())
             time.sleep(0.01)
 
-    slots = ProcessSlots(1, ALLOWED, 1 << 20, lambda: None)
+    slots = ProcessSlots(1, ALLOWED, 1 << 20)
     ticker = threading.Thread(target=tick)
     try:
         ticker.start()

@@ -8,7 +8,8 @@ from dataclasses import fields
 import pytest
 
 from pids.errors import ConfigError, TaskArgumentsError, TaskFunctionError
-from pids.execution import is_allowed, resolve, run_task
+from pids.execution import run_task
+from pids.functions import is_allowed, resolve
 from pids.keys import Keys
 from pids.wire import VIEW, ClaimedTask
 from pids.cycle import CycleConfig
@@ -38,7 +39,7 @@ def test_bad_task_options_name_the_option(options: dict[str, object], message: s
 
 
 def test_task_ids_cannot_break_key_names() -> None:
-    with pytest.raises(TaskArgumentsError, match="task id"):
+    with pytest.raises(TaskArgumentsError, match="task_id"):
         TaskSpec("a:b", task_id="x}y")
 
 

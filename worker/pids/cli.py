@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from rich.console import Console
+from rich.text import Text
 
 from . import __version__
 from .errors import ConfigError, PidsError
+from .limits import decode_json
 from .settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -35,17 +37,20 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None = None) 
     try:
         return int(args.run(args) or 0)
     except PidsError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        return 2
+        return _error(str(exc))
     except redis.AuthenticationError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] Redis refused the password: {exc}", highlight=False)
-        return 2
+        return _error(f"Redis refused the password: {exc}")
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         url = getattr(args, "redis_url", None) or os.environ.get("PIDS_REDIS_URL", "")
-        Console(stderr=True).print(f"[red]error:[/red] Redis unreachable at {_without_password(url)}: {exc}", highlight=False)
-        return 2
+        return _error(f"Redis unreachable at {_without_password(url)}: {exc}")
     except KeyboardInterrupt:
         return 130
+
+
+def _error(message: str) -> int:
+    """Print an error (as plain text: a value in it may look like markup) and give exit code 2."""
+    Console(stderr=True).print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
+    return 2
 
 
 def _without_password(url: str) -> str:
@@ -175,21 +180,20 @@ def _client(args: argparse.Namespace) -> Any:
     return Client(args.redis_url, args.cluster, password=os.environ.get("PIDS_REDIS_PASSWORD"))
 
 
-def _json_arg(raw: str) -> Any:
+def _json_arg(raw: str, field: str) -> Any:
+    """A command-line value as JSON; a list or object must be valid JSON within the limits,
+    other text that is not JSON stays a plain string."""
+    if raw.lstrip().startswith(("[", "{")):
+        return decode_json(raw, field)
     try:
         return json.loads(raw)
-    except json.JSONDecodeError:
+    except ValueError:
         return raw
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from .errors import TaskArgumentsError
-
-    try:
-        kwargs = json.loads(args.kwargs)
-    except json.JSONDecodeError as exc:
-        raise TaskArgumentsError(f"--kwargs is not valid JSON: {exc}") from None
-    handle = _client(args).submit(args.fn, *[_json_arg(a) for a in args.args], kwargs=kwargs, task_id=args.task_id,
+    positional = [_json_arg(a, f"argument {i + 1}") for i, a in enumerate(args.args)]
+    handle = _client(args).submit(args.fn, *positional, kwargs=decode_json(args.kwargs, "--kwargs"), task_id=args.task_id,
                                   weight=args.weight, position=args.position, priority=args.priority,
                                   max_attempts=args.max_attempts, timeout=args.timeout)
     print(handle.id)

@@ -15,11 +15,11 @@ import numpy as np
 import redis
 
 from .connection import connect
-from .errors import TaskFailed, TaskNotFound
+from .errors import ConfigError, TaskFailed, TaskNotFound
 from .keys import Keys
 from .protocol import Protocol
 from .scoring import balance_score
-from .task import RETENTION_SECONDS, TaskInfo, TaskOptions, TaskSpec, TaskState
+from .task import RETENTION_SECONDS, TaskInfo, TaskOptions, TaskSpec, TaskState, batch_specs
 from .waiting import Waiter
 from .wire import text as _text
 
@@ -81,6 +81,17 @@ class BatchStatus:
         return self.counts.get(TaskState.FAILED.value, 0)
 
 
+def retention_from_env(raw: str) -> float | None:
+    """PIDS_RETENTION_SECONDS: seconds (> 0), 0 to keep final tasks until deleted, unset for the default."""
+    if raw.strip() == "":
+        return RETENTION_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ConfigError(f"PIDS_RETENTION_SECONDS must be a number of seconds, got {raw!r}") from None
+    return KEEP if seconds == 0 else seconds
+
+
 class TaskHandle:
     """A submitted task: ask its status, wait for its result."""
 
@@ -127,8 +138,7 @@ class Client:
         self.ack_replicas = int(os.environ.get("PIDS_REDIS_ACK_REPLICAS", "0") or 0) if ack_replicas is None \
             else ack_replicas
         if retention == "env":
-            raw = os.environ.get("PIDS_RETENTION_SECONDS", "")
-            retention = RETENTION_SECONDS if raw == "" else (float(raw) if float(raw) > 0 else KEEP)
+            retention = retention_from_env(os.environ.get("PIDS_RETENTION_SECONDS", ""))
         self.retention: float | None = retention if retention is None else float(retention)
         self.waiter = Waiter(client, self.keys, reconnect_seconds, self.epoch)
 
@@ -146,38 +156,32 @@ class Client:
     def submit(self, fn: str, *args: Any, kwargs: dict[str, Any] | None = None, task_id: str | None = None,
                weight: float = 1.0, position: str = "", priority: int = 0, max_attempts: int = 3,
                timeout: float | None = None, retention: float | None | str = "client") -> TaskHandle:
-        """Enqueue fn(*args, **kwargs). The same task_id twice makes one task."""
+        """Enqueue fn(*args, **kwargs). The same task_id twice makes one task. Every value is
+        checked first (pids.limits, pids.functions): TaskArgumentsError/TaskFunctionError."""
         options = TaskOptions(weight=weight, position=position, priority=priority, max_attempts=max_attempts,
                               timeout=timeout, retention=self._retention(retention))
-        spec = TaskSpec(fn, tuple(args), dict(kwargs or {}), options, uuid.uuid4().hex if task_id is None else task_id)
+        spec = TaskSpec(fn, args, {} if kwargs is None else kwargs, options,
+                        uuid.uuid4().hex if task_id is None else task_id)
         return TaskHandle(self, spec.task_id, self._enqueue([spec]))
 
     def map(self, fn: str, items: Iterable[Any], *, batch_id: str | None = None, weight: float = 1.0,
             position: str = "", priority: int = 0, max_attempts: int = 3, timeout: float | None = None,
             retention: float | None | str = "client") -> list[TaskHandle]:
         """fn(item) for every item, as one batch."""
-        return self.submit_batch(batch_id or uuid.uuid4().hex, fn, [[item] for item in items], weight=weight,
-                                 position=position, priority=priority, max_attempts=max_attempts, timeout=timeout,
-                                 retention=retention)
+        return self.submit_batch(uuid.uuid4().hex if batch_id is None else batch_id, fn, [[item] for item in items],
+                                 weight=weight, position=position, priority=priority, max_attempts=max_attempts,
+                                 timeout=timeout, retention=retention)
 
-    def submit_batch(self, batch_id: str, fn: str, items: Sequence[Any], *, weight: float = 1.0, position: str = "",
+    def submit_batch(self, batch_id: str, fn: str, items: Iterable[Any], *, weight: float = 1.0, position: str = "",
                      priority: int = 0, max_attempts: int = 3, timeout: float | None = None,
                      retention: float | None | str = "client") -> list[TaskHandle]:
         """Enqueue one task per item, ids f"{batch_id}-{i}"; idempotent per batch id.
 
         An item is a list of positional arguments, or a dict with optional keys
-        args, kwargs, weight, position."""
-        kept = self._retention(retention)
-        specs = []
-        for i, item in enumerate(items):
-            if isinstance(item, dict):
-                args, kwargs = item.get("args", []), item.get("kwargs", {})
-                item_weight, item_position = item.get("weight", weight), item.get("position", position)
-            else:
-                args, kwargs, item_weight, item_position = item, {}, weight, position
-            options = TaskOptions(weight=item_weight, position=item_position, priority=priority,
-                                  max_attempts=max_attempts, timeout=timeout, retention=kept)
-            specs.append(TaskSpec(fn, tuple(args), dict(kwargs), options, f"{batch_id}-{i}", batch_id))
+        args, kwargs, weight, position. Every item is checked before any is enqueued."""
+        options = TaskOptions(weight=weight, position=position, priority=priority, max_attempts=max_attempts,
+                              timeout=timeout, retention=self._retention(retention))
+        specs = batch_specs(batch_id, fn, items, options)
         epoch = self._enqueue(specs, batch_id=batch_id)
         return [TaskHandle(self, s.task_id, epoch) for s in specs]
 
@@ -227,7 +231,9 @@ class Client:
             pipe.hmget(self.keys.task(task_id), INFO_FIELDS)
         counts: Counter[str] = Counter()
         claimed_by: Counter[str] = Counter()
-        waits, runs, errors = [], [], []
+        waits: list[float] = []
+        runs: list[float] = []
+        errors: list[str] = []
         max_attempts = 0
         for row in pipe.execute():
             info = TaskInfo.from_hash({f: _text(v) for f, v in zip(INFO_FIELDS, row) if v is not None})
@@ -248,10 +254,12 @@ class Client:
     def cluster_stats(self) -> ClusterStats:
         k = self.keys
         pipe = self.redis.pipeline(transaction=False)
-        pipe.time().zcard(k.pending).zcard(k.scheduled).zcard(k.running).hgetall(k.stats)
-        pipe.hgetall(k.workers).hgetall(k.loads).hgetall(k.worker_totals)
-        (seconds, micros), pending, scheduled, running, raw_stats, raw_workers, raw_loads, raw_totals = pipe.execute()
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        for queue in (k.pending, k.scheduled, k.running):
+            pipe.zcard(queue)
+        for table in (k.stats, k.workers, k.loads, k.worker_totals):
+            pipe.hgetall(table)
+        pending, scheduled, running, raw_stats, raw_workers, raw_loads, raw_totals = pipe.execute()
+        now_ms = self.protocol.server_ms()
         stats = {_text(a): int(float(b)) for a, b in raw_stats.items()}
         loads = {_text(a): float(b) for a, b in raw_loads.items()}
         totals = {_text(a): float(b) for a, b in raw_totals.items()}
@@ -301,7 +309,8 @@ class Client:
         """The dead-lettered tasks whose records have not expired yet."""
         pipe = self.redis.pipeline(transaction=False)
         for task_id in self.redis.zrange(self.keys.dead, 0, -1):
-            pipe.hgetall(self.keys.task(_text(task_id)))
+            if isinstance(task_id, (str, bytes)):
+                pipe.hgetall(self.keys.task(_text(task_id)))
         return [TaskInfo.from_hash({_text(k): _text(v) for k, v in raw.items()}) for raw in pipe.execute() if raw]
 
     def cancel(self, task_id: str) -> bool:

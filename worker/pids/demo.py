@@ -60,7 +60,7 @@ def wait_for_workers(client: Client, count: int, processes: list[subprocess.Pope
     while sum(w.alive for w in client.cluster_stats().workers) < count:
         dead = [p.args for p in processes if p.poll() is not None]
         if dead:
-            raise PidsError(f"a worker process exited at start: {dead[0]}")
+            raise PidsError(f"a worker process exited at start: {dead[0]!r}")
         if time.monotonic() > deadline:
             raise PidsError(f"workers did not register within {timeout:.0f}s")
         time.sleep(0.1)

@@ -5,7 +5,6 @@ KeyboardInterrupt raised by the task — into an Outcome. Nothing a task does es
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 import json
 import time
@@ -13,32 +12,12 @@ import traceback
 from typing import Any, Callable, NamedTuple
 
 from .errors import TaskArgumentsError, TaskFunctionError
-from .task import check_function
+from . import limits
+from .functions import resolve
 from .wire import ClaimedTask
 
 TRACEBACK_LINES = 12
 MAX_RESULT_BYTES = 16 * 2**20  # a result larger than this fails its task (Redis is no blob store)
-
-
-def is_allowed(module: str, allowed_modules: tuple[str, ...]) -> bool:
-    """A module is allowed if it is, or lies inside, one of the allowed packages."""
-    return any(module == a or module.startswith(a + ".") for a in allowed_modules)
-
-
-def resolve(fn: str, allowed_modules: tuple[str, ...]) -> Callable[..., Any]:
-    """Import the task function, refusing modules outside the allow-list before importing."""
-    check_function(fn)
-    module_name, attr = fn.split(":")
-    if not is_allowed(module_name, allowed_modules):
-        raise TaskFunctionError(f"module {module_name!r} is not allowed on this worker (allowed: {', '.join(allowed_modules)})")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise TaskFunctionError(f"cannot import task module {module_name!r}: {exc}") from None
-    target = getattr(module, attr, None)
-    if not callable(target):
-        raise TaskFunctionError(f"{fn!r}: module {module_name!r} has no callable {attr!r}")
-    return target
 
 
 class Outcome(NamedTuple):
@@ -53,15 +32,11 @@ class Outcome(NamedTuple):
 
 
 def decode_arguments(task: ClaimedTask) -> tuple[list[Any], dict[str, Any]]:
-    """The task's args and kwargs; malformed or too deeply nested JSON is a TaskArgumentsError."""
-    try:
-        args = [] if task.args_json == "[]" else json.loads(task.args_json)
-        kwargs = {} if task.kwargs_json == "{}" else json.loads(task.kwargs_json)
-    except (ValueError, RecursionError) as exc:
-        raise TaskArgumentsError(f"arguments cannot be decoded: {type(exc).__name__}: {exc}") from None
-    if not isinstance(args, list) or not isinstance(kwargs, dict):
-        raise TaskArgumentsError("args must be a JSON list and kwargs a JSON object")
-    return args, kwargs
+    """The task's args and kwargs under the input limits (pids.limits): TaskArgumentsError for
+    anything malformed, too deep or too large, never RecursionError or MemoryError."""
+    if task.args_json == "[]" and task.kwargs_json == "{}":
+        return [], {}
+    return limits.decode_arguments(task.args_json, task.kwargs_json)
 
 
 def run_task(task: ClaimedTask, allowed_modules: tuple[str, ...], max_result_bytes: int = MAX_RESULT_BYTES) -> Outcome:

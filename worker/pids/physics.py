@@ -102,7 +102,8 @@ class Gravity:
         level = water_level(load, weight, capacity)
         finish = (load[:, np.newaxis] + weight[np.newaxis, :]) / capacity[:, np.newaxis]
         closeness_minus_load = self.falloff(workers, tasks) - finish / level
-        return self.G * weight[np.newaxis, :] * closeness_minus_load + np.asarray(tasks.priority, dtype=np.float64)[np.newaxis, :]
+        pull: np.ndarray = self.G * weight[np.newaxis, :] * closeness_minus_load
+        return pull + np.asarray(tasks.priority, dtype=np.float64)[np.newaxis, :]
 
     def mass(self, tasks: TaskWindow) -> np.ndarray:
         """Placement order key: heavier, older and higher-priority tasks settle first."""
@@ -232,7 +233,8 @@ def _tie_starts(tasks: TaskWindow, n_workers: int) -> list[int] | None:
     the scale sweep timed out. None without sequence numbers: ties go to the lowest index."""
     if tasks.seq is None or n_workers < 2:
         return None
-    return (np.asarray(tasks.seq, dtype=np.int64) % n_workers).tolist()
+    starts: list[int] = (np.asarray(tasks.seq, dtype=np.int64) % n_workers).tolist()
+    return starts
 
 
 def _first_tied_from(pull: list[float], strongest: float, start: int, first: int) -> int:

@@ -91,7 +91,7 @@ class Protocol:
             else:
                 pipe = self.redis.pipeline(transaction=False)
                 self._scripts["enqueue"](keys=key_list, args=argv, client=pipe)
-                pipe.execute_command("WAIT", ack_replicas, ack_timeout_ms)
+                pipe.execute_command("WAIT", ack_replicas, ack_timeout_ms)  # type: ignore[no-untyped-call]
                 reply, acknowledged = pipe.execute()
                 if int(acknowledged) < ack_replicas:
                     raise EnqueueNotAcknowledged(
@@ -189,7 +189,7 @@ class Protocol:
             k = self.keys
             if script == "claim":
                 cached = (k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.pending_by_weight,
-                          k.free_slots, k.idle, k.epoch)
+                          k.free_slots, k.idle)
             else:
                 cached = (k.running, k.loads, k.claims(worker_id), k.stats, k.worker_totals, k.free_slots)
             self._fixed_keys[(worker_id, script)] = cached

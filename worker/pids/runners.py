@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from .execution import Outcome, run_task
 from .wire import ClaimedTask
@@ -36,6 +36,10 @@ class Runner(Protocol):
 
     def has_inline_work(self) -> bool: ...
 
+    def waitables(self) -> list[Any]:
+        """What the claim loop waits on, besides its wake-up, to hear of finished tasks."""
+        ...
+
     def seconds_to_next_timeout(self) -> float | None: ...
 
     def healthy(self) -> tuple[bool, str]: ...
@@ -57,7 +61,8 @@ def name_timeout(outcome: Outcome) -> Outcome:
 
 def raise_in_thread(thread_id: int, exc: type[BaseException]) -> bool:
     """Ask Python to raise `exc` in another thread at its next bytecode (not inside a C call)."""
-    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc)) == 1
+    changed: int = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))
+    return changed == 1
 
 
 def clear_pending_exception(thread_id: int) -> None:
@@ -187,6 +192,9 @@ class ThreadSlots:
     def has_inline_work(self) -> bool:
         return False
 
+    def waitables(self) -> list[Any]:
+        return []  # its threads set the wake-up themselves
+
     def stop(self) -> None:
         for _ in range(self.count):
             self._inbox.put(None)
@@ -211,6 +219,9 @@ class InlineSlot:
 
     def has_inline_work(self) -> bool:
         return bool(self._queued) and not self._timed_busy
+
+    def waitables(self) -> list[Any]:
+        return []
 
     def run_inline(self, budget_seconds: float) -> None:
         started = time.monotonic()

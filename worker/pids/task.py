@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import math
-import re
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from .errors import TaskArgumentsError, TaskFunctionError
+from .errors import TaskArgumentsError
+from .functions import check_function
+from .limits import (check_batch_id, check_item, check_max_attempts, check_position, check_priority, check_retention,
+                     check_task_id, check_timeout, check_weight, encode_arguments)
 from .wire import parse_claim
 
 RETENTION_SECONDS = 86_400.0  # how long a final task's record and result stay by default (a day)
-FUNCTION_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
 
 
 class TaskState(str, Enum):
@@ -30,20 +30,6 @@ class TaskState(str, Enum):
         return self in (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED)
 
 
-def check_function(fn: str) -> str:
-    """Reject anything that is not "module.path:callable"."""
-    if not isinstance(fn, str) or not FUNCTION_PATTERN.match(fn):
-        raise TaskFunctionError(f"task function must look like 'package.module:callable', got {fn!r}")
-    return fn
-
-
-def encode_json(value: Any, what: str) -> str:
-    try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TaskArgumentsError(f"{what} must be JSON-serialisable: {exc}") from None
-
-
 @dataclass(frozen=True)
 class TaskOptions:
     """How a task is scheduled; never mixed into the task's own arguments."""
@@ -56,20 +42,12 @@ class TaskOptions:
     retention: float | None = RETENTION_SECONDS  # seconds a final task's record stays; None: until deleted
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight > 0):
-            raise TaskArgumentsError(f"weight must be a finite number > 0, got {self.weight!r}")
-        if not isinstance(self.position, str) or any(c in self.position for c in "\t\n"):
-            raise TaskArgumentsError(f"position must be a 'zone/node' string, got {self.position!r}")
-        if not isinstance(self.priority, int) or not -100 <= self.priority <= 100:
-            raise TaskArgumentsError(f"priority must be an integer in [-100, 100], got {self.priority!r}")
-        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise TaskArgumentsError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}")
-        if self.timeout is not None and not (isinstance(self.timeout, (int, float)) and self.timeout > 0):
-            raise TaskArgumentsError(f"timeout must be > 0 seconds or None, got {self.timeout!r}")
-        if self.retention is not None and not (isinstance(self.retention, (int, float))
-                                               and not isinstance(self.retention, bool)
-                                               and math.isfinite(self.retention) and self.retention > 0):
-            raise TaskArgumentsError(f"retention must be > 0 seconds or None (keep), got {self.retention!r}")
+        check_weight(self.weight)
+        check_position(self.position)
+        check_priority(self.priority)
+        check_max_attempts(self.max_attempts)
+        check_timeout(self.timeout)
+        check_retention(self.retention)
 
 
 @dataclass(frozen=True)
@@ -77,18 +55,24 @@ class TaskSpec:
     """One call to enqueue: function, JSON arguments, options and identity."""
 
     fn: str
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
     options: TaskOptions = field(default_factory=TaskOptions)
     task_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     batch_id: str = ""
+    args_json: str = field(init=False, repr=False, compare=False, default="[]")
+    kwargs_json: str = field(init=False, repr=False, compare=False, default="{}")
 
     def __post_init__(self) -> None:
+        """Every rule of pids.limits and pids.functions that needs no worker: a spec that
+        exists can be enqueued."""
         check_function(self.fn)
-        if not isinstance(self.kwargs, dict) or not all(isinstance(k, str) for k in self.kwargs):
-            raise TaskArgumentsError(f"kwargs must be a dict with string keys, got {self.kwargs!r}")
-        if not self.task_id or any(c in self.task_id for c in "{}: \t\n"):
-            raise TaskArgumentsError(f"task id must be non-empty without braces, colons or spaces: {self.task_id!r}")
+        check_task_id(self.task_id)
+        if self.batch_id:
+            check_batch_id(self.batch_id)
+        args_json, kwargs_json = encode_arguments(self.args, self.kwargs)
+        object.__setattr__(self, "args_json", args_json)  # frozen: set once, here
+        object.__setattr__(self, "kwargs_json", kwargs_json)
 
     def encoded(self) -> list[str]:
         """The task's fields as enqueue.lua expects them."""
@@ -96,8 +80,8 @@ class TaskSpec:
         return [
             self.task_id,
             self.fn,
-            encode_json(list(self.args), "args"),
-            encode_json(self.kwargs, "kwargs"),
+            self.args_json,
+            self.kwargs_json,
             repr(float(o.weight)),
             str(o.priority),
             o.position,
@@ -109,6 +93,24 @@ class TaskSpec:
 
 
 ENCODED_FIELDS = 11
+
+
+def batch_specs(batch_id: str, fn: str, items: Iterable[Any], options: TaskOptions) -> list[TaskSpec]:
+    """One spec per item (pids.limits.check_item), ids f"{batch_id}-{i}"; an item's own weight
+    and position replace the batch's. A bad item raises naming its index, before any is enqueued."""
+    check_batch_id(batch_id)
+    check_function(fn)
+    specs = []
+    for i, raw in enumerate(items):
+        try:
+            item = check_item(raw)
+            item_options = options if item.weight is None and item.position is None else replace(
+                options, weight=options.weight if item.weight is None else item.weight,
+                position=options.position if item.position is None else item.position)
+            specs.append(TaskSpec(fn, item.args, item.kwargs, item_options, f"{batch_id}-{i}", batch_id))
+        except TaskArgumentsError as exc:
+            raise TaskArgumentsError(f"item {i}: {exc}") from None
+    return specs
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable
         elif info.get("draining"):
             free[i] = 0
         else:
-            held = int(snapshot.loads.get(f"{w}:n", 0))
-            free[i] = max(0, int(info.get("slots", 1)) + int(info.get("prefetch", 0)) - held)
+            held_now = int(snapshot.loads.get(f"{w}:n", 0))
+            free[i] = max(0, int(info.get("slots", 1)) + int(info.get("prefetch", 0)) - held_now)
         positions.append(str(info.get("position", "")))
     held = np.array([snapshot.loads.get(f"{w}:n", 0.0) for w in ids], dtype=np.float64)
     return WorkerTable(ids=ids, capacity=capacity, load=load, free_slots=free, speed=speed, position=positions, held=held,
@@ -41,10 +41,10 @@ def task_window(snapshot: Snapshot) -> TaskWindow:
 
     Parsed column by column, not text by text: between two snapshots of a worker every worker
     claims, so most of a window is new to it, and per-text parsing was half of its planning."""
-    ids, metas = snapshot.task_ids, snapshot.task_meta
-    if None in metas:
-        kept = [i for i, meta in enumerate(metas) if meta is not None]
-        ids, metas = [ids[i] for i in kept], [metas[i] for i in kept]
+    ids = snapshot.task_ids
+    metas = [meta for meta in snapshot.task_meta if meta is not None]
+    if len(metas) < len(ids):
+        ids = [task_id for task_id, meta in zip(ids, snapshot.task_meta) if meta is not None]
     if len(metas) == 0:
         return TaskWindow(ids=[], weight=np.empty(0), priority=np.empty(0), position=[], age=np.empty(0),
                           seq=np.empty(0))
@@ -55,8 +55,9 @@ def task_window(snapshot: Snapshot) -> TaskWindow:
         kept = [i for i, meta in enumerate(metas) if _well_formed(meta)]
         if len(kept) == len(metas):
             raise
-        return task_window(Snapshot(snapshot.now_ms, [ids[i] for i in kept], [metas[i] for i in kept],
-                                    snapshot.workers, snapshot.loads, snapshot.view))
+        kept_metas: list[str | None] = [metas[i] for i in kept]
+        return task_window(Snapshot(snapshot.now_ms, [ids[i] for i in kept], kept_metas, snapshot.workers,
+                                    snapshot.loads, snapshot.view))
     return TaskWindow(ids=list(ids), weight=columns[0], priority=columns[1], position=position,
                       age=np.maximum(0.0, (snapshot.now_ms - columns[3]) / 1000.0), seq=columns[2])
 

@@ -52,7 +52,7 @@ class Waiter:
 
     def _wait_connected(self, open_ids: set[str], epochs: Mapping[str, str], deadline: float | None, total: int,
                         timeout: float | None) -> set[str]:
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(self.keys.done_channel)
             open_ids = self._still_open(open_ids, epochs)  # after subscribing: no event is missed in between

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple, Sequence
 
 VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
 META_FIELDS = 6  # of a pending task's metadata: order, weight, priority, position, seq, enqueued ms
-CLAIMED_FIELDS = 8  # per task in a claim reply: id attempt fn args kwargs timeout weight batch
+CLAIMED_FIELDS = 9  # per task in a claim reply: id attempt fn args kwargs timeout weight batch epoch
 
 
 class ClaimToken(NamedTuple):
@@ -140,16 +140,29 @@ def worker_info(raw: str) -> dict[str, Any]:
 
 
 def parse_claimed(reply: list[Any]) -> list[ClaimedTask]:
-    """{token suffix, then CLAIMED_FIELDS per task} (lua/claim.lua)."""
+    """{"|<ms>", "|<worker>", then CLAIMED_FIELDS per task} (lua/claim.lua)."""
     values = texts(reply)
     if not values:
         return []
-    suffix = values[0]
-    n = CLAIMED_FIELDS
-    return [ClaimedTask(values[i], f"{values[i + 1]}{suffix}", values[i + 2], values[i + 3] or "[]",
-                        values[i + 4] or "{}", float(values[i + 5]) if values[i + 5] else None,
-                        float(values[i + 6]), values[i + 7] or "")
-            for i in range(1, len(values), n)]
+    at, by = values[0], values[1]
+    return [ClaimedTask(values[i], f"{values[i + 1]}{at}|{values[i + 8] or 0}{by}", values[i + 2],
+                        values[i + 3] or "[]", values[i + 4] or "{}", _seconds(values[i + 5]), _weight(values[i + 6]),
+                        values[i + 7] or "")
+            for i in range(2, len(values), CLAIMED_FIELDS)]
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:  # a broken record: the task runs without a timeout rather than breaking the claim
+        return None
+
+
+def _weight(value: str | None) -> float:
+    try:
+        return float(value) if value else 1.0
+    except ValueError:
+        return 1.0
 
 
 def parse_completion_reply(reply: list[Any]) -> CompletionReply:

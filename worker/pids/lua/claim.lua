@@ -1,4 +1,4 @@
--- include: server_time epoch worker_load in_slices claim_token
+-- include: server_time worker_load in_slices claim_token
 -- Claim tasks for one worker, atomically: a task is won only if still pending.
 -- The candidates are tried in order until ARGV[3] are won, so a worker can send a
 -- few more than it wants and lose nothing to a task another worker just took.
@@ -15,38 +15,38 @@
 -- KEYS[6] pending_by_weight ZSET id -> weight, of the tasks heavier than the default 1
 -- KEYS[7] free_slots     ZSET worker id -> free slots
 -- KEYS[8] idle           ZSET worker id -> ms it found the queue empty
--- KEYS[9] epoch          STRING the data set's epoch (epoch.lua)
--- KEYS[10..]             task hashes, in the order of ARGV[5..]
+-- KEYS[9..]              task hashes, in the order of ARGV[5..]
 -- ARGV[1] worker id
 -- ARGV[2] lease in ms
 -- ARGV[3] the most tasks to win
 -- ARGV[4] '1' if the worker may be in the idle set (its last snapshot found no pending task)
 -- ARGV[5..] candidate task ids
--- Returns {token suffix "|<ms>|<epoch>|<worker>", then 8 values per won task: id attempt fn args
--- kwargs timeout weight batch}; a task's token is its attempt followed by the suffix.
+-- Returns {"|<ms>", "|<worker>", then 9 values per won task: id attempt fn args kwargs timeout
+-- weight batch epoch}: a task's token is "<attempt>|<ms>|<epoch>|<worker>", its epoch being the one
+-- its data set had when it was enqueued (kept in its hash, so a claim reads no other key).
 local now = server_now_ms()
 local now_text = string.format('%d', now)
 local worker = ARGV[1]
 local deadline_text = string.format('%d', now + tonumber(ARGV[2]))  -- formatted once, not per task
-local claim_suffix = '|' .. now_text .. '|' .. current_epoch(KEYS[9]) .. '|' .. worker
 local wanted = tonumber(ARGV[3])
-local won, ids, leases, heavy = {claim_suffix}, {}, {}, {}
+local won, ids, leases, heavy = {'|' .. now_text, '|' .. worker}, {}, {}, {}
 local added = 0
-for i = 10, #KEYS do
+for i = 9, #KEYS do
   if #ids == wanted then break end
-  local id = ARGV[i - 5]
+  local id = ARGV[i - 4]
   if redis.call('ZREM', KEYS[1], id) == 1 then
-    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'batch', 'claim')
+    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'batch', 'epoch', 'claim')
     if not spec[1] then  -- queued without a record (a data set restored in part): drop the entry
       redis.call('HDEL', KEYS[2], id)
       redis.call('ZREM', KEYS[6], id)
     else
-      local last_attempt, last_ms = parse_claim(spec[7])
+      local last_attempt, last_ms = parse_claim(spec[8])
+      local token = '|' .. now_text .. '|' .. (spec[7] or '0') .. '|' .. worker
       local attempt = (tonumber(last_attempt) or 0) + 1
       if attempt == 2 then  -- the first claim's time, kept once the claim field moves on
-        redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. claim_suffix, 'first_claimed_at', last_ms)
+        redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. token, 'first_claimed_at', last_ms)
       else
-        redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. claim_suffix)
+        redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. token)
       end
       local weight = tonumber(spec[5]) or 1
       added = added + weight
@@ -56,7 +56,7 @@ for i = 10, #KEYS do
       leases[#leases + 1] = id
       won[#won + 1] = id
       won[#won + 1] = attempt
-      for j = 1, 6 do
+      for j = 1, 7 do
         won[#won + 1] = spec[j]
       end
     end

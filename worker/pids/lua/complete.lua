@@ -37,7 +37,7 @@ for k = 7, #KEYS, 3 do
     if result ~= 'null' then
       redis.call('SET', KEYS[k + 1], result)  -- no key for a null result: the client reads none as null
     end
-    expire_final(task[5], KEYS[k], KEYS[k + 1], KEYS[k + 2])
+    expire_final(task[5], KEYS[k], result ~= 'null' and KEYS[k + 1] or nil, KEYS[k + 2])
     released = released + (tonumber(task[3]) or 1)
     accepted[#accepted + 1] = id
     events[#events + 1] = id .. ':' .. size

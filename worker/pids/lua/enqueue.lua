@@ -35,7 +35,7 @@ for i = 8, #KEYS do
       'state', 'pending', 'claim', '', 'weight', ARGV[base + 4], 'cancel_requested', '0',
       'retention', ARGV[base + 10], 'error', '',
       'fn', ARGV[base + 1], 'args', ARGV[base + 2], 'kwargs', ARGV[base + 3], 'timeout', ARGV[base + 8],
-      'batch', ARGV[base + 9], 'first_claimed_at', '', 'finished_at', '', 'result_size', '',
+      'batch', ARGV[base + 9], 'epoch', epoch, 'first_claimed_at', '', 'finished_at', '', 'result_size', '',
       'id', id, 'priority', ARGV[base + 5], 'position', ARGV[base + 6], 'max_attempts', ARGV[base + 7],
       'enqueued_at', now, 'order', order, 'seq', seq)
     redis.call('ZADD', KEYS[1], order, id)
