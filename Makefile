@@ -51,10 +51,12 @@ test: dev      ## the whole suite: unit, integration (real redis-server), e2e (r
 	$(E2E)/run.sh -q tests e2e
 	$(MAKE) test-lowest
 
-version:       ## write pids.__version__ (worker/pids/__init__.py, the one place) into Chart.yaml and e2e/versions.sh
+version:       ## write pids.__version__ (worker/pids/__init__.py, the one place) into the charts, e2e/versions.sh, examples
 	v="$$(sed -n 's/^__version__ = "\(.*\)"$$/\1/p' worker/pids/__init__.py)" && \
 	sed -i -E "s/^version: .*/version: $$v/; s/^appVersion: .*/appVersion: \"$$v\"/" charts/*/Chart.yaml && \
-	sed -i -E "s/^PIDS_VERSION=.*/PIDS_VERSION=$$v/" $(E2E)/versions.sh
+	sed -i -E "s/^PIDS_VERSION=.*/PIDS_VERSION=$$v/" $(E2E)/versions.sh && \
+	sed -i -E "s/^ARG PIDS_VERSION=.*/ARG PIDS_VERSION=$$v/; s/(pids-[a-z-]+):[0-9][A-Za-z0-9.+-]*/\1:$$v/g" \
+	  examples/app/Dockerfile $$(find examples -name '*.yaml')
 
 lock:          ## regenerate $(LOCK) from the ranges of pyproject.toml and bench/pyproject.toml, keeping its pins (UPGRADE=1: newest allowed)
 	python3 -m pip install -q -c $(LOCK) uv

@@ -37,6 +37,7 @@ IMAGES = {
     "worker": f"pids-worker:{IMAGE_TAG}",
     "operator": f"pids-operator:{IMAGE_TAG}",
     "redis": f"pids-redis:{IMAGE_TAG}",
+    "wordcount": f"pids-example-wordcount:{IMAGE_TAG}",  # examples/app: users' own code FROM pids-worker
 }
 
 T = TypeVar("T")

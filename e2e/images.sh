@@ -3,6 +3,8 @@
 #   pids-worker:$PIDS_VERSION    worker/Dockerfile
 #   pids-operator:$PIDS_VERSION  operator/Dockerfile
 #   pids-redis:$PIDS_VERSION     e2e/images/redis/Dockerfile
+#   pids-example-wordcount:$PIDS_VERSION  examples/app/Dockerfile: FROM pids-worker, plus the
+#                                example app's wheel (built here like the pids wheel)
 # Their FROM images are local `docker import`s of debootstrapped bookworm
 # (e2e/base-images.sh). Python packages come only from a wheelhouse built here
 # on the host with `pip wheel` (PyPI is reachable from the host; the image
@@ -76,15 +78,24 @@ fi
 cp "$WH"/*.whl "$CTX/wheels/"
 log "wheelhouse ready ($(ls "$CTX/wheels" | wc -l) wheels, $((SECONDS - t0)) s)"
 
-build() { # tag dockerfile base-image
+build() { # tag dockerfile base-image [context]
   log "docker build $1"
   DOCKER_BUILDKIT=0 docker build --quiet \
     --build-arg "BASE_IMAGE=$3" --build-arg "PIDS_VERSION=$PIDS_VERSION" \
     --label "org.opencontainers.image.version=$PIDS_VERSION" \
-    -t "$1" -f "$2" "$CTX" 2> >(grep -vE 'DEPRECATED|legacy builder|BuildKit is currently|environment-variable|^$' >&2) >/dev/null
+    -t "$1" -f "$2" "${4:-$CTX}" 2> >(grep -vE 'DEPRECATED|legacy builder|BuildKit is currently|environment-variable|not consumed|^$' >&2) >/dev/null
 }
 build "pids-worker:$PIDS_VERSION" "$REPO_ROOT/worker/Dockerfile" "$PYTHON_IMAGE"
 build "pids-operator:$PIDS_VERSION" "$REPO_ROOT/operator/Dockerfile" "$PYTHON_IMAGE"
 build "pids-redis:$PIDS_VERSION" "$E2E_DIR/images/redis/Dockerfile" "$REDIS_BASE_IMAGE"
-docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^pids-(worker|operator|redis):' >&2
+# The example of users' own code: its wheel (from a scratch copy, fixed timestamps as above),
+# then its own Dockerfile, exactly as the README tells users to build it.
+APP_CTX="$PIDS_E2E_CACHE/app-context"
+rm -rf "$APP_CTX" "$src/app"; mkdir -p "$APP_CTX/dist"
+cp -r "$REPO_ROOT/examples/app" "$src/app"
+find "$src/app" \( -name __pycache__ -o -name dist -o -name build -o -name '*.egg-info' \) -prune -exec rm -rf {} +
+SOURCE_DATE_EPOCH=315532800 "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$APP_CTX/dist" "$src/app" >&2
+cp "$REPO_ROOT/examples/app/Dockerfile" "$REPO_ROOT/examples/app/.dockerignore" "$APP_CTX/"
+build "$APP_IMAGE" "$APP_CTX/Dockerfile" "$PYTHON_IMAGE" "$APP_CTX"
+docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^pids-(worker|operator|redis|example-wordcount):' >&2
 log "images built in $((SECONDS - t0)) s"

@@ -29,7 +29,8 @@ PYTHON_IMAGE="pids-e2e/python:$DEBIAN_SUITE"
 REDIS_BASE_IMAGE="pids-e2e/redis-base:$DEBIAN_SUITE"
 NODE_BASE_IMAGE="pids-e2e/node-base:$DEBIAN_SUITE"
 NODE_IMAGE="pids-e2e/kind-node:$K8S_VERSION"
-PIDS_IMAGES=("pids-worker:$PIDS_VERSION" "pids-operator:$PIDS_VERSION" "pids-redis:$PIDS_VERSION")
+APP_IMAGE="pids-example-wordcount:$PIDS_VERSION"   # examples/app: users' own code FROM pids-worker
+PIDS_IMAGES=("pids-worker:$PIDS_VERSION" "pids-operator:$PIDS_VERSION" "pids-redis:$PIDS_VERSION" "$APP_IMAGE")
 
 # Serialise concurrent runs (several people share this machine and its docker):
 # re-exec the calling script under flock; -o keeps the lock fd away from the

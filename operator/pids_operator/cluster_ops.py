@@ -10,6 +10,7 @@ import time
 from typing import Any, Mapping
 
 from . import meta
+from .app_secret import publish_app_secret
 from .cluster_status import QueueCounts, build_cluster_status
 from .connections import Connections
 from .degradation import workers_problem
@@ -55,6 +56,7 @@ def reconcile(kube: Kube, body: Mapping[str, Any], spec: ClusterSpec) -> int:
     replicas = int(existing["spec"]["replicas"]) if existing else initial_replicas(spec)
     kube.apply(build_worker_deployment(body, spec, replicas))
     kube.apply(build_worker_service(body, spec))
+    publish_app_secret(kube, body, spec)
     return replicas
 
 

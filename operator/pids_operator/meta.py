@@ -31,6 +31,7 @@ SUFFIXES = {
     "redis-data": "redis-data",
     "config": "config",
     "service-account": "worker",
+    "app-secret": "app",
 }
 DNS_LABEL_MAX = 63
 # A Deployment's pods are named <deployment>-<10 char hash>-<5 chars>.

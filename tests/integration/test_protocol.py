@@ -191,8 +191,10 @@ def test_failures_retry_then_land_in_the_dead_letter_set(client: Client) -> None
     register(p, "a")
     (task,) = p.claim("a", ["poison"], lease_ms=5000)
     assert p.fail("a", task, "boom 1", retryable=True, backoff_ms=0, busy_seconds=0.0) == "scheduled"
-    assert client.task_info("poison").state is TaskState.SCHEDULED
-    assert p.snapshot(10).task_ids == ["poison"]  # backoff over: promoted back to pending
+    assert client.task_info("poison").state is TaskState.SCHEDULED and p.snapshot(10).task_ids == []
+    assert reaper.queue_due_retries(p) == 1  # backoff over: queued again, and says so
+    assert client.task_info("poison").state is TaskState.PENDING and p.snapshot(10).task_ids == ["poison"]
+    assert client.cluster_stats().scheduled == 0 and client.cluster_stats().backlog == 1
     (task,) = p.claim("a", ["poison"], lease_ms=5000)
     assert p.fail("a", task, "boom 2", retryable=True, backoff_ms=0, busy_seconds=0.0) == "failed"
     dead = client.dead_letters()
@@ -244,6 +246,31 @@ def test_cancel_removes_pending_and_marks_running(client: Client) -> None:
     assert p.complete("a", [done(task, "1")]) == accepted("r")
     assert client.task_info("r").state is TaskState.CANCELLED
     assert client.cluster_stats().backlog == 0
+
+
+def test_a_task_cancelled_while_running_counts_as_cancelled_when_its_completion_arrives(client: Client) -> None:
+    p = client.protocol
+    client.submit("pids.tasks:echo", task_id="r")
+    register(p, "a")
+    (task,) = p.claim("a", ["r"], lease_ms=5000)
+    assert client.cancel("r")
+    assert p.complete("a", [done(task, "1")]) == accepted("r")
+    stats = client.cluster_stats()
+    assert (stats.succeeded, stats.cancelled) == (0, 1)
+
+
+def test_a_late_completion_of_a_task_cancelled_without_one_is_stale_not_already_done(client: Client) -> None:
+    """Cancelled while it ran, then released: its holder's completion is refused; "already" is
+    only for a resend of a completion that was recorded."""
+    p = client.protocol
+    client.submit("pids.tasks:echo", task_id="r")
+    register(p, "a")
+    (task,) = p.claim("a", ["r"], lease_ms=5000)
+    assert client.cancel("r")
+    p.release_worker("a", reason="test: a lost")
+    assert client.task_info("r").state is TaskState.CANCELLED
+    assert p.complete("a", [done(task, "1")]) == stale("r")
+    assert client.results(["r"]) == [None]
 
 
 def test_heartbeat_renews_only_tasks_the_worker_knows_it_holds(client: Client) -> None:

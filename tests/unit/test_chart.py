@@ -165,7 +165,7 @@ def test_crd_chart_renders_every_crd_as_a_kept_template() -> None:
 def test_role_grants_only_what_the_operator_uses() -> None:
     (role,) = by_kind(render(), "Role")
     verbs = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
-    assert verbs[("", "secrets")] == {"get", "create"}
+    assert verbs[("", "secrets")] == {"get", "create", "patch"}  # patch: the connection Secret, applied
     assert "delete" not in set().union(*verbs.values())
     assert verbs[("", "pods")] == {"get", "list", "watch", "patch"}
     assert ("", "nodes") not in verbs

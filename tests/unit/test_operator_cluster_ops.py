@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,10 +105,19 @@ def test_reconcile_creates_every_child_and_one_password() -> None:
     spec = ClusterSpec.parse(BODY["spec"])
     assert cluster_ops.reconcile(kube, BODY, spec) == 2  # type: ignore[arg-type]
     kinds = sorted(kind for kind, _ in kube.objects)
-    assert kinds == ["ConfigMap", "Deployment", "Deployment", "Secret", "Service", "Service", "ServiceAccount"]
+    assert kinds == ["ConfigMap", "Deployment", "Deployment", "Secret", "Secret", "Service", "Service", "ServiceAccount"]
     password = kube.secrets["demo-redis-auth"]
     cluster_ops.reconcile(kube, BODY, spec)  # type: ignore[arg-type]
     assert kube.secrets["demo-redis-auth"] == password
+
+
+def test_reconcile_publishes_the_connection_secret_with_the_generated_password() -> None:
+    kube = MemoryKube()
+    cluster_ops.reconcile(kube, BODY, ClusterSpec.parse(BODY["spec"]))  # type: ignore[arg-type]
+    data = {k: base64.b64decode(v).decode() for k, v in kube.objects[("Secret", "demo-app")]["data"].items()}
+    password = kube.secrets["demo-redis-auth"]
+    assert data == {"url": f"redis://:{password}@demo-redis.ns.svc:6379/0", "host": "demo-redis.ns.svc", "port": "6379",
+                    "password": password, "cluster": "demo"}
 
 
 def test_reconcile_keeps_the_replicas_the_scaler_set() -> None:

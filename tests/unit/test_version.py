@@ -44,8 +44,14 @@ def test_dockerfiles_take_the_version_from_the_build(dockerfile: str) -> None:
     assert re.search(r"^ARG PIDS_VERSION$", text, re.MULTILINE), "no default: images.sh passes pids.__version__"
 
 
+def test_dockerfile_defaults_are_the_version() -> None:
+    defaults = {str(p.relative_to(ROOT)): v for p in ROOT.glob("**/Dockerfile") if ".venv" not in p.parts
+                for v in re.findall(r"^ARG PIDS_VERSION=(\S+)$", p.read_text(), re.MULTILINE)}
+    assert all(v == __version__ for v in defaults.values()), f"{defaults}: run `make version`"
+
+
 def test_no_manifest_pins_another_version_of_the_images() -> None:
-    pinned = re.compile(r"pids-(?:worker|operator|redis):([0-9][\w.+-]*)")
+    pinned = re.compile(r"pids-[a-z-]+:([0-9][\w.+-]*)")
     paths = [*ROOT.glob("examples/**/*.yaml"), *ROOT.glob("crds/*.yaml"), *ROOT.glob("charts/*/values.yaml")]
     found = {(p.name, v) for p in paths for v in pinned.findall(p.read_text())}
     assert all(v == __version__ for _, v in found), found

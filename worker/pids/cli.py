@@ -180,7 +180,7 @@ def _client(args: argparse.Namespace) -> Any:
     return Client(args.redis_url, args.cluster, password=os.environ.get("PIDS_REDIS_PASSWORD"))
 
 
-def _json_arg(raw: str, field: str) -> Any:
+def json_arg(raw: str, field: str = "argument") -> Any:
     """A command-line value as JSON; a list or object must be valid JSON within the limits,
     other text that is not JSON stays a plain string."""
     if raw.lstrip().startswith(("[", "{")):
@@ -192,7 +192,7 @@ def _json_arg(raw: str, field: str) -> Any:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    positional = [_json_arg(a, f"argument {i + 1}") for i, a in enumerate(args.args)]
+    positional = [json_arg(a, f"argument {i + 1}") for i, a in enumerate(args.args)]
     handle = _client(args).submit(args.fn, *positional, kwargs=decode_json(args.kwargs, "--kwargs"), task_id=args.task_id,
                                   weight=args.weight, position=args.position, priority=args.priority,
                                   max_attempts=args.max_attempts, timeout=args.timeout)

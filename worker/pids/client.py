@@ -226,17 +226,15 @@ class Client:
 
     def batch_status(self, batch_id: str) -> BatchStatus:
         ids = self.batch_ids(batch_id)
-        pipe = self.redis.pipeline(transaction=False)
-        for task_id in ids:
-            pipe.hmget(self.keys.task(task_id), INFO_FIELDS)
         counts: Counter[str] = Counter()
         claimed_by: Counter[str] = Counter()
         waits: list[float] = []
         runs: list[float] = []
         errors: list[str] = []
         max_attempts = 0
-        for row in pipe.execute():
-            info = TaskInfo.from_hash({f: _text(v) for f, v in zip(INFO_FIELDS, row) if v is not None})
+        for info in self.task_infos(ids):
+            if info is None:
+                continue
             counts[info.state.value] += 1
             max_attempts = max(max_attempts, info.attempt)
             if info.worker:
@@ -334,3 +332,31 @@ class Client:
 
     def forget_worker(self, worker_id: str) -> bool:
         return self.protocol.forget_worker(worker_id)
+
+    def task_infos(self, task_ids: Sequence[str]) -> list[TaskInfo | None]:
+        """The records of many tasks in one round trip, in order (None for a task that does not exist)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in task_ids:
+            pipe.hmget(self.keys.task(task_id), INFO_FIELDS)
+        rows = pipe.execute() if task_ids else []
+        return [TaskInfo.from_hash({f: _text(v) for f, v in zip(INFO_FIELDS, row) if v is not None}) if row[0] else None
+                for row in rows]
+
+    def retry(self, tasks: Iterable[str | TaskInfo], attempts: int = 1) -> dict[str, str]:
+        """Send dead-lettered tasks back to the queue with `attempts` more attempts each. A TaskInfo
+        is retried only if it is still failed at the attempt it records (what the caller saw); a
+        plain id at the attempt it failed at now. Returns per task id "requeued", "stale",
+        "missing" or the state it was left in."""
+        given = list(tasks)
+        ids = [t for t in given if isinstance(t, str)]
+        read = dict(zip(ids, self.task_infos(ids)))
+        outcomes: dict[str, str] = {}
+        fenced: list[tuple[str, int]] = []
+        for task in given:
+            info = read[task] if isinstance(task, str) else task
+            if info is None:
+                outcomes[str(task)] = "missing"
+            else:
+                fenced.append((info.id, info.attempt))
+        outcomes.update(zip([task_id for task_id, _ in fenced], self.protocol.retry(fenced, attempts)))
+        return outcomes

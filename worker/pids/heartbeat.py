@@ -85,6 +85,7 @@ class HeartbeatLoop:
         if reply.drain_requested:
             self.on_drain()
         if self.may_reap() and reaper.take_turn(self.protocol, self.worker_id, int(s.heartbeat_seconds * 1000)):
+            reaper.queue_due_retries(self.protocol)
             reaper.release_expired_leases(self.protocol)
             for worker_id in reaper.release_dead_workers(self.protocol):
                 log.warning("worker %s missed its heartbeat deadline: its tasks are back in the queue", worker_id)

@@ -58,7 +58,8 @@ class Keys:
 
     @cached_property
     def stats(self) -> str:
-        """HASH of cluster counters: enqueued, claimed, succeeded, failed, retried, cancelled, released."""
+        """HASH of cluster counters: enqueued, claimed, succeeded, failed, retried, cancelled, released,
+        dead_retried (dead letters sent back to the queue)."""
         return self.prefix + "stats"
 
     # workers

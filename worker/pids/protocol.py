@@ -9,13 +9,13 @@ from typing import Any, NamedTuple, Sequence
 import redis
 
 from . import scripts
-from .errors import EnqueueNotAcknowledged
+from .errors import EnqueueNotAcknowledged, TaskArgumentsError
 from .held_connection import HeldConnection
 from .keys import Keys
 from .task import ENCODED_FIELDS, TaskSpec
 from .wire import (
     NO_TOTALS, VIEW, ClaimedTask, Completion, CompletionReply, Snapshot, WorkerTotals, parse_claimed,
-    parse_completion_reply, parse_snapshot, text,
+    parse_completion_reply, parse_snapshot, text, texts,
 )
 
 ENQUEUE_CHUNK = 500
@@ -71,7 +71,8 @@ class Protocol:
         self._fixed_keys: dict[tuple[str, str], tuple[str, ...]] = {}
         self._scripts = {name: scripts.register(client, name) for name in (
             "enqueue", "snapshot", "claim", "complete", "fail", "release", "heartbeat", "forget_worker", "cancel",
-            "cycle")}
+            "promote",
+            "cycle", "retry")}
 
     def enqueue(self, specs: Sequence[TaskSpec], batch_id: str = "", *, ack_replicas: int = 0,
                 ack_timeout_ms: int = 1000) -> Enqueued:
@@ -113,7 +114,7 @@ class Protocol:
 
     def _snapshot_call(self, window: int, heaviest: int, view: int, me: str) -> tuple[list[str], list[Any]]:
         k = self.keys
-        keys = [k.pending, k.pending_meta, k.scheduled, k.workers, k.loads, k.pending_by_weight, k.free_slots, k.idle]
+        keys = [k.pending, k.pending_meta, k.workers, k.loads, k.pending_by_weight, k.free_slots, k.idle]
         return keys, [window, heaviest, view, me]
 
     def claim(self, worker_id: str, task_ids: Sequence[str], lease_ms: int, wanted: int | None = None) -> list[ClaimedTask]:
@@ -227,6 +228,14 @@ class Protocol:
             pipe.hget(self.keys.task(task_id), "batch")
         return [text(b or "") for b in pipe.execute()]
 
+    def promote(self, task_ids: Sequence[str]) -> int:
+        """Queue those of these scheduled tasks whose backoff is over; returns how many."""
+        if not task_ids:
+            return 0
+        k = self.keys
+        keys = [k.scheduled, k.pending, k.pending_meta, k.pending_by_weight, *map(k.task, task_ids)]
+        return int(self._scripts["promote"](keys=keys, args=list(task_ids)))
+
     def held_claims(self, worker_id: str) -> set[str]:
         """The ids in the worker's claims set in Redis."""
         return {text(t) for t in self.redis.smembers(self.keys.claims(worker_id))}
@@ -266,3 +275,22 @@ class Protocol:
     def server_ms(self) -> int:
         seconds, micros = self.redis.time()
         return int(seconds) * 1000 + int(micros) // 1000
+
+    def retry(self, failed: Sequence[tuple[str, int]], more_attempts: int) -> list[str]:
+        """Send dead-lettered tasks, given as (id, the attempt they were seen failing at), back to
+        the queue with `more_attempts` more attempts; returns per task "requeued", "stale",
+        "missing" or the state it was left in."""
+        if not isinstance(more_attempts, int) or more_attempts < 1:
+            raise TaskArgumentsError(f"a retry needs at least 1 more attempt, got {more_attempts!r}")
+        k = self.keys
+        outcomes: list[str] = []
+        for start in range(0, len(failed), ENQUEUE_CHUNK):
+            chunk = failed[start : start + ENQUEUE_CHUNK]
+            keys = [k.pending, k.pending_meta, k.dead, k.stats, k.pending_by_weight]
+            for (task_id, _), batch in zip(chunk, self._batches([task_id for task_id, _ in chunk])):
+                keys += [k.task(task_id), k.batch(batch) if batch else k.task(task_id)]
+            argv: list[Any] = [k.new_work_channel, more_attempts]
+            for task_id, attempt in chunk:
+                argv += [task_id, attempt]
+            outcomes += texts(self._scripts["retry"](keys=keys, args=argv))
+        return outcomes

@@ -1,5 +1,5 @@
-"""The reaper's turn: one worker per heartbeat period gives back the tasks of dead workers and
-expired leases, and trims the dead-letter set, so the cluster's reaping cost per second stays
+"""The reaper's turn: one worker per heartbeat period queues the retries whose backoff is over,
+gives back the tasks of dead workers and expired leases, and trims the dead-letter set, so the cluster's reaping cost per second stays
 the same however many workers there are."""
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ def release_expired_leases(protocol: Protocol, limit: int = 1000) -> tuple[int, 
         r, d = protocol.release(owner, ids, only_expired=True, reason=f"lease expired on worker {owner}")
         requeued, dead = requeued + r, dead + d
     return requeued, dead
+
+
+def queue_due_retries(protocol: Protocol, limit: int = 1000) -> int:
+    """Retries whose backoff is over go back to the queue."""
+    due = protocol.redis.zrangebyscore(protocol.keys.scheduled, "-inf", protocol.server_ms(), 0, limit)
+    return protocol.promote([text(t) for t in due if isinstance(t, (str, bytes))])
 
 
 def release_dead_workers(protocol: Protocol) -> list[str]:

@@ -87,7 +87,7 @@ app.kubernetes.io/component: operator
   verbs: [get, list, watch, create, patch, update]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, create]
+  verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, patch]

@@ -3,6 +3,7 @@
 -- still running under exactly the claim token it was claimed with, so a late duplicate of an
 -- older attempt, or of a claim made before the data set was lost, never overwrites anything.
 -- The same token sent again after a lost reply is reported as already done, and changes nothing.
+-- A task cancelled while it ran and then completed ends cancelled, and is counted so.
 -- KEYS[1] running        ZSET id -> lease deadline ms
 -- KEYS[2] loads          HASH worker id -> held weight, "<worker>:n" -> held count
 -- KEYS[3] claims         SET of ids held by this worker
@@ -18,16 +19,24 @@
 -- Returns {accepted ids..., "|", stale ids..., "|", ids already completed with this token...}.
 local now = server_now_ms()
 local worker = ARGV[1]
+-- a cancelled task's completion was recorded if it has a result size (only a completion sets one):
+-- one cancelled by a release or a failure is no completion of its last token
+local function recorded(task_key)
+  return (redis.call('HGET', task_key, 'result_size') or '') ~= ''
+end
 local now_text = string.format('%d', now)
 local accepted, stale, already, events = {}, {}, {}, {}
-local released = 0
+local released, cancelled = 0, 0
 for k = 7, #KEYS, 3 do
   local base = 6 + (k - 7)
   local id, token, result = ARGV[base], ARGV[base + 1], ARGV[base + 2]
   local task = redis.call('HMGET', KEYS[k], 'state', 'claim', 'weight', 'cancel_requested', 'retention', 'error')
   if task[1] == 'running' and task[2] == token then
     local state = 'succeeded'
-    if task[4] == '1' then state = 'cancelled' end
+    if task[4] == '1' then  -- cancelled while it ran: it ends cancelled, counted as such
+      state = 'cancelled'
+      cancelled = cancelled + 1
+    end
     local size = tostring(#result)
     if task[6] ~= '' then  -- a release's reason from an earlier attempt is no error of this one
       redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size, 'error', '')
@@ -41,7 +50,7 @@ for k = 7, #KEYS, 3 do
     released = released + (tonumber(task[3]) or 1)
     accepted[#accepted + 1] = id
     events[#events + 1] = id .. ':' .. size
-  elseif task[2] == token and (task[1] == 'succeeded' or task[1] == 'cancelled') then
+  elseif task[2] == token and (task[1] == 'succeeded' or (task[1] == 'cancelled' and recorded(KEYS[k]))) then
     already[#already + 1] = id
   else
     stale[#stale + 1] = id
@@ -51,7 +60,8 @@ if #accepted > 0 then
   call_in_slices('ZREM', KEYS[1], accepted)  -- running, and this worker's claims: once for all
   call_in_slices('SREM', KEYS[3], accepted)
   change_worker_load(KEYS[2], KEYS[6], KEYS[3], worker, -released, -#accepted)
-  redis.call('HINCRBY', KEYS[4], 'succeeded', #accepted)
+  if #accepted > cancelled then redis.call('HINCRBY', KEYS[4], 'succeeded', #accepted - cancelled) end
+  if cancelled > 0 then redis.call('HINCRBY', KEYS[4], 'cancelled', cancelled) end
   redis.call('PUBLISH', ARGV[2], table.concat(events, ' '))
 end
 if ARGV[3] ~= '0' then

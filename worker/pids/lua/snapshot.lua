@@ -1,34 +1,22 @@
--- include: server_time pending_meta
--- One round trip for a claim cycle: promote retries whose backoff is over, then read
--- the window (the H heaviest pending tasks, of those heavier than the default weight 1,
--- and the first pending tasks in queue order, K in all) and
--- the worker view: the V workers with the most free slots, and the caller. Its cost
--- grows with K and V, never with the number of workers.
+-- include: server_time
+-- One round trip for a claim cycle: read the window (the H heaviest pending tasks, of those
+-- heavier than the default weight 1, and the first pending tasks in queue order, K in all) and
+-- the worker view: the V workers with the most free slots, and the caller. Its cost grows with K
+-- and V, never with the number of workers.
 -- KEYS[1] pending        ZSET id -> queue order
 -- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition\tseq\tenqueued_ms"
--- KEYS[3] scheduled      ZSET id -> ms when it may run again
--- KEYS[4] workers        HASH worker id -> JSON info (with its heartbeat deadline)
--- KEYS[5] loads          HASH worker id -> held weight
--- KEYS[6] pending_by_weight ZSET id -> weight, of the tasks heavier than the default 1
--- KEYS[7] free_slots     ZSET worker id -> free slots
--- KEYS[8] idle           ZSET worker id -> ms it found the queue empty (enqueue wakes these)
+-- KEYS[3] workers        HASH worker id -> JSON info (with its heartbeat deadline)
+-- KEYS[4] loads          HASH worker id -> held weight
+-- KEYS[5] pending_by_weight ZSET id -> weight, of the tasks heavier than the default 1
+-- KEYS[6] free_slots     ZSET worker id -> free slots
+-- KEYS[7] idle           ZSET worker id -> ms it found the queue empty (enqueue wakes these)
 -- ARGV[1] window size K   ARGV[2] H, how many of the K may be the heaviest pending
 -- ARGV[3] view size V   ARGV[4] the calling worker's id
 -- Returns {now_ms, task ids, metas, worker ids, worker infos, loads and held counts (2 per worker)}.
 local now = server_now_ms()
-local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
-for _, id in ipairs(due) do
-  local meta = redis.call('HGET', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
-  local order, weight = string.match(meta or '', '^([^\t]*)\t([^\t]*)')
-  if tonumber(order) then  -- (a retry without metadata is not queued)
-    redis.call('ZADD', KEYS[1], tonumber(order), id)
-    index_by_weight(KEYS[6], id, weight)
-  end
-end
 local heaviest = {}
 if tonumber(ARGV[2]) > 0 then
-  heaviest = redis.call('ZREVRANGE', KEYS[6], 0, tonumber(ARGV[2]) - 1)
+  heaviest = redis.call('ZREVRANGE', KEYS[5], 0, tonumber(ARGV[2]) - 1)
 end
 -- the rest in queue order: the whole window when no pending task is heavier than the default
 local rest = tonumber(ARGV[1]) - #heaviest
@@ -45,7 +33,7 @@ local metas = {}
 if #ids > 0 then
   metas = redis.call('HMGET', KEYS[2], unpack(ids))
 end
-local view = redis.call('ZREVRANGE', KEYS[7], 0, tonumber(ARGV[3]) - 1)
+local view = redis.call('ZREVRANGE', KEYS[6], 0, tonumber(ARGV[3]) - 1)
 local me_seen = false
 for _, w in ipairs(view) do
   if w == ARGV[4] then me_seen = true end
@@ -53,15 +41,15 @@ end
 if not me_seen and ARGV[4] ~= '' then view[#view + 1] = ARGV[4] end
 local infos, loads = {}, {}
 if #view > 0 then
-  infos = redis.call('HMGET', KEYS[4], unpack(view))
+  infos = redis.call('HMGET', KEYS[3], unpack(view))
   local fields = {}
   for _, w in ipairs(view) do
     fields[#fields + 1] = w
     fields[#fields + 1] = w .. ':n'
   end
-  loads = redis.call('HMGET', KEYS[5], unpack(fields))
+  loads = redis.call('HMGET', KEYS[4], unpack(fields))
 end
 if #ids == 0 and ARGV[4] ~= '' then
-  redis.call('ZADD', KEYS[8], now, ARGV[4])
+  redis.call('ZADD', KEYS[7], now, ARGV[4])
 end
 return {now, ids, metas, view, infos, loads}
