@@ -8,9 +8,10 @@ Per-worker busy time comes from the workers' own totals (cluster_stats), makespa
 from the task records (last finished_at - first enqueued_at), LB from the true sizes.
 
 The simulator then runs the same policy object (built as the worker builds it, with
-the worker's window and heaviest settings) on the same tasks in the order the real
-queue served them, under the real task ids and enqueue sequence numbers, so random,
-power-of-two and round-robin make the same choices in both.
+the worker's window and heaviest settings, in the worker's own claim cycle) on the same
+tasks, under the real task ids and enqueue sequence numbers (which order its queue, as
+they order the real one), so random, power-of-two and round-robin make the same choices
+in both.
 
 Only workloads the real data plane can reproduce with plain sleeping tasks are offered:
 tasks at t = 0 on equal workers with no data positions. The centralised references
@@ -118,10 +119,11 @@ def real_metrics(workload: Workload, unit: float, infos: list[TaskInfo], busy: n
 
 
 def sim_metrics(workload: Workload, policy: str, settings: WorkerSettings, overhead: float = 0.0) -> dict[str, float]:
-    """The simulator on `workload` with the worker's policy and claim window (1-slot workers); with
-    `overhead` (in size units) added to every task's run time as well, only its makespan / true LB."""
+    """The simulator on `workload` with the worker's policy and window settings (1-slot workers, each
+    sizing its window as a real one does); with `overhead` (in size units) added to every task's run
+    time as well, only its makespan / true LB."""
     placement = make_policy(policy) if policy in REFERENCES else online_policy(settings)
-    window, heavy = claim_window(CycleConfig.of(settings), len(workload.workers))
+    window, heavy = settings.window, settings.heaviest
     result = simulate(workload, placement, window=window, heavy=heavy)
     metrics = {m: v for m, v in result.metrics().items() if m in METRICS}
     if overhead > 0:
@@ -155,8 +157,7 @@ def run_policy(redis_url: str, policy: str, task_sets: list[tuple[int, Workload]
             ids = [h.id for h in handles]
             infos, seqs = task_records(redis_url, client, ids)
             lower_bound = makespan_lower_bound(workload.size, np.ones(len(workload.workers)))
-            # the real queue's order: enqueue ms, then task id (the pending ZSET's tie-break)
-            order = sorted(range(len(ids)), key=lambda t: (infos[t].enqueued_at, ids[t]))
+            order = sorted(range(len(ids)), key=seqs.__getitem__)  # the real queue's order (enqueue.lua)
             same_tasks = workload.in_queue_order(order, ids, seqs)
             real = real_metrics(workload, unit, infos, busy, lower_bound)
             overhead = (real["run_overhead_ms"] + real["cycle_overhead_ms"]) / 1e3 / unit

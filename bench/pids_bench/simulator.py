@@ -1,37 +1,46 @@
 """A deterministic discrete-event simulator of PIDS workers claiming tasks.
 
-It drives the very policy objects the real workers use. At each instant, after
-arrivals, completions and crashes are applied, workers run claim cycles in id
-order, each on a fresh snapshot (the atomic claim returns the fresh table):
-read the first K pending tasks and the live-worker table, call
-``policy.assign(workers, tasks, me)``, claim the tasks planned for ``me``. A
-late-binding policy's worker claims only up to its free slots, and with batched
-claims (k > 1) it claims, when it has nothing left to start, up to k tasks in one
-round trip; an early-binding worker claims its whole share and queues it
-locally. Centralised references (LPT, EFT) see the whole queue and never batch.
-Claims and announcements take no time; only the placement's CPU time is measured
-(process CPU time, the one non-deterministic output). Every tie is broken by an
-explicit key, so a seed gives the same run on every CPU.
+Each simulated worker runs the worker's real claim cycle (`pids.cycle.ClaimCycle`, with its
+`DEPTH`-deep shares claimed a few tasks at a time, its window sizing, idle and wake rules) on an
+in-memory model of the queue's Lua scripts (sim_redis), through the policy object a real
+worker is given (sim_workers.CycleWorker). The centralised references (LPT, EFT) plan over the
+whole queue instead, outside the cycle (sim_workers.CentralWorker).
+
+At each instant, after arrivals (one enqueue: it wakes the workers idle longest, one per task),
+task ends (the worker's loop wakes) and crashes, the workers due take their turns in id order,
+again and again until none is due. A worker that won tasks goes again at once; one whose plan
+left the pending work to others looks again whenever the queue or a load changes, and at least
+every `poll` s (a real one every 20 ms at most: in between only the tasks' ages change); one
+that found no pending task sleeps until woken (enqueue, another worker's plan, a release) or
+IDLE_WAIT; one whose slots and prefetch are all taken waits for a task to end. A crashed worker
+stops beating at once and its claims go back to pending `release_delay` later. Claims and
+announcements take no time; only the placement's CPU time is measured (process CPU time, the
+one non-deterministic output). Every tie is broken by an explicit key, so a seed gives the same
+run on every CPU.
 """
 
 from __future__ import annotations
 
-import bisect
 import heapq
-import time
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
+from pids.claim_loop import IDLE_WAIT
 from pids.errors import PidsError
 from pids.physics import path_distance
-from pids.placement import Placement, TaskWindow, WorkerTable, binds_late
+from pids.placement import Placement
 from pids.scoring import balance_score, jain_index, makespan_lower_bound, max_over_mean, percentile
+from pids.wire import ClaimedTask
+
 from .policies import wants_whole_queue
+from .sim_redis import SimRedis, SimTask
+from .sim_workers import CentralWorker, CycleWorker, SimWorker, Timed, Turn
 from .workloads import Workload
 
-COMPLETE, CRASH, RELEASE, WAKE = 0, 1, 2, 3
+COMPLETE, CRASH, RELEASE = 0, 1, 2
+STUCK_SECONDS = 3600.0  # simulated time with tasks pending, nothing running and no claim: stuck
 
 
 class SimulationStuck(PidsError):
@@ -75,31 +84,28 @@ class SimResult:
 
 
 class _Simulation:
-    def __init__(self, workload: Workload, policy: Placement, window: int, batch: int, poll: float, heavy: int = 0) -> None:
+    def __init__(self, workload: Workload, policy: Placement, window: int, batch: int, poll: float, heavy: int) -> None:
         self.w = workload
-        self.policy = policy
-        self.late = binds_late(policy)
-        whole = wants_whole_queue(policy)
-        self.window: int | None = None if whole else window
-        self.batch = 1 if whole else batch  # centralised references place one task per free slot
         self.poll = poll
-        self.heavy = 0 if whole else min(heavy, window)
+        self.timed = Timed(policy)
+        self.redis = SimRedis()
+        central = wants_whole_queue(policy)
+        self.workers: list[SimWorker] = [
+            CentralWorker(s, self.timed, self.redis) if central else
+            CycleWorker(s, self.timed, self.redis, prefetch=batch - 1, window=window, heaviest=heavy)
+            for s in workload.workers]
         n, n_workers = workload.n_tasks, len(workload.workers)
+        self.index = {task_id: i for i, task_id in enumerate(workload.ids)}
         self.slots = np.array([s.slots for s in workload.workers], dtype=np.int64)
         self.speed = np.array([s.speed for s in workload.workers], dtype=np.float64)
         self.wpos = [s.position for s in workload.workers]
-        self.ids = [s.id for s in workload.workers]
-        self.task_ids = workload.ids
+        self.by_id = {s.id: w for w, s in enumerate(workload.workers)}
         self.seq = np.arange(n, dtype=np.int64) if workload.seq is None else np.asarray(workload.seq, dtype=np.int64)
-        self.heavy_rank = heaviest_first(workload.hint, workload.ids)
         self.alive = np.ones(n_workers, dtype=bool)
-        self.load = np.zeros(n_workers)
-        self.held = np.zeros(n_workers, dtype=np.int64)
         self.running = np.zeros(n_workers, dtype=np.int64)
-        self.queued: list[deque[int]] = [deque() for _ in range(n_workers)]
-        self.in_flight: list[dict[int, float]] = [{} for _ in range(n_workers)]  # task -> start
+        self.queued: list[deque[ClaimedTask]] = [deque() for _ in range(n_workers)]
+        self.in_flight: list[dict[int, tuple[float, ClaimedTask]]] = [{} for _ in range(n_workers)]  # task -> start
         self.busy = np.zeros(n_workers)
-        self.pending: list[int] = []
         self.attempt = np.zeros(n, dtype=np.int64)
         self.start = np.full(n, np.nan)
         self.finish = np.full(n, np.nan)
@@ -107,10 +113,12 @@ class _Simulation:
         self.remote = np.zeros(n, dtype=bool)
         self.events: list[tuple[float, int, int, int, int]] = []
         self.counter = 0
-        self.wake_at = np.inf
         self.done = 0
-        self.assign_seconds = 0.0
-        self.assign_calls = 0
+        self.progress_at = 0.0  # the last claim or task end
+        self.due = [0.0] * n_workers  # the next turn; every worker starts with one
+        self.polling = [False] * n_workers  # its plan left work to others: it also turns at every change
+        self.looked: list[tuple[float, int] | None] = [None] * n_workers  # (time, queue version) of a turn
+        self.rest = [np.inf] * n_workers  # the next turn its last turn asked for, if it won nothing
 
     # --- events ---------------------------------------------------------------
 
@@ -120,171 +128,118 @@ class _Simulation:
 
     def run(self) -> None:
         arrival = self.w.arrival
+        for worker in self.workers:
+            self.redis.heartbeat(worker.id, worker.info, 0.0)
         for w, spec in enumerate(self.w.workers):
             if spec.crash_at is not None:
                 self.push(spec.crash_at, CRASH, w)
         nxt, n = 0, self.w.n_tasks
         while self.done < n:
-            at = min(self.events[0][0] if self.events else np.inf, arrival[nxt] if nxt < n else np.inf)
-            if at == np.inf:
-                raise SimulationStuck(f"{len(self.pending)} tasks pending and no event left")
-            while nxt < n and arrival[nxt] <= at:
-                self.pending.append(nxt)  # arrivals come in task order
+            due = min((self.due[w] for w in np.flatnonzero(self.alive)), default=np.inf)
+            at = min(self.events[0][0] if self.events else np.inf, arrival[nxt] if nxt < n else np.inf, due)
+            if at == np.inf or (at - self.progress_at > STUCK_SECONDS and nxt == n and not self.events
+                                and not self.running.any()):
+                raise SimulationStuck(f"{self.redis.pending_count()} tasks pending and no worker claims them")
+            first = nxt
+            while nxt < n and arrival[nxt] <= at:  # arrivals come in task order, one enqueue per instant
                 nxt += 1
+            if nxt > first:
+                arrived = [SimTask(self.w.ids[t], float(self.w.hint[t]), 0, self.w.position[t], int(self.seq[t]))
+                           for t in range(first, nxt)]
+                for worker_id in self.redis.enqueue(arrived, at):
+                    self.wake(self.by_id[worker_id], at)
             while self.events and self.events[0][0] <= at:
                 _, kind, _, a, b = heapq.heappop(self.events)
                 self.handle(at, kind, a, b)
-            self.claim_round(at)
+            self.turns(at)
 
     def handle(self, now: float, kind: int, a: int, b: int) -> None:
         if kind == COMPLETE:
             task, w = a, b >> 16
             if not self.alive[w] or self.attempt[task] != (b & 0xFFFF):
                 return
-            self.busy[w] += now - self.in_flight[w].pop(task)
+            started, claimed = self.in_flight[w].pop(task)
+            self.busy[w] += now - started
             self.finish[task] = now
             self.worker_of[task] = w
-            self.release_slot(w, task)
+            self.running[w] -= 1
             self.done += 1
+            self.progress_at = now
+            self.workers[w].finished(claimed, now - started, now)
             self.start_tasks(w, now)
+            self.wake(w, now)  # a task's end wakes its worker's loop
         elif kind == CRASH:
             self.crash(a, now)
         elif kind == RELEASE:
-            bisect.insort(self.pending, a)
-        elif kind == WAKE:
-            self.wake_at = np.inf
-
-    def release_slot(self, w: int, task: int) -> None:
-        self.running[w] -= 1
-        self.held[w] -= 1
-        self.load[w] -= self.w.hint[task]
+            worker_id = self.workers[a].id
+            requeued = self.redis.release_worker(worker_id)
+            self.redis.forget_worker(worker_id)
+            if requeued:  # release.lua announces new work to every worker
+                for w in np.flatnonzero(self.alive).tolist():
+                    self.wake(w, now)
 
     def crash(self, w: int, now: float) -> None:
+        self.workers[w].flush(now)  # what ended at this instant was sent in the same turn
         self.alive[w] = False
-        lost = list(self.in_flight[w]) + list(self.queued[w])
-        for task, started in self.in_flight[w].items():
+        for task, (started, _) in self.in_flight[w].items():
             self.busy[w] += now - started
-        for task in lost:
             self.attempt[task] += 1
-            self.push(now + self.w.release_delay, RELEASE, task)
+        for claimed in self.queued[w]:
+            self.attempt[self.index[claimed.id]] += 1
         self.in_flight[w].clear()
         self.queued[w].clear()
-        self.load[w] = 0.0
-        self.held[w] = self.running[w] = 0
+        self.running[w] = 0
+        self.redis.lapse(self.workers[w].id, now)
+        self.push(now + self.w.release_delay, RELEASE, w)
 
-    # --- claims ---------------------------------------------------------------
+    # --- turns ----------------------------------------------------------------
 
-    def free_slots(self, w: int) -> int:
-        if self.late:
-            return max(0, int(self.slots[w]) + self.batch - 1 - int(self.held[w]))
-        return max(0, int(self.slots[w]) - int(self.held[w]))
+    def wake(self, w: int, now: float) -> None:
+        self.due[w] = min(self.due[w], now)
 
-    def eligible(self, w: int) -> bool:
-        if not self.alive[w]:
-            return False
-        if not self.late:
-            return True
-        return self.running[w] < self.slots[w] and not self.queued[w]
-
-    def snapshot(self, now: float, live: np.ndarray, window: list[int]) -> tuple[WorkerTable, TaskWindow]:
-        # whole_cluster stays False: ties between equal workers go to the lowest id. Real workers
-        # that see the whole cluster follow the task's sequence number instead, so that plans made
-        # from windows a few tasks apart agree; here claims are instantaneous and never race.
-        workers = WorkerTable(
-            ids=[self.ids[w] for w in live],
-            capacity=self.slots[live] * self.speed[live],
-            load=self.load[live].copy(),
-            free_slots=np.array([self.free_slots(int(w)) for w in live], dtype=np.int64),
-            speed=self.speed[live],
-            position=[self.wpos[w] for w in live],
-            held=self.held[live].astype(np.float64),
-        )
-        idx = np.array(window, dtype=np.int64)
-        tasks = TaskWindow(
-            ids=[self.task_ids[t] for t in window],
-            weight=self.w.hint[idx],
-            priority=np.zeros(len(window)),
-            position=[self.w.position[t] for t in window],
-            age=now - self.w.arrival[idx],
-            seq=self.seq[idx],
-        )
-        return workers, tasks
-
-    def claim_round(self, now: float) -> None:
-        idle_left = False
-        progress = True
-        while progress and self.pending:
-            progress, idle_left = False, False
-            live = np.flatnonzero(self.alive)
-            for me, w in enumerate(live.tolist()):
-                if not self.pending:
-                    break
-                if not self.eligible(w):
+    def turns(self, now: float) -> None:
+        """Every worker due takes its turn, in id order, until none is due at `now`."""
+        while True:
+            took = False
+            for w in np.flatnonzero(self.alive).tolist():
+                looked = self.looked[w]
+                changed = looked is None or looked[1] != self.redis.version
+                if not (self.due[w] <= now or (self.polling[w] and changed)):
                     continue
-                window = self.current_window()
-                workers, tasks = self.snapshot(now, live, window)
-                began = time.process_time()
-                plan = self.policy.assign(workers, tasks, me)
-                self.assign_seconds += time.process_time() - began
-                self.assign_calls += 1
-                mine = [window[i] for i in np.flatnonzero(np.asarray(plan) == me).tolist()]
-                if self.late:
-                    mine = mine[: self.free_slots(w)]
-                if not mine:
-                    idle_left = idle_left or self.late
+                if not changed and looked is not None and looked[0] == now:  # it saw this very queue just now
+                    self.due[w] = self.rest[w]
                     continue
-                progress = True
-                self.claim(w, mine, now)
-        if idle_left and self.pending and self.wake_at == np.inf:
-            self.wake_at = now + self.poll
-            self.push(self.wake_at, WAKE)
+                took = True
+                self.settle(w, self.workers[w].turn(now), now)
+            if not took:
+                return
 
-    def current_window(self) -> list[int]:
-        """K pending tasks as snapshot.lua reads them: with `heavy`, up to `heavy` of the heaviest
-        pending tasks of those hinted heavier than the default 1 (the pending-by-weight index
-        holds only these), the rest of the K from the front of the queue."""
-        if self.window is None:
-            return self.pending
-        if not self.heavy or len(self.pending) <= self.window:
-            return self.pending[: self.window]
-        pending = np.array(self.pending, dtype=np.int64)
-        heavier = pending[self.w.hint[pending] > 1]
-        take = min(self.heavy, len(heavier))
-        heaviest = heavier[np.argsort(self.heavy_rank[heavier], kind="stable")[:take]].tolist()
-        head = self.pending[: self.window - take]
-        return head + sorted(set(heaviest).difference(head))
-
-    def claim(self, w: int, mine: list[int], now: float) -> None:
-        taken = set(mine)
-        cut = len(self.pending) if self.window is None or self.heavy else self.window
-        self.pending = [t for t in self.pending[:cut] if t not in taken] + self.pending[cut:]
-        for task in mine:
-            self.queued[w].append(task)
-            self.held[w] += 1
-            self.load[w] += self.w.hint[task]
-        self.start_tasks(w, now)
+    def settle(self, w: int, turn: Turn, now: float) -> None:
+        """What the worker does after a turn: run what it won, and when to look again."""
+        if turn.won:
+            for claimed in turn.won:
+                self.queued[w].append(claimed)
+            self.start_tasks(w, now)
+            self.progress_at = now
+            self.due[w], self.polling[w], self.looked[w] = now, False, None  # straight on
+        else:
+            self.polling[w] = turn.waiting
+            self.rest[w] = now + self.poll if turn.waiting else now + IDLE_WAIT if turn.may_claim else np.inf
+            self.due[w], self.looked[w] = self.rest[w], (now, self.redis.version)
+        if turn.wake is not None and turn.wake in self.by_id:
+            self.wake(self.by_id[turn.wake], now)
 
     def start_tasks(self, w: int, now: float) -> None:
         while self.running[w] < self.slots[w] and self.queued[w]:
-            task = self.queued[w].popleft()
+            claimed = self.queued[w].popleft()
+            task = self.index[claimed.id]
             hops = path_distance(self.wpos[w], self.w.position[task])
             duration = self.w.size[task] / self.speed[w] + self.w.transfer * hops
             self.start[task] = now
             self.remote[task] = hops > 0
-            self.in_flight[w][task] = now
+            self.in_flight[w][task] = (now, claimed)
             self.running[w] += 1
             self.push(now + duration, COMPLETE, task, (w << 16) | int(self.attempt[task]))
-
-
-def heaviest_first(hint: np.ndarray, ids: list[str]) -> np.ndarray:
-    """Each task's rank in the order snapshot.lua reads the heaviest pending tasks (ZREVRANGE):
-    heaviest first, equal weights by id, the greater first. A total order, so the window is the
-    same on every CPU (a partial sort leaves ties to the instruction set)."""
-    by_id = np.empty(len(ids), dtype=np.int64)
-    by_id[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
-    rank = np.empty(len(ids), dtype=np.int64)
-    rank[np.lexsort((-by_id, -np.asarray(hint, dtype=np.float64)))] = np.arange(len(ids))
-    return rank
 
 
 def simulate(
@@ -297,8 +252,10 @@ def simulate(
     poll: float = 1.0,
     heavy: int = 0,
 ) -> SimResult:
-    """Run `workload` to completion under `policy`; `batch` overrides the workload's k;
-    `heavy` of the K window places show the heaviest pending tasks instead of the head."""
+    """Run `workload` to completion under `policy`. The workers' settings: `window` and `heavy`
+    (K and the heaviest part; each worker then sizes its window as pids.cycle.claim_window does)
+    and prefetch `batch` - 1 (default the workload's k); `poll` is how long a worker whose plan
+    left the work to others waits at most before it looks again."""
     sim = _Simulation(workload, policy, window, workload.batch if batch is None else batch, poll, heavy)
     sim.run()
     lb = makespan_lower_bound(workload.size, sim.speed, sim.slots, workload.arrival)
@@ -314,6 +271,6 @@ def simulate(
         wait=sim.start - workload.arrival,
         remote=sim.remote,
         lower_bound=lb,
-        assign_seconds=sim.assign_seconds,
-        assign_calls=sim.assign_calls,
+        assign_seconds=sim.timed.seconds,
+        assign_calls=sim.timed.calls,
     )

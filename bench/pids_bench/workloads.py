@@ -36,7 +36,7 @@ class Workload:
     arrival: np.ndarray  # non-decreasing
     position: list[str] = field(default_factory=list)  # where each task's data is
     transfer: float = 0.0  # extra seconds per unit of distance when run away from the data
-    batch: int = 1  # tasks a worker claims per round trip (late-binding policies)
+    batch: int = 1  # tasks a worker holds at most, its slot and prefetch (claimed up to this many per round trip)
     delay: float = 5.0  # delay scheduling's wait for a local slot
     release_delay: float = 0.0  # crash -> claims back to pending
     ids: list[str] = field(default_factory=list)  # task ids; default t000000, t000001, ...
@@ -160,7 +160,7 @@ def burst_crash(name: str, seed: int, n: int = 1000, workers: int = 10) -> Workl
 def batched(k: int) -> Callable[[str, int], Workload]:
     def build(name: str, seed: int, n: int = 1000, workers: int = 10) -> Workload:
         base = origin(name, seed, n, workers)
-        base.description = f"as (a), late-binding workers claim up to k={k} tasks per round trip"
+        base.description = f"as (a), workers with prefetch k-1: each holds up to k={k} tasks (claims up to k at once)"
         base.batch = k
         return base
 

@@ -1,5 +1,6 @@
 """The simulator reproduces published placement numbers exactly, on any CPU: every tie in the
-simulator, the baselines and gravity is broken by an explicit key, never by a partial sort."""
+simulator, its queue model, the baselines and gravity is broken by an explicit key, never by a
+partial sort."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pytest
 from pids_bench import placement as bench
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "bench" / "results" / "placement" / "results.json"
-# workloads whose size hints tie (1/5/40 s) under rules that read the window's heavy part
+# workloads whose size hints tie (1/5/40 s) under rules that read the window's heavy part, through
+# the workers' claim cycle (with prefetch, a crash), and a centralised reference with arrivals
 PINNED = [("a-origin", "gravity"), ("a-origin", "least_work"), ("d-locality", "gravity"),
-          ("d-locality", "delay"), ("g-batch-k32", "pull_fifo")]
+          ("d-locality", "delay"), ("g-batch-k32", "pull_fifo"), ("f-burst-crash", "gravity"),
+          ("e-poisson", "eft")]
 METRICS = ["balance", "jain", "max_mean", "makespan_lb", "wait_mean", "wait_p99", "remote"]
 
 

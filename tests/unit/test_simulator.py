@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pids.cycle import DEPTH, ClaimCycle, Step
 from pids.physics import Gravity
-from pids.placement import TaskWindow, WorkerTable
+from pids.placement import UNASSIGNED, TaskWindow, WorkerTable
 from pids_bench import placement as bench
 from pids_bench.policies import make_policy
 from pids_bench.simulator import simulate
@@ -41,6 +42,10 @@ class Spy:
     @property
     def late_binding(self) -> bool:
         return getattr(self.inner, "late_binding", True)
+
+    @property
+    def whole_queue(self) -> bool:
+        return getattr(self.inner, "whole_queue", False)
 
     def assign(self, workers: WorkerTable, tasks: TaskWindow, me: int) -> np.ndarray:
         self.calls.append((workers, tasks, me))
@@ -110,17 +115,74 @@ def test_the_simulator_drives_the_policy_object_it_is_given() -> None:
     for table, window, me in spy.calls:
         assert 0 <= me < len(table)
         assert len(window) <= 8
-        assert table.free_slots[me] > 0  # a late-binding worker only plans when it can claim
+        assert table.free_slots[me] == DEPTH  # a one-slot worker plans a DEPTH-deep share
         assert table.ids == sorted(table.ids)
 
 
-def test_batched_claims_never_hold_more_than_k_per_slot() -> None:
+def test_every_plan_of_a_simulated_worker_is_made_by_the_workers_claim_cycle(monkeypatch) -> None:
+    absorbed: list[Step] = []
+    absorb = ClaimCycle.absorb
+
+    def counted(self: ClaimCycle, *args: object) -> Step:
+        step = absorb(self, *args)  # type: ignore[arg-type]
+        absorbed.append(step)
+        return step
+
+    monkeypatch.setattr(ClaimCycle, "absorb", counted)
+    spy = Spy(Gravity())
+    r = simulate(make_workload("e-poisson", 0, 60, 4), spy, window=16)
+    assert not np.isnan(r.finish).any()
+    assert len(spy.calls) == sum(1 for step in absorbed if step.pending) > 0
+    assert sum(len(step.won) for step in absorbed) == 60
+
+
+def test_windows_are_sized_as_the_worker_sizes_them_from_the_cluster() -> None:
+    """A worker reads its configured window first, then claim_window's: for 4 one-slot workers,
+    at most 64 tasks (two DEPTH-deep shares)."""
+    spy = Spy(make_policy("pull_fifo"))
+    simulate(tiny([1.0] * 300, speeds=(1.0,) * 4), spy, window=128)
+    sizes = [len(window) for _, window, _ in spy.calls]
+    assert sizes[0] == 128 and max(sizes[4:]) == 64
+
+
+def test_a_worker_with_prefetch_holds_at_most_its_slots_and_prefetch() -> None:
     spy = Spy(make_policy("pull_fifo"))
     r = simulate(make_workload("a-origin", 0, 200, 4), spy, batch=8)
     assert not np.isnan(r.finish).any()
     held = np.concatenate([np.asarray(t.held) for t, _, _ in spy.calls])
     assert held.max() <= 8
-    assert max(int(np.asarray(t.free_slots).max()) for t, _, _ in spy.calls) == 8
+    for table, _, me in spy.calls:  # the planner's share is DEPTH x (slot + prefetch) deep; the others' free slots
+        assert table.free_slots[me] == 8 * DEPTH and np.delete(table.free_slots, me).max() <= 8
+
+
+@dataclass(frozen=True)
+class ToTheLast:
+    """Every task to the last worker of the table."""
+
+    name: str = "to_the_last"
+
+    def assign(self, workers: WorkerTable, tasks: TaskWindow, me: int) -> np.ndarray:
+        return np.full(len(tasks), len(workers) - 1 if len(workers) else UNASSIGNED, dtype=np.int64)
+
+
+def test_a_plan_that_gives_the_first_task_to_an_idle_worker_wakes_it() -> None:
+    """Both workers sleep on an empty queue; the task wakes the one idle longest (w00, by id),
+    whose plan gives it to w01, which it wakes: w01 starts it at once, not at its next look."""
+    r = simulate(tiny([1.0], arrival=[5.5]), ToTheLast())
+    assert r.worker_of.tolist() == [1] and r.start.tolist() == [5.5]
+
+
+def test_centralised_references_plan_over_the_whole_queue() -> None:
+    spy = Spy(make_policy("lpt"))
+    simulate(make_workload("a-origin", 0, 300, 4), spy, window=16)
+    assert len(spy.calls[0][1]) == 300
+
+
+def test_an_early_binding_reference_binds_the_whole_queue_at_once() -> None:
+    spy = Spy(make_policy("eft"))
+    r = simulate(make_workload("a-origin", 0, 300, 4), spy, window=16)
+    assert not np.isnan(r.finish).any()
+    assert spy.calls and all(window.age is not None and window.age.max() == 0 for _, window, _ in spy.calls)
 
 
 def test_a_crashed_workers_tasks_run_again_elsewhere() -> None:
@@ -147,10 +209,11 @@ def test_bench_runs_end_to_end_and_writes_its_table_json_and_plots(tmp_path: Pat
 
 def test_the_windows_heavy_part_breaks_weight_ties_by_id_as_zrevrange_does() -> None:
     """snapshot.lua reads the heaviest pending tasks with ZREVRANGE, which orders equal weights by
-    member, the greater first; the simulator follows it (ids compare as text: "b-9" > "b-11")."""
+    member, the greater first, after the queue front; the simulator's model of it does the same
+    (ids compare as text: "b-9" > "b-11")."""
     sizes = [1.0] * 30
     sizes[2:12] = [5.0] * 10  # b-2 ... b-11, equally heavy
     spy = Spy(make_policy("pull_fifo"))
     simulate(tiny(sizes, ids=[f"b-{i}" for i in range(30)]), spy, window=8, heavy=4)
     _, first_window, _ = spy.calls[0]
-    assert first_window.ids == ["b-0", "b-1", "b-2", "b-3", "b-6", "b-7", "b-8", "b-9"]
+    assert first_window.ids == ["b-0", "b-1", "b-2", "b-3", "b-9", "b-8", "b-7", "b-6"]

@@ -21,6 +21,7 @@ from .protocol import Protocol
 from .scoring import balance_score
 from .task import RETENTION_SECONDS, TaskInfo, TaskOptions, TaskSpec, TaskState, batch_specs
 from .waiting import Waiter
+from .wire import held_field, totals_field
 from .wire import text as _text
 
 RECONNECT_SECONDS = 30.0  # how long waits ride out a Redis outage before RedisUnavailable
@@ -268,10 +269,10 @@ class Client:
             info = infos.get(w, {})
             workers.append(WorkerInfo(
                 id=w, slots=int(info.get("slots", 0)), speed=float(info.get("speed", 1.0)),
-                position=str(info.get("position", "")), load=loads.get(w, 0.0), held=int(loads.get(f"{w}:n", 0)),
+                position=str(info.get("position", "")), load=loads.get(w, 0.0), held=int(loads.get(held_field(w), 0)),
                 draining=bool(info.get("draining", False)), alive=info.get("deadline", 0) > now_ms,
-                tasks_done=int(totals.get(f"{w}:tasks", 0)), work_done=totals.get(f"{w}:work", 0.0),
-                busy_seconds=totals.get(f"{w}:busy", 0.0),
+                tasks_done=int(totals.get(totals_field(w, "tasks"), 0)), work_done=totals.get(totals_field(w, "work"), 0.0),
+                busy_seconds=totals.get(totals_field(w, "busy"), 0.0),
             ))
         return ClusterStats(backlog=pending, scheduled=scheduled, running=running, succeeded=stats.get("succeeded", 0),
                             failed=stats.get("failed", 0), cancelled=stats.get("cancelled", 0),

@@ -32,8 +32,7 @@ class WorkerMetrics:
     """Prometheus series of one worker, in a registry of its own.
 
     What the claim loop counts every cycle are plain numbers that only its thread changes, read
-    when /metrics is scraped: prometheus_client's Counter.inc and Histogram.observe (a lock and
-    checks per call) took 9% of the loop's Python at claim size 1."""
+    when /metrics is scraped: no lock per count on the hot path."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     claimed: int = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .placement import TaskWindow, WorkerTable
-from .wire import META_FIELDS, Snapshot, pending_meta_columns
+from .wire import META_FIELDS, Snapshot, held_field, pending_meta_columns
 
 
 def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable:
@@ -28,10 +28,10 @@ def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable
         elif info.get("draining"):
             free[i] = 0
         else:
-            held_now = int(snapshot.loads.get(f"{w}:n", 0))
+            held_now = int(snapshot.loads.get(held_field(w), 0))
             free[i] = max(0, int(info.get("slots", 1)) + int(info.get("prefetch", 0)) - held_now)
         positions.append(str(info.get("position", "")))
-    held = np.array([snapshot.loads.get(f"{w}:n", 0.0) for w in ids], dtype=np.float64)
+    held = np.array([snapshot.loads.get(held_field(w), 0.0) for w in ids], dtype=np.float64)
     return WorkerTable(ids=ids, capacity=capacity, load=load, free_slots=free, speed=speed, position=positions, held=held,
                        whole_cluster=snapshot.sees_every_worker)
 

@@ -14,6 +14,18 @@ META_FIELDS = 6  # of a pending task's metadata: order, weight, priority, positi
 CLAIMED_FIELDS = 9  # per task in a claim reply: id attempt fn args kwargs timeout weight batch epoch
 
 
+def held_field(worker_id: str) -> str:
+    """The loads hash's field of a worker's held count (its held weight is under its plain id;
+    lua/worker_load.lua writes both)."""
+    return f"{worker_id}:n"
+
+
+def totals_field(worker_id: str, what: str) -> str:
+    """The worker_totals field of a worker's completed "tasks", their "work" or its "busy"
+    seconds (lua/complete.lua and fail.lua add to them)."""
+    return f"{worker_id}:{what}"
+
+
 class ClaimToken(NamedTuple):
     """A claim field, "<attempt>|<claimed ms>|<epoch>|<worker>" (lua/claim_token.lua)."""
 
@@ -122,7 +134,7 @@ def parse_snapshot(reply: list[Any], view: int) -> Snapshot:
         worker_id = text(raw_id)
         workers[worker_id] = worker_info(text(info))
         loads[worker_id] = float(load_values[2 * i] or 0.0)
-        loads[f"{worker_id}:n"] = float(load_values[2 * i + 1] or 0.0)
+        loads[held_field(worker_id)] = float(load_values[2 * i + 1] or 0.0)
     return Snapshot(now_ms=int(now), task_ids=texts(ids), task_meta=texts(metas), workers=workers, loads=loads,
                     view=view)
 

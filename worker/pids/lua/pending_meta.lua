@@ -1,12 +1,12 @@
 -- A pending task's placement metadata (pending_meta) and its place in the weight index, written
--- the same way by every script that makes a task pending or schedules it again. The loader puts
--- this file in front of enqueue, release, fail and snapshot (claim applies the weight rule inline).
+-- the same way by every script that makes a task pending or schedules it again (enqueue, release,
+-- fail, promote and retry include it; claim applies the weight rule inline).
 local function pending_meta_text(order, weight, priority, position, seq, enqueued_ms)
   return order .. '\t' .. weight .. '\t' .. priority .. '\t' .. position .. '\t' .. seq .. '\t' .. enqueued_ms
 end
 
--- Only tasks heavier than the default weight 1 are indexed by weight (a window's heavy part);
--- indexing every task cost a write to a queue-sized set at each enqueue and claim.
+-- Only tasks heavier than the default weight 1 are indexed by weight (a window's heavy part), so
+-- a queue of default-weight tasks costs no write to a queue-sized set at each enqueue and claim.
 local function indexed_by_weight(weight)
   return (tonumber(weight) or 1) > 1
 end

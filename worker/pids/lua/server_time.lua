@@ -1,4 +1,4 @@
--- The server's clock in ms, read once per script call: the loader puts this file in front of
+-- The server's clock in ms, read once per script call: included (`-- include:`) by
 -- every script that needs the time, so cycle.lua's parts share one TIME instead of one each.
 local server_now = nil
 

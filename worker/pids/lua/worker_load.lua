@@ -1,5 +1,5 @@
 -- A worker's load: its held weight (loads[worker]), held count (loads["<worker>:n"]) and free
--- slots (free_slots[worker]) move together. The loader puts this file in front of every
+-- slots (free_slots[worker]) move together. Included (`-- include:`) by every
 -- script that claims, completes, fails or releases tasks, so the rule lives here once.
 -- cycle.lua runs complete and then claim: it calls defer_worker_load() first, so their
 -- changes are summed and applied once, netted (completing one task and claiming one of the
