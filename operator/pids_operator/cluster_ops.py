@@ -13,6 +13,7 @@ from . import meta
 from .app_secret import publish_app_secret
 from .cluster_status import QueueCounts, build_cluster_status
 from .connections import Connections
+from .degradation import workers_problem
 from .kube import Kube
 from .redis_manifests import (
     build_redis_deployment,
@@ -92,8 +93,10 @@ def refresh(
         desired = current if spec.autoscaling.enabled else spec.workers
     draining = {d["name"]: float(d["since"]) for d in status.get("draining") or [] if "name" in d}
     replicas = current
+    worker_pods = kube.worker_pods(ns, name) if deployment is not None else []
+    stuck = workers_problem(worker_pods)
     if deployment is not None:
-        pods = staying_pods(kube.worker_pods(ns, name))
+        pods = staying_pods(worker_pods)
         plan = plan_scaling(desired, pods, loads, draining, now, spec.autoscaling.scale_down_grace_seconds)
         if client is not None:
             for worker in plan.drain:
@@ -113,6 +116,7 @@ def refresh(
         counts=counts,
         draining=draining,
         redis_url=worker_redis_url(body, spec),
-        degraded=degraded,
+        degraded=degraded or (stuck.message if stuck else None),
+        degraded_reason="RedisUnreachable" if degraded or not stuck else stuck.reason,
         now=now,
     )

@@ -20,6 +20,7 @@ from .metrics import OperatorMetrics
 from .spec import ClusterSpec, TaskSpec
 from .state import OperatorState
 from .conditions import merge_patch
+from .degradation import newly_degraded
 from .task_status import TERMINAL_PHASES, problem_status, with_conditions
 from .validation import summary, validate_cluster, validate_task
 
@@ -77,22 +78,29 @@ def reconcile_cluster(body: kopf.Body, spec: kopf.Spec, name: str, namespace: st
         if problems:
             patch.status["phase"] = "Degraded"
             patch.status["conditions"] = [{"type": "Degraded", "status": "True", "reason": problems[0].reason, "message": summary(problems)}]
+            kopf.warn(body, reason=problems[0].reason, message=summary(problems))
             raise kopf.PermanentError(summary(problems))
         replicas = cluster_ops.reconcile(state.kube, body, parsed)
         state.set_cluster((namespace, name), True)
         status = cluster_ops.refresh(state.kube, state.connections, body, parsed, body.get("status") or {})
         patch.status.update(status)
-        if parsed.external_redis is not None and status["phase"] == "Degraded":
+        if parsed.external_redis is not None and status["conditions"][2]["reason"] == "RedisUnreachable":
             raise kopf.TemporaryError(f"external Redis unreachable: {status['conditions'][2]['message']}", delay=30)
         log.info("cluster %s/%s reconciled with %d workers", namespace, name, replicas)
 
 
 @kopf.timer(*CLUSTERS, id="status", interval=CONFIG.cluster_interval, initial_delay=5)
-def cluster_status(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+def cluster_status(body: kopf.Body, spec: kopf.Spec, name: str, status: kopf.Status, patch: kopf.Patch,
+                   memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo.pids
     with state.metrics.track("PidsCluster", "status"):
-        new = cluster_ops.refresh(state.kube, state.connections, body, ClusterSpec.parse(spec), status)
+        parsed = ClusterSpec.parse(spec)
+        if validate_cluster(name, parsed, _known_policies()):
+            return  # the reconcile reported it (Degraded and an Event) and applied nothing
+        new = cluster_ops.refresh(state.kube, state.connections, body, parsed, status)
         patch.status.update(merge_patch(status, new))
+        if (change := newly_degraded(status, new)) is not None:
+            kopf.warn(body, reason=change[0], message=change[1])
 
 
 @kopf.on.delete(*CLUSTERS, id="forget", optional=True)

@@ -26,6 +26,7 @@ class MemoryKube:
         self.pods: list[str] = []
         self.annotations: dict[str, dict[str, str]] = {}
         self.secrets: dict[str, str] = {}
+        self.pod_status: dict[str, dict[str, Any]] = {}
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         self.objects[(manifest["kind"], manifest["metadata"]["name"])] = copy.deepcopy(manifest)
@@ -56,7 +57,8 @@ class MemoryKube:
         self.objects[("Deployment", name)]["spec"]["replicas"] = replicas
 
     def worker_pods(self, namespace: str, cluster: str) -> list[dict[str, Any]]:
-        return [{"metadata": {"name": p, "annotations": self.annotations.get(p, {})}} for p in self.pods]
+        return [{"metadata": {"name": p, "annotations": self.annotations.get(p, {})}, "status": self.pod_status.get(p, {})}
+                for p in self.pods]
 
     def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         self.annotations.setdefault(name, {}).update(annotations)
@@ -180,3 +182,21 @@ def test_pods_cleared_to_go_are_not_drained_again_on_the_next_tick() -> None:
     cluster_ops.refresh(kube, connections_for(client), body, spec, status, now=11.0)  # type: ignore[arg-type]
     assert client.drained == [] and sorted(kube.annotations) == ["p2", "p3"]
     assert kube.objects[("Deployment", "demo-workers")]["spec"]["replicas"] == 1
+
+
+def test_workers_stuck_on_their_image_make_the_cluster_degraded_with_the_reason() -> None:
+    kube = MemoryKube()
+    spec = ClusterSpec.parse(BODY["spec"])
+    cluster_ops.reconcile(kube, BODY, spec)  # type: ignore[arg-type]
+    kube.pods = ["demo-workers-a", "demo-workers-b"]
+    waiting = {"reason": "ErrImageNeverPull", "message": 'Container image "pids-worker:nope" is not present'}
+    for p in kube.pods:
+        kube.pod_status[p] = {"containerStatuses": [{"name": "worker", "state": {"waiting": waiting}}]}
+    client = FakeClient(Stats())
+    status = cluster_ops.refresh(kube, connections_for(client), BODY, spec, {}, now=100.0)  # type: ignore[arg-type]
+    degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+    assert status["phase"] == "Degraded" and degraded["status"] == "True" and degraded["reason"] == "ErrImageNeverPull"
+    assert "2 of 2 worker pods" in degraded["message"] and "pids-worker:nope" in degraded["message"]
+    kube.pod_status.clear()  # the image fixed: the next tick is healthy again
+    status = cluster_ops.refresh(kube, connections_for(client), BODY, spec, status, now=110.0)  # type: ignore[arg-type]
+    assert next(c for c in status["conditions"] if c["type"] == "Degraded")["status"] == "False"

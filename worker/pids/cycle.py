@@ -16,10 +16,10 @@ import numpy as np
 
 from .placement import Placement, WorkerTable, binds_late, claim_order
 from .protocol import CycleReply, CycleRequest
-from .settings import WorkerSettings
+from .settings import HEAVIEST, WorkerSettings
 from .share import DEPTH, Share
 from .view import task_window, worker_table
-from .wire import NO_TOTALS, ClaimedTask, Completion, Snapshot, WorkerTotals
+from .wire import NO_TOTALS, VIEW, ClaimedTask, Completion, Snapshot, WorkerTotals
 
 MIN_WINDOW = 2 * DEPTH  # two one-slot workers each find a DEPTH-deep share in one window
 MAX_BATCHED_WINDOW = 1024  # tasks a batched worker's snapshot reads at most for the other workers' batches
@@ -39,7 +39,7 @@ class CycleConfig:
     @classmethod
     def of(cls, settings: WorkerSettings) -> CycleConfig:
         s = settings
-        return cls(s.worker_id, s.concurrency, s.prefetch, s.window, s.heaviest, s.view, int(s.lease_seconds * 1000))
+        return cls(s.worker_id, s.concurrency, s.prefetch, s.window, HEAVIEST, VIEW, int(s.lease_seconds * 1000))
 
 
 def claim_window(config: CycleConfig, cluster_slots: int) -> tuple[int, int]:
