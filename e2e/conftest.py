@@ -27,10 +27,12 @@ from typing import Any, TypeVar
 
 import pytest
 
+from pids import __version__ as pids_version
+
 E2E_DIR = Path(__file__).resolve().parent
 REPO_ROOT = E2E_DIR.parent
 CHART_DIR = REPO_ROOT / "charts" / "pids"
-IMAGE_TAG = os.environ.get("PIDS_E2E_IMAGE_TAG", "0.1.0")
+IMAGE_TAG = os.environ.get("PIDS_E2E_IMAGE_TAG", pids_version)
 IMAGES = {
     "worker": f"pids-worker:{IMAGE_TAG}",
     "operator": f"pids-operator:{IMAGE_TAG}",

@@ -28,6 +28,9 @@ from conftest import CHART_DIR, E2E_DIR, IMAGES, REPO_ROOT, CommandError, Runner
 
 EXAMPLES = REPO_ROOT / "examples"
 RELEASE = "pids"
+CRD_CHART_DIR = REPO_ROOT / "charts" / "pids-crds"
+CRD_RELEASE = "pids-crds"
+CRD_NAMESPACE = "default"  # the CRDs are cluster-wide; this only holds the release record
 OPERATOR_DEPLOYMENT = RELEASE  # the chart's full name when the release name contains "pids"
 OPERATOR_SELECTOR = f"app.kubernetes.io/name=pids-operator,app.kubernetes.io/instance={RELEASE}"
 FIGURES_PATH = E2E_DIR / ".work" / "figures.json"
@@ -201,13 +204,28 @@ def _ns_name(prefix: str) -> str:
     return f"e2e-{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-def install_release(kubectl: Runner, helm: Runner, prefix: str, figures: Figures | None = None) -> Release:
-    """A fresh namespace with `helm install pids charts/pids` in it, the operator Available."""
+_CRDS_CURRENT: list[bool] = []  # set once this session has installed the current CRD chart
+
+
+def install_crds(helm: Runner, chart: Path = CRD_CHART_DIR) -> None:
+    """`helm upgrade --install pids-crds charts/pids-crds` (the README's first step), with
+    --take-ownership: it adopts CRDs that an older chart's crds/ directory created, which no
+    release owns."""
+    helm("upgrade", "--install", CRD_RELEASE, str(chart), "-n", CRD_NAMESPACE, "--take-ownership", "--wait", timeout=300)
+
+
+def install_release(kubectl: Runner, helm: Runner, prefix: str, figures: Figures | None = None,
+                    chart: Path = CHART_DIR) -> Release:
+    """A fresh namespace with `helm install pids charts/pids` in it, the operator Available.
+    The current CRD chart is installed first unless another `chart` is given."""
+    if chart == CHART_DIR and not _CRDS_CURRENT:
+        install_crds(helm)
+        _CRDS_CURRENT.append(True)
     ns = _ns_name(prefix)
     kubectl("create", "namespace", ns)
     kubectl("label", "namespace", ns, "pids.e2e/test=true")
     t0 = time.monotonic()
-    helm("install", RELEASE, str(CHART_DIR), "-n", ns, timeout=300)  # exactly what the README says
+    helm("install", RELEASE, str(chart), "-n", ns, timeout=300)  # exactly what the README says
     r = kubectl("wait", "-n", ns, "--for=condition=Available", f"deployment/{OPERATOR_DEPLOYMENT}", "--timeout=180s",
                 check=False, timeout=200)
     if r.returncode != 0:

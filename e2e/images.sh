@@ -10,9 +10,10 @@
 # on the host with `pip wheel` (PyPI is reachable from the host; the image
 # builds themselves download nothing).
 #
-# Wheelhouse: $PIDS_E2E_CACHE/wheelhouse-<hash of pyproject.toml>/ holds the
-# dependency wheels (reused while pyproject.toml is unchanged); the pids wheel
-# itself is rebuilt from the working tree every run.
+# Wheelhouse: $PIDS_E2E_CACHE/wheelhouse-<hash of pyproject.toml and the lock>/
+# holds the dependency wheels at the versions of requirements/lock.txt (reused
+# while neither changes); the pids wheel itself is rebuilt from the working tree
+# every run.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 with_lock images "$@"
@@ -24,7 +25,8 @@ PYTHON="${PIDS_E2E_PYTHON:-python3}"
 "$E2E_DIR/docker-up.sh"
 "$E2E_DIR/base-images.sh" python redis
 
-hash="$(cat "$REPO_ROOT/pyproject.toml" | sha256sum | cut -c1-12)"
+LOCK="$REPO_ROOT/requirements/lock.txt"
+hash="$(cat "$REPO_ROOT/pyproject.toml" "$LOCK" | sha256sum | cut -c1-12)"
 WH="$PIDS_E2E_CACHE/wheelhouse-$PIDS_VERSION-$hash"
 CTX="$PIDS_E2E_CACHE/image-context"
 rm -rf "$CTX"; mkdir -p "$CTX/wheels" "$WH"
@@ -49,7 +51,7 @@ log "pip wheel pids (+ deps into $WH)"
 # image ID -> `kind load` skips it
 SOURCE_DATE_EPOCH=315532800 "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$CTX/wheels" "$src" >&2
 if [[ ! -f $WH/.done ]]; then
-  "$PYTHON" -m pip wheel --quiet --wheel-dir "$WH" --find-links "$CTX/wheels" "$src[operator]" >&2
+  "$PYTHON" -m pip wheel --quiet --wheel-dir "$WH" --find-links "$CTX/wheels" -c "$LOCK" "$src[operator]" >&2
   # The host pip evaluated environment markers for the host Python; fill in
   # what the image's python3 (Debian 3.11.2) needs on top (e.g. async-timeout).
   target_env="$(docker run --rm --network none "$PYTHON_IMAGE" python3 -c '
@@ -62,11 +64,11 @@ print(json.dumps({"implementation_name": i.name, "implementation_version": v,
   "platform_version": platform.version(), "python_full_version": platform.python_version(),
   "platform_python_implementation": platform.python_implementation(),
   "python_version": ".".join(platform.python_version_tuple()[:2]), "sys_platform": sys.platform}))')"
-  for _ in 1 2 3 4 5; do
-    mapfile -t miss < <("$PYTHON" "$E2E_DIR/wheelhouse_missing.py" "$WH" "$target_env" "pids[operator]==$PIDS_VERSION")
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    mapfile -t miss < <("$PYTHON" "$E2E_DIR/wheelhouse_missing.py" "$WH" "$target_env" "pids[operator]==$PIDS_VERSION" "$LOCK")
     [[ ${#miss[@]} -gt 0 ]] || break
     log "wheels the image's python needs in addition: ${miss[*]}"
-    "$PYTHON" -m pip wheel --quiet --wheel-dir "$WH" --find-links "$WH" "${miss[@]}" >&2
+    "$PYTHON" -m pip wheel --quiet --wheel-dir "$WH" --find-links "$WH" --no-deps "${miss[@]}" >&2
   done
   rm -f "$WH"/pids-*.whl
   touch "$WH/.done"

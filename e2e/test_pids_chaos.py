@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from conftest import IMAGES, REPO_ROOT, Runner
+from conftest import IMAGES, Runner
 from helpers_chaos import (
     LEDGER_MANIFEST,
     LEDGER_URL,
@@ -135,8 +135,6 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(release) -> Iterator[Lab]:  # noqa: F811
     k, ns = release.kubectl, release.namespace
-    # Helm installs a chart's CRDs only where there are none: make this tree's the cluster's
-    k("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
     FIGURES.record("chaos image built and loaded", build_chaos_image())
     k.apply(LEDGER_MANIFEST % {"image": IMAGES["redis"]}, "-n", ns)
     worker = {"image": f"pids-e2e-chaos:{IMAGES['worker'].rsplit(':', 1)[1]}", "concurrency": 8,

@@ -3,8 +3,9 @@ worker process SIGKILLed, and one frozen (SIGSTOP) so its liveness probe
 fails. Every task still completes exactly once; the time from the kill to the
 last completion and to a Ready replacement is measured.
 
-The cluster keeps the CRD's default timing (lease 60 s, heartbeat 5 s, so a
-silent worker is declared dead by its peers after 15 s) and drain (60 s).
+The cluster keeps the worker's default timing (pids.settings: lease 30 s,
+heartbeat 1 s, so a silent worker is declared dead by its peers after 3 s) and
+drain (30 s).
 """
 
 from __future__ import annotations

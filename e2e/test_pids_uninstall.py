@@ -5,9 +5,10 @@ and PidsClusters while the operator still runs (PidsTasks carry its
 finalizer), then `helm uninstall pids`. Afterwards nothing of the release or
 of its clusters is left in the namespace, and no cluster-scoped RBAC.
 
-CRDs are kept, by Helm's design: Helm installs the chart's crds/ directory
-but never upgrades or deletes CRDs (deleting one deletes every object of that
-kind in the whole cluster). Remove them yourself with
+CRDs are kept: they belong to the pids-crds chart, not to this release, and
+carry `helm.sh/resource-policy: keep`, so even `helm uninstall pids-crds` leaves
+them (deleting one deletes every object of that kind in the whole cluster).
+Remove them yourself with
 `kubectl delete crd pidsclusters.pids.dev pidstasks.pids.dev` (and
 `kopfpeerings.kopf.dev` if nothing else uses Kopf). This test asserts that
 they are still there.
@@ -97,9 +98,9 @@ def test_helm_uninstall_leaves_nothing(kubectl, helm):
         assert RELEASE not in helm("list", "-n", ns, "-q").stdout.split()
         assert helm("status", RELEASE, "-n", ns, check=False).returncode != 0
 
-        # Kept on purpose: Helm never deletes the CRDs of a chart's crds/ directory.
+        # Kept on purpose: the CRDs are the pids-crds chart's, kept even by its own uninstall.
         for crd in KEPT_CRDS:
-            assert get(k, "default", "crd", crd) is not None, f"CRD {crd} was removed; Helm keeps CRDs by design"
+            assert get(k, "default", "crd", crd) is not None, f"CRD {crd} was removed with the operator's release"
         ok = True
     finally:
         if not ok:

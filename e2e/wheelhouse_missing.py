@@ -5,9 +5,10 @@ markers for the host Python (e.g. 3.11.7). The images run Debian bookworm's
 python3 (3.11.2), for which some markers differ — redis needs async-timeout on
 ``python_full_version < "3.11.3"``. This walks the Requires-Dist of the wheels
 from the root requirement, evaluating markers with the target's environment,
-and prints one missing requirement per line (nothing when complete).
+and prints one missing requirement per line (nothing when complete), pinned
+to the lock's version for the target when LOCK (requirements/lock.txt) has one.
 
-usage: python3 wheelhouse_missing.py WHEELHOUSE TARGET_ENV_JSON ROOT_REQ
+usage: python3 wheelhouse_missing.py WHEELHOUSE TARGET_ENV_JSON ROOT_REQ [LOCK]
 """
 
 from __future__ import annotations
@@ -60,6 +61,22 @@ def missing(wheelhouse: Path, env: dict[str, str], root: str) -> list[str]:
     return sorted(set(out))
 
 
+def lock_pins(lock: Path, env: dict[str, str]) -> dict[str, str]:
+    """name -> "name==version" of the lock's lines whose markers hold for the target."""
+    pins: dict[str, str] = {}
+    for line in lock.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate(env):
+            req.marker = None
+            pins[canonicalize_name(req.name)] = str(req)
+    return pins
+
+
 if __name__ == "__main__":
-    for line in missing(Path(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]):
-        print(line)
+    env = json.loads(sys.argv[2])
+    pins = lock_pins(Path(sys.argv[4]), env) if len(sys.argv) > 4 else {}
+    for line in missing(Path(sys.argv[1]), env, sys.argv[3]):
+        print(pins.get(canonicalize_name(Requirement(line).name), line))

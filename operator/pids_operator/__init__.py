@@ -1,3 +1,5 @@
 """Kopf operator for PIDS: runs PidsClusters (Redis + workers) and enqueues PidsTasks."""
 
-__version__ = "0.1.0"
+from pids import __version__
+
+__all__ = ["__version__"]

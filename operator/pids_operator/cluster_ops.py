@@ -13,6 +13,7 @@ from . import meta
 from .app_secret import publish_app_secret
 from .cluster_status import QueueCounts, build_cluster_status
 from .connections import Connections
+from .degradation import workers_problem
 from .kube import Kube
 from .redis_ops import observe_redis, reconcile_redis
 from .redis_status import RedisObservation, describe_error, redis_health
@@ -85,8 +86,10 @@ def refresh(
         desired = current if spec.autoscaling.enabled else spec.workers
     draining = {d["name"]: float(d["since"]) for d in status.get("draining") or [] if "name" in d}
     replicas = current
+    worker_pods = kube.worker_pods(ns, name) if deployment is not None else []
+    stuck = workers_problem(worker_pods)
     if deployment is not None:
-        pods = staying_pods(kube.worker_pods(ns, name))
+        pods = staying_pods(worker_pods)
         plan = plan_scaling(desired, pods, loads, draining, now, spec.autoscaling.scale_down_grace_seconds)
         if client is not None:
             for worker in plan.drain:
@@ -96,6 +99,8 @@ def refresh(
         if plan.replicas != current:
             kube.set_replicas(ns, meta.child_name(name, "workers"), plan.replicas)
         draining, replicas = plan.draining, plan.replicas
+    # Redis first: workers cannot run without it, whatever their pods say
+    degraded = health.degraded or ((stuck.reason, stuck.message) if stuck else None)
     new = build_cluster_status(
         name=name,
         generation=body["metadata"].get("generation"),
@@ -106,8 +111,8 @@ def refresh(
         counts=counts,
         draining=draining,
         redis_url=worker_redis_url(body, spec),
-        degraded=health.degraded[1] if health.degraded else None,
-        degraded_reason=health.degraded[0] if health.degraded else "AsExpected",
+        degraded=degraded[1] if degraded else None,
+        degraded_reason=degraded[0] if degraded else "AsExpected",
         extra_conditions=health.conditions,
         now=now,
     )

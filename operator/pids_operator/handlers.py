@@ -82,6 +82,7 @@ def reconcile_cluster(body: kopf.Body, spec: kopf.Spec, name: str, namespace: st
         if problems:
             patch.status["phase"] = "Degraded"
             patch.status["conditions"] = [{"type": "Degraded", "status": "True", "reason": problems[0].reason, "message": summary(problems)}]
+            kopf.warn(body, reason=problems[0].reason, message=summary(problems))
             raise kopf.PermanentError(summary(problems))
         try:
             replicas = cluster_ops.reconcile(state.kube, body, parsed)
@@ -104,10 +105,14 @@ def _warn_redis_events(state: OperatorState, body: kopf.Body, previous: Mapping[
 
 
 @kopf.timer(*CLUSTERS, id="status", interval=CONFIG.cluster_interval, initial_delay=5)
-def cluster_status(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+def cluster_status(body: kopf.Body, spec: kopf.Spec, name: str, status: kopf.Status, patch: kopf.Patch,
+                   memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo.pids
     with state.metrics.track("PidsCluster", "status"):
-        new = cluster_ops.refresh(state.kube, state.connections, body, ClusterSpec.parse(spec), status)
+        parsed = ClusterSpec.parse(spec)
+        if validate_cluster(name, parsed, _known_policies()):
+            return  # the reconcile reported it (Degraded and an Event) and applied nothing
+        new = cluster_ops.refresh(state.kube, state.connections, body, parsed, status)
         patch.status.update(merge_patch(status, new))
         _warn_redis_events(state, body, status, new)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .conditions import Condition, condition, rfc3339
+from .degradation import newly_degraded
 from .spec import ClusterSpec
 
 # How long a cluster stays Degraded (RedisDataLost) after the operator noticed a data loss
@@ -121,17 +122,17 @@ def _degraded(obs: RedisObservation, block: Mapping[str, Any], now: float) -> tu
 
 def redis_events(previous: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Warning Events (reason, message) for what just went wrong between two statuses: Degraded
-    set or its reason changed (RedisUnreachable only for a Redis seen before: not while a new
-    one starts), RedisEphemeral set, a data loss noticed."""
-    before = {c.get("type"): c for c in previous.get("conditions") or []}
-    never_reached = "role" not in (previous.get("redis") or {})  # a Redis still starting up
+    set or its reason changed (degradation.newly_degraded; RedisUnreachable only for a Redis seen
+    before, not while a new one starts), RedisEphemeral set, a data loss noticed."""
     events = []
+    degraded = newly_degraded(previous, new)
+    never_reached = "role" not in (previous.get("redis") or {})
+    if degraded is not None and not (degraded[0] == "RedisUnreachable" and never_reached):
+        events.append(degraded)
+    before = {c.get("type"): c for c in previous.get("conditions") or []}
     for c in new.get("conditions") or []:
-        old = before.get(c["type"]) or {}
-        if c["type"] in ("Degraded", "RedisEphemeral") and c["status"] == "True" and (
-                old.get("status") != "True" or old.get("reason") != c["reason"]):
-            if not (c["reason"] == "RedisUnreachable" and never_reached):
-                events.append((c["reason"], c["message"]))
+        if c["type"] == "RedisEphemeral" and c["status"] == "True" and (before.get(c["type"]) or {}).get("status") != "True":
+            events.append((c["reason"], c["message"]))
     loss = (new.get("redis") or {}).get("lastDataLoss")
     if loss and loss != (previous.get("redis") or {}).get("lastDataLoss") and not any(
             reason == "RedisDataLost" for reason, _ in events):

@@ -3,12 +3,34 @@
 The API server applies the CRD defaults already; repeating them here keeps the
 builders correct for bodies that skipped defaulting (tests, old objects).
 tests/unit/test_operator_spec.py checks these defaults against the CRDs.
+
+Worker settings are the exception: the CRD has no defaults for them and a spec
+keeps only those it sets (`worker_settings`); the worker's own defaults
+(pids.settings.WorkerSettings) apply to the rest. Images default to this
+release's version (pids.__version__).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from pids import __version__
+from pids.settings import WorkerSettings
+
+# Where a PidsCluster spec sets each worker setting (a WorkerSettings field name).
+WORKER_SETTING_PATHS: dict[str, tuple[str, ...]] = {
+    "concurrency": ("worker", "concurrency"),
+    "speed": ("worker", "speed"),
+    "drain_seconds": ("worker", "drainSeconds"),
+    "policy": ("physics", "policy"),
+    "G": ("physics", "G"),
+    "distance_offset": ("physics", "distanceOffset"),
+    "window": ("physics", "window"),
+    "lease_seconds": ("timing", "leaseSeconds"),
+    "heartbeat_seconds": ("timing", "heartbeatSeconds"),
+    "allowed_modules": ("allowedModules",),
+}
 
 
 def _section(spec: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -36,22 +58,16 @@ class Autoscaling:
         )
 
 
-@dataclass(frozen=True)
-class Physics:
-    policy: str = "gravity"
-    G: float = 1.0
-    distance_offset: float = 1.0
-    window: int = 64
-
-    @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> Physics:
-        d = cls()
-        return cls(
-            policy=str(raw.get("policy", d.policy)),
-            G=float(raw.get("G", d.G)),
-            distance_offset=float(raw.get("distanceOffset", d.distance_offset)),
-            window=int(raw.get("window", d.window)),
-        )
+def worker_settings(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The worker settings the spec sets, by WorkerSettings field name (lists as tuples)."""
+    found: dict[str, Any] = {}
+    for name, path in WORKER_SETTING_PATHS.items():
+        node: Any = spec
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if node is not None:
+            found[name] = tuple(node) if isinstance(node, list) else node
+    return found
 
 
 @dataclass(frozen=True)
@@ -69,11 +85,8 @@ class Positions:
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    image: str = "pids-worker:0.1.0"
+    image: str = f"pids-worker:{__version__}"
     image_pull_policy: str = "IfNotPresent"
-    concurrency: int = 4
-    speed: float = 1.0
-    drain_seconds: int = 60
     health_port: int = 8080
     positions: Positions = field(default_factory=Positions)
     resources: Mapping[str, Any] = field(default_factory=dict)
@@ -88,9 +101,6 @@ class WorkerSpec:
         return cls(
             image=str(raw.get("image", d.image)),
             image_pull_policy=str(raw.get("imagePullPolicy", d.image_pull_policy)),
-            concurrency=int(raw.get("concurrency", d.concurrency)),
-            speed=float(raw.get("speed", d.speed)),
-            drain_seconds=int(raw.get("drainSeconds", d.drain_seconds)),
             health_port=int(raw.get("healthPort", d.health_port)),
             positions=Positions.parse(_section(raw, "positions")),
             resources=dict(_section(raw, "resources")),
@@ -121,7 +131,7 @@ class RedisHA:
 
 @dataclass(frozen=True)
 class ManagedRedis:
-    image: str = "pids-redis:0.1.0"
+    image: str = f"pids-redis:{__version__}"
     image_pull_policy: str = "IfNotPresent"
     resources: Mapping[str, Any] = field(default_factory=dict)
     persistence: bool = True
@@ -190,28 +200,14 @@ class ExternalRedis:
 
 
 @dataclass(frozen=True)
-class Timing:
-    lease_seconds: int = 60
-    heartbeat_seconds: int = 5
-
-    @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> Timing:
-        return cls(
-            lease_seconds=int(raw.get("leaseSeconds", 60)),
-            heartbeat_seconds=int(raw.get("heartbeatSeconds", 5)),
-        )
-
-
-@dataclass(frozen=True)
 class ClusterSpec:
     workers: int = 1
     autoscaling: Autoscaling = field(default_factory=Autoscaling)
-    physics: Physics = field(default_factory=Physics)
     worker: WorkerSpec = field(default_factory=WorkerSpec)
     managed_redis: ManagedRedis | None = field(default_factory=ManagedRedis)
     external_redis: ExternalRedis | None = None
-    allowed_modules: tuple[str, ...] = ("pids.tasks",)
-    timing: Timing = field(default_factory=Timing)
+    worker_settings: Mapping[str, Any] = field(default_factory=dict)  # only what the spec sets
+    allow_unsafe_modules: bool = False
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any]) -> ClusterSpec:
@@ -223,13 +219,24 @@ class ClusterSpec:
         return cls(
             workers=int(spec.get("workers", 1)),
             autoscaling=Autoscaling.parse(_section(spec, "autoscaling")),
-            physics=Physics.parse(_section(spec, "physics")),
             worker=WorkerSpec.parse(_section(spec, "worker")),
             managed_redis=ManagedRedis.parse(managed) if isinstance(managed, Mapping) else None,
             external_redis=ExternalRedis.parse(external) if isinstance(external, Mapping) else None,
-            allowed_modules=tuple(spec.get("allowedModules") or ("pids.tasks",)),
-            timing=Timing.parse(_section(spec, "timing")),
+            worker_settings=worker_settings(spec),
+            allow_unsafe_modules=bool(spec.get("allowUnsafeModules", False)),
         )
+
+    @property
+    def allowed_modules(self) -> tuple[str, ...]:
+        return tuple(self.worker_settings.get("allowed_modules") or WorkerSettings.allowed_modules)
+
+    @property
+    def policy(self) -> str:
+        return str(self.worker_settings.get("policy", WorkerSettings.policy))
+
+    @property
+    def drain_seconds(self) -> float:
+        return float(self.worker_settings.get("drain_seconds", WorkerSettings.drain_seconds))
 
     @property
     def managed(self) -> bool:

@@ -16,11 +16,20 @@ from pids.connection import sentinel_host_port
 from pids.errors import ConfigError, PidsError
 from pids.functions import check_function, is_allowed
 from pids.limits import check_item, encode_arguments
+from pids.settings import WorkerSettings
 from pids.task import TaskOptions
 
 from .meta import MAX_CLUSTER_NAME
 from .spec import ClusterSpec, ExternalRedis, TaskSpec
+from .worker_manifests import settings_env
 
+# Modules (and their submodules) whose callables give a task a shell, files or any code: a
+# cluster may list them only with allowUnsafeModules (the CRD's CEL rule lists the same).
+UNSAFE_MODULES = frozenset({
+    "os", "posix", "nt", "subprocess", "builtins", "pty", "shutil", "importlib", "sys", "runpy", "code", "codeop",
+    "ctypes", "multiprocessing", "pickle", "marshal", "socket", "pdb", "asyncio", "_posixsubprocess", "io", "pathlib",
+    "tempfile",
+})
 MAX_REPORTED_ITEM_ERRORS = 5
 
 
@@ -43,8 +52,10 @@ def validate_cluster(name: str, spec: ClusterSpec, known_policies: list[str] | N
     a = spec.autoscaling
     if a.enabled and a.min_workers > a.max_workers:
         problems.append(Problem("InvalidAutoscaling", f"autoscaling.minWorkers {a.min_workers} > maxWorkers {a.max_workers}"))
-    if spec.timing.heartbeat_seconds >= spec.timing.lease_seconds:
-        problems.append(Problem("InvalidTiming", "timing.heartbeatSeconds must be shorter than timing.leaseSeconds"))
+    try:  # the worker's own checks, on the environment it would get
+        WorkerSettings.from_env(settings_env(spec), worker_id="check")
+    except ConfigError as e:
+        problems.append(Problem("InvalidWorkerSettings", f"the workers would refuse these settings: {e}"))
     if spec.managed_redis is not None and spec.external_redis is not None:
         problems.append(Problem("InvalidRedis", "set exactly one of redis.managed and redis.external"))
     if spec.external_redis is not None:
@@ -54,9 +65,13 @@ def validate_cluster(name: str, spec: ClusterSpec, known_policies: list[str] | N
         problems.append(Problem("InvalidRedis", "redis.managed.replicas must be 1 or at least 3: with 2, losing one pod leaves no Sentinel majority"))
     if managed is not None and managed.sentinel and max(managed.ha.ack_replicas, managed.ha.min_replicas_to_write) >= managed.replicas:
         problems.append(Problem("InvalidRedis", "redis.managed.ha.ackReplicas and minReplicasToWrite must be smaller than replicas"))
-    if known_policies and spec.physics.policy not in known_policies:
+    unsafe = [m for m in spec.allowed_modules if m.split(".")[0] in UNSAFE_MODULES]
+    if unsafe and not spec.allow_unsafe_modules:
+        problems.append(Problem("UnsafeModules", f"allowedModules {', '.join(unsafe)} give tasks a shell, files or "
+                                                 "arbitrary code; set allowUnsafeModules: true to allow them"))
+    if known_policies and spec.policy not in known_policies:
         problems.append(
-            Problem("UnknownPolicy", f"physics.policy {spec.physics.policy!r} is not one of {', '.join(known_policies)}")
+            Problem("UnknownPolicy", f"physics.policy {spec.policy!r} is not one of {', '.join(known_policies)}")
         )
     return problems
 

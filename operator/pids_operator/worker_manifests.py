@@ -1,17 +1,21 @@
 """Pure builders of a cluster's workers: ConfigMap, ServiceAccount, Deployment, Service.
 
-Worker settings travel as PIDS_* variables in the ConfigMap (all of them, so
-`kubectl get cm <cluster>-config -o yaml` shows the whole configuration); the
-Redis password comes from a Secret, the worker id and node from the downward API.
+Worker settings travel as PIDS_* variables in the ConfigMap: those the spec sets,
+and the few that Kubernetes needs (KUBERNETES_SETTINGS); the worker's own defaults
+(pids.settings) apply to the rest, and it exports what is in effect (`pids status`,
+the pids_worker_settings_info metric). The Redis password comes from a Secret, the
+worker id and node from the downward API.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 from pids.connection import SentinelAddress, sentinel_host_port
+from pids.settings import env_var
 
 from . import meta
 from .meta import Body, Manifest
@@ -53,30 +57,51 @@ def password_secret(owner: Body, spec: ClusterSpec) -> tuple[str, str]:
     return meta.child_name(owner["metadata"]["name"], "redis-secret"), PASSWORD_KEY
 
 
+# The worker settings that differ on Kubernetes, and why (operator/README.md lists them).
+KUBERNETES_SETTINGS = {
+    "health_host": "0.0.0.0",  # the kubelet probes from outside the pod's loopback
+    # drained for a scale-down, a worker stays idle until its pod is removed: a container
+    # that exits is restarted by the kubelet, and the fresh process would claim again
+    "exit_when_drained": False,
+}
+
+
+def env_value(value: Any) -> str:
+    """A setting as the worker parses it back (pids.settings.WorkerSettings.from_env)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def settings_env(spec: ClusterSpec) -> dict[str, str]:
+    """PIDS_* of what Kubernetes needs and of the settings the spec sets. Nothing else: the
+    worker's defaults are the only ones."""
+    settings = {"health_port": spec.worker.health_port, **KUBERNETES_SETTINGS, **spec.worker_settings}
+    return {env_var(name): env_value(value) for name, value in settings.items()}
+
+
+CLIENT_ACK_REPLICAS_ENV = "PIDS_REDIS_ACK_REPLICAS"  # what pids.client.Client reads
+
+
+def worker_env(owner: Body, spec: ClusterSpec) -> dict[str, str]:
+    """The PIDS_* environment of the workers: their cluster and Redis (with Sentinel, how many
+    replicas must acknowledge a completion, and for clients beside them an enqueue), then
+    settings_env."""
+    where: dict[str, Any] = {"cluster": owner["metadata"]["name"], "redis_url": worker_redis_url(owner, spec)}
+    acks = ack_replicas(spec)
+    if acks:
+        where["ack_replicas"] = acks
+    env = {**{env_var(name): env_value(value) for name, value in where.items()}, **settings_env(spec)}
+    if acks:
+        env[CLIENT_ACK_REPLICAS_ENV] = str(acks)
+    return env
+
+
 def build_configmap(owner: Body, spec: ClusterSpec) -> Manifest:
-    """Every non-secret worker setting, as the PIDS_* environment the worker reads."""
-    cluster = owner["metadata"]["name"]
-    data = {
-        "PIDS_CLUSTER": cluster,
-        "PIDS_REDIS_URL": worker_redis_url(owner, spec),
-        "PIDS_REDIS_ACK_REPLICAS": str(ack_replicas(spec)),
-        "PIDS_CONCURRENCY": str(spec.worker.concurrency),
-        "PIDS_SPEED": str(spec.worker.speed),
-        "PIDS_ALLOWED_MODULES": ",".join(spec.allowed_modules),
-        "PIDS_POLICY": spec.physics.policy,
-        "PIDS_G": str(spec.physics.G),
-        "PIDS_DISTANCE_OFFSET": str(spec.physics.distance_offset),
-        "PIDS_WINDOW": str(spec.physics.window),
-        "PIDS_LEASE_SECONDS": str(spec.timing.lease_seconds),
-        "PIDS_HEARTBEAT_SECONDS": str(spec.timing.heartbeat_seconds),
-        "PIDS_HEALTH_PORT": str(spec.worker.health_port),
-        "PIDS_HEALTH_HOST": "0.0.0.0",  # the kubelet probes the pod's address
-        "PIDS_DRAIN_SECONDS": str(spec.worker.drain_seconds),
-        # drained for a scale-down, a worker stays idle until its pod is removed: a container
-        # that exits is restarted by the kubelet, and the fresh process would claim again
-        "PIDS_EXIT_WHEN_DRAINED": "false",
-        "HOME": "/tmp",
-    }
+    """The workers' non-secret environment (worker_env), and HOME on the writable /tmp."""
+    data = {**worker_env(owner, spec), "HOME": "/tmp"}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -167,6 +192,8 @@ def build_worker_deployment(owner: Body, spec: ClusterSpec, replicas: int) -> Ma
         "ports": [{"name": HEALTH_PORT_NAME, "containerPort": w.health_port, "protocol": "TCP"}],
         **_probes(HEALTH_PORT_NAME),
         "resources": dict(w.resources) or DEFAULT_RESOURCES,
+        # a worker that fails at start says why on stderr: the status shows it (degradation.py)
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": container_security_context(),
         "volumeMounts": [tmp_mount],
     }
@@ -174,7 +201,7 @@ def build_worker_deployment(owner: Body, spec: ClusterSpec, replicas: int) -> Ma
         "serviceAccountName": meta.child_name(cluster, "service-account"),
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": w.drain_seconds + TERMINATION_MARGIN_SECONDS,
+        "terminationGracePeriodSeconds": math.ceil(spec.drain_seconds) + TERMINATION_MARGIN_SECONDS,
         "securityContext": pod_security_context(),
         "containers": [container],
         "volumes": [tmp],

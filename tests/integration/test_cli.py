@@ -11,6 +11,8 @@ import urllib.request
 
 from pids.client import Client
 from pids.embedded import EmbeddedRedis, free_port
+from pids.protocol import VIEW
+from pids.settings import HEAVIEST, WorkerSettings
 from tests.conftest import WorkerFactory
 
 
@@ -34,6 +36,28 @@ def test_submit_status_result_round_trip(redis_server: EmbeddedRedis, cluster: s
     assert overview["redis"]["epoch"].isdigit()
     table = pids("status", *conn).stdout
     assert "persistence none, eviction noeviction" in table and "do not survive a restart" in table
+
+
+def test_status_shows_each_workers_settings_in_effect(redis_server: EmbeddedRedis, cluster: str,
+                                                      start_workers: WorkerFactory) -> None:
+    start_workers(1, G=0.5)
+    conn = ["--redis-url", redis_server.url, "--cluster", cluster]
+    (worker,) = json.loads(pids("status", *conn, "--json").stdout)["workers"]
+    settings = worker["settings"]
+    assert settings["G"] == 0.5 and settings["concurrency"] == 1 and settings["cluster"] == cluster
+    assert settings["window"] == WorkerSettings.window and settings["view"] == VIEW and settings["heaviest"] == HEAVIEST
+    assert "redis_password" not in settings
+    table = pids("status", *conn)
+    assert table.returncode == 0 and "settings in effect" in table.stdout and "distance_offset" in table.stdout
+
+
+def test_settings_of_workers_that_left_the_table_are_dropped(client: Client, start_workers: WorkerFactory) -> None:
+    (worker,) = start_workers(1)
+    assert list(client.worker_settings()) == ["w0"]
+    worker.terminate()  # SIGTERM: drains and leaves the worker table
+    worker.wait(30)
+    assert client.worker_settings() == {}
+    assert client.redis.hlen(client.keys.settings) == 0
 
 
 def test_cli_reports_bad_input_clearly(redis_server: EmbeddedRedis, cluster: str) -> None:
@@ -88,6 +112,8 @@ def test_worker_serves_health_readiness_and_metrics(client: Client, start_worker
     assert get(base + "/readyz") == (200, "ready\n")
     code, metrics = get(base + "/metrics")
     assert code == 200 and "pids_tasks_completed_total 5.0" in metrics and "pids_claim_cycle_seconds_bucket" in metrics
+    info = next(line for line in metrics.splitlines() if line.startswith("pids_worker_settings_info{"))
+    assert 'G="0.03"' in info and 'concurrency="1"' in info and f'view="{VIEW}"' in info and "redis_password" not in info
     client.drain_worker("w0")
     deadline = time.monotonic() + 10
     while worker.poll() is None:  # drain requested through Redis: stops claiming and leaves

@@ -16,10 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
+from pids import __version__
+
 jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "pids"
+CRD_CHART = ROOT / "charts" / "pids-crds"
 
 
 def find_helm() -> str | None:
@@ -110,8 +113,8 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([HELM, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 
-def render(*sets: str, namespace: str = "pids-system") -> list[dict[str, Any]]:
-    args = ["template", "pids", str(CHART), "--namespace", namespace, "--include-crds", *KUBE]
+def render(*sets: str, namespace: str = "pids-system", chart: Path = CHART) -> list[dict[str, Any]]:
+    args = ["template", "pids", str(chart), "--namespace", namespace, *KUBE]
     for s in sets:
         args += ["--set", s]
     out = helm(*args)
@@ -135,17 +138,27 @@ def test_default_render_is_namespaced_hardened_and_local_images() -> None:
     docs = render()
     kinds = sorted({d["kind"] for d in docs})
     assert "ClusterRole" not in kinds and "Role" in kinds
-    assert {"CustomResourceDefinition", "Deployment", "ServiceAccount", "RoleBinding", "NetworkPolicy", "KopfPeering", "Service"} <= set(kinds)
+    assert {"Deployment", "ServiceAccount", "RoleBinding", "NetworkPolicy", "KopfPeering", "Service"} <= set(kinds)
     (deployment,) = by_kind(docs, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     (c,) = pod["containers"]
-    assert c["image"] == "pids-operator:0.1.0" and c["imagePullPolicy"] == "IfNotPresent"
+    assert c["image"] == f"pids-operator:{__version__}" and c["imagePullPolicy"] == "IfNotPresent"
     assert c["securityContext"]["readOnlyRootFilesystem"] is True and pod["securityContext"]["runAsNonRoot"] is True
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["PIDS_OPERATOR_NAMESPACES"] == "pids-system" and env["PIDS_OPERATOR_PEERING"] == "pids-operator"
-    crds = {d["metadata"]["name"] for d in by_kind(docs, "CustomResourceDefinition")}
-    assert crds == {"pidsclusters.pids.dev", "pidstasks.pids.dev", "kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"}
+    assert not by_kind(docs, "CustomResourceDefinition")  # they come from charts/pids-crds
+
+
+@needs_helm
+def test_crd_chart_renders_every_crd_as_a_kept_template() -> None:
+    out = helm("lint", str(CRD_CHART), "--strict", *KUBE)
+    assert out.returncode == 0, out.stdout + out.stderr
+    docs = render(chart=CRD_CHART)
+    assert {d["kind"] for d in docs} == {"CustomResourceDefinition"}
+    assert {d["metadata"]["name"] for d in docs} == {
+        "pidsclusters.pids.dev", "pidstasks.pids.dev", "kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"}
+    assert all(d["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for d in docs)
 
 
 @needs_helm

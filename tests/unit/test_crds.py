@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
+from pids_operator.meta import MAX_CLUSTER_NAME
+from pids_operator.validation import UNSAFE_MODULES
+
 jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "crds"
-CHART_CRD_DIR = ROOT / "charts" / "pids" / "crds"
+CHART_CRD_DIR = ROOT / "charts" / "pids-crds" / "templates"
 EXAMPLES = ROOT / "examples"
 
 
@@ -112,10 +115,23 @@ def test_every_example_is_accepted(path: Path) -> None:
         assert validate(PLURALS[doc["kind"]], doc) == []
 
 
-def test_chart_ships_the_same_crds() -> None:
+def test_crd_chart_ships_the_same_crds() -> None:
     names = sorted(p.name for p in CRD_DIR.glob("*.yaml"))
+    assert names
     for name in names:
-        assert filecmp.cmp(CRD_DIR / name, CHART_CRD_DIR / name, shallow=False), f"charts/pids/crds/{name} differs from crds/{name}"
+        assert filecmp.cmp(CRD_DIR / name, CHART_CRD_DIR / name, shallow=False), f"charts/pids-crds/templates/{name} differs from crds/{name}"
+
+
+def test_every_crd_is_kept_on_uninstall() -> None:
+    """Deleting a CRD deletes every object of its kind: no `helm uninstall` may do it."""
+    for path in sorted(CHART_CRD_DIR.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert doc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", (path.name, doc["metadata"]["name"])
+
+
+def test_operator_chart_ships_no_crds_directory() -> None:
+    """Helm never upgrades a chart's crds/ (helm #8668): the CRDs are templates of charts/pids-crds."""
+    assert not (ROOT / "charts" / "pids" / "crds").exists()
 
 
 @pytest.mark.parametrize("plural", ["pidsclusters", "pidstasks"])
@@ -151,8 +167,9 @@ def test_printer_columns() -> None:
         (cluster(worker={"concurrency": 0}), "0 is less than the minimum of 1"),
         (cluster(worker={"imagePullPolicy": "Sometimes"}), "'Sometimes' is not one of"),
         (cluster(allowedModules=["os; rm"]), "does not match"),
-        (cluster(allowedModules=[]), "should be non-empty"),
+        (cluster(allowedModules=[]), "allowedModules: [] "),  # too short / non-empty, as jsonschema words it
         (cluster(physics={"distanceOffset": 0}), "less than or equal to the minimum of 0"),
+        (cluster(physics={"G": 0}), "less than or equal to the minimum of 0"),
         (cluster(redis={"external": {"url": "redis://:secret@host:6379/0"}}), "does not match"),
         (cluster(redis={"external": {"url": "http://host"}}), "does not match"),
         (cluster(redis={"managed": {"persistence": {"appendfsync": "no"}}}), "'no' is not one of ['everysec', 'always']"),
@@ -179,12 +196,16 @@ def test_invalid_cluster_is_rejected(obj: dict[str, Any], expected: str) -> None
         (cluster(redis={"managed": {"replicas": 3, "ha": {"ackReplicas": 3}}}), "must be smaller than replicas"),
         (cluster(redis={"managed": {"replicas": 3, "ha": {"minReplicasToWrite": 5}}}), "must be smaller than replicas"),
         (cluster(timing={"leaseSeconds": 5, "heartbeatSeconds": 5}), "heartbeatSeconds must be shorter"),
-        (cluster(timing={"leaseSeconds": 3}), "heartbeatSeconds must be shorter"),  # default heartbeat 5
     ],
 )
 def test_cel_rules_reject_inconsistent_clusters(obj: dict[str, Any], expected: str) -> None:
     errors = validate("pidsclusters", obj)
     assert any(expected in e for e in errors), errors
+
+
+def test_timing_alone_is_left_to_the_operator_against_the_worker_defaults() -> None:
+    assert validate("pidsclusters", cluster(timing={"leaseSeconds": 3})) == []
+    assert validate("pidsclusters", cluster(timing={"heartbeatSeconds": 0.5})) == []
 
 
 def test_cluster_without_redis_defaults_to_managed() -> None:
@@ -217,7 +238,7 @@ def test_redis_shapes_are_accepted(redis: dict[str, Any]) -> None:
         (task(function="os:system; rm -rf"), "does not match"),
         (task(weight=0), "0 is less than the minimum of 1e-06"),
         (task(maxAttempts=0), "0 is less than the minimum of 1"),
-        (task(items=[]), "should be non-empty"),
+        (task(items=[]), "items: [] "),
         (task(args="1"), "'1' is not of type 'array'"),
         ({**task(), "status": {"phase": "Exploded"}}, "'Exploded' is not one of"),
     ],
@@ -242,3 +263,33 @@ def test_task_function_cannot_change_after_creation() -> None:
 def test_task_args_and_items_take_any_json() -> None:
     assert validate("pidstasks", task(args=[1, "a", {"b": [None, 2.5]}], kwargs={"x": {"y": 1}})) == []
     assert validate("pidstasks", task(items=[[1], {"args": [2], "weight": 3}])) == []
+
+
+def cluster_named(name: str, **spec: Any) -> dict[str, Any]:
+    return {**cluster(**spec), "metadata": {"name": name}}
+
+
+def test_cluster_names_longer_than_the_child_names_allow_are_rejected() -> None:
+    assert validate("pidsclusters", cluster_named("a" * MAX_CLUSTER_NAME)) == []
+    errors = validate("pidsclusters", cluster_named("a" * (MAX_CLUSTER_NAME + 1)))
+    assert any(f"at most {MAX_CLUSTER_NAME} characters" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("modules", [["os"], ["pids.tasks", "subprocess"], ["builtins"], ["os.path"], ["importlib.util"]])
+def test_modules_that_give_a_shell_need_the_explicit_opt_in(modules: list[str]) -> None:
+    errors = validate("pidsclusters", cluster(allowedModules=modules))
+    assert any("set allowUnsafeModules true" in e for e in errors), errors
+    assert validate("pidsclusters", cluster(allowedModules=modules, allowUnsafeModules=True)) == []
+
+
+def test_modules_merely_named_like_unsafe_ones_are_accepted() -> None:
+    assert validate("pidsclusters", cluster(allowedModules=["osmium", "myapp.os", "system_tools", "pids.tasks"])) == []
+
+
+def test_the_crd_lists_the_operators_unsafe_modules() -> None:
+    spec = version_of(load_crd("pidsclusters"))["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    (rule,) = [r["rule"] for r in spec["x-kubernetes-validations"] if "allowUnsafeModules" in r["rule"]]
+    listed = rule.split("'^(")[1].split(")")[0].split("|")
+    assert sorted(listed) == sorted(UNSAFE_MODULES)
+    (name_rule,) = version_of(load_crd("pidsclusters"))["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
+    assert name_rule["rule"] == f"size(self.metadata.name) <= {MAX_CLUSTER_NAME}"

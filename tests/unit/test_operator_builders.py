@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
-
+from pids import __version__
 from pids_operator import meta
 from pids_operator.redis_manifests import (
     build_redis_pods_service,
@@ -16,11 +17,13 @@ from pids_operator.redis_manifests import (
 )
 from pids_operator.spec import ClusterSpec
 from pids_operator.worker_manifests import (
+    KUBERNETES_SETTINGS,
     build_configmap,
     build_service_account,
     build_worker_deployment,
     build_worker_service,
     config_hash,
+    env_value,
 )
 
 OWNER = {
@@ -141,20 +144,18 @@ def test_external_redis_without_secret_sets_no_password() -> None:
     assert "PIDS_REDIS_PASSWORD" not in env_of(container(build_worker_deployment(OWNER, s, 1)))
 
 
-def test_configmap_carries_every_worker_setting() -> None:
+def test_configmap_carries_every_worker_setting_the_spec_sets() -> None:
     s = spec(workers=2, allowedModules=["pids.tasks", "mylib.jobs"], physics={"G": 2.5, "window": 32, "policy": "gravity"},
              timing={"leaseSeconds": 30, "heartbeatSeconds": 2}, worker={"concurrency": 8, "speed": 2, "drainSeconds": 45})
     data = build_configmap(OWNER, s)["data"]
     assert data == {
         "PIDS_CLUSTER": "demo",
         "PIDS_REDIS_URL": "redis://demo-redis.ns1.svc:6379/0",
-        "PIDS_REDIS_ACK_REPLICAS": "0",
         "PIDS_CONCURRENCY": "8",
-        "PIDS_SPEED": "2.0",
+        "PIDS_SPEED": "2",
         "PIDS_ALLOWED_MODULES": "pids.tasks,mylib.jobs",
         "PIDS_POLICY": "gravity",
         "PIDS_G": "2.5",
-        "PIDS_DISTANCE_OFFSET": "1.0",
         "PIDS_WINDOW": "32",
         "PIDS_LEASE_SECONDS": "30",
         "PIDS_HEARTBEAT_SECONDS": "2",
@@ -165,6 +166,26 @@ def test_configmap_carries_every_worker_setting() -> None:
         "HOME": "/tmp",
     }
     assert all(isinstance(v, str) for v in data.values())
+
+
+def test_configmap_leaves_unset_settings_to_the_worker() -> None:
+    settings = pytest.importorskip("pids.settings")
+    data = build_configmap(OWNER, spec())["data"]
+    assert set(data) == {"PIDS_CLUSTER", "PIDS_REDIS_URL", "PIDS_HEALTH_PORT", "PIDS_HEALTH_HOST", "PIDS_EXIT_WHEN_DRAINED",
+                         "HOME"}
+    ws = settings.WorkerSettings.from_env(data, worker_id="w")
+    defaults = settings.WorkerSettings(worker_id="w")
+    assert (ws.G, ws.lease_seconds, ws.heartbeat_seconds, ws.drain_seconds, ws.window, ws.concurrency) == (
+        defaults.G, defaults.lease_seconds, defaults.heartbeat_seconds, defaults.drain_seconds, defaults.window,
+        defaults.concurrency)
+
+
+def test_every_kubernetes_specific_setting_is_a_worker_setting() -> None:
+    settings = pytest.importorskip("pids.settings")
+    names = {f.name for f in dataclasses.fields(settings.WorkerSettings)}
+    assert set(KUBERNETES_SETTINGS) <= names
+    data = build_configmap(OWNER, spec())["data"]
+    assert all(data[settings.env_var(n)] == env_value(v) for n, v in KUBERNETES_SETTINGS.items())
 
 
 def test_configmap_is_readable_by_the_worker_settings() -> None:
@@ -178,6 +199,9 @@ def test_configmap_is_readable_by_the_worker_settings() -> None:
 def test_termination_grace_outlasts_the_drain() -> None:
     d = build_worker_deployment(OWNER, spec(worker={"drainSeconds": 100}), 1)
     assert d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > 100
+    settings = pytest.importorskip("pids.settings")
+    d = build_worker_deployment(OWNER, spec(), 1)  # the worker's own default drain
+    assert d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > settings.WorkerSettings.drain_seconds
 
 
 def test_a_worker_failing_liveness_is_killed_without_the_drain_grace() -> None:

@@ -33,6 +33,7 @@ class MemoryKube:
         self.secrets: dict[str, str] = {}
         self.deleted: list[tuple[str, str, bool]] = []
         self.old_redis_pods: list[dict[str, Any]] = []
+        self.pod_status: dict[str, dict[str, Any]] = {}
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         self.objects[(manifest["kind"], manifest["metadata"]["name"])] = copy.deepcopy(manifest)
@@ -73,7 +74,8 @@ class MemoryKube:
         self.objects[("Deployment", name)]["spec"]["replicas"] = replicas
 
     def worker_pods(self, namespace: str, cluster: str) -> list[dict[str, Any]]:
-        return [{"metadata": {"name": p, "annotations": self.annotations.get(p, {})}} for p in self.pods]
+        return [{"metadata": {"name": p, "annotations": self.annotations.get(p, {})}, "status": self.pod_status.get(p, {})}
+                for p in self.pods]
 
     def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         self.annotations.setdefault(name, {}).update(annotations)
@@ -271,3 +273,21 @@ def test_refresh_reports_what_redis_is() -> None:
     assert status["redis"]["epoch"] == "e1" and status["redis"]["persistence"] == "aof-everysec"
     ephemeral = {c["type"]: c for c in status["conditions"]}["RedisEphemeral"]
     assert ephemeral["status"] == "False" and "appendfsync everysec" in ephemeral["message"]
+
+
+def test_workers_stuck_on_their_image_make_the_cluster_degraded_with_the_reason() -> None:
+    kube = MemoryKube()
+    spec = ClusterSpec.parse(BODY["spec"])
+    cluster_ops.reconcile(kube, BODY, spec)  # type: ignore[arg-type]
+    kube.pods = ["demo-workers-a", "demo-workers-b"]
+    waiting = {"reason": "ErrImageNeverPull", "message": 'Container image "pids-worker:nope" is not present'}
+    for p in kube.pods:
+        kube.pod_status[p] = {"containerStatuses": [{"name": "worker", "state": {"waiting": waiting}}]}
+    client = FakeClient(Stats())
+    status = refresh(kube, client, BODY, {}, now=100.0)
+    degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+    assert status["phase"] == "Degraded" and degraded["status"] == "True" and degraded["reason"] == "ErrImageNeverPull"
+    assert "2 of 2 worker pods" in degraded["message"] and "pids-worker:nope" in degraded["message"]
+    kube.pod_status.clear()  # the image fixed: the next tick is healthy again
+    status = refresh(kube, client, BODY, status, now=110.0)
+    assert next(c for c in status["conditions"] if c["type"] == "Degraded")["status"] == "False"

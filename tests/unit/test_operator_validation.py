@@ -34,7 +34,17 @@ def test_cluster_name_too_long_for_child_names() -> None:
 
 def test_cluster_cross_field_rules_hold_even_without_cel() -> None:
     spec = ClusterSpec.parse({"autoscaling": {"enabled": True, "minWorkers": 4, "maxWorkers": 2}, "timing": {"leaseSeconds": 2, "heartbeatSeconds": 5}})
-    assert reasons(validate_cluster("c", spec)) == ["InvalidAutoscaling", "InvalidTiming"]
+    assert reasons(validate_cluster("c", spec)) == ["InvalidAutoscaling", "InvalidWorkerSettings"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"timing": {"leaseSeconds": 2, "heartbeatSeconds": 5}}, "lease must be longer than the heartbeat"),
+    ({"timing": {"heartbeatSeconds": 40}}, "lease must be longer than the heartbeat"),  # the worker's default lease
+    ({"physics": {"G": 0}}, "G must be > 0"),
+])
+def test_settings_the_worker_would_refuse_are_reported_with_its_reason(spec: dict[str, Any], message: str) -> None:
+    (p,) = validate_cluster("c", ClusterSpec.parse(spec))
+    assert p.reason == "InvalidWorkerSettings" and message in p.message
 
 
 def test_unknown_policy_is_reported_with_the_choices() -> None:
@@ -136,3 +146,10 @@ def test_items_are_checked_by_the_client_rules() -> None:
     assert p.reason == "InvalidItems"
     assert p.message == ("item 1: args nests deeper than 100 levels; item 2: kwargs nests deeper than 100 levels; "
                          "item 3: weight must be a number in [1e-06, 1e+06], got 1e+308 (float)")
+
+
+@pytest.mark.parametrize("modules", [["os"], ["pids.tasks", "subprocess.run"], ["builtins"]])
+def test_unsafe_modules_are_a_problem_without_the_opt_in(modules: list[str]) -> None:
+    (p,) = validate_cluster("c", ClusterSpec.parse({"allowedModules": modules}))
+    assert p.reason == "UnsafeModules" and modules[-1] in p.message and "allowUnsafeModules" in p.message
+    assert validate_cluster("c", ClusterSpec.parse({"allowedModules": modules, "allowUnsafeModules": True})) == []

@@ -221,3 +221,17 @@ def test_equal_weights_take_the_short_loop_and_plan_as_the_general_one(seed: int
     general, _ = _place_by_pull(order, fixed_rows, load.tolist(), scale, [weight] * n_tasks, list(free), tie_starts, None)
     assert _place_equal_weights(order, load.tolist(), scale, weight, list(free), tie_starts) == general
     assert all(general.count(w) <= free[w] for w in range(n_workers))
+
+
+def test_a_worker_claims_its_share_in_the_order_gravity_placed_it() -> None:
+    """A worker plans a share deeper than its free slots and claims it a few tasks at a time: the
+    front it claims first must be what gravity placed first (the heaviest), not queue order."""
+    g = Gravity(G=1.0)
+    window = tasks([1.0, 1.0, 8.0, 1.0, 3.0], age=[0.0] * 5)
+    table = workers([0.0], free=[5])
+    share = np.flatnonzero(g.assign(table, window, me=0) == 0)
+    assert share.tolist() == [0, 1, 2, 3, 4]  # all of it, in window order
+    assert g.claim_order(table, window, 0, share).tolist() == [2, 4, 0, 1, 3]  # heaviest first, then queue order
+    located = tasks([1.0, 1.0, 1.0], position=["z/far", "z/here", "z/here"], age=[0.0] * 3)
+    here = workers([0.0], free=[3], position=["z/here"])
+    assert g.claim_order(here, located, 0, np.arange(3)).tolist() == [1, 2, 0]  # its own data first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
 
@@ -10,8 +11,9 @@ from pids.errors import ConfigError, TaskArgumentsError, TaskFunctionError
 from pids.execution import run_task
 from pids.functions import is_allowed, resolve
 from pids.keys import Keys
-from pids.wire import ClaimedTask
-from pids.settings import WorkerSettings
+from pids.wire import VIEW, ClaimedTask
+from pids.cycle import CycleConfig
+from pids.settings import HEAVIEST, WorkerSettings
 from pids.task import TaskOptions, TaskSpec, TaskState
 
 
@@ -76,7 +78,8 @@ def test_position_drops_empty_parts_of_an_unknown_zone(raw: str, position: str) 
     ({"PIDS_CONCURRENCY": "many"}, "PIDS_CONCURRENCY must be a number"),
     ({"PIDS_CONCURRENCY": "0"}, "concurrency"),
     ({"PIDS_LEASE_SECONDS": "1", "PIDS_HEARTBEAT_SECONDS": "2"}, "lease must be longer"),
-    ({"PIDS_WINDOW": "8", "PIDS_HEAVIEST": "8"}, "heaviest"),
+    ({"PIDS_WINDOW": "0"}, "window"),
+    ({"PIDS_G": "0"}, "G must be > 0"),
     ({"PIDS_ALLOWED_MODULES": " , "}, "allowed modules"),
     ({"PIDS_EXIT_WHEN_DRAINED": "maybe"}, "PIDS_EXIT_WHEN_DRAINED must be true or false"),
 ])
@@ -125,3 +128,20 @@ def test_run_task_outcomes() -> None:
     assert not wrong_args.ok and not wrong_args.retryable and "arguments do not fit" in wrong_args.error
     unjsonable = run_task(claimed("pids.tasks:echo", float("nan")), allowed)
     assert not unjsonable.ok and not unjsonable.retryable and "not JSON-serialisable" in unjsonable.error
+
+
+def test_effective_settings_leave_out_secrets_and_url_credentials() -> None:
+    s = WorkerSettings(redis_url="redis://user:hunter2@redis:6379/0", redis_password="hunter2", G=0.5)
+    effective = s.effective()
+    assert effective["redis_url"] == "redis://redis:6379/0" and "redis_password" not in effective
+    assert effective["G"] == 0.5 and effective["allowed_modules"] == "pids.tasks"
+    assert (effective["view"], effective["heaviest"]) == (VIEW, HEAVIEST)
+    assert "hunter2" not in repr(effective)
+
+
+def test_internal_knobs_are_constants_not_settings() -> None:
+    assert not {f.name for f in fields(WorkerSettings)} & {"view", "heaviest"}
+    ignored = WorkerSettings.from_env({"PIDS_VIEW": "3", "PIDS_HEAVIEST": "2"}, worker_id="w")
+    assert ignored == WorkerSettings(worker_id="w")
+    config = CycleConfig.of(ignored)
+    assert (config.view, config.heaviest) == (VIEW, HEAVIEST)

@@ -116,7 +116,6 @@ SETTING_HELP = {
     "allowed_modules": "comma-separated modules tasks may come from",
     "policy": "placement policy (gravity)",
     "window": "pending tasks each claim cycle plans over",
-    "view": "workers each claim cycle sees (most free slots first)",
     "pool": "process (default: hard timeouts, contained crashes) or thread slots",
     "health_host": "address the health server listens on (0.0.0.0 in a pod)",
     "allow_evicting_redis": "run on a Redis whose maxmemory-policy may drop keys",
@@ -213,22 +212,26 @@ def run_status(args: argparse.Namespace) -> int:
     from .redis_info import inspect
 
     stats = client.cluster_stats()
+    settings = client.worker_settings()
     report = inspect(client.redis)
     redis_view = {"persistence": report.persistence, "eviction_policy": report.maxmemory_policy,
                   "maxmemory": report.maxmemory, "used_memory": report.used_memory, "role": report.role,
                   "epoch": client.epoch()}
     if args.json:
         print(json.dumps({**{k: v for k, v in stats.__dict__.items() if k != "workers"},
-                          "balance_score": stats.balance_score, "workers": [w.__dict__ for w in stats.workers],
+                          "balance_score": stats.balance_score,
+                          "workers": [{**w.__dict__, "settings": settings.get(w.id)} for w in stats.workers],
                           "redis": redis_view}))
         return 0
-    from .report import cluster_table
+    from .report import cluster_table, settings_table
 
     console = Console()
     console.print(cluster_table(stats))
     warning = "" if report.persistent and not report.evicting else \
         "  [red](tasks do not survive a restart)[/red]" if not report.persistent else "  [red](may evict tasks)[/red]"
     console.print(f"{report.describe()}, epoch {redis_view['epoch'] or '-'}{warning}", highlight=False)
+    if settings:
+        console.print(settings_table(settings))
     return 0
 
 

@@ -287,6 +287,21 @@ class Client:
                             failed=stats.get("failed", 0), cancelled=stats.get("cancelled", 0),
                             enqueued=stats.get("enqueued", 0), workers=workers)
 
+    def worker_settings(self) -> dict[str, dict[str, Any]]:
+        """Worker id -> the settings in effect, of the workers in the worker table; the entries of
+        workers that left it are deleted here (a worker that dies cannot delete its own)."""
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(k.settings)
+        pipe.hkeys(k.workers)
+        raw_settings, known = pipe.execute()
+        live = {_text(w) for w in known}
+        settings: dict[str, dict[str, Any]] = {_text(w): json.loads(v) for w, v in raw_settings.items()}
+        gone = [w for w in settings if w not in live]
+        if gone:
+            self.redis.hdel(k.settings, *gone)
+        return {w: s for w, s in sorted(settings.items()) if w in live}
+
     def wait_for_worker_totals(self, tasks_done: int, timeout: float = 5.0) -> ClusterStats:
         """The cluster's stats once the workers' totals count `tasks_done` completed tasks, or at
         `timeout`: a worker adds its totals with its snapshot reads and before it waits, so they

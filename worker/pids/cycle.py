@@ -14,12 +14,12 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .placement import Placement, WorkerTable, binds_late
+from .placement import Placement, WorkerTable, binds_late, claim_order
 from .protocol import CycleReply, CycleRequest
-from .settings import WorkerSettings
+from .settings import HEAVIEST, WorkerSettings
 from .share import DEPTH, Share
 from .view import task_window, worker_table
-from .wire import NO_TOTALS, ClaimedTask, Completion, Snapshot, WorkerTotals
+from .wire import NO_TOTALS, VIEW, ClaimedTask, Completion, Snapshot, WorkerTotals
 
 MIN_WINDOW = 2 * DEPTH  # two one-slot workers each find a DEPTH-deep share in one window
 MAX_BATCHED_WINDOW = 1024  # tasks a batched worker's snapshot reads at most for the other workers' batches
@@ -39,7 +39,7 @@ class CycleConfig:
     @classmethod
     def of(cls, settings: WorkerSettings) -> CycleConfig:
         s = settings
-        return cls(s.worker_id, s.concurrency, s.prefetch, s.window, s.heaviest, s.view, int(s.lease_seconds * 1000))
+        return cls(s.worker_id, s.concurrency, s.prefetch, s.window, HEAVIEST, VIEW, int(s.lease_seconds * 1000))
 
 
 def claim_window(config: CycleConfig, cluster_slots: int) -> tuple[int, int]:
@@ -114,9 +114,10 @@ class ClaimCycle:
 
     def _plan(self, snapshot: Snapshot, free: int, planned_at: float) -> tuple[int, str | None]:
         """Make this worker's share from `snapshot`; returns (the size of its task window, a worker
-        to wake). A late-binding policy plans as if this worker had DEPTH times its slots: the
-        front of that share is what it would plan with its free slots, the rest serves the next
-        cycles. An early-binding one plans with its free slots and queues its whole share."""
+        to wake). A late-binding policy plans as if this worker had DEPTH times its slots; the
+        share is claimed in the policy's own order (placement.claim_order), so its front is what
+        the policy would place first. An early-binding one plans with its free slots and queues
+        its whole share."""
         self.share.clear()
         window = task_window(snapshot)
         if len(window) == 0:
@@ -128,7 +129,7 @@ class ClaimCycle:
             return len(window), None  # our heartbeat lapsed (e.g. Redis was away): register again first
         me = table.ids.index(me_id)
         plan = self.policy.assign(table, window, me)
-        share = [window.ids[i] for i in np.flatnonzero(plan == me)]
+        share = [window.ids[i] for i in claim_order(self.policy, table, window, me, np.flatnonzero(plan == me))]
         if self.quarantined:
             share = [t for t in share if self.quarantined.get(t, 0.0) <= planned_at]
         self.share.replace(share, planned_at)

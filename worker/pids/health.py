@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import accumulate
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
@@ -54,6 +54,8 @@ class WorkerMetrics:
                                   registry=self.registry)
         self.epoch_changes = Gauge("pids_redis_epoch_changes", "Times this worker saw Redis come back without its "
                                    "data", registry=self.registry)
+        self.settings = Info("pids_worker_settings", "The settings in effect (and the claim cycle's constants)",
+                             registry=self.registry)
         self.registry.register(_ClaimLoopCollector(self))
 
     def observe_cycle(self, seconds: float) -> None:

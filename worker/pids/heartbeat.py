@@ -6,6 +6,7 @@ count it dead."""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -20,6 +21,7 @@ from .settings import WorkerSettings
 
 log = logging.getLogger("pids.worker")
 MEMORY_CHECK_SECONDS = 10.0
+SETTINGS_SECONDS = 30.0  # the settings in effect go to Redis on the first beat, then this often
 
 
 class HeartbeatLoop:
@@ -39,6 +41,8 @@ class HeartbeatLoop:
         self.connected_since: float | None = None  # monotonic start of the current run of good heartbeats
         self.faults = FaultLog(log)
         self._last_memory_check = 0.0
+        self._settings_json = json.dumps(settings.effective())  # for `pids status`
+        self._last_settings = -SETTINGS_SECONDS
         self.thread = threading.Thread(target=self.run, name="pids-heartbeat", daemon=True)
 
     @property
@@ -86,6 +90,9 @@ class HeartbeatLoop:
             for worker_id in reaper.release_dead_workers(self.protocol):
                 log.warning("worker %s missed its heartbeat deadline: its tasks are back in the queue", worker_id)
             reaper.trim_dead_letters(self.protocol, int(s.retention_seconds * 1000))
+        if time.monotonic() - self._last_settings >= SETTINGS_SECONDS:  # again now and then: Redis may restart empty
+            self._last_settings = time.monotonic()
+            self.protocol.redis.hset(self.protocol.keys.settings, self.worker_id, self._settings_json)
         if time.monotonic() - self._last_memory_check > MEMORY_CHECK_SECONDS:
             self._last_memory_check = time.monotonic()
             self.check_memory()

@@ -69,6 +69,12 @@ class Keys:
         return self.prefix + "workers"
 
     @cached_property
+    def settings(self) -> str:
+        """HASH worker id -> JSON of the settings in effect (kept apart from `workers`, which every
+        snapshot reads)."""
+        return self.prefix + "settings"
+
+    @cached_property
     def loads(self) -> str:
         """HASH worker id -> sum of the weights of the tasks it holds."""
         return self.prefix + "loads"

@@ -110,6 +110,17 @@ class Gravity:
         age = np.zeros(len(tasks)) if tasks.age is None else np.asarray(tasks.age, dtype=np.float64)
         return self.G * np.asarray(tasks.weight, dtype=np.float64) + age + np.asarray(tasks.priority, dtype=np.float64)
 
+    def claim_order(self, workers: WorkerTable, tasks: TaskWindow, me: int, share: np.ndarray) -> np.ndarray:
+        """Worker `me`'s share in the order it placed them: heaviest (by mass) first, then queue
+        order; with positions, the nearest first, as `assign` gives a worker its free slots."""
+        if len(share) < 2:
+            return share
+        mass = self.mass(tasks)[share]
+        if any(tasks.position[i] for i in share.tolist()):
+            nearness = self.falloff(workers, tasks)[me, share]
+            return share[np.lexsort((share, -mass, -nearness))]
+        return share[np.lexsort((share, -mass))]
+
     def assign(self, workers: WorkerTable, tasks: TaskWindow, me: int = 0) -> np.ndarray:
         n_tasks = len(tasks)
         plan = np.full(n_tasks, UNASSIGNED, dtype=np.int64)

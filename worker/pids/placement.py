@@ -84,6 +84,14 @@ def binds_late(policy: Placement) -> bool:
     return bool(getattr(policy, "late_binding", True))
 
 
+def claim_order(policy: Placement, workers: WorkerTable, tasks: TaskWindow, me: int, share: np.ndarray) -> np.ndarray:
+    """The window indices of worker `me`'s share in the order it should claim them: the policy's
+    own order where it has one (gravity: the order it placed them in), else queue order. A worker
+    claims its share a few tasks at a time, so this order is what it actually runs first."""
+    order = getattr(policy, "claim_order", None)
+    return share if order is None else np.asarray(order(workers, tasks, me, share))
+
+
 WORKER_POLICIES = ("gravity",)
 """The policies a worker runs faithfully from its window of pending tasks (physics.worker_policy)."""
 

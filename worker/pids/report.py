@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 
 from .client import ClusterStats, WorkerInfo
@@ -36,4 +38,22 @@ def cluster_table(stats: ClusterStats) -> Table:
     for w in stats.workers:
         table.add_row(w.id, "yes" if w.alive else "no", str(w.slots), str(w.held), f"{w.load:.1f}",
                       str(w.tasks_done), f"{w.work_done:.1f}", w.position or "-")
+    return table
+
+
+def settings_table(by_worker: dict[str, dict[str, Any]]) -> Table:
+    """The settings in effect: one column per distinct set of them, headed by the workers using it."""
+    groups: dict[str, list[str]] = {}
+    values: dict[str, dict[str, Any]] = {}
+    for worker, settings in by_worker.items():
+        key = repr(sorted((k, v) for k, v in settings.items() if k != "worker_id"))
+        groups.setdefault(key, []).append(worker)
+        values[key] = settings
+    table = Table(title="settings in effect")
+    table.add_column("setting")
+    for workers in groups.values():
+        table.add_column(", ".join(workers[:3]) + (f" (+{len(workers) - 3})" if len(workers) > 3 else ""))
+    names = sorted({name for settings in values.values() for name in settings if name != "worker_id"})
+    for name in names:
+        table.add_row(name, *(str(values[key].get(name, "-")) for key in groups))
     return table

@@ -1,4 +1,8 @@
-"""Worker settings: defaults, overridden by PIDS_* environment variables, then by CLI flags."""
+"""Worker settings: defaults, overridden by PIDS_* environment variables, then by CLI flags.
+
+These defaults are the only ones: the operator writes a PIDS_* variable only for what a
+PidsCluster's spec sets, and the CRD leaves these fields without defaults.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,18 @@ from typing import Any
 from .errors import ConfigError
 from .execution import MAX_RESULT_BYTES
 from .task import RETENTION_SECONDS
+from .wire import VIEW
 
 POOLS = ("process", "thread")
+# Internal knobs, not settings (exported with them): of a claim cycle's window, how many places
+# may go to the heaviest pending tasks heavier than 1; how many workers it sees is wire.VIEW.
+HEAVIEST = 16
+SECRET_FIELDS = frozenset({"redis_password"})
+
+
+def env_var(name: str) -> str:
+    """The environment variable of a setting: PIDS_<FIELD>."""
+    return f"PIDS_{name.upper()}"
 
 
 def _default_worker_id() -> str:
@@ -33,8 +47,6 @@ class WorkerSettings:
     G: float = 0.03  # see BENCHMARKS.md: near-FIFO online, LPT within a burst
     distance_offset: float = 1.0
     window: int = 64  # the most; each cycle reads ~4 tasks per slot of the cluster (worker.claim_window)
-    heaviest: int = 16  # of the window, how many may be the heaviest pending tasks heavier than the default 1
-    view: int = 32  # workers a claim cycle sees: those with the most free slots (keeps cost flat in W)
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 1.0  # the heartbeat's TTL is 3 of these
     retry_backoff_seconds: float = 1.0  # doubled per attempt, with jitter
@@ -61,8 +73,8 @@ class WorkerSettings:
             (self.prefetch >= 0, "prefetch must be >= 0"),
             (self.speed > 0, "speed must be > 0"),
             (self.window >= 1, "window must be >= 1"),
-            (self.view >= 1, "view must be >= 1"),
-            (0 <= self.heaviest < self.window, "heaviest must be >= 0 and smaller than the window"),
+            (self.G > 0, f"G must be > 0, got {self.G}"),
+            (self.distance_offset > 0, f"distance offset must be > 0, got {self.distance_offset}"),
             (self.lease_seconds > 0, "lease must be > 0 seconds"),
             (self.heartbeat_seconds > 0, "heartbeat must be > 0 seconds"),
             (self.lease_seconds > self.heartbeat_seconds, "lease must be longer than the heartbeat interval"),
@@ -85,13 +97,21 @@ class WorkerSettings:
     def capacity(self) -> float:
         return self.concurrency * self.speed
 
+    def effective(self) -> dict[str, Any]:
+        """Every setting in effect and the claim cycle's constants; secrets left out and the Redis
+        URL without credentials."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in SECRET_FIELDS}
+        values["redis_url"] = _without_credentials(self.redis_url)
+        values["allowed_modules"] = ",".join(self.allowed_modules)
+        return {**values, "view": VIEW, "heaviest": HEAVIEST}
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> WorkerSettings:
         """Read PIDS_<FIELD> variables (upper-case field names), then apply non-None overrides."""
         environ = dict(os.environ if environ is None else environ)
         values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = environ.get(f"PIDS_{f.name.upper()}")
+            raw = environ.get(env_var(f.name))
             if raw is not None and raw != "":
                 values[f.name] = _parse(f.name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -100,7 +120,12 @@ class WorkerSettings:
         return cls(**values)
 
 
-_INT = {"concurrency", "prefetch", "window", "heaviest", "view", "health_port", "max_result_bytes", "ack_replicas"}
+def _without_credentials(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if sep else url
+
+
+_INT = {"concurrency", "prefetch", "window", "health_port", "max_result_bytes", "ack_replicas"}
 _BOOL = {"exit_when_drained", "allow_evicting_redis"}
 _FLOAT = {"speed", "G", "distance_offset", "lease_seconds", "heartbeat_seconds", "retry_backoff_seconds", "drain_seconds",
           "retention_seconds"}
@@ -123,13 +148,13 @@ def _parse(name: str, raw: str) -> Any:
         if name in _FLOAT:
             return float(raw)
     except ValueError:
-        raise ConfigError(f"PIDS_{name.upper()} must be a number, got {raw!r}") from None
+        raise ConfigError(f"{env_var(name)} must be a number, got {raw!r}") from None
     if name in _BOOL:
         if raw.strip().lower() in ("1", "true", "yes", "on"):
             return True
         if raw.strip().lower() in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(f"PIDS_{name.upper()} must be true or false, got {raw!r}")
+        raise ConfigError(f"{env_var(name)} must be true or false, got {raw!r}")
     if name == "allowed_modules":
         return tuple(m.strip() for m in raw.split(",") if m.strip())
     return raw

@@ -47,6 +47,7 @@ class Worker:
         self.protocol = Protocol(self.redis, Keys(settings.cluster))
         self.policy = policy or worker_policy(settings)  # default: gravity from the settings
         self.metrics = WorkerMetrics()
+        self.metrics.settings.info({name: str(value) for name, value in settings.effective().items()})
         self.signals = Signals(Wake(), threading.Event(), threading.Event(), threading.Event())
         self.wake, self.draining, self.leaving, self.stopping = (self.signals.wake, self.signals.draining,
                                                                  self.signals.leaving, self.signals.stopping)
