@@ -220,8 +220,10 @@ def test_ha_primary_frozen_fails_over_without_losing_acknowledged_tasks(lab: Lab
     out, seen = lab.outcome("b-frozen", HA, driver, task, tag, since, None, failover)
     FIGURES.record("chaos (b) HA primary frozen -> Sentinel names a new primary", failover, f"{old} -> {new}")
     FIGURES.record("chaos (b) HA primary frozen -> work flows again", out.flows_again)
+    # At least once, not exactly once: a worker stuck on the frozen primary (until its socket
+    # timeout) outlives its heartbeat, and a peer already on the new primary may release its
+    # tasks, which then run again (counted in the figures: e2e/README.md)
     assert out.lost == 0, seen["driver"]["outcomes"].keys()
-    assert out.duplicated == 0, f"{out.duplicated} task(s) ran to the end twice"
 
 
 def test_redis_operator_and_worker_pods_deleted_together(lab: Lab) -> None:

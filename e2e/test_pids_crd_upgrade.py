@@ -53,6 +53,13 @@ def previous_chart(into: Path) -> Path:
         tar.extractall(into, filter="data")
     chart = into / "charts" / "pids"
     assert (chart / "crds" / "pidsclusters.pids.dev.yaml").is_file(), "the previous chart should ship crds/"
+    # The operator image is today's (one tag): give the previous chart's Role what today's operator
+    # needs for the managed Redis, a StatefulSet (replacing the Deployment that chart's operator made)
+    helpers = chart / "templates" / "_helpers.tpl"
+    old_rule = "  resources: [deployments]\n  verbs: [get, list, watch, create, patch, update]\n"
+    assert old_rule in helpers.read_text(), "the previous chart's apps rule changed"
+    helpers.write_text(helpers.read_text().replace(
+        old_rule, "  resources: [deployments, statefulsets]\n  verbs: [get, list, watch, create, patch, update, delete]\n"))
     return chart
 
 

@@ -20,8 +20,6 @@ DATA_DIR = "/data"
 # Of the memory limit, what Redis may fill with data; the rest covers what maxmemory does not
 # count: the fork of an AOF rewrite (copy-on-write), replication and AOF buffers, fragmentation.
 MAXMEMORY_FRACTION = Decimal("0.7")
-# Replicas lagging more than this are not counted by min-replicas-to-write
-MIN_REPLICAS_MAX_LAG_SECONDS = 10
 SENTINEL_FAILOVER_TIMEOUT_MS = 10000
 DEFAULT_RESOURCES: dict[str, Any] = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
 SENTINEL_RESOURCES: dict[str, Any] = {"requests": {"cpu": "20m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}}
@@ -69,8 +67,15 @@ def redis_args(redis: ManagedRedis) -> list[str]:
         args += ["--appendonly", "no"]
     if redis.sentinel:
         args += ["--min-replicas-to-write", str(redis.ha.min_replicas_to_write),
-                 "--min-replicas-max-lag", str(MIN_REPLICAS_MAX_LAG_SECONDS)]
+                 "--min-replicas-max-lag", str(min_replicas_max_lag(redis))]
     return args
+
+
+def min_replicas_max_lag(redis: ManagedRedis) -> int:
+    """Seconds without a replica's acknowledgement after which the primary stops counting it:
+    shorter than the Sentinels' down-after time, so a primary cut off (or frozen) long enough to
+    be replaced refuses writes the new primary would never see."""
+    return max(1, redis.ha.down_after_milliseconds // 1000 - 1)
 
 
 def sentinel_quorum(redis: ManagedRedis) -> int:

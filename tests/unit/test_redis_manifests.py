@@ -171,7 +171,10 @@ def test_ha_runs_a_sentinel_beside_each_redis_from_the_scripts() -> None:
 
 def test_ha_primary_refuses_writes_without_a_connected_replica() -> None:
     args = redis_args(managed(replicas=5, ha={"minReplicasToWrite": 2}))
-    assert arg(args, "--min-replicas-to-write") == "2" and arg(args, "--min-replicas-max-lag") == "10"
+    assert arg(args, "--min-replicas-to-write") == "2" and arg(args, "--min-replicas-max-lag") == "2"
+    slow = redis_args(managed(replicas=3, ha={"downAfterMilliseconds": 10000}))
+    assert arg(slow, "--min-replicas-max-lag") == "9"  # below the down-after time
+    assert arg(redis_args(managed(replicas=3, ha={"downAfterMilliseconds": 500})), "--min-replicas-max-lag") == "1"
     assert "--min-replicas-to-write" not in redis_args(managed())
 
 
