@@ -53,13 +53,18 @@ def recorded(finished: Mapping[str, str] | None) -> dict[int, str]:
 
 
 def record_finished(previous: Mapping[str, str] | None, states: Mapping[str, str], batch_id: str) -> dict[str, str]:
-    """status.finished updated with the items Redis now shows final; what was recorded stays
-    (a final state is final, even if an older copy of Redis shows the item running again)."""
+    """status.finished updated from what Redis shows: where Redis has an item, its state decides
+    (a dead-lettered item sent back by `kubectl pids retry` is unfinished again); the record
+    keeps the items Redis does not have."""
     known = recorded(previous)
     for task_id, state in states.items():
         i = item_index(task_id, batch_id)
-        if i is not None and i not in known and state in FINAL_STATES:
+        if i is None:
+            continue
+        if state in FINAL_STATES:
             known[i] = state
+        else:
+            known.pop(i, None)
     by_state: dict[str, list[int]] = {}
     for i, state in known.items():
         by_state.setdefault(state, []).append(i)
@@ -74,12 +79,10 @@ def missing_items(total: int, finished: Mapping[str, str], states: Mapping[str, 
 
 
 def batch_counts(finished: Mapping[str, str], states: Mapping[str, str], batch_id: str) -> dict[str, int]:
-    """Items per state: recorded final states, then what Redis shows for the rest."""
-    done = recorded(finished)
-    counts: Counter[str] = Counter(done.values())
-    for task_id, state in states.items():
-        if item_index(task_id, batch_id) not in done:
-            counts[state] += 1
+    """Items per state: what Redis shows, and the recorded final state of the items it lost."""
+    present = {item_index(t, batch_id) for t in states}
+    counts: Counter[str] = Counter(states.values())
+    counts.update(state for i, state in recorded(finished).items() if i not in present)
     return dict(counts)
 
 

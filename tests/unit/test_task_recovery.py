@@ -33,9 +33,11 @@ def test_finished_items_are_recorded_by_state() -> None:
     assert record_finished(None, states, "b") == {"failed": "3", "succeeded": "0-1"}
 
 
-def test_a_recorded_final_state_is_kept_whatever_redis_shows_later() -> None:
-    first = record_finished(None, {"b-0": "succeeded"}, "b")
-    assert record_finished(first, {"b-0": "running", "b-1": "cancelled"}, "b") == {"cancelled": "1", "succeeded": "0"}
+def test_redis_decides_where_it_has_the_item_and_the_record_keeps_what_it_lost() -> None:
+    first = record_finished(None, {"b-0": "succeeded", "b-1": "failed", "b-2": "succeeded"}, "b")
+    # b-1 sent back by `kubectl pids retry`, b-3 finished, b-2 lost by Redis
+    assert record_finished(first, {"b-0": "succeeded", "b-1": "pending", "b-3": "cancelled"}, "b") == {
+        "cancelled": "3", "succeeded": "0,2"}
 
 
 def test_what_redis_lost_is_what_is_neither_recorded_nor_present() -> None:
@@ -47,8 +49,8 @@ def test_what_redis_lost_is_what_is_neither_recorded_nor_present() -> None:
 
 def test_counts_join_the_record_and_what_redis_shows_without_counting_twice() -> None:
     finished = {"succeeded": "0-4", "failed": "5"}
-    states = {"b-4": "running", "b-6": "running", "b-7": "pending"}  # b-4: an older Redis runs it again
-    assert batch_counts(finished, states, "b") == {"succeeded": 5, "failed": 1, "running": 1, "pending": 1}
+    states = {"b-4": "running", "b-5": "pending", "b-6": "running", "b-7": "pending"}  # 0-3 lost, 4 and 5 again
+    assert batch_counts(finished, states, "b") == {"succeeded": 4, "running": 2, "pending": 2}
 
 
 def test_the_requeued_condition_gives_the_counts_and_epochs() -> None:
