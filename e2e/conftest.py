@@ -18,101 +18,13 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-
-from pids import __version__ as pids_version
-
-E2E_DIR = Path(__file__).resolve().parent
-REPO_ROOT = E2E_DIR.parent
-CHART_DIR = REPO_ROOT / "charts" / "pids"
-IMAGE_TAG = os.environ.get("PIDS_E2E_IMAGE_TAG", pids_version)
-IMAGES = {
-    "worker": f"pids-worker:{IMAGE_TAG}",
-    "operator": f"pids-operator:{IMAGE_TAG}",
-    "redis": f"pids-redis:{IMAGE_TAG}",
-    "wordcount": f"pids-example-wordcount:{IMAGE_TAG}",  # examples/app: users' own code FROM pids-worker
-}
-
-T = TypeVar("T")
-
-
-class CommandError(AssertionError):
-    """A kubectl/helm call failed; the message carries its output."""
-
-
-@dataclass
-class Runner:
-    """Runs one CLI (kubectl or helm) against the e2e cluster."""
-
-    binary: str
-    kubeconfig: str
-    default_timeout: float = 120.0
-
-    def __call__(
-        self,
-        *args: str,
-        input: str | None = None,
-        check: bool = True,
-        timeout: float | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        cmd = [self.binary, *args]
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
-        proc = subprocess.run(
-            cmd,
-            input=input,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout or self.default_timeout,
-        )
-        if check and proc.returncode != 0:
-            raise CommandError(
-                f"{' '.join(cmd)} exited {proc.returncode}\n"
-                f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
-            )
-        return proc
-
-    def json(self, *args: str, **kw: Any) -> Any:
-        """Run with ``-o json`` and parse the output."""
-        return json.loads(self(*args, "-o", "json", **kw).stdout)
-
-    def apply(self, manifest: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """``kubectl apply -f -`` of a YAML/JSON string."""
-        return self("apply", "-f", "-", *args, input=manifest)
-
-
-def wait_for(
-    predicate: Callable[[], T],
-    timeout: float = 120.0,
-    interval: float = 1.0,
-    message: str = "condition",
-) -> T:
-    """Poll ``predicate`` until it returns something truthy and return that.
-
-    Exceptions raised by the predicate count as "not yet"; the last one is
-    reported if the timeout expires.
-    """
-    deadline = time.monotonic() + timeout
-    last_exc: BaseException | None = None
-    last_value: Any = None
-    while True:
-        try:
-            last_value = predicate()
-            if last_value:
-                return last_value
-        except Exception as exc:  # noqa: BLE001 - reported below
-            last_exc = exc
-        if time.monotonic() >= deadline:
-            detail = f"; last error: {last_exc!r}" if last_exc else f"; last value: {last_value!r}"
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {message}{detail}")
-        time.sleep(interval)
+from kube import CommandError, Runner, wait_for
 
 
 def _find_binary(env_var: str, name: str) -> str | None:

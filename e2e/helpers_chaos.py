@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conftest import E2E_DIR, IMAGE_TAG, IMAGES, CommandError, Runner, wait_for
+from kube import E2E_DIR, IMAGE_TAG, IMAGES, CommandError, Runner, wait_for
 
 CHAOS_IMAGE = f"pids-e2e-chaos:{IMAGE_TAG}"
 LEDGER = "ledger"

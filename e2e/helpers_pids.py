@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from conftest import CHART_DIR, E2E_DIR, IMAGES, REPO_ROOT, CommandError, Runner, wait_for
+from kube import CHART_DIR, E2E_DIR, IMAGES, REPO_ROOT, CommandError, Runner, wait_for
 
 EXAMPLES = REPO_ROOT / "examples"
 RELEASE = "pids"

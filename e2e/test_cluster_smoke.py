@@ -3,7 +3,7 @@
 
 import pytest
 
-from conftest import IMAGES
+from kube import IMAGES
 
 pytestmark = pytest.mark.e2e
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from conftest import IMAGES, Runner
+from kube import IMAGES, Runner
 from helpers_chaos import (
     LEDGER_MANIFEST,
     LEDGER_URL,

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CHART_DIR, REPO_ROOT, Runner
+from kube import CHART_DIR, REPO_ROOT, Runner
 from helpers_pids import (
     CRD_NAMESPACE,
     CRD_RELEASE,

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from conftest import IMAGES, REPO_ROOT, Runner
+from kube import IMAGES, REPO_ROOT, Runner
 from helpers_pids import (
     FIGURES,
     cluster_manifest,

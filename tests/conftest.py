@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-
 from pids.client import Client
 from pids.demo import WORKER_COMMAND
 from pids.embedded import EmbeddedRedis
 
-WorkerFactory = Callable[..., list[subprocess.Popen[bytes]]]
-TASK_MODULES = os.path.join(os.path.dirname(__file__), "task_modules")  # pids_test_tasks: misbehaving tasks
-TEST_TASKS = "pids.tasks,pids_test_tasks"
-
-
-def worker_env() -> dict[str, str]:
-    """The environment of worker processes: the test task module importable."""
-    path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": TASK_MODULES + (os.pathsep + path if path else "")}
+from tests.harness import WorkerFactory, worker_command, worker_env
 
 
 @pytest.fixture(scope="session")
@@ -42,17 +31,6 @@ def cluster() -> str:
 @pytest.fixture
 def client(redis_server: EmbeddedRedis, cluster: str) -> Client:
     return Client(redis_server.url, cluster)
-
-
-def worker_command(redis_url: str, cluster: str, worker_id: str, *, entry: tuple[str, ...] = WORKER_COMMAND,
-                   **options: object) -> list[str]:
-    """`python -m pids worker` (or `python` + `entry`) with quick test timings and `options` as flags."""
-    settings = {"concurrency": 1, "heartbeat_seconds": 0.2, "lease_seconds": 2.0, "drain_seconds": 10, **options}
-    command = [sys.executable, *entry, "--redis-url", redis_url, "--cluster", cluster,
-               "--worker-id", worker_id, "--log-level", "WARNING"]
-    for name, value in settings.items():
-        command += [f"--{name.replace('_', '-')}", str(value)]
-    return command
 
 
 @pytest.fixture
@@ -86,14 +64,6 @@ def start_workers(redis_server: EmbeddedRedis, cluster: str, client: Client) -> 
         if p.poll() is None:
             p.kill()
         p.wait()
-
-
-def nested_list(depth: int) -> list[Any]:
-    """A list `depth` levels deep, built without recursion (bad input for the nesting limit)."""
-    value: list[Any] = []
-    for _ in range(depth - 1):
-        value = [value]
-    return value
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -39,7 +39,7 @@ from pids.demo import start_workers, stop_workers, wait_for_workers
 from pids.embedded import EmbeddedRedis
 from pids.errors import ConfigError
 from pids.scoring import balance_score, jain_index, makespan_lower_bound, max_over_mean
-from pids.settings import WorkerSettings
+from pids.settings import HEAVIEST, WorkerSettings
 from pids.task import TaskInfo, TaskState
 
 from .policies import REFERENCES, make_policy, online_policy
@@ -123,7 +123,7 @@ def sim_metrics(workload: Workload, policy: str, settings: WorkerSettings, overh
     sizing its window as a real one does); with `overhead` (in size units) added to every task's run
     time as well, only its makespan / true LB."""
     placement = make_policy(policy) if policy in REFERENCES else online_policy(settings)
-    window, heavy = settings.window, settings.heaviest
+    window, heavy = settings.window, HEAVIEST
     result = simulate(workload, placement, window=window, heavy=heavy)
     metrics = {m: v for m, v in result.metrics().items() if m in METRICS}
     if overhead > 0:

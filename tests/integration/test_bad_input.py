@@ -16,7 +16,7 @@ from pids.client import Client
 from pids.embedded import EmbeddedRedis
 from pids.errors import TaskArgumentsError, TaskFunctionError
 from pids.task import TaskSpec, TaskState
-from tests.conftest import WorkerFactory, nested_list
+from tests.harness import WorkerFactory, nested_list
 
 
 def nothing_enqueued(client: Client) -> bool:

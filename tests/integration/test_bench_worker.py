@@ -11,7 +11,7 @@ import pytest
 from pids.client import Client
 from pids.embedded import EmbeddedRedis
 from pids.task import TaskState
-from tests.conftest import WorkerFactory
+from tests.harness import WorkerFactory
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pids.client import Client
 from pids.embedded import EmbeddedRedis, free_port
 from pids.protocol import VIEW
 from pids.settings import HEAVIEST, WorkerSettings
-from tests.conftest import WorkerFactory
+from tests.harness import WorkerFactory
 
 
 def pids(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from pids.client import Client
 from pids.connection import connect
 from pids.embedded import EmbeddedRedis
 from pids.task import TaskState
-from tests.conftest import WorkerFactory
+from tests.harness import WorkerFactory
 from tests.integration.sentinel_set import PASSWORD, SentinelSet
 
 

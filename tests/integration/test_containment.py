@@ -13,7 +13,7 @@ from pids.client import Client
 from pids.embedded import EmbeddedRedis, free_port
 from pids.task import TaskState
 
-from conftest import TEST_TASKS, WorkerFactory
+from tests.harness import TEST_TASKS, WorkerFactory
 
 
 def get(port: int, path: str) -> tuple[int, str]:

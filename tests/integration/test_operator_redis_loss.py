@@ -20,7 +20,7 @@ from pids_operator.metrics import OperatorMetrics
 from pids_operator.redis_status import redis_events
 from pids_operator.spec import ClusterSpec
 from pids_operator.state import OperatorState
-from tests.conftest import WorkerFactory
+from tests.harness import WorkerFactory
 from tests.integration.test_operator_redis import ClusterOnlyKube, enqueue, follow, task_body, wait_for
 
 

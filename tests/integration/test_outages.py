@@ -21,7 +21,7 @@ from pids.embedded import EmbeddedRedis, free_port
 from pids.errors import RedisUnavailable, TaskLost
 from pids.task import TaskState
 
-from conftest import TEST_TASKS, WorkerFactory, worker_command, worker_env
+from tests.harness import TEST_TASKS, WorkerFactory, worker_command, worker_env
 
 
 def get(port: int, path: str) -> tuple[int, str]:

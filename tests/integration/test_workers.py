@@ -12,7 +12,7 @@ import numpy as np
 from pids.client import Client, TaskHandle
 from pids.embedded import EmbeddedRedis
 from pids.task import TaskState
-from tests.conftest import WorkerFactory
+from tests.harness import WorkerFactory
 
 
 def test_eight_workers_complete_two_thousand_tasks_exactly_once(client: Client, start_workers: WorkerFactory) -> None:

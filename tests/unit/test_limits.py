@@ -18,7 +18,7 @@ from pids.functions import MAX_FUNCTION_LENGTH
 from pids.limits import (MAX_ARGUMENTS_BYTES, MAX_NESTING_DEPTH, check_batch_id, check_item, check_max_attempts,
                          check_position, check_priority, check_retention, check_task_id, check_timeout, check_weight,
                          decode_arguments, decode_json, encode_arguments)
-from tests.conftest import nested_list
+from tests.harness import nested_list
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "pidstasks.pids.dev.yaml"
 

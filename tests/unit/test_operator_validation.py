@@ -10,7 +10,7 @@ from pids.functions import is_allowed
 from pids_operator.meta import MAX_CLUSTER_NAME
 from pids_operator.spec import ClusterSpec, TaskSpec
 from pids_operator.validation import validate_cluster, validate_items, validate_task
-from tests.conftest import nested_list
+from tests.harness import nested_list
 
 CLUSTER = ClusterSpec.parse({"allowedModules": ["pids.tasks"]})
 
