@@ -23,7 +23,7 @@ cluster-down:  ## delete the e2e cluster
 e2e:           ## cluster + pytest -m e2e
 	$(E2E)/run.sh
 
-.PHONY: demo deps dev test test-fast test-lowest lock version
+.PHONY: demo deps dev test test-fast test-lowest lint lock version
 
 # The exact versions the images and CI install; pyproject.toml holds the ranges.
 LOCK := requirements/lock.txt
@@ -54,7 +54,12 @@ test-lowest: dev ## unit + integration tests again, in $(LOWEST_VENV) with the l
 	$(UV) pip list --python $(LOWEST_VENV)/bin/python | grep -iE '^(redis|hiredis|numpy|prometheus-client|rich|kopf|kubernetes|pyyaml|matplotlib) '
 	env -u PYTHONPATH $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
 
-test: dev      ## the whole suite: unit, integration (real redis-server), e2e (real cluster built offline); then unit + integration at the lowest versions
+lint: dev      ## ruff (rules and format) on everything, mypy --strict on pids and pids_operator
+	ruff check .
+	ruff format --check .
+	mypy
+
+test: dev lint ## lint; the whole suite: unit, integration (real redis-server), e2e (real cluster built offline); then unit + integration at the lowest versions
 	$(E2E)/run.sh -q tests e2e
 	$(MAKE) test-lowest
 

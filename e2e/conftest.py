@@ -121,10 +121,7 @@ def wait_pods_ready(
         ok = [
             p
             for p in pods
-            if any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for c in p.get("status", {}).get("conditions", [])
-            )
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))
         ]
         return ok if len(ok) >= count else None
 

@@ -62,12 +62,31 @@ def build_chaos_image() -> float:
     """docker build of e2e/images/chaos on the worker image, then `kind load`; seconds taken."""
     t0 = time.monotonic()
     context = E2E_DIR / "images" / "chaos"
-    subprocess.run(["docker", "build", "--quiet", "--build-arg", f"BASE_IMAGE={IMAGES['worker']}", "-t", CHAOS_IMAGE,
-                    str(context)], check=True, capture_output=True, text=True, timeout=300,
-                   env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    subprocess.run(
+        [
+            "docker",
+            "build",
+            "--quiet",
+            "--build-arg",
+            f"BASE_IMAGE={IMAGES['worker']}",
+            "-t",
+            CHAOS_IMAGE,
+            str(context),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )
     cluster = os.environ.get("PIDS_E2E_CLUSTER", "pids-e2e")
-    subprocess.run(["kind", "load", "docker-image", CHAOS_IMAGE, "--name", cluster], check=True, capture_output=True,
-                   text=True, timeout=600)
+    subprocess.run(
+        ["kind", "load", "docker-image", CHAOS_IMAGE, "--name", cluster],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return time.monotonic() - t0
 
 
@@ -86,8 +105,18 @@ class PortForward:
 
     def _start(self) -> int:
         self.close()
-        cmd = [self.kubectl.binary, "--kubeconfig", self.kubectl.kubeconfig, "port-forward", "-n", self.namespace,
-               self.target, f":{self.port}", "--address", "127.0.0.1"]
+        cmd = [
+            self.kubectl.binary,
+            "--kubeconfig",
+            self.kubectl.kubeconfig,
+            "port-forward",
+            "-n",
+            self.namespace,
+            self.target,
+            f":{self.port}",
+            "--address",
+            "127.0.0.1",
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -128,32 +157,53 @@ class Ledger:
 
 def driver_pod(name: str, cluster: str, tag: str, tasks: int, interval: float, seconds: float, wait: float) -> str:
     """A pod running chaos_driver beside `cluster`, configured like its workers."""
-    env = {"CHAOS_TAG": tag, "CHAOS_TASKS": str(tasks), "CHAOS_INTERVAL": str(interval),
-           "CHAOS_SECONDS": str(seconds), "CHAOS_WAIT": str(wait), "CHAOS_LEDGER_URL": LEDGER_URL}
-    return json.dumps({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": {"pids.dev/cluster": cluster, "app": "chaos-driver"}},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{
-                "name": "driver", "image": CHAOS_IMAGE, "imagePullPolicy": "IfNotPresent",
-                "command": ["python3", "-m", "chaos_driver"],
-                "envFrom": [{"configMapRef": {"name": f"{cluster}-config"}}],
-                "env": [{"name": "PIDS_REDIS_PASSWORD",
-                         "valueFrom": {"secretKeyRef": {"name": f"{cluster}-redis-auth", "key": "password"}}},
-                        *({"name": k, "value": v} for k, v in env.items())],
-                "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
-                                    "capabilities": {"drop": ["ALL"]}},
-                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-            }],
-            "volumes": [{"name": "tmp", "emptyDir": {}}],
-        },
-    })
+    env = {
+        "CHAOS_TAG": tag,
+        "CHAOS_TASKS": str(tasks),
+        "CHAOS_INTERVAL": str(interval),
+        "CHAOS_SECONDS": str(seconds),
+        "CHAOS_WAIT": str(wait),
+        "CHAOS_LEDGER_URL": LEDGER_URL,
+    }
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"pids.dev/cluster": cluster, "app": "chaos-driver"}},
+            "spec": {
+                "restartPolicy": "Never",
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [
+                    {
+                        "name": "driver",
+                        "image": CHAOS_IMAGE,
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["python3", "-m", "chaos_driver"],
+                        "envFrom": [{"configMapRef": {"name": f"{cluster}-config"}}],
+                        "env": [
+                            {
+                                "name": "PIDS_REDIS_PASSWORD",
+                                "valueFrom": {"secretKeyRef": {"name": f"{cluster}-redis-auth", "key": "password"}},
+                            },
+                            *({"name": k, "value": v} for k, v in env.items()),
+                        ],
+                        "securityContext": {
+                            "readOnlyRootFilesystem": True,
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                    }
+                ],
+                "volumes": [{"name": "tmp", "emptyDir": {}}],
+            },
+        }
+    )
 
 
 def driver_result(kubectl: Runner, namespace: str, pod: str, timeout: float) -> dict[str, Any]:
     """The driver's JSON summary, once its pod has ended."""
+
     def ended() -> str | None:
         phase = kubectl.json("get", "pod", pod, "-n", namespace)["status"].get("phase")
         return phase if phase in ("Succeeded", "Failed") else None

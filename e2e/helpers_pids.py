@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from kube import CHART_DIR, E2E_DIR, IMAGES, REPO_ROOT, CommandError, Runner, wait_for
 
 EXAMPLES = REPO_ROOT / "examples"
@@ -77,7 +76,9 @@ def describe(kubectl: Runner, namespace: str, *what: str, logs_of: Sequence[str]
     r = kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False)
     out.append("$ kubectl get events\n" + "\n".join((r.stdout + r.stderr).splitlines()[-25:]))
     for selector in logs_of:
-        r = kubectl("logs", "-n", namespace, "-l", selector, f"--tail={tail}", "--prefix", "--all-containers", check=False)
+        r = kubectl(
+            "logs", "-n", namespace, "-l", selector, f"--tail={tail}", "--prefix", "--all-containers", check=False
+        )
         out.append(f"$ kubectl logs -l {selector}\n{r.stdout}{r.stderr}")
     return "\n".join(out)
 
@@ -86,8 +87,13 @@ def operator_diag(kubectl: Runner, namespace: str, *what: str) -> str:
     return describe(kubectl, namespace, *what, logs_of=(OPERATOR_SELECTOR,))
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, message: str, diag: Callable[[], str] | None = None,
-               interval: float = 1.0) -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float,
+    message: str,
+    diag: Callable[[], str] | None = None,
+    interval: float = 1.0,
+) -> Any:
     """wait_for, with the output of `diag()` appended when it times out."""
     try:
         return wait_for(predicate, timeout=timeout, interval=interval, message=message)
@@ -125,7 +131,9 @@ def worker_pods(kubectl: Runner, namespace: str, cluster: str) -> list[dict[str,
     return kubectl.json("get", "pods", "-n", namespace, "-l", worker_selector(cluster))["items"]
 
 
-def wait_cluster_ready(kubectl: Runner, namespace: str, cluster: str, workers: int, timeout: float = 180) -> dict[str, Any]:
+def wait_cluster_ready(
+    kubectl: Runner, namespace: str, cluster: str, workers: int, timeout: float = 180
+) -> dict[str, Any]:
     """Until the PidsCluster reports `workers` ready replicas and phase Ready."""
 
     def ready() -> dict[str, Any] | None:
@@ -134,18 +142,25 @@ def wait_cluster_ready(kubectl: Runner, namespace: str, cluster: str, workers: i
         ok = s.get("readyReplicas") == workers and s.get("replicas") == workers and s.get("phase") == "Ready"
         return pc if ok else None
 
-    return wait_until(ready, timeout, f"PidsCluster {cluster} Ready with {workers} workers",
-                      lambda: operator_diag(kubectl, namespace, f"pidscluster/{cluster}", f"deployment/{cluster}-workers"))
+    return wait_until(
+        ready,
+        timeout,
+        f"PidsCluster {cluster} Ready with {workers} workers",
+        lambda: operator_diag(kubectl, namespace, f"pidscluster/{cluster}", f"deployment/{cluster}-workers"),
+    )
 
 
-def wait_task_phase(kubectl: Runner, namespace: str, task: str, phases: Sequence[str] = ("Succeeded",),
-                    timeout: float = 240) -> dict[str, Any]:
+def wait_task_phase(
+    kubectl: Runner, namespace: str, task: str, phases: Sequence[str] = ("Succeeded",), timeout: float = 240
+) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         pt = get(kubectl, namespace, "pidstask", task)
         phase = ((pt or {}).get("status") or {}).get("phase")
         if phase in ("Failed",) and "Failed" not in phases:
-            raise AssertionError(f"PidsTask {task} Failed: {json.dumps(pt['status'], indent=1)[:3000]}\n"
-                                 + operator_diag(kubectl, namespace, f"pidstask/{task}"))
+            raise AssertionError(
+                f"PidsTask {task} Failed: {json.dumps(pt['status'], indent=1)[:3000]}\n"
+                + operator_diag(kubectl, namespace, f"pidstask/{task}")
+            )
         return pt if phase in phases else None
 
     try:
@@ -156,12 +171,14 @@ def wait_task_phase(kubectl: Runner, namespace: str, task: str, phases: Sequence
 
 def batch_task(name: str, cluster: str, function: str, items: list[Any], **spec: Any) -> str:
     """A PidsTask manifest (JSON, which kubectl accepts) of a batch."""
-    return json.dumps({
-        "apiVersion": "pids.dev/v1alpha1",
-        "kind": "PidsTask",
-        "metadata": {"name": name},
-        "spec": {"clusterRef": {"name": cluster}, "function": function, "items": items, **spec},
-    })
+    return json.dumps(
+        {
+            "apiVersion": "pids.dev/v1alpha1",
+            "kind": "PidsTask",
+            "metadata": {"name": name},
+            "spec": {"clusterRef": {"name": cluster}, "function": function, "items": items, **spec},
+        }
+    )
 
 
 def cluster_manifest(name: str, workers: int, worker: dict[str, Any] | None = None, **spec: Any) -> str:
@@ -174,9 +191,13 @@ def cluster_manifest(name: str, workers: int, worker: dict[str, Any] | None = No
             "workers": workers,
             "redis": {"managed": {}},
             "allowedModules": ["pids.tasks"],
-            "worker": {"image": IMAGES["worker"], "imagePullPolicy": "IfNotPresent", "concurrency": 4,
-                       "resources": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "512Mi"}},
-                       **(worker or {})},
+            "worker": {
+                "image": IMAGES["worker"],
+                "imagePullPolicy": "IfNotPresent",
+                "concurrency": 4,
+                "resources": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "512Mi"}},
+                **(worker or {}),
+            },
             **spec,
         },
     }
@@ -211,11 +232,14 @@ def install_crds(helm: Runner, chart: Path = CRD_CHART_DIR) -> None:
     """`helm upgrade --install pids-crds charts/pids-crds` (the README's first step), with
     --take-ownership: it adopts CRDs that an older chart's crds/ directory created, which no
     release owns."""
-    helm("upgrade", "--install", CRD_RELEASE, str(chart), "-n", CRD_NAMESPACE, "--take-ownership", "--wait", timeout=300)
+    helm(
+        "upgrade", "--install", CRD_RELEASE, str(chart), "-n", CRD_NAMESPACE, "--take-ownership", "--wait", timeout=300
+    )
 
 
-def install_release(kubectl: Runner, helm: Runner, prefix: str, figures: Figures | None = None,
-                    chart: Path = CHART_DIR) -> Release:
+def install_release(
+    kubectl: Runner, helm: Runner, prefix: str, figures: Figures | None = None, chart: Path = CHART_DIR
+) -> Release:
     """A fresh namespace with `helm install pids charts/pids` in it, the operator Available.
     The current CRD chart is installed first unless another `chart` is given."""
     if chart == CHART_DIR and not _CRDS_CURRENT:
@@ -226,11 +250,21 @@ def install_release(kubectl: Runner, helm: Runner, prefix: str, figures: Figures
     kubectl("label", "namespace", ns, "pids.e2e/test=true")
     t0 = time.monotonic()
     helm("install", RELEASE, str(chart), "-n", ns, timeout=300)  # exactly what the README says
-    r = kubectl("wait", "-n", ns, "--for=condition=Available", f"deployment/{OPERATOR_DEPLOYMENT}", "--timeout=180s",
-                check=False, timeout=200)
+    r = kubectl(
+        "wait",
+        "-n",
+        ns,
+        "--for=condition=Available",
+        f"deployment/{OPERATOR_DEPLOYMENT}",
+        "--timeout=180s",
+        check=False,
+        timeout=200,
+    )
     if r.returncode != 0:
-        raise AssertionError(f"operator Deployment not Available:\n{r.stdout}{r.stderr}\n"
-                             + operator_diag(kubectl, ns, f"deployment/{OPERATOR_DEPLOYMENT}"))
+        raise AssertionError(
+            f"operator Deployment not Available:\n{r.stdout}{r.stderr}\n"
+            + operator_diag(kubectl, ns, f"deployment/{OPERATOR_DEPLOYMENT}")
+        )
     if figures is not None:
         figures.record(f"helm install -> operator Available [{prefix}]", time.monotonic() - t0)
     return Release(ns, kubectl, helm)
@@ -242,8 +276,17 @@ def teardown_release(rel: Release, failed: bool) -> None:
         print(rel.diag("pidsclusters", "pidstasks"))
     if os.environ.get("PIDS_E2E_KEEP_NS") == "1":
         return
-    rel.kubectl("delete", "pidstasks,pidsclusters", "--all", "-n", rel.namespace, "--wait=true", "--timeout=60s",
-                check=False, timeout=90)
+    rel.kubectl(
+        "delete",
+        "pidstasks,pidsclusters",
+        "--all",
+        "-n",
+        rel.namespace,
+        "--wait=true",
+        "--timeout=60s",
+        check=False,
+        timeout=90,
+    )
     rel.helm("uninstall", RELEASE, "-n", rel.namespace, "--wait", "--timeout", "60s", check=False, timeout=90)
     rel.kubectl("delete", "namespace", rel.namespace, "--wait=false", check=False)
 
@@ -272,8 +315,18 @@ class RedisAccess:
 
     def _start(self) -> int:
         self.close()
-        cmd = [self.kubectl.binary, "--kubeconfig", self.kubectl.kubeconfig, "port-forward", "-n", self.namespace,
-               f"svc/{self.cluster}-redis", ":6379", "--address", "127.0.0.1"]
+        cmd = [
+            self.kubectl.binary,
+            "--kubeconfig",
+            self.kubectl.kubeconfig,
+            "port-forward",
+            "-n",
+            self.namespace,
+            f"svc/{self.cluster}-redis",
+            ":6379",
+            "--address",
+            "127.0.0.1",
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # "Forwarding from 127.0.0.1:41234 -> 6379"
@@ -330,8 +383,9 @@ class BatchCheck:
     last_rerun_finished: float | None  # when the last of them completed
 
 
-def check_batch(redis_access: RedisAccess, batch_id: str, n: int,
-                expected: Callable[[int], Any] | None = None) -> BatchCheck:
+def check_batch(
+    redis_access: RedisAccess, batch_id: str, n: int, expected: Callable[[int], Any] | None = None
+) -> BatchCheck:
     """Every task <batch_id>-<i> of the batch succeeded, once, with the right result."""
     from pids.task import TaskState
 
@@ -354,9 +408,16 @@ def check_batch(redis_access: RedisAccess, batch_id: str, n: int,
         wrong = [(i, r) for i, r in enumerate(results) if r != expected(i)]
         assert not wrong, f"{len(wrong)} wrong result(s), e.g. (i, result) {wrong[:5]}"
     reruns = [i for i in infos if i.attempt > 1]
-    return BatchCheck(n, states, max(i.attempt for i in infos), min(i.enqueued_at for i in infos),
-                      max(i.finished_at or 0 for i in infos), claimed, len(reruns),
-                      max((i.finished_at or 0 for i in reruns), default=None))
+    return BatchCheck(
+        n,
+        states,
+        max(i.attempt for i in infos),
+        min(i.enqueued_at for i in infos),
+        max(i.finished_at or 0 for i in infos),
+        claimed,
+        len(reruns),
+        max((i.finished_at or 0 for i in reruns), default=None),
+    )
 
 
 # -- killing a worker's process from the node ----------------------------------------
@@ -367,8 +428,12 @@ def docker() -> str | None:
 def container_pid(node: str, container_id: str) -> int:
     """Host-side PID (in the node's PID namespace) of a container's main process."""
     cid = container_id.split("://", 1)[-1]
-    out = subprocess.run(["docker", "exec", node, "crictl", "inspect", "-o", "go-template", "--template", "{{.info.pid}}", cid],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        ["docker", "exec", node, "crictl", "inspect", "-o", "go-template", "--template", "{{.info.pid}}", cid],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if out.returncode != 0 or not out.stdout.strip().isdigit():
         raise CommandError(f"crictl inspect {cid} on {node}: {out.stdout}{out.stderr}")
     return int(out.stdout.strip())
@@ -383,7 +448,9 @@ def signal_container(pod: dict[str, Any], container: str, sig: str) -> int:
     node = pod["spec"]["nodeName"]
     cs = next(s for s in pod["status"]["containerStatuses"] if s["name"] == container)
     pid = container_pid(node, cs["containerID"])
-    r = subprocess.run(["docker", "exec", node, "kill", f"-{sig}", str(pid)], capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        ["docker", "exec", node, "kill", f"-{sig}", str(pid)], capture_output=True, text=True, timeout=30
+    )
     if r.returncode != 0:
         raise CommandError(f"kill -{sig} {pid} on {node}: {r.stderr}")
     return pid

@@ -59,8 +59,7 @@ class Runner:
         )
         if check and proc.returncode != 0:
             raise CommandError(
-                f"{' '.join(cmd)} exited {proc.returncode}\n"
-                f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+                f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
             )
         return proc
 
@@ -92,7 +91,7 @@ def wait_for(
             last_value = predicate()
             if last_value:
                 return last_value
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             last_exc = exc
         if time.monotonic() >= deadline:
             detail = f"; last error: {last_exc!r}" if last_exc else f"; last value: {last_value!r}"

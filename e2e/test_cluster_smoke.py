@@ -2,7 +2,6 @@
 (imagePullPolicy Never, no registry) and Services resolve through CoreDNS."""
 
 import pytest
-
 from kube import IMAGES
 
 pytestmark = pytest.mark.e2e

@@ -20,6 +20,7 @@ from helpers_pids import (
     wait_task_phase,
     wait_until,
 )
+
 from pids_operator.meta import MAX_CLUSTER_NAME
 
 pytestmark = pytest.mark.e2e
@@ -27,12 +28,14 @@ CLUSTER = "bad-input"
 
 
 def single_task(name: str, cluster: str, function: str, args: list[Any]) -> str:
-    return json.dumps({
-        "apiVersion": "pids.dev/v1alpha1",
-        "kind": "PidsTask",
-        "metadata": {"name": name},
-        "spec": {"clusterRef": {"name": cluster}, "function": function, "args": args},
-    })
+    return json.dumps(
+        {
+            "apiVersion": "pids.dev/v1alpha1",
+            "kind": "PidsTask",
+            "metadata": {"name": name},
+            "spec": {"clusterRef": {"name": cluster}, "function": function, "args": args},
+        }
+    )
 
 
 def status_of(release: Any, kind: str, name: str) -> dict[str, Any]:  # noqa: F811
@@ -49,8 +52,14 @@ def degraded_by(release: Any, name: str, reason: str) -> dict[str, Any] | None: 
 
 
 def warning_events(release: Any, name: str) -> list[dict[str, Any]]:  # noqa: F811
-    events = release.kubectl.json("get", "events", "-n", release.namespace,
-                                  "--field-selector", f"involvedObject.kind=PidsCluster,involvedObject.name={name}")
+    events = release.kubectl.json(
+        "get",
+        "events",
+        "-n",
+        release.namespace,
+        "--field-selector",
+        f"involvedObject.kind=PidsCluster,involvedObject.name={name}",
+    )
     return [e for e in events["items"] if e.get("type") == "Warning"]
 
 
@@ -78,14 +87,22 @@ def test_modules_that_give_a_shell_are_rejected_without_the_opt_in(release):  # 
     error = rejected(release, body)
     assert "set allowUnsafeModules true" in error, error
     body["spec"]["allowUnsafeModules"] = True  # the explicit opt-in is accepted
-    r = release.kubectl("apply", "--dry-run=server", "-n", release.namespace, "-f", "-", input=json.dumps(body), check=False)
+    r = release.kubectl(
+        "apply", "--dry-run=server", "-n", release.namespace, "-f", "-", input=json.dumps(body), check=False
+    )
     assert r.returncode == 0, r.stderr
 
 
 def test_a_worker_image_that_does_not_exist_is_degraded_with_the_pull_error(release):  # noqa: F811
-    release.apply(cluster_manifest("no-image", 1, worker={"image": "pids-worker:no-such-tag", "imagePullPolicy": "Never"}))
-    condition = wait_until(lambda: degraded_by(release, "no-image", "ErrImageNeverPull"), 180,
-                           "PidsCluster no-image Degraded by ErrImageNeverPull", lambda: release.diag("pidscluster/no-image"))
+    release.apply(
+        cluster_manifest("no-image", 1, worker={"image": "pids-worker:no-such-tag", "imagePullPolicy": "Never"})
+    )
+    condition = wait_until(
+        lambda: degraded_by(release, "no-image", "ErrImageNeverPull"),
+        180,
+        "PidsCluster no-image Degraded by ErrImageNeverPull",
+        lambda: release.diag("pidscluster/no-image"),
+    )
     assert "ErrImageNeverPull" in condition["message"] and "pids-worker:no-such-tag" in condition["message"], condition
     assert status_of(release, "pidscluster", "no-image")["phase"] == "Degraded"
     events = wait_until(lambda: warning_events(release, "no-image"), 60, "a warning Event on PidsCluster no-image")
@@ -96,16 +113,24 @@ def test_a_crash_looping_worker_is_degraded_with_its_last_message(release):  # n
     bad_env = [{"name": "PIDS_WINDOW", "value": "many"}]  # the worker refuses to start: a number is needed
     release.apply(cluster_manifest("crashing", 1, worker={"env": bad_env}))
 
-    condition = wait_until(lambda: degraded_by(release, "crashing", "CrashLoopBackOff"), 240, "PidsCluster crashing Degraded by CrashLoopBackOff",
-                           lambda: release.diag("pidscluster/crashing"))
+    condition = wait_until(
+        lambda: degraded_by(release, "crashing", "CrashLoopBackOff"),
+        240,
+        "PidsCluster crashing Degraded by CrashLoopBackOff",
+        lambda: release.diag("pidscluster/crashing"),
+    )
     assert "PIDS_WINDOW must be a number, got 'many'" in condition["message"], condition
     assert "exit code 2" in condition["message"], condition
 
 
 def test_task_for_a_missing_cluster_waits_with_the_reason(release):  # noqa: F811
     release.apply(single_task("orphan", "no-such-cluster", "pids.tasks:echo", [1]))
-    status = wait_until(lambda: (s := status_of(release, "pidstask", "orphan")).get("reason") == "ClusterNotFound" and s,
-                        90, "PidsTask orphan reports ClusterNotFound", lambda: release.diag("pidstask/orphan"))
+    status = wait_until(
+        lambda: (s := status_of(release, "pidstask", "orphan")).get("reason") == "ClusterNotFound" and s,
+        90,
+        "PidsTask orphan reports ClusterNotFound",
+        lambda: release.diag("pidstask/orphan"),
+    )
     assert status["phase"] == "Pending"
     assert "no-such-cluster" in status["message"]
 

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
-from kube import IMAGES, Runner
 from helpers_chaos import (
     LEDGER_MANIFEST,
     LEDGER_URL,
@@ -53,6 +51,7 @@ from helpers_pids import (
     wait_until,
     worker_pods,
 )
+from kube import IMAGES, Runner
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the module's clusters start in the first test's setup
 WORKERS = 2
@@ -95,8 +94,11 @@ class Lab:
         tag = f"{scenario}-{int(time.time())}"
         driver = f"driver-{scenario}"
         self.kubectl("delete", "pod", driver, "-n", self.namespace, "--ignore-not-found", "--wait=true")
-        self.kubectl.apply(driver_pod(driver, cluster, f"{tag}-client", CLIENT_TASKS, CLIENT_INTERVAL, ITEM_SECONDS,
-                                      wait=240), "-n", self.namespace)
+        self.kubectl.apply(
+            driver_pod(driver, cluster, f"{tag}-client", CLIENT_TASKS, CLIENT_INTERVAL, ITEM_SECONDS, wait=240),
+            "-n",
+            self.namespace,
+        )
         task = f"load-{scenario}"
         items = [[f"{tag}-pt", i, ITEM_SECONDS] for i in range(ITEMS)]
         self.kubectl.apply(batch_task(task, cluster, "chaos_tasks:record", items, maxAttempts=10), "-n", self.namespace)
@@ -104,8 +106,11 @@ class Lab:
 
     def wait_in_flight(self, tag: str, at_least: int = 150) -> None:
         """Until the PidsTask's work is well under way (the ledger has finished executions)."""
-        wait_until(lambda: len(self.ledger.counts(f"{tag}-pt")[1]) >= at_least, 120,
-                   f"{at_least} items of {tag} executed before the chaos")
+        wait_until(
+            lambda: len(self.ledger.counts(f"{tag}-pt")[1]) >= at_least,
+            120,
+            f"{at_least} items of {tag} executed before the chaos",
+        )
 
     def delete_pods(self, *pods: str) -> float:
         """`kubectl delete pod` of them all in one call; the time it was issued."""
@@ -113,21 +118,35 @@ class Lab:
         self.kubectl("delete", "pod", *pods, "-n", self.namespace, "--wait=false")
         return t
 
-    def outcome(self, scenario: str, cluster: str, driver: str, task: str, tag: str, since: float,
-                counter_before: int | None, failover: float | None = None) -> tuple[Outcome, dict[str, Any]]:
+    def outcome(
+        self,
+        scenario: str,
+        cluster: str,
+        driver: str,
+        task: str,
+        tag: str,
+        since: float,
+        counter_before: int | None,
+        failover: float | None = None,
+    ) -> tuple[Outcome, dict[str, Any]]:
         result = driver_result(self.kubectl, self.namespace, driver, timeout=300)
         pt = wait_task_phase(self.kubectl, self.namespace, task, timeout=300)["status"]
         outcomes = result["outcomes"]
         client_ok = len(outcomes.get("succeeded", []))
         lost = (ITEMS - int(pt["counts"].get("succeeded", 0))) + (result["acknowledged"] - client_ok)
         tasks, duplicated, reexecuted = execution_counts(
-            self.ledger, [(f"{tag}-pt", ITEMS), (f"{tag}-client", result["acknowledged"])])
-        notes: dict[str, Any] = {"refused_submits": len(result["refused"]), "client_outcomes": {
-            k: len(v) for k, v in outcomes.items()}, "requeued": pt.get("requeued", 0)}
+            self.ledger, [(f"{tag}-pt", ITEMS), (f"{tag}-client", result["acknowledged"])]
+        )
+        notes: dict[str, Any] = {
+            "refused_submits": len(result["refused"]),
+            "client_outcomes": {k: len(v) for k, v in outcomes.items()},
+            "requeued": pt.get("requeued", 0),
+        }
         if counter_before is not None:  # recorded completions, from the queue's own counter
             notes["recorded_completions"] = self.succeeded_counter(cluster) - counter_before
-        out = Outcome(scenario, tasks, lost, duplicated, reexecuted, work_flows_again(result["samples"], since),
-                      failover, notes)
+        out = Outcome(
+            scenario, tasks, lost, duplicated, reexecuted, work_flows_again(result["samples"], since), failover, notes
+        )
         out.save()
         return out, {"driver": result, "task": pt}
 
@@ -137,13 +156,16 @@ def lab(release) -> Iterator[Lab]:  # noqa: F811
     k, ns = release.kubectl, release.namespace
     FIGURES.record("chaos image built and loaded", build_chaos_image())
     k.apply(LEDGER_MANIFEST % {"image": IMAGES["redis"]}, "-n", ns)
-    worker = {"image": f"pids-e2e-chaos:{IMAGES['worker'].rsplit(':', 1)[1]}", "concurrency": 8,
-              "env": [{"name": "CHAOS_LEDGER_URL", "value": LEDGER_URL},
-                      {"name": "PIDS_POOL", "value": "thread"}]}  # the tasks sleep: threads suffice
+    worker = {
+        "image": f"pids-e2e-chaos:{IMAGES['worker'].rsplit(':', 1)[1]}",
+        "concurrency": 8,
+        "env": [{"name": "CHAOS_LEDGER_URL", "value": LEDGER_URL}, {"name": "PIDS_POOL", "value": "thread"}],
+    }  # the tasks sleep: threads suffice
     t0 = time.monotonic()
     for name, redis in CLUSTERS.items():
-        release.apply(cluster_manifest(name, WORKERS, worker=worker, redis=redis,
-                                       allowedModules=["pids.tasks", "chaos_tasks"]))
+        release.apply(
+            cluster_manifest(name, WORKERS, worker=worker, redis=redis, allowedModules=["pids.tasks", "chaos_tasks"])
+        )
     for name in CLUSTERS:
         wait_cluster_ready(k, ns, name, WORKERS, timeout=300)
     FIGURES.record("chaos: 3 PidsClusters (durable, HA, ephemeral) Ready", time.monotonic() - t0)
@@ -168,8 +190,24 @@ def test_redis_pod_deleted_under_load_loses_and_repeats_nothing(lab: Lab) -> Non
 def sentinel_primary(lab: Lab, pods: list[str]) -> str | None:
     """The primary's pod name as the first answering Sentinel (of `pods`) names it."""
     for pod in pods:
-        r = lab.kubectl("exec", pod, "-n", lab.namespace, "-c", "sentinel", "--", "redis-cli", "--no-auth-warning",
-                        "-p", "26379", "sentinel", "get-master-addr-by-name", "pids", check=False, timeout=10)
+        r = lab.kubectl(
+            "exec",
+            pod,
+            "-n",
+            lab.namespace,
+            "-c",
+            "sentinel",
+            "--",
+            "redis-cli",
+            "--no-auth-warning",
+            "-p",
+            "26379",
+            "sentinel",
+            "get-master-addr-by-name",
+            "pids",
+            check=False,
+            timeout=10,
+        )
         host = r.stdout.strip().splitlines()[0] if r.returncode == 0 and r.stdout.strip() else ""
         if host and " " not in host:
             return host.split(".", 1)[0]
@@ -185,8 +223,12 @@ def test_ha_primary_deleted_fails_over_without_losing_acknowledged_tasks(lab: La
     lab.wait_in_flight(tag)
     since = lab.delete_pods(old)
     others = [p for p in pods if p != old]
-    new = wait_until(lambda: (p := sentinel_primary(lab, others)) not in (None, old) and p, 60,
-                     "a Sentinel names a new primary", interval=0.3)
+    new = wait_until(
+        lambda: (p := sentinel_primary(lab, others)) not in (None, old) and p,
+        60,
+        "a Sentinel names a new primary",
+        interval=0.3,
+    )
     failover = time.time() - since
     out, seen = lab.outcome("b", HA, driver, task, tag, since, None, failover)
     FIGURES.record("chaos (b) HA primary deleted -> Sentinel names a new primary", failover, f"{old} -> {new}")
@@ -194,8 +236,11 @@ def test_ha_primary_deleted_fails_over_without_losing_acknowledged_tasks(lab: La
     assert out.lost == 0, seen["driver"]["outcomes"].keys()
     assert out.duplicated == 0, f"{out.duplicated} task(s) ran to the end twice"
     primary = lab.status("pidscluster", HA).get("redis", {}).get("primary", "")
-    wait_until(lambda: lab.status("pidscluster", HA).get("redis", {}).get("primary", "").startswith(str(new)), 60,
-               f"the PidsCluster status names the new primary (was {primary})")
+    wait_until(
+        lambda: lab.status("pidscluster", HA).get("redis", {}).get("primary", "").startswith(str(new)),
+        60,
+        f"the PidsCluster status names the new primary (was {primary})",
+    )
 
 
 def test_ha_primary_frozen_fails_over_without_losing_acknowledged_tasks(lab: Lab) -> None:
@@ -212,8 +257,12 @@ def test_ha_primary_frozen_fails_over_without_losing_acknowledged_tasks(lab: Lab
     signal_container(pod, "redis", "STOP")
     try:
         others = [p for p in pods if p != old]
-        new = wait_until(lambda: (p := sentinel_primary(lab, others)) not in (None, old) and p, 60,
-                         "a Sentinel names a new primary", interval=0.3)
+        new = wait_until(
+            lambda: (p := sentinel_primary(lab, others)) not in (None, old) and p,
+            60,
+            "a Sentinel names a new primary",
+            interval=0.3,
+        )
         failover = time.time() - since
     finally:
         signal_container(pod, "redis", "CONT")
@@ -276,9 +325,20 @@ def test_node_restart_with_work_in_flight(lab: Lab) -> None:
     wait_until(lambda: lab.kubectl("get", "--raw", "/readyz", check=False).returncode == 0, 300, "API server back")
     pt = wait_task_phase(lab.kubectl, lab.namespace, task, timeout=600)["status"]
     _, duplicated, reexecuted = execution_counts(lab.ledger, [(f"{tag}-pt", ITEMS)])
-    out = Outcome("e", ITEMS, ITEMS - int(pt["counts"].get("succeeded", 0)), duplicated, reexecuted, 0.0, None,
-                  {"recorded_completions": lab.succeeded_counter(DURABLE) - before,
-                   "seconds_to_done": time.time() - since, "requeued": pt.get("requeued", 0)})
+    out = Outcome(
+        "e",
+        ITEMS,
+        ITEMS - int(pt["counts"].get("succeeded", 0)),
+        duplicated,
+        reexecuted,
+        0.0,
+        None,
+        {
+            "recorded_completions": lab.succeeded_counter(DURABLE) - before,
+            "seconds_to_done": time.time() - since,
+            "requeued": pt.get("requeued", 0),
+        },
+    )
     out.save()
     FIGURES.record("chaos (e) node restarted -> PidsTask done", out.notes["seconds_to_done"], json.dumps(out.notes))
     assert out.lost == 0

@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 import yaml
-from kube import CHART_DIR, REPO_ROOT, Runner
 from helpers_pids import (
     CRD_NAMESPACE,
     CRD_RELEASE,
@@ -33,6 +32,7 @@ from helpers_pids import (
     teardown_release,
     wait_cluster_ready,
 )
+from kube import CHART_DIR, REPO_ROOT, Runner
 
 pytestmark = pytest.mark.e2e
 
@@ -45,8 +45,13 @@ def previous_chart(into: Path) -> Path:
     """charts/pids as it was at PREVIOUS_REV, extracted from git history."""
     archive = into / "previous.tar"
     with archive.open("wb") as out:
-        r = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", PREVIOUS_REV, "charts/pids"], stdout=out,
-                           stderr=subprocess.PIPE, timeout=60, check=False)
+        r = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "archive", PREVIOUS_REV, "charts/pids"],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
     if r.returncode != 0:
         raise AssertionError(f"git archive {PREVIOUS_REV} charts/pids failed (shallow clone?): {r.stderr.decode()}")
     with tarfile.open(archive) as tar:
@@ -58,8 +63,12 @@ def previous_chart(into: Path) -> Path:
     helpers = chart / "templates" / "_helpers.tpl"
     old_rule = "  resources: [deployments]\n  verbs: [get, list, watch, create, patch, update]\n"
     assert old_rule in helpers.read_text(), "the previous chart's apps rule changed"
-    helpers.write_text(helpers.read_text().replace(
-        old_rule, "  resources: [deployments, statefulsets]\n  verbs: [get, list, watch, create, patch, update, delete]\n"))
+    helpers.write_text(
+        helpers.read_text().replace(
+            old_rule,
+            "  resources: [deployments, statefulsets]\n  verbs: [get, list, watch, create, patch, update, delete]\n",
+        )
+    )
     return chart
 
 
@@ -79,8 +88,19 @@ def as_before_the_upgrade(kubectl: Runner, helm: Runner, chart: Path) -> None:
 
 def server_dry_run(kubectl: Runner, namespace: str, body: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     """Create `body` as the API server would (defaults, schema, CEL, unknown fields), storing nothing."""
-    return kubectl("create", "--dry-run=server", "--validate=strict", "-n", namespace, "-o", "json", "-f", "-",
-                   input=json.dumps(body), check=False)
+    return kubectl(
+        "create",
+        "--dry-run=server",
+        "--validate=strict",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+        "-f",
+        "-",
+        input=json.dumps(body),
+        check=False,
+    )
 
 
 def zero_g_cluster() -> dict[str, Any]:
@@ -102,7 +122,9 @@ def test_helm_upgrade_serves_the_new_crd_schema(kubectl, helm):
             wait_cluster_ready(kubectl, ns, "keep", 1, timeout=240)
             before = server_dry_run(kubectl, ns, zero_g_cluster())
             assert before.returncode == 0, f"the previous schema should accept G: 0\n{before.stderr}"
-            unknown = server_dry_run(kubectl, ns, json.loads(cluster_manifest("new-field", 1, allowUnsafeModules=False)))
+            unknown = server_dry_run(
+                kubectl, ns, json.loads(cluster_manifest("new-field", 1, allowUnsafeModules=False))
+            )
             assert unknown.returncode != 0 and "allowUnsafeModules" in unknown.stderr, unknown.stdout + unknown.stderr
 
             install_crds(helm)  # helm upgrade --install pids-crds charts/pids-crds --take-ownership

@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import pytest
-
 from helpers_pids import (
     EXAMPLES,
     FIGURES,
@@ -39,8 +38,12 @@ SQUARES = "squares"  # examples/task.yaml
 @pytest.fixture(scope="module")
 def redis_demo(release) -> Any:  # noqa: F811
     """Redis of the example cluster, reached through a port-forward (after the first test made it)."""
-    wait_until(lambda: get(release.kubectl, release.namespace, "secret", f"{CLUSTER}-redis-auth"), 120,
-               "the managed Redis password Secret", lambda: release.diag(f"pidscluster/{CLUSTER}"))
+    wait_until(
+        lambda: get(release.kubectl, release.namespace, "secret", f"{CLUSTER}-redis-auth"),
+        120,
+        "the managed Redis password Secret",
+        lambda: release.diag(f"pidscluster/{CLUSTER}"),
+    )
     access = RedisAccess(release.kubectl, release.namespace, CLUSTER)
     yield access
     access.close()
@@ -107,14 +110,29 @@ def test_printer_columns_filled(release):  # noqa: F811
         return None if "<none>" in out + wide or done != 200 else out + "\n" + wide
 
     # the cluster's status timer (every 10 s) catches up with the counters within an interval
-    text = wait_until(filled, 45, "printer columns without <none>, DONE 200",
-                      lambda: k("get", "pidsclusters,pidstasks", "-n", ns, "-o", "wide").stdout)
+    text = wait_until(
+        filled,
+        45,
+        "printer columns without <none>, DONE 200",
+        lambda: k("get", "pidsclusters,pidstasks", "-n", ns, "-o", "wide").stdout,
+    )
     print(text)
     tables = parse_tables(k("get", "pidsclusters,pidstasks", "-n", ns, "-o", "wide").stdout)
     assert len(tables) == 2, text
     (cl_head, cl_rows), (pt_head, pt_rows) = tables
-    assert cl_head == ["NAME", "DESIRED", "READY", "BACKLOG", "RUNNING", "DONE", "BALANCE", "REDIS", "STATUS", "THROUGHPUT",
-                       "AGE"], cl_head
+    assert cl_head == [
+        "NAME",
+        "DESIRED",
+        "READY",
+        "BACKLOG",
+        "RUNNING",
+        "DONE",
+        "BALANCE",
+        "REDIS",
+        "STATUS",
+        "THROUGHPUT",
+        "AGE",
+    ], cl_head
     demo = dict(zip(cl_head, next(r for r in cl_rows if r[0].endswith(CLUSTER))))
     assert demo["DESIRED"] == "3" and demo["READY"] == "3" and demo["DONE"] == "200" and demo["STATUS"] == "Ready", demo
     assert demo["REDIS"] == "durable", demo
@@ -174,26 +192,33 @@ def test_scale_up_then_down_during_a_batch(release, redis_demo):  # noqa: F811
         pods = worker_pods(k, ns, CLUSTER)
         restarts.update({p["metadata"]["name"]: restart_count(p) for p in pods})
         s = (get(k, ns, "pidscluster", CLUSTER) or {}).get("status") or {}
-        return len(pods) == 2 and all(pod_ready(p) for p in pods) and s.get("replicas") == 2 \
-            and s.get("readyReplicas") == 2 and not s.get("draining")
+        return (
+            len(pods) == 2
+            and all(pod_ready(p) for p in pods)
+            and s.get("replicas") == 2
+            and s.get("readyReplicas") == 2
+            and not s.get("draining")
+        )
 
     wait_until(two_left, 150, "2 worker pods left and the status following", diag)
     FIGURES.record("kubectl scale 5->2 -> 2 pods left, status replicas 2", time.monotonic() - t1)
 
     assert not any(restarts.values()), f"worker containers restarted during the scale-down: {restarts}"
     pt = wait_task_phase(k, ns, "sleepers", timeout=240)
-    assert done_at_scale_down < n, (
-        f"the batch ({n} tasks) finished before the scale-down took effect; make it longer")
+    assert done_at_scale_down < n, f"the batch ({n} tasks) finished before the scale-down took effect; make it longer"
     check = check_batch(redis_demo, batch_id, n, expected=lambda i: 0.2)
     after = stats(redis_demo)
     assert after.enqueued - before.enqueued == n, "tasks enqueued twice"
     assert after.succeeded - before.succeeded == n, (
-        f"{after.succeeded - before.succeeded} completions recorded for {n} tasks")
+        f"{after.succeeded - before.succeeded} completions recorded for {n} tasks"
+    )
     assert after.failed == before.failed
     removed = set(check.claimed_by) - {p["metadata"]["name"] for p in worker_pods(k, ns, CLUSTER)}
     assert removed & old_pods, f"no task ran on a removed worker: {check.claimed_by}"
-    print(f"scale-down: {done_at_scale_down}/{n} done when replicas dropped; tasks per worker {check.claimed_by}; "
-          f"max attempts {check.max_attempt}")
+    print(
+        f"scale-down: {done_at_scale_down}/{n} done when replicas dropped; tasks per worker {check.claimed_by}; "
+        f"max attempts {check.max_attempt}"
+    )
     sc = next(c for c in pt["status"]["conditions"] if c["type"] == "Complete")
     assert sc["status"] == "True", pt["status"]
 
@@ -206,8 +231,13 @@ def test_operator_restart_mid_run(release, redis_demo):  # noqa: F811
     before = stats(redis_demo)
     n1, n2 = 600, 250
     k.apply(batch_task("during-restart", CLUSTER, "pids.tasks:sleep", [[0.1]] * n1), "-n", ns)
-    wait_until(lambda: stats(redis_demo).succeeded - before.succeeded >= 20, 90, "the batch running",
-               lambda: release.diag("pidstask/during-restart"), interval=0.3)
+    wait_until(
+        lambda: stats(redis_demo).succeeded - before.succeeded >= 20,
+        90,
+        "the batch running",
+        lambda: release.diag("pidstask/during-restart"),
+        interval=0.3,
+    )
     old = {p["metadata"]["name"] for p in k.json("get", "pods", "-n", ns, "-l", OPERATOR_SELECTOR)["items"]}
 
     t0 = time.monotonic()
@@ -220,8 +250,9 @@ def test_operator_restart_mid_run(release, redis_demo):  # noqa: F811
         pods = k.json("get", "pods", "-n", ns, "-l", OPERATOR_SELECTOR)["items"]
         return any(p["metadata"]["name"] not in old and pod_ready(p) for p in pods)
 
-    wait_until(new_operator_ready, 180, "a new operator pod Ready",
-               lambda: release.diag(f"deployment/{OPERATOR_DEPLOYMENT}"))
+    wait_until(
+        new_operator_ready, 180, "a new operator pod Ready", lambda: release.diag(f"deployment/{OPERATOR_DEPLOYMENT}")
+    )
     FIGURES.record("operator pod deleted -> new operator Ready", time.monotonic() - t0)
 
     a = wait_task_phase(k, ns, "during-restart", timeout=240)
@@ -248,21 +279,33 @@ def _task(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 INVALID = [
-    ("negative-workers", _cluster({"workers": -1}),
-     ["spec.workers", "should be greater than or equal to 0"]),
-    ("workers-wrong-type", _cluster({"workers": "three"}),
-     ["spec.workers", "must be of type integer"]),
-    ("min-above-max", _cluster({"autoscaling": {"enabled": True, "minWorkers": 5, "maxWorkers": 2}}),
-     ["autoscaling.minWorkers must be <= autoscaling.maxWorkers"]),
-    ("two-redis", _cluster({"redis": {"managed": {}, "external": {"url": "redis://r:6379/0"}}}),
-     ["set exactly one of redis.managed and redis.external"]),
-    ("missing-clusterRef", _task({"function": "pids.tasks:square", "args": [2]}),
-     ["spec.clusterRef", "Required value"]),
-    ("maxAttempts-wrong-type", _task({"clusterRef": {"name": CLUSTER}, "function": "pids.tasks:square",
-                                      "maxAttempts": "three"}),
-     ["spec.maxAttempts", "must be of type integer"]),
-    ("function-not-module-callable", _task({"clusterRef": {"name": CLUSTER}, "function": "os.system"}),
-     ["spec.function", "should match"]),
+    ("negative-workers", _cluster({"workers": -1}), ["spec.workers", "should be greater than or equal to 0"]),
+    ("workers-wrong-type", _cluster({"workers": "three"}), ["spec.workers", "must be of type integer"]),
+    (
+        "min-above-max",
+        _cluster({"autoscaling": {"enabled": True, "minWorkers": 5, "maxWorkers": 2}}),
+        ["autoscaling.minWorkers must be <= autoscaling.maxWorkers"],
+    ),
+    (
+        "two-redis",
+        _cluster({"redis": {"managed": {}, "external": {"url": "redis://r:6379/0"}}}),
+        ["set exactly one of redis.managed and redis.external"],
+    ),
+    (
+        "missing-clusterRef",
+        _task({"function": "pids.tasks:square", "args": [2]}),
+        ["spec.clusterRef", "Required value"],
+    ),
+    (
+        "maxAttempts-wrong-type",
+        _task({"clusterRef": {"name": CLUSTER}, "function": "pids.tasks:square", "maxAttempts": "three"}),
+        ["spec.maxAttempts", "must be of type integer"],
+    ),
+    (
+        "function-not-module-callable",
+        _task({"clusterRef": {"name": CLUSTER}, "function": "os.system"}),
+        ["spec.function", "should match"],
+    ),
 ]
 
 

@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from kube import IMAGES, REPO_ROOT, Runner
 from helpers_pids import (
     FIGURES,
     cluster_manifest,
@@ -34,6 +32,7 @@ from helpers_pids import (
     wait_until,
     worker_pods,
 )
+from kube import IMAGES, REPO_ROOT, Runner
 
 pytestmark = pytest.mark.e2e
 APP = REPO_ROOT / "examples" / "app"
@@ -54,17 +53,29 @@ class Plugin:
 
     def __init__(self, kubectl: Runner, bin_dir: Path, namespace: str) -> None:
         shim = bin_dir / "kubectl-pids"
-        shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m pids.kubectl \"$@\"\n")
+        shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m pids.kubectl "$@"\n')
         shim.chmod(0o755)
         self.kubectl, self.namespace = kubectl, namespace
-        self.env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "KUBECONFIG": kubectl.kubeconfig,
-                    "PIDS_KUBECTL": kubectl.binary, "COLUMNS": "250"}
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "KUBECONFIG": kubectl.kubeconfig,
+            "PIDS_KUBECTL": kubectl.binary,
+            "COLUMNS": "250",
+        }
 
     def __call__(self, *args: str, rc: int = 0, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([self.kubectl.binary, "pids", *args, "-n", self.namespace], capture_output=True,
-                              text=True, env=self.env, timeout=timeout)
-        assert proc.returncode == rc, f"kubectl pids {' '.join(args)} exited {proc.returncode}, not {rc}\n" \
-                                      f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        proc = subprocess.run(
+            [self.kubectl.binary, "pids", *args, "-n", self.namespace],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+        )
+        assert proc.returncode == rc, (
+            f"kubectl pids {' '.join(args)} exited {proc.returncode}, not {rc}\n"
+            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
         return proc
 
     def json(self, *args: str, rc: int = 0) -> Any:
@@ -83,8 +94,11 @@ def secret_data(kubectl: Runner, namespace: str, name: str) -> dict[str, str]:
 
 def table_rows(text: str) -> list[list[str]]:
     """The body rows of the tables rich printed, as lists of cells."""
-    return [[cell.strip() for cell in line.strip().strip("│").split("│")] for line in text.splitlines()
-            if line.startswith("│")]
+    return [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in text.splitlines()
+        if line.startswith("│")
+    ]
 
 
 def test_users_image_runs_their_function_from_a_pidstask(release, kpids):  # noqa: F811
@@ -111,8 +125,13 @@ def test_the_operator_publishes_the_connection_secret(release):  # noqa: F811
     data = secret_data(k, ns, f"{CLUSTER}-app")
     password = secret_data(k, ns, f"{CLUSTER}-redis-auth")["password"]
     host = f"{CLUSTER}-redis.{ns}.svc"
-    assert data == {"url": f"redis://:{password}@{host}:6379/0", "host": host, "port": "6379", "password": password,
-                    "cluster": CLUSTER}
+    assert data == {
+        "url": f"redis://:{password}@{host}:6379/0",
+        "host": host,
+        "port": "6379",
+        "password": password,
+        "cluster": CLUSTER,
+    }
 
 
 def test_an_in_cluster_producer_job_submits_1000_tasks_and_checks_every_result(release):  # noqa: F811
@@ -122,8 +141,11 @@ def test_an_in_cluster_producer_job_submits_1000_tasks_and_checks_every_result(r
 
     def finished() -> str | None:
         job = get(k, ns, "job", "wordcount-producer") or {}
-        done = [c["type"] for c in (job.get("status") or {}).get("conditions") or []
-                if c["type"] in ("Complete", "Failed") and c["status"] == "True"]
+        done = [
+            c["type"]
+            for c in (job.get("status") or {}).get("conditions") or []
+            if c["type"] in ("Complete", "Failed") and c["status"] == "True"
+        ]
         return done[0] if done else None
 
     outcome = wait_until(finished, 300, "the producer Job to finish", lambda: release.diag("job/wordcount-producer"))
@@ -154,8 +176,22 @@ def test_kubectl_pids_submit_describe_and_retry_documents_that_land_late(release
     ready_at = time.time() + 20
     docs = [Document("on-time", 11, 200), Document("late-1", 12, 2000, ready_at), Document("late-2", 13, 200, ready_at)]
     items = json.dumps([{"args": [d.as_arg()], "weight": d.weight} for d in docs])
-    out = kpids("submit", CLUSTER, "wordcount.tasks:count_words", "--items", items, "--max-attempts", "1",
-                "--name", "late-docs", "--wait", "120", "-o", "json", rc=1)  # 1: it ended Failed
+    out = kpids(
+        "submit",
+        CLUSTER,
+        "wordcount.tasks:count_words",
+        "--items",
+        items,
+        "--max-attempts",
+        "1",
+        "--name",
+        "late-docs",
+        "--wait",
+        "120",
+        "-o",
+        "json",
+        rc=1,
+    )  # 1: it ended Failed
     assert out.stdout.startswith("pidstask.pids.dev/late-docs created")
     first = json.loads(out.stdout.split("\n", 1)[1])
     assert [r["state"] for r in first] == ["succeeded", "failed", "failed"]
@@ -176,7 +212,9 @@ def test_kubectl_pids_submit_describe_and_retry_documents_that_land_late(release
     assert [r["result"] for r in results] == [expected(d.as_arg()) for d in docs]
     assert kpids("retry", "late-docs").stdout.strip() == "PidsTask late-docs has no dead-lettered items"
     rows = table_rows(kpids("describe", "late-docs").stdout)  # item, state, attempts, pod, ...
-    assert [(row[1], row[2]) for row in rows] == [("succeeded", "1/1"), ("succeeded", "2/2"), ("succeeded", "2/2")], rows
+    assert [(row[1], row[2]) for row in rows] == [("succeeded", "1/1"), ("succeeded", "2/2"), ("succeeded", "2/2")], (
+        rows
+    )
     assert all(row[3] in pods for row in rows)
 
 
@@ -199,7 +237,11 @@ def test_kubectl_pids_errors_name_what_is_missing_refused_or_unreachable(release
     broken = json.loads(cluster_manifest("broken", 1))
     broken["spec"]["redis"] = {"managed": {"image": "pids-redis:no-such-tag", "imagePullPolicy": "Never"}}
     release.apply(json.dumps(broken))
-    wait_until(lambda: get(k, ns, "secret", "broken-app"), 60, "the connection Secret of the broken cluster",
-               lambda: release.diag("pidscluster/broken"))
+    wait_until(
+        lambda: get(k, ns, "secret", "broken-app"),
+        60,
+        "the connection Secret of the broken cluster",
+        lambda: release.diag("pidscluster/broken"),
+    )
     unreachable = kpids("top", "broken", rc=2).stderr
     assert "the Redis of PidsCluster 'broken' is unreachable" in unreachable and "port-forward" in unreachable

@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import pytest
-
 from helpers_pids import (
     FIGURES,
     BatchCheck,
@@ -58,8 +57,13 @@ def start_batch(release, rec: RedisAccess, name: str) -> tuple[str, Any]:  # noq
     before = rec.call(lambda c: c.cluster_stats())
     k.apply(batch_task(name, CLUSTER, "pids.tasks:sleep", [[0.2]] * N, maxAttempts=5), "-n", ns)
     pt = k.json("get", "pidstask", name, "-n", ns)
-    wait_until(lambda: rec.call(lambda c: c.cluster_stats()).succeeded - before.succeeded >= N // 5, 90,
-               f"{N // 5} tasks of {name} done", lambda: release.diag(f"pidstask/{name}"), interval=0.3)
+    wait_until(
+        lambda: rec.call(lambda c: c.cluster_stats()).succeeded - before.succeeded >= N // 5,
+        90,
+        f"{N // 5} tasks of {name} done",
+        lambda: release.diag(f"pidstask/{name}"),
+        interval=0.3,
+    )
     return pt["metadata"]["uid"], before
 
 
@@ -72,21 +76,35 @@ def busiest_worker(k, ns, rec: RedisAccess) -> dict[str, Any]:
     return pods[held[0][1]]
 
 
-def finish_and_check(release, rec: RedisAccess, name: str, batch_id: str, before: Any, t_kill: float,  # noqa: F811
-                     what: str) -> BatchCheck:
+def finish_and_check(
+    release,  # noqa: F811 - the module fixture's value, passed on by the tests
+    rec: RedisAccess,
+    name: str,
+    batch_id: str,
+    before: Any,
+    t_kill: float,
+    what: str,
+) -> BatchCheck:
     k, ns = release.kubectl, release.namespace
     wait_task_phase(k, ns, name, timeout=240)
     check = check_batch(rec, batch_id, N, expected=lambda i: 0.2)
     after = rec.call(lambda c: c.cluster_stats())
     assert after.enqueued - before.enqueued == N, "tasks enqueued twice"
     assert after.succeeded - before.succeeded == N, (
-        f"{after.succeeded - before.succeeded} completions recorded for {N} tasks: not exactly once")
+        f"{after.succeeded - before.succeeded} completions recorded for {N} tasks: not exactly once"
+    )
     assert after.failed == before.failed, "a task failed for good"
-    FIGURES.record(f"{what} -> last task of the batch completed", check.last_finished - t_kill,
-                   f"(batch of {N} x sleep 0.2 s on {WORKERS} workers x 2 slots)")
+    FIGURES.record(
+        f"{what} -> last task of the batch completed",
+        check.last_finished - t_kill,
+        f"(batch of {N} x sleep 0.2 s on {WORKERS} workers x 2 slots)",
+    )
     if check.last_rerun_finished is not None:
-        FIGURES.record(f"{what} -> its orphaned tasks re-run and completed", check.last_rerun_finished - t_kill,
-                       f"({check.reruns} task(s) needed a 2nd attempt)")
+        FIGURES.record(
+            f"{what} -> its orphaned tasks re-run and completed",
+            check.last_rerun_finished - t_kill,
+            f"({check.reruns} task(s) needed a 2nd attempt)",
+        )
     else:
         print(f"[figure] {what}: no task needed a second attempt (the worker finished what it held)")
     return check
@@ -103,8 +121,13 @@ def test_worker_pod_deleted_mid_run(release, rec):  # noqa: F811
     def replacement_ready() -> bool:
         return sum(1 for p in worker_pods(k, ns, CLUSTER) if pod_ready(p) and p["metadata"]["name"] != name) >= WORKERS
 
-    wait_until(replacement_ready, 180, f"a replacement for worker pod {name} Ready",
-               lambda: describe(k, ns, f"deployment/{CLUSTER}-workers"), interval=0.5)
+    wait_until(
+        replacement_ready,
+        180,
+        f"a replacement for worker pod {name} Ready",
+        lambda: describe(k, ns, f"deployment/{CLUSTER}-workers"),
+        interval=0.5,
+    )
     FIGURES.record("worker pod deleted -> replacement pod Ready", time.time() - t_kill)
     finish_and_check(release, rec, "pod-delete", batch_id, before, t_kill, "worker pod deleted")
 
@@ -124,8 +147,13 @@ def test_worker_process_killed(release, rec):  # noqa: F811
     name, restarts = victim["metadata"]["name"], restart_count(victim)
     t_kill = time.time()
     signal_container(victim, "worker", "KILL")
-    wait_until(lambda: _restarted_and_ready(k, ns, name, restarts), 180, f"worker pod {name} restarted and Ready",
-               lambda: describe(k, ns, f"pod/{name}", logs_of=(worker_selector(CLUSTER),)), interval=0.5)
+    wait_until(
+        lambda: _restarted_and_ready(k, ns, name, restarts),
+        180,
+        f"worker pod {name} restarted and Ready",
+        lambda: describe(k, ns, f"pod/{name}", logs_of=(worker_selector(CLUSTER),)),
+        interval=0.5,
+    )
     FIGURES.record("worker process SIGKILLed -> container restarted and Ready", time.time() - t_kill)
     finish_and_check(release, rec, "sigkill", batch_id, before, t_kill, "worker process SIGKILLed")
 
@@ -143,9 +171,13 @@ def test_worker_frozen_fails_liveness(release, rec):  # noqa: F811
     t_kill = time.time()
     signal_container(victim, "worker", "STOP")
     check = finish_and_check(release, rec, "sigstop", batch_id, before, t_kill, "worker process frozen (SIGSTOP)")
-    wait_until(lambda: _restarted_and_ready(k, ns, name, restarts), 300,
-               f"frozen worker pod {name} restarted by its liveness probe and Ready",
-               lambda: describe(k, ns, f"pod/{name}"), interval=1.0)
+    wait_until(
+        lambda: _restarted_and_ready(k, ns, name, restarts),
+        300,
+        f"frozen worker pod {name} restarted by its liveness probe and Ready",
+        lambda: describe(k, ns, f"pod/{name}"),
+        interval=1.0,
+    )
     FIGURES.record("worker process frozen (SIGSTOP) -> liveness restart, Ready", time.time() - t_kill)
     events = k("get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}").stdout
     assert "Liveness probe failed" in events or "Unhealthy" in events, events

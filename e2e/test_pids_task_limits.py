@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 import pytest
-
 from helpers_pids import (
     batch_task,
     cluster_manifest,
@@ -23,12 +22,14 @@ CLUSTER = "limits"
 
 
 def single_task(name: str, function: str, args: list[Any]) -> str:
-    return json.dumps({
-        "apiVersion": "pids.dev/v1alpha1",
-        "kind": "PidsTask",
-        "metadata": {"name": name},
-        "spec": {"clusterRef": {"name": CLUSTER}, "function": function, "args": args},
-    })
+    return json.dumps(
+        {
+            "apiVersion": "pids.dev/v1alpha1",
+            "kind": "PidsTask",
+            "metadata": {"name": name},
+            "spec": {"clusterRef": {"name": CLUSTER}, "function": function, "args": args},
+        }
+    )
 
 
 def nested(depth: int) -> list[Any]:
@@ -44,9 +45,11 @@ def test_tasks_outside_the_client_rules_fail_with_the_reason_and_others_run(rele
     release.apply(single_task("dunder", "pids.tasks:__setattr__", ["time", 0]))
     release.apply(single_task("deep", "pids.tasks:echo", [nested(150)]))
     release.apply(batch_task("unknown-key", CLUSTER, "pids.tasks:square", [[1], {"args": [2], "priority": 3}]))
-    for name, reason, message in [("dunder", "InvalidFunction", "'__setattr__' is private"),
-                                  ("deep", "InvalidArguments", "args nests deeper than 100 levels"),
-                                  ("unknown-key", "InvalidItems", "item 1: unknown keys ['priority']")]:
+    for name, reason, message in [
+        ("dunder", "InvalidFunction", "'__setattr__' is private"),
+        ("deep", "InvalidArguments", "args nests deeper than 100 levels"),
+        ("unknown-key", "InvalidItems", "item 1: unknown keys ['priority']"),
+    ]:
         status = wait_task_phase(release.kubectl, release.namespace, name, ("Failed",), timeout=90)["status"]
         assert status["reason"] == reason and message in status["message"], status
     release.apply(single_task("fine", "pids.tasks:sleep", [0.1]))

@@ -20,7 +20,6 @@ import json
 import time
 
 import pytest
-
 from helpers_pids import (
     EXAMPLES,
     FIGURES,
@@ -43,7 +42,9 @@ NAMESPACED_KINDS = (
     "networkpolicies.networking.k8s.io,persistentvolumeclaims,kopfpeerings.kopf.dev,"
     "pidsclusters.pids.dev,pidstasks.pids.dev"
 )
-CLUSTER_KINDS = "clusterroles.rbac.authorization.k8s.io,clusterrolebindings.rbac.authorization.k8s.io,clusterkopfpeerings.kopf.dev"
+CLUSTER_KINDS = (
+    "clusterroles.rbac.authorization.k8s.io,clusterrolebindings.rbac.authorization.k8s.io,clusterkopfpeerings.kopf.dev"
+)
 KEPT_CRDS = ("pidsclusters.pids.dev", "pidstasks.pids.dev", "kopfpeerings.kopf.dev")
 
 
@@ -55,16 +56,19 @@ def is_pids(obj: dict) -> bool:
         return True
     if labels.get("app.kubernetes.io/part-of") == "pids" or labels.get("app.kubernetes.io/instance") == RELEASE:
         return True
-    if labels.get("pids.dev/cluster") or labels.get("owner") == "helm" and labels.get("name") == RELEASE:
+    if labels.get("pids.dev/cluster") or (labels.get("owner") == "helm" and labels.get("name") == RELEASE):
         return True  # workers/redis, and Helm's release Secrets (sh.helm.release.v1.pids.vN)
     return any(o.get("kind") == "PidsCluster" for o in m.get("ownerReferences") or [])
 
 
 def leftovers(k, ns: str) -> list[str]:
     items = k.json("get", NAMESPACED_KINDS, "-n", ns)["items"]
-    items += [o for o in k.json("get", CLUSTER_KINDS)["items"]
-              if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/instance") == RELEASE
-              and any(s.get("namespace") == ns for s in o.get("subjects") or [{}])]
+    items += [
+        o
+        for o in k.json("get", CLUSTER_KINDS)["items"]
+        if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/instance") == RELEASE
+        and any(s.get("namespace") == ns for s in o.get("subjects") or [{}])
+    ]
     return [f"{o['kind']}/{o['metadata']['name']}" for o in items if is_pids(o)]
 
 
@@ -80,9 +84,16 @@ def test_helm_uninstall_leaves_nothing(kubectl, helm):
         pt = wait_task_phase(k, ns, "hello", timeout=120)
         assert json.loads(pt["status"]["result"]["value"]) == "hello from PIDS", pt["status"]
         before = leftovers(k, ns)
-        for kind in ("StatefulSet/demo-redis", "PersistentVolumeClaim/data-demo-redis-0", "Deployment/demo-workers",
-                     "Secret/demo-redis-auth",
-                     "ConfigMap/demo-config", f"Deployment/{RELEASE}", f"Role/{RELEASE}", f"ServiceAccount/{RELEASE}"):
+        for kind in (
+            "StatefulSet/demo-redis",
+            "PersistentVolumeClaim/data-demo-redis-0",
+            "Deployment/demo-workers",
+            "Secret/demo-redis-auth",
+            "ConfigMap/demo-config",
+            f"Deployment/{RELEASE}",
+            f"Role/{RELEASE}",
+            f"ServiceAccount/{RELEASE}",
+        ):
             assert kind in before, f"{kind} missing before the uninstall: {before}"
 
         t0 = time.monotonic()

@@ -64,8 +64,8 @@ def missing(wheelhouse: Path, env: dict[str, str], root: str) -> list[str]:
 def lock_pins(lock: Path, env: dict[str, str]) -> dict[str, str]:
     """name -> "name==version" of the lock's lines whose markers hold for the target."""
     pins: dict[str, str] = {}
-    for line in lock.read_text().splitlines():
-        line = line.split("#")[0].strip()
+    for raw in lock.read_text().splitlines():
+        line = raw.split("#")[0].strip()
         if not line:
             continue
         req = Requirement(line)

@@ -10,10 +10,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
 from pids.client import Client
 from pids.demo import WORKER_COMMAND
 from pids.embedded import EmbeddedRedis
-
 from tests.harness import WorkerFactory, worker_command, worker_env
 
 
@@ -39,14 +39,23 @@ def start_workers(redis_server: EmbeddedRedis, cluster: str, client: Client) -> 
     started: list[subprocess.Popen[bytes]] = []
     per_prefix: dict[str, int] = {}
 
-    def start(count: int, *, redis_url: str | None = None, wait: bool = True, prefix: str = "w",
-              entry: tuple[str, ...] = WORKER_COMMAND, **options: object) -> list[subprocess.Popen[bytes]]:
+    def start(
+        count: int,
+        *,
+        redis_url: str | None = None,
+        wait: bool = True,
+        prefix: str = "w",
+        entry: tuple[str, ...] = WORKER_COMMAND,
+        **options: object,
+    ) -> list[subprocess.Popen[bytes]]:
         first = per_prefix.get(prefix, 0)
         per_prefix[prefix] = first + count
         processes = [
-            subprocess.Popen(worker_command(redis_url or redis_server.url, cluster, f"{prefix}{first + i}", entry=entry,
-                                            **options),
-                             start_new_session=True, env=worker_env())
+            subprocess.Popen(
+                worker_command(redis_url or redis_server.url, cluster, f"{prefix}{first + i}", entry=entry, **options),
+                start_new_session=True,
+                env=worker_env(),
+            )
             for i in range(count)
         ]
         started.extend(processes)

@@ -22,12 +22,23 @@ def worker_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": TASK_MODULES + (os.pathsep + path if path else "")}
 
 
-def worker_command(redis_url: str, cluster: str, worker_id: str, *, entry: tuple[str, ...] = WORKER_COMMAND,
-                   **options: object) -> list[str]:
+def worker_command(
+    redis_url: str, cluster: str, worker_id: str, *, entry: tuple[str, ...] = WORKER_COMMAND, **options: object
+) -> list[str]:
     """`python -m pids worker` (or `python` + `entry`) with quick test timings and `options` as flags."""
     settings = {"concurrency": 1, "heartbeat_seconds": 0.2, "lease_seconds": 2.0, "drain_seconds": 10, **options}
-    command = [sys.executable, *entry, "--redis-url", redis_url, "--cluster", cluster,
-               "--worker-id", worker_id, "--log-level", "WARNING"]
+    command = [
+        sys.executable,
+        *entry,
+        "--redis-url",
+        redis_url,
+        "--cluster",
+        cluster,
+        "--worker-id",
+        worker_id,
+        "--log-level",
+        "WARNING",
+    ]
     for name, value in settings.items():
         command += [f"--{name.replace('_', '-')}", str(value)]
     return command

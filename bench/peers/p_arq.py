@@ -5,10 +5,9 @@ job_timeout + 10 s (310 s by default): then another worker may run it again."""
 import asyncio
 import os
 
+import benchrec
 from arq import create_pool
 from arq.connections import RedisSettings
-
-import benchrec
 
 REDIS = RedisSettings.from_dsn(os.environ["BENCH_REDIS_URL"])
 
@@ -28,7 +27,7 @@ async def rec(ctx: dict, i: int, sleep: float) -> None:
 
 
 class WorkerSettings:
-    functions = [noop, lat, rec]
+    functions = (noop, lat, rec)
     redis_settings = REDIS
     poll_delay = float(os.environ.get("BENCH_ARQ_POLL", "0.01"))
     max_jobs = int(os.environ.get("BENCH_SLOTS", "10"))

@@ -3,9 +3,8 @@ message returns after the transport's visibility timeout, 3600 s by default)."""
 
 import os
 
-from celery import Celery
-
 import benchrec
+from celery import Celery
 
 app = Celery("bench", broker=os.environ["BENCH_REDIS_URL"])
 app.conf.update(

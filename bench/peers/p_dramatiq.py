@@ -3,10 +3,9 @@ worker whose heartbeat stops are requeued after heartbeat_timeout, 60 s)."""
 
 import os
 
+import benchrec
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-
-import benchrec
 
 broker = RedisBroker(url=os.environ["BENCH_REDIS_URL"])
 dramatiq.set_broker(broker)

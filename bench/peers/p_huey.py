@@ -3,9 +3,8 @@ removed from the queue when dequeued, so a crashed consumer's task is lost."""
 
 import os
 
-from huey import RedisHuey
-
 import benchrec
+from huey import RedisHuey
 
 huey = RedisHuey("bench", url=os.environ["BENCH_REDIS_URL"])
 

@@ -14,9 +14,8 @@ import os
 import sys
 import time
 
-import redis
-
 import benchrec
+import redis
 
 PENDING, RUNNING = "floor:{lua}:pending", "floor:{lua}:running"
 CLAIM = """

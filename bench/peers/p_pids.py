@@ -9,9 +9,9 @@ always submitted one by one).
 import os
 import uuid
 
-from pids.client import Client
-
 import benchrec
+
+from pids.client import Client
 
 CLUSTER = "bench"
 

@@ -3,10 +3,9 @@ No retry by default: a dead worker's job ends in the FailedJobRegistry."""
 
 import os
 
+import benchrec
 from redis import Redis
 from rq import Queue
-
-import benchrec
 
 
 def noop() -> None:

@@ -1,15 +1,14 @@
 """Floor: Redis Streams, XREADGROUP COUNT 1 then XACK per entry.
 
-    python p_streams.py worker      # runs until killed
+python p_streams.py worker      # runs until killed
 """
 
 from __future__ import annotations
 
 import os
 
-import redis
-
 import benchrec
+import redis
 
 STREAM, GROUP = "floor:{streams}:tasks", "workers"
 

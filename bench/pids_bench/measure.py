@@ -10,8 +10,20 @@ from typing import Any
 import redis
 
 from .peerdefs import Launch, Peer
-from .runner import (BenchError, Snapshot, Workers, all_busy_rate, enqueue, fresh_dir, percentile, read_counters,
-                     read_latencies, read_progress, read_records, wait_until)
+from .runner import (
+    BenchError,
+    Snapshot,
+    Workers,
+    all_busy_rate,
+    enqueue,
+    fresh_dir,
+    percentile,
+    read_counters,
+    read_latencies,
+    read_progress,
+    read_records,
+    wait_until,
+)
 
 
 @dataclass
@@ -35,8 +47,9 @@ class Throughput:
     timed_out: bool
 
 
-def throughput(peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, processes: int,
-               timeout: float) -> Throughput:
+def throughput(
+    peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, processes: int, timeout: float
+) -> Throughput:
     """Pre-fill the queue with `tasks` no-ops, then start `processes` workers and time the drain."""
     out = fresh_dir(work, f"{peer.name}-tp{processes}")
     r.flushall()
@@ -56,10 +69,20 @@ def throughput(peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, p
     done, first, last = read_counters(out)
     total, enq, drain = s2 - s0, s1 - s0, s2 - s1
     per = 1e6 / max(done, 1)
-    return Throughput(processes, tasks, done, tasks / enq_s, done / (last - first) if done > 1 else 0.0,
-                      all_busy_rate(found, processes),
-                      total.commands / tasks, total.net_bytes / tasks, enq.commands / tasks, cpu * per,
-                      drain.cpu_s * per, not ok)
+    return Throughput(
+        processes,
+        tasks,
+        done,
+        tasks / enq_s,
+        done / (last - first) if done > 1 else 0.0,
+        all_busy_rate(found, processes),
+        total.commands / tasks,
+        total.net_bytes / tasks,
+        enq.commands / tasks,
+        cpu * per,
+        drain.cpu_s * per,
+        not ok,
+    )
 
 
 @dataclass
@@ -71,8 +94,9 @@ class Latency:
     p99_ms: float
 
 
-def latency(peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, rate: float, processes: int,
-            timeout: float) -> Latency:
+def latency(
+    peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, rate: float, processes: int, timeout: float
+) -> Latency:
     """End-to-end latency (enqueue call to task start) at a fixed offered load, workers already warm."""
     out = fresh_dir(work, f"{peer.name}-lat")
     r.flushall()
@@ -108,8 +132,17 @@ class Recovery:
     cap_s: float
 
 
-def recovery(peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, sleep: float, cap: float,
-             kill_after: float, timeout: float) -> Recovery:
+def recovery(
+    peer: Peer,
+    lc: Launch,
+    r: redis.Redis,
+    work: Path,
+    tasks: int,
+    sleep: float,
+    cap: float,
+    kill_after: float,
+    timeout: float,
+) -> Recovery:
     """Two workers of 2 slots each; kill -9 the one with tasks in flight; watch who re-runs what."""
     out = fresh_dir(work, f"{peer.name}-rec")
     r.flushall()
@@ -131,8 +164,13 @@ def recovery(peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, sle
             starts = [ts for tag, _, _, ts in rows if tag == "S"]
             if not starts or time.time() - min(starts) < kill_after:
                 return False
-            open_ = {who: len({i for tag, i, w, _ in rows if tag == "S" and w == who}
-                              - {i for tag, i, w, _ in rows if tag == "E" and w == who}) for who in ("A", "B")}
+            open_ = {
+                who: len(
+                    {i for tag, i, w, _ in rows if tag == "S" and w == who}
+                    - {i for tag, i, w, _ in rows if tag == "E" and w == who}
+                )
+                for who in ("A", "B")
+            }
             best = max(open_, key=lambda who: (open_[who], who == "A"))
             if open_[best]:
                 chosen.append(best)
@@ -144,8 +182,9 @@ def recovery(peer: Peer, lc: Launch, r: redis.Redis, work: Path, tasks: int, sle
         workers.kill(victim)
         workers.procs.remove(victim)
         t_kill = time.time()
-        wait_until(lambda: len({i for tag, i, _, _ in read_records(out) if tag == "E"}) >= tasks, cap, workers,
-                   poll=0.05)
+        wait_until(
+            lambda: len({i for tag, i, _, _ in read_records(out) if tag == "E"}) >= tasks, cap, workers, poll=0.05
+        )
     finally:
         workers.stop_all()
     return _score(read_records(out), tasks, t_kill, cap, chosen[-1])
@@ -166,8 +205,7 @@ def _score(rows: list[tuple[str, int, str, float]], tasks: int, t_kill: float, c
     rerun = max(restarts.values()) if in_flight and len(restarts) == len(in_flight) else None
     last_end = max((ts for tag, _, _, ts in rows if tag == "E"), default=t_kill)
     all_done = last_end - t_kill if len(ends) >= tasks else None
-    return Recovery(tasks, len(in_flight), tasks - len(ends), sum(n - 1 for n in ends.values()), rerun,
-                    all_done, cap)
+    return Recovery(tasks, len(in_flight), tasks - len(ends), sum(n - 1 for n in ends.values()), rerun, all_done, cap)
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from rich.console import Console
 
 from pids.embedded import EmbeddedRedis
 from pids.errors import ConfigError, PidsError
+
 from . import measure, report
 from .peerdefs import BASELINE_SUFFIX, FLOORS, PEERS, Launch, Peer, baseline_peers, this_python
 from .runner import percentile
@@ -39,33 +40,53 @@ DEFAULT_PEERS = [*FLOORS, "pids", "pids-batch", "dramatiq", "celery", "huey", "r
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", type=int, default=20_000, help="no-op tasks per throughput run")
-    parser.add_argument("--peers", default=",".join(DEFAULT_PEERS),
-                        help=f"comma-separated rows to run, from: {', '.join(PEERS)}")
+    parser.add_argument(
+        "--peers", default=",".join(DEFAULT_PEERS), help=f"comma-separated rows to run, from: {', '.join(PEERS)}"
+    )
     parser.add_argument("--processes", default="2,8", help="worker process counts for the throughput runs")
-    parser.add_argument("--alone-tasks", type=int, default=5000,
-                        help="tasks in the run with one worker process, Redis to itself, like the PING (0: skip)")
+    parser.add_argument(
+        "--alone-tasks",
+        type=int,
+        default=5000,
+        help="tasks in the run with one worker process, Redis to itself, like the PING (0: skip)",
+    )
     parser.add_argument("--latency-tasks", type=int, default=1000, help="tasks in the latency run (0: skip)")
     parser.add_argument("--rate", type=float, default=200.0, help="offered load of the latency run, tasks/s")
     parser.add_argument("--recovery-tasks", type=int, default=60, help="tasks in the kill -9 run (0: skip)")
     parser.add_argument("--recovery-sleep", type=float, default=0.2, help="seconds each recovery task sleeps")
-    parser.add_argument("--recovery-cap", type=float, default=70.0,
-                        help="seconds to wait after the kill for the killed worker's tasks to run again")
+    parser.add_argument(
+        "--recovery-cap",
+        type=float,
+        default=70.0,
+        help="seconds to wait after the kill for the killed worker's tasks to run again",
+    )
     parser.add_argument("--kill-after", type=float, default=0.5, help="seconds into the recovery run to kill")
     parser.add_argument("--phase-timeout", type=float, default=300.0, help="bound on any single phase, seconds")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of markdown")
     parser.add_argument("--out", type=Path, default=None, help="write peers.md, peers.json and peers.png here")
     parser.add_argument("--venv-dir", type=Path, default=DEFAULT_DIR, help="where the peers' venvs are cached")
-    parser.add_argument("--baseline", type=Path, default=None, metavar="TREE",
-                        help="also run the PIDS rows from this earlier source tree (rows pids@base, pids-batch@base)")
-    parser.add_argument("--peers-dir", type=Path, default=None,
-                        help="the repo's bench/peers directory (default: found beside the pids_bench source)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="TREE",
+        help="also run the PIDS rows from this earlier source tree (rows pids@base, pids-batch@base)",
+    )
+    parser.add_argument(
+        "--peers-dir",
+        type=Path,
+        default=None,
+        help="the repo's bench/peers directory (default: found beside the pids_bench source)",
+    )
 
 
 def find_peers_dir(explicit: Path | None) -> Path:
     d = (explicit or PEERS_DIR).resolve()
     if not (d / "enqueue.py").is_file():
-        raise ConfigError(f"peer scripts not found in {d}: install pids-bench in editable mode from the repository "
-                          "(pip install -e ./bench) or pass --peers-dir <repo>/bench/peers")
+        raise ConfigError(
+            f"peer scripts not found in {d}: install pids-bench in editable mode from the repository "
+            "(pip install -e ./bench) or pass --peers-dir <repo>/bench/peers"
+        )
     return d
 
 
@@ -74,6 +95,7 @@ def ping_us(r: redis.Redis, server_pid: int | None = None, n: int = 2000) -> dic
     p50/p99 with this client and the redis-server pinned to two different vCPUs, same_core_* to one:
     on a VM these differ by more than 2x (waking the other vCPU), and an unpinned client gets
     either, depending on where the scheduler last put the two."""
+
     def sample() -> dict[str, float]:
         for _ in range(200):
             r.ping()
@@ -106,14 +128,38 @@ def _pings(ping: dict[str, float]) -> str:
 
 
 def machine(r: redis.Redis) -> dict[str, Any]:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform(),
-            "redis": r.info("server")["redis_version"], "loadavg_start": os.getloadavg()}
+    cpu = (
+        next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "redis": r.info("server")["redis_version"],
+        "loadavg_start": os.getloadavg(),
+    }
 
 
-def run_peer(peer: Peer, lc: Launch, r: redis.Redis, server_pid: int | None, work: Path, args: argparse.Namespace,
-             procs: list[int], console: Console) -> dict[str, Any]:
+def run_peer(
+    peer: Peer,
+    lc: Launch,
+    r: redis.Redis,
+    server_pid: int | None,
+    work: Path,
+    args: argparse.Namespace,
+    procs: list[int],
+    console: Console,
+) -> dict[str, Any]:
     # a PING before each row: the run's PING, which the overheads are compared with, is their median
     # (report.reference_ping), so it follows the host's speed through a run that lasts minutes
     row: dict[str, Any] = {"mode": peer.mode, "ping_us": ping_us(r, server_pid), "throughput": {}}
@@ -129,8 +175,10 @@ def run_peer(peer: Peer, lc: Launch, r: redis.Redis, server_pid: int | None, wor
         tp = measure.throughput(peer, lc, r, work, args.tasks, p, args.phase_timeout)
         row["throughput"][str(p)] = measure.as_dict(tp)
         busy = "no stretch with all busy" if tp.all_busy_per_s is None else f"{tp.all_busy_per_s:,.0f}/s all busy"
-        console.log(f"  enqueue {tp.enqueue_per_s:,.0f}/s, processed {busy}, {tp.processed_per_s:,.0f}/s whole drain, "
-                    f"{tp.commands_per_task:.1f} cmds/task, {tp.bytes_per_task:,.0f} B/task")
+        console.log(
+            f"  enqueue {tp.enqueue_per_s:,.0f}/s, processed {busy}, {tp.processed_per_s:,.0f}/s whole drain, "
+            f"{tp.commands_per_task:.1f} cmds/task, {tp.bytes_per_task:,.0f} B/task"
+        )
     if args.latency_tasks > 0:
         console.log(f"{peer.name}: latency at {args.rate:g}/s")
         lat = measure.latency(peer, lc, r, work, args.latency_tasks, args.rate, procs[0], args.phase_timeout)
@@ -138,8 +186,17 @@ def run_peer(peer: Peer, lc: Launch, r: redis.Redis, server_pid: int | None, wor
         console.log(f"  p50 {lat.p50_ms:.1f} ms, p99 {lat.p99_ms:.1f} ms")
     if args.recovery_tasks > 0 and not peer.floor:
         console.log(f"{peer.name}: kill -9 one of two workers (cap {args.recovery_cap:g} s)")
-        rec = measure.recovery(peer, lc, r, work, args.recovery_tasks, args.recovery_sleep, args.recovery_cap,
-                               args.kill_after, args.phase_timeout)
+        rec = measure.recovery(
+            peer,
+            lc,
+            r,
+            work,
+            args.recovery_tasks,
+            args.recovery_sleep,
+            args.recovery_cap,
+            args.kill_after,
+            args.phase_timeout,
+        )
         row["recovery"] = measure.as_dict(rec)
         console.log(f"  {rec}")
     return row
@@ -158,11 +215,20 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError(f"unknown peers {unknown}; choose from {', '.join(peers)}")
     procs = [int(p) for p in args.processes.split(",")]
-    pythons = {n: venv_python(args.venv_dir, peers[n].venv_name, peers[n].requirements) if peers[n].requirements
-               else this_python() for n in names}
-    result: dict[str, Any] = {"tasks": args.tasks, "processes": procs, "alone_tasks": args.alone_tasks,
-                              "rate": args.rate, "rows": {},
-                              "command": args.command_line}
+    pythons = {
+        n: venv_python(args.venv_dir, peers[n].venv_name, peers[n].requirements)
+        if peers[n].requirements
+        else this_python()
+        for n in names
+    }
+    result: dict[str, Any] = {
+        "tasks": args.tasks,
+        "processes": procs,
+        "alone_tasks": args.alone_tasks,
+        "rate": args.rate,
+        "rows": {},
+        "command": args.command_line,
+    }
     with EmbeddedRedis() as server, tempfile.TemporaryDirectory(prefix="pids-bench-peers-") as tmp:
         r = server.client()
         result["machine"] = machine(r)

@@ -35,17 +35,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", type=int, default=None, help="tasks per workload (default 1000; 300 with --real)")
     parser.add_argument("--workers", type=int, default=10, help="workers (default 10)")
     parser.add_argument("--window", type=int, default=64, help="pending window K (default 64)")
-    parser.add_argument("--heavy", type=int, default=16,
-                        help="window places given to the heaviest pending tasks instead of the head (default 16)")
+    parser.add_argument(
+        "--heavy",
+        type=int,
+        default=16,
+        help="window places given to the heaviest pending tasks instead of the head (default 16)",
+    )
     parser.add_argument("--G", type=float, default=None, help="gravity G (default: the policy's)")
     parser.add_argument("--distance-offset", type=float, default=None, help="gravity eps (default: the policy's)")
     parser.add_argument("--grid-seeds", type=int, default=3, help="seeds per grid-search cell; 0 skips the grid")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory for results.json, table.md, PNGs")
     parser.add_argument("--no-plots", action="store_true")
-    parser.add_argument("--real", action="store_true",
-                        help="worker processes on a real Redis under each policy, against the simulator on the same "
-                             "tasks (workloads a and c; writes real.md and real.json)")
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="worker processes on a real Redis under each policy, against the simulator on the same "
+        "tasks (workloads a and c; writes real.md and real.json)",
+    )
     placement_real.add_arguments(parser)
 
 
@@ -63,15 +70,24 @@ def policy_for(name: str, workload: Workload, seed: int, gravity: dict[str, floa
 
 
 def run_matrix(
-    workloads: list[str], policies: list[str], seeds: int, *, tasks: int, workers: int, window: int,
-    gravity: dict[str, float], heavy: int = 0, progress: Any = None,
+    workloads: list[str],
+    policies: list[str],
+    seeds: int,
+    *,
+    tasks: int,
+    workers: int,
+    window: int,
+    gravity: dict[str, float],
+    heavy: int = 0,
+    progress: Any = None,
 ) -> Iterator[SimResult]:
     for name in workloads:
         for seed in range(seeds):
             workload = make_workload(name, seed, tasks, workers)
             for policy in policies:
-                yield simulate(workload, policy_for(policy, workload, seed, gravity), seed=seed, window=window,
-                               heavy=heavy)
+                yield simulate(
+                    workload, policy_for(policy, workload, seed, gravity), seed=seed, window=window, heavy=heavy
+                )
                 if progress is not None:
                     progress()
 
@@ -100,10 +116,15 @@ def aggregate(results: list[SimResult]) -> dict[str, dict[str, dict[str, dict[st
 def markdown(table: dict[str, Any], descriptions: dict[str, str]) -> str:
     lines: list[str] = []
     for workload, by_policy in table.items():
-        lines += [f"#### {workload}", "", descriptions.get(workload, ""), "",
-                  "| policy | balance | Jain | max/mean | makespan/LB | wait mean | wait p99 | "
-                  "wait vs pull (mean / p99) | remote | CPU µs/task |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"#### {workload}",
+            "",
+            descriptions.get(workload, ""),
+            "",
+            "| policy | balance | Jain | max/mean | makespan/LB | wait mean | wait p99 | "
+            "wait vs pull (mean / p99) | remote | CPU µs/task |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for policy, s in by_policy.items():
             ref = " (ref)" if policy in REFERENCES else ""
             lines.append(
@@ -111,25 +132,33 @@ def markdown(table: dict[str, Any], descriptions: dict[str, str]) -> str:
                 f"| {s['max_mean']['mean']:.3f} | {s['makespan_lb']['mean']:.3f} ± {s['makespan_lb']['std']:.3f} "
                 f"| {s['wait_mean']['mean']:.1f} | {s['wait_p99']['mean']:.1f} "
                 f"| {s['wait_mean_vs_pull']['mean']:.2f} / {s['wait_p99_vs_pull']['mean']:.2f} "
-                f"| {s['remote']['mean']:.0%} | {s['cpu_us']['mean']:.0f} |")
+                f"| {s['remote']['mean']:.0%} | {s['cpu_us']['mean']:.0f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
 
 def headline(table: dict[str, Any]) -> str:
     """One row per workload: gravity against central pull, the best other online rule, and the references."""
-    lines = ["| workload | gravity balance | gravity makespan/LB | pull_fifo makespan/LB | best other online (makespan/LB) "
-             "| LPT / EFT (ref) | gravity wait p99 vs pull |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| workload | gravity balance | gravity makespan/LB | pull_fifo makespan/LB | best other online (makespan/LB) "
+        "| LPT / EFT (ref) | gravity wait p99 vs pull |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for workload, s in table.items():
         if "gravity" not in s:
             continue
-        others = {p: v["makespan_lb"]["mean"] for p, v in s.items() if p in ONLINE and p not in ("gravity", "pull_fifo")}
+        others = {
+            p: v["makespan_lb"]["mean"] for p, v in s.items() if p in ONLINE and p not in ("gravity", "pull_fifo")
+        }
         best = min(others, key=others.__getitem__) if others else "-"
         ref = " / ".join(f"{s[p]['makespan_lb']['mean']:.3f}" for p in REFERENCES if p in s)
         pull = f"{s['pull_fifo']['makespan_lb']['mean']:.3f}" if "pull_fifo" in s else "-"
         best_text = f"{best} {others[best]:.3f}" if others else "-"
-        lines.append(f"| {workload} | {s['gravity']['balance']['mean']:.3f} | {s['gravity']['makespan_lb']['mean']:.3f} "
-                     f"| {pull} | {best_text} | {ref} | {s['gravity']['wait_p99_vs_pull']['mean']:.2f} |")
+        lines.append(
+            f"| {workload} | {s['gravity']['balance']['mean']:.3f} | {s['gravity']['makespan_lb']['mean']:.3f} "
+            f"| {pull} | {best_text} | {ref} | {s['gravity']['wait_p99_vs_pull']['mean']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -149,20 +178,42 @@ def run(args: argparse.Namespace) -> int:
     results: list[SimResult] = []
     with Progress(transient=True, disable=args.json or not sys.stderr.isatty()) as bar:
         task = bar.add_task("simulating", total=total)
-        results = list(run_matrix(workloads, policies, args.seeds, tasks=args.tasks, workers=args.workers,
-                                  window=args.window, gravity=gravity, heavy=args.heavy,
-                                  progress=lambda: bar.advance(task)))
+        results = list(
+            run_matrix(
+                workloads,
+                policies,
+                args.seeds,
+                tasks=args.tasks,
+                workers=args.workers,
+                window=args.window,
+                gravity=gravity,
+                heavy=args.heavy,
+                progress=lambda: bar.advance(task),
+            )
+        )
         grid = None
         if args.grid_seeds > 0:
             cells = plots.grid_cells()
             grid_task = bar.add_task("grid search", total=cells * args.grid_seeds)
-            grid = plots.grid_search(args.grid_seeds, tasks=args.tasks, workers=args.workers, heavy=args.heavy,
-                                     progress=lambda: bar.advance(grid_task))
+            grid = plots.grid_search(
+                args.grid_seeds,
+                tasks=args.tasks,
+                workers=args.workers,
+                heavy=args.heavy,
+                progress=lambda: bar.advance(grid_task),
+            )
     table = aggregate(results)
     descriptions = {name: make_workload(name, 0, args.tasks, args.workers).description for name in workloads}
-    config = {"seeds": args.seeds, "tasks": args.tasks, "workers": args.workers, "window": args.window,
-              "heavy": args.heavy,
-              "gravity": gravity or "defaults", "workloads": workloads, "policies": policies}
+    config = {
+        "seeds": args.seeds,
+        "tasks": args.tasks,
+        "workers": args.workers,
+        "window": args.window,
+        "heavy": args.heavy,
+        "gravity": gravity or "defaults",
+        "workloads": workloads,
+        "policies": policies,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     document = {"config": config, "descriptions": descriptions, "results": table, "grid": grid}
     (args.out / "results.json").write_text(json.dumps(document, indent=1, allow_nan=True))

@@ -47,18 +47,24 @@ def grid_search(seeds: int, *, tasks: int, workers: int, heavy: int, progress: C
         return _mean(values)
 
     pull = {k: mean_of("wait_p99", poisson, make_policy("pull_fifo"), k, heavy) for k in GRID_WINDOW}
-    wait = np.array([[mean_of("wait_p99", poisson, Gravity(G=g), k, heavy) / pull[k] for k in GRID_WINDOW]
-                     for g in GRID_G])
-    span = np.array([[mean_of("makespan_lb", local, Gravity(distance_offset=e), k, heavy) for k in GRID_WINDOW]
-                     for e in GRID_EPS])
+    wait = np.array(
+        [[mean_of("wait_p99", poisson, Gravity(G=g), k, heavy) / pull[k] for k in GRID_WINDOW] for g in GRID_G]
+    )
+    span = np.array(
+        [[mean_of("makespan_lb", local, Gravity(distance_offset=e), k, heavy) for k in GRID_WINDOW] for e in GRID_EPS]
+    )
     head_only = [mean_of("makespan_lb", heavy_tail, Gravity(), k, 0) for k in HEAVY_WINDOWS]
     with_heavy = [mean_of("makespan_lb", heavy_tail, Gravity(), k, heavy) for k in HEAVY_WINDOWS]
     return {
-        "seeds": seeds, "heavy": heavy,
-        "G": GRID_G, "distance_offset": GRID_EPS, "window": GRID_WINDOW,
+        "seeds": seeds,
+        "heavy": heavy,
+        "G": GRID_G,
+        "distance_offset": GRID_EPS,
+        "window": GRID_WINDOW,
         "poisson_p99_vs_pull": wait.tolist(),
         "locality_makespan_lb": span.tolist(),
-        "heavy_windows": HEAVY_WINDOWS, "heavy_makespan_lb_head_only": head_only,
+        "heavy_windows": HEAVY_WINDOWS,
+        "heavy_makespan_lb_head_only": head_only,
         "heavy_makespan_lb_with_heavy": with_heavy,
     }
 
@@ -85,7 +91,7 @@ def work_bars(results: list[SimResult], out: Path) -> Path:
         ax.bar(range(len(r.busy)), r.busy, color=["tab:blue" if ok else "tab:gray" for ok in r.survived])
         ax.set_title(f"{r.policy}  balance {r.metrics()['balance']:.2f}", fontsize=9)
         ax.set_xlabel("worker", fontsize=8)
-    for ax in list(axes.flat)[len(runs):]:
+    for ax in list(axes.flat)[len(runs) :]:
         ax.axis("off")
     axes[0][0].set_ylabel("busy time (s)")
     fig.suptitle(f"Per-worker busy time, {workload}, seed 0")
@@ -129,8 +135,13 @@ def makespan_bars(table: dict[str, Any], out: Path) -> Path:
     width = 0.8 / len(policies)
     for i, policy in enumerate(policies):
         means = [table[w][policy]["makespan_lb"]["mean"] if policy in table[w] else np.nan for w in workloads]
-        ax.bar(np.arange(len(workloads)) + i * width, means, width, label=policy,
-               edgecolor="black" if policy == "gravity" else None)
+        ax.bar(
+            np.arange(len(workloads)) + i * width,
+            means,
+            width,
+            label=policy,
+            edgecolor="black" if policy == "gravity" else None,
+        )
     ax.axhline(1.0, color="black", lw=0.8)
     ax.set_xticks(np.arange(len(workloads)) + 0.4 - width / 2, workloads, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("makespan / lower bound")
@@ -161,13 +172,29 @@ def grid_heatmap(grid: dict[str, Any], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    _heat(axes[0], np.array(grid["poisson_p99_vs_pull"]), grid["G"], grid["window"],
-          "e-poisson: p99 wait / central pull's", "G")
-    _heat(axes[1], np.array(grid["locality_makespan_lb"]), grid["distance_offset"], grid["window"],
-          "d-locality: makespan / LB", "distance offset (eps)")
+    _heat(
+        axes[0],
+        np.array(grid["poisson_p99_vs_pull"]),
+        grid["G"],
+        grid["window"],
+        "e-poisson: p99 wait / central pull's",
+        "G",
+    )
+    _heat(
+        axes[1],
+        np.array(grid["locality_makespan_lb"]),
+        grid["distance_offset"],
+        grid["window"],
+        "d-locality: makespan / LB",
+        "distance offset (eps)",
+    )
     axes[2].plot(grid["heavy_windows"], grid["heavy_makespan_lb_head_only"], marker="o", label="first K pending")
-    axes[2].plot(grid["heavy_windows"], grid["heavy_makespan_lb_with_heavy"], marker="s",
-                 label=f"first K - {grid['heavy']} + {grid['heavy']} heaviest (K/4 at most)")
+    axes[2].plot(
+        grid["heavy_windows"],
+        grid["heavy_makespan_lb_with_heavy"],
+        marker="s",
+        label=f"first K - {grid['heavy']} + {grid['heavy']} heaviest (K/4 at most)",
+    )
     axes[2].legend(fontsize=8)
     axes[2].set_xscale("log", base=2)
     axes[2].set_xlabel("window K")

@@ -57,10 +57,16 @@ BENCH_WORKER = ("-m", "pids_bench.worker")  # a pids worker under any online pol
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--unit", type=float, default=DEFAULT_UNIT,
-                        help=f"--real: seconds a task sleeps per unit of size (default {DEFAULT_UNIT})")
+    parser.add_argument(
+        "--unit",
+        type=float,
+        default=DEFAULT_UNIT,
+        help=f"--real: seconds a task sleeps per unit of size (default {DEFAULT_UNIT})",
+    )
     parser.add_argument("--redis-url", default=None, help="--real: use this Redis instead of an embedded one")
-    parser.add_argument("--batch-timeout", type=float, default=600.0, help="--real: give up on a batch after this many seconds")
+    parser.add_argument(
+        "--batch-timeout", type=float, default=600.0, help="--real: give up on a batch after this many seconds"
+    )
 
 
 @dataclass
@@ -94,8 +100,9 @@ def task_records(redis_url: str, client: Client, ids: list[str]) -> tuple[list[T
     return infos, [int(row[-1] or 0) for row in rows]
 
 
-def real_metrics(workload: Workload, unit: float, infos: list[TaskInfo], busy: np.ndarray,
-                 lower_bound: float) -> dict[str, float]:
+def real_metrics(
+    workload: Workload, unit: float, infos: list[TaskInfo], busy: np.ndarray, lower_bound: float
+) -> dict[str, float]:
     """Balance on the workers' busy time; makespan over the true-size LB; overheads per task;
     when the last task was first claimed (all at once in the simulator)."""
     enqueued = min(i.enqueued_at for i in infos)
@@ -105,12 +112,17 @@ def real_metrics(workload: Workload, unit: float, infos: list[TaskInfo], busy: n
     for t, info in enumerate(infos):
         by_worker.setdefault(info.worker, []).append(t)
     # each worker's span, from its first claim to its last completion
-    span = sum(max(infos[t].finished_at or 0.0 for t in ts) - min(infos[t].claimed_at or 0.0 for t in ts)
-               for ts in by_worker.values())
+    span = sum(
+        max(infos[t].finished_at or 0.0 for t in ts) - min(infos[t].claimed_at or 0.0 for t in ts)
+        for ts in by_worker.values()
+    )
     return {
-        "balance": balance_score(busy), "jain": jain_index(busy), "max_mean": max_over_mean(busy),
+        "balance": balance_score(busy),
+        "jain": jain_index(busy),
+        "max_mean": max_over_mean(busy),
         "makespan_lb": makespan / (lower_bound * unit),
-        "makespan_s": makespan, "lb_s": lower_bound * unit,
+        "makespan_s": makespan,
+        "lb_s": lower_bound * unit,
         # per task: in the slot beyond the sleep (thread hand-off, oversleeping), and between tasks (claim cycle)
         "run_overhead_ms": 1e3 * (float(busy.sum()) - float(sleep.sum())) / len(infos),
         "cycle_overhead_ms": 1e3 * (span - float(busy.sum())) / len(infos),
@@ -132,23 +144,33 @@ def sim_metrics(workload: Workload, policy: str, settings: WorkerSettings, overh
     return metrics
 
 
-def run_policy(redis_url: str, policy: str, task_sets: list[tuple[int, Workload]], workers: int, unit: float,
-               batch_timeout: float, advance: Any) -> list[RealRun]:
+def run_policy(
+    redis_url: str,
+    policy: str,
+    task_sets: list[tuple[int, Workload]],
+    workers: int,
+    unit: float,
+    batch_timeout: float,
+    advance: Any,
+) -> list[RealRun]:
     """Start `workers` processes under `policy` on a fresh cluster, run every task set in turn."""
     settings = WorkerSettings.from_env(policy=policy)
     cluster = f"placement-{policy}-{uuid.uuid4().hex[:6]}"
     client = Client(redis_url, cluster)
     runs = []
     with ExitStack() as stack:
-        processes = start_workers(workers, redis_url, cluster, "--policy", policy, "--pool", "thread", command=BENCH_WORKER)
+        processes = start_workers(
+            workers, redis_url, cluster, "--policy", policy, "--pool", "thread", command=BENCH_WORKER
+        )
         stack.callback(stop_workers, processes)
         wait_for_workers(client, workers, processes)
         for seed, workload in task_sets:
             before_stats = client.cluster_stats().workers
             before = {w.id: w.busy_seconds for w in before_stats}
             started = time.monotonic()
-            handles = client.submit_batch(f"{workload.name}-s{seed}", "pids.tasks:sleep", sleep_items(workload, unit),
-                                          max_attempts=1)
+            handles = client.submit_batch(
+                f"{workload.name}-s{seed}", "pids.tasks:sleep", sleep_items(workload, unit), max_attempts=1
+            )
             states = client.wait(handles, timeout=batch_timeout)
             seconds = time.monotonic() - started
             succeeded = sum(state is TaskState.SUCCEEDED for state in states.values())
@@ -161,11 +183,19 @@ def run_policy(redis_url: str, policy: str, task_sets: list[tuple[int, Workload]
             same_tasks = workload.in_queue_order(order, ids, seqs)
             real = real_metrics(workload, unit, infos, busy, lower_bound)
             overhead = (real["run_overhead_ms"] + real["cycle_overhead_ms"]) / 1e3 / unit
-            runs.append(RealRun(
-                workload=workload.name, policy=policy, seed=seed, tasks=len(ids),
-                succeeded=sum(s is TaskState.SUCCEEDED for s in states.values()),
-                attempts_over_one=sum(i.attempt > 1 for i in infos), seconds=seconds,
-                real=real, sim=sim_metrics(same_tasks, policy, settings, overhead)))
+            runs.append(
+                RealRun(
+                    workload=workload.name,
+                    policy=policy,
+                    seed=seed,
+                    tasks=len(ids),
+                    succeeded=sum(s is TaskState.SUCCEEDED for s in states.values()),
+                    attempts_over_one=sum(i.attempt > 1 for i in infos),
+                    seconds=seconds,
+                    real=real,
+                    sim=sim_metrics(same_tasks, policy, settings, overhead),
+                )
+            )
             advance()
     return runs
 
@@ -173,9 +203,21 @@ def run_policy(redis_url: str, policy: str, task_sets: list[tuple[int, Workload]
 def references(task_sets: list[tuple[int, Workload]], names: list[str]) -> list[RealRun]:
     """LPT and EFT from the simulator only (they want the whole queue, which no worker sees)."""
     settings = WorkerSettings.from_env()
-    return [RealRun(workload=w.name, policy=p, seed=seed, tasks=w.n_tasks, succeeded=0, attempts_over_one=0,
-                    seconds=0.0, real={}, sim=sim_metrics(w, p, settings))
-            for seed, w in task_sets for p in names]
+    return [
+        RealRun(
+            workload=w.name,
+            policy=p,
+            seed=seed,
+            tasks=w.n_tasks,
+            succeeded=0,
+            attempts_over_one=0,
+            seconds=0.0,
+            real={},
+            sim=sim_metrics(w, p, settings),
+        )
+        for seed, w in task_sets
+        for p in names
+    ]
 
 
 def summarise(runs: list[RealRun]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
@@ -193,27 +235,36 @@ def summarise(runs: list[RealRun]) -> dict[str, dict[str, dict[str, dict[str, fl
 
 
 def markdown(table: dict[str, Any], config: dict[str, Any]) -> str:
-    lines = [f"{config['tasks']} tasks, {config['workers']} workers x 1 slot, {config['unit'] * 1000:g} ms per unit "
-             f"of size, seeds {config['seeds']} (means); window K = {config['window']} ({config['heaviest']} heaviest). "
-             "*sim + overhead*: the simulator with the real run's overhead per task (in the slot beyond the sleep, "
-             "plus between tasks on the same worker) added to every task's run time.", ""]
+    lines = [
+        f"{config['tasks']} tasks, {config['workers']} workers x 1 slot, {config['unit'] * 1000:g} ms per unit "
+        f"of size, seeds {config['seeds']} (means); window K = {config['window']} ({config['heaviest']} heaviest). "
+        "*sim + overhead*: the simulator with the real run's overhead per task (in the slot beyond the sleep, "
+        "plus between tasks on the same worker) added to every task's run time.",
+        "",
+    ]
     for workload, by_policy in table.items():
-        lines += [f"#### {workload}", "",
-                  "| policy | balance real / sim | Δ | makespan/LB real / sim | Δ | sim + overhead "
-                  "| overhead ms/task (in slot / between) | last task claimed at | real makespan (LB) |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"#### {workload}",
+            "",
+            "| policy | balance real / sim | Δ | makespan/LB real / sim | Δ | sim + overhead "
+            "| overhead ms/task (in slot / between) | last task claimed at | real makespan (LB) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for policy, s in by_policy.items():
             real, sim = s["real"], s["sim"]
             if not real:
-                lines.append(f"| {policy} (ref, sim only) | - / {sim['balance']:.3f} | | - / {sim['makespan_lb']:.3f} "
-                             "| | | | | |")
+                lines.append(
+                    f"| {policy} (ref, sim only) | - / {sim['balance']:.3f} | | - / {sim['makespan_lb']:.3f} "
+                    "| | | | | |"
+                )
                 continue
             lines.append(
                 f"| {policy} | {real['balance']:.3f} / {sim['balance']:.3f} | {real['balance'] - sim['balance']:+.3f} "
                 f"| {real['makespan_lb']:.3f} / {sim['makespan_lb']:.3f} | {real['makespan_lb'] - sim['makespan_lb']:+.3f} "
                 f"| {sim.get('makespan_lb_overhead', sim['makespan_lb']):.3f} "
                 f"| {real['run_overhead_ms']:.1f} / {real['cycle_overhead_ms']:.1f} | {real['last_claim_s']:.2f} s "
-                f"| {real['makespan_s']:.2f} s ({real['lb_s']:.2f} s) |")
+                f"| {real['makespan_s']:.2f} s ({real['lb_s']:.2f} s) |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -226,8 +277,10 @@ def run(args: argparse.Namespace) -> int:
     policies = args.policy or DEFAULT_POLICIES
     bad = sorted(set(workloads) - set(WORKLOADS)) + sorted(set(policies) - set(POLICIES) - set(REFERENCES))
     if bad:
-        raise ConfigError(f"--real runs workloads {', '.join(WORKLOADS)} and policies {', '.join(POLICIES + REFERENCES)}; "
-                          f"not {', '.join(bad)}")
+        raise ConfigError(
+            f"--real runs workloads {', '.join(WORKLOADS)} and policies {', '.join(POLICIES + REFERENCES)}; "
+            f"not {', '.join(bad)}"
+        )
     if args.unit <= 0 or args.workers < 1 or (args.tasks or DEFAULT_TASKS) < 1:
         raise ConfigError("--unit, --workers and --tasks must be positive")
     tasks, seeds = args.tasks or DEFAULT_TASKS, args.seeds or 1
@@ -237,18 +290,39 @@ def run(args: argparse.Namespace) -> int:
     runs: list[RealRun] = []
     with ExitStack() as stack:
         redis_url = args.redis_url or stack.enter_context(EmbeddedRedis()).url
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      transient=True, disable=args.json or not sys.stderr.isatty()) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+            disable=args.json or not sys.stderr.isatty(),
+        ) as bar:
             progress = bar.add_task("real runs", total=len(live) * len(task_sets))
             for policy in live:
                 bar.update(progress, description=f"{policy}: {args.workers} workers")
-                runs += run_policy(redis_url, policy, task_sets, args.workers, args.unit, args.batch_timeout,
-                                   lambda: bar.advance(progress))
+                runs += run_policy(
+                    redis_url,
+                    policy,
+                    task_sets,
+                    args.workers,
+                    args.unit,
+                    args.batch_timeout,
+                    lambda: bar.advance(progress),
+                )
     runs += references(task_sets, [p for p in REFERENCES if p in policies or not args.policy])
     table = summarise(runs)
     window, heaviest = claim_window(CycleConfig.of(settings), args.workers)
-    config = {"tasks": tasks, "workers": args.workers, "unit": args.unit, "seeds": seeds, "workloads": workloads,
-              "policies": live, "window": window, "heaviest": heaviest}
+    config = {
+        "tasks": tasks,
+        "workers": args.workers,
+        "unit": args.unit,
+        "seeds": seeds,
+        "workloads": workloads,
+        "policies": live,
+        "window": window,
+        "heaviest": heaviest,
+    }
     document = {"config": config, "results": table, "runs": [r.__dict__ for r in runs]}
     text = markdown(table, config)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,17 @@ from pids.physics import Gravity, worker_policy
 from pids.placement import Placement
 from pids.settings import WorkerSettings
 
-from .baselines import (DelayScheduling, EarliestFinish, LeastLoaded, LeastWorkLeft, LongestFirst, PowerOfTwo,
-                        PullFifo, Random, RoundRobin)
+from .baselines import (
+    DelayScheduling,
+    EarliestFinish,
+    LeastLoaded,
+    LeastWorkLeft,
+    LongestFirst,
+    PowerOfTwo,
+    PullFifo,
+    Random,
+    RoundRobin,
+)
 
 POLICIES: dict[str, Callable[..., Placement]] = {
     "round_robin": RoundRobin,
@@ -56,8 +65,10 @@ def online_policy(settings: WorkerSettings) -> Placement:
     if settings.policy == "gravity":
         return worker_policy(settings)
     if settings.policy in REFERENCES:
-        raise ConfigError(f"policy {settings.policy!r} plans over the whole pending queue, which no worker sees: "
-                          f"it runs in the simulator only; a worker runs one of {', '.join(ONLINE)}")
+        raise ConfigError(
+            f"policy {settings.policy!r} plans over the whole pending queue, which no worker sees: "
+            f"it runs in the simulator only; a worker runs one of {', '.join(ONLINE)}"
+        )
     if settings.policy not in ONLINE:
         raise ConfigError(f"unknown placement policy {settings.policy!r}; a worker runs one of {', '.join(ONLINE)}")
     return make_policy(settings.policy)

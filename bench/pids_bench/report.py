@@ -58,14 +58,17 @@ def markdown(result: dict[str, Any]) -> str:
         "of the process that started last to the last task of the one that ended first (\\*: no such stretch "
         "held a tenth of the tasks, so the whole drain's); the whole drains are in a table of their own below.",
         "",
-        "| peer | delivery | enqueue/s | " + " | ".join(f"processed/s ({p} proc)" for p in procs)
+        "| peer | delivery | enqueue/s | "
+        + " | ".join(f"processed/s ({p} proc)" for p in procs)
         + f" | PING p50 µs | µs/task/worker ({procs[0]} proc) | x PING | one worker alone: µs/task | x PING | vs Lua floor "
         "| latency p50 / p99 ms | cmds/task | bytes/task |",
         "|---|---|---:|" + "---:|" * len(procs) + "---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in rows.items():
         if "error" in row:
-            lines.append(f"| {name} | {row['mode']} | error: {row['error'].splitlines()[0][:100]} |" + " |" * (len(procs) + 10))
+            lines.append(
+                f"| {name} | {row['mode']} | error: {row['error'].splitlines()[0][:100]} |" + " |" * (len(procs) + 10)
+            )
             continue
         tp0 = row["throughput"].get(str(procs[0]), {})
         rate0 = _rate(tp0)
@@ -75,46 +78,77 @@ def markdown(result: dict[str, Any]) -> str:
         cells = [name, row["mode"], _f(tp0.get("enqueue_per_s"))]
         for p in procs:
             tp = row["throughput"].get(str(p), {})
-            cells.append(_f(_rate(tp)) + (" \\*" if _whole_drain_only(tp) else "")
-                         + (" (timeout)" if tp.get("timed_out") else ""))
+            cells.append(
+                _f(_rate(tp))
+                + (" \\*" if _whole_drain_only(tp) else "")
+                + (" (timeout)" if tp.get("timed_out") else "")
+            )
         alone = _rate(row.get("alone"))
         alone_us = 1e6 / alone if alone else None
         row_ping = row.get("ping_us", {})
-        ping_cell = (_f(row_ping.get("p50")) + (f" / {row_ping['same_core_p50']:.0f}" if "same_core_p50" in row_ping
-                                                 else ""))
-        cells += [ping_cell, _f(us), _ratio(us, ping), _f(alone_us), _ratio(alone_us, ping),
-                  _ratio(rate0, _tp(floor, procs[0]) if floor else None), lat_s,
-                  _f(tp0.get("commands_per_task"), 1), _f(tp0.get("bytes_per_task"))]
+        ping_cell = _f(row_ping.get("p50")) + (
+            f" / {row_ping['same_core_p50']:.0f}" if "same_core_p50" in row_ping else ""
+        )
+        cells += [
+            ping_cell,
+            _f(us),
+            _ratio(us, ping),
+            _f(alone_us),
+            _ratio(alone_us, ping),
+            _ratio(rate0, _tp(floor, procs[0]) if floor else None),
+            lat_s,
+            _f(tp0.get("commands_per_task"), 1),
+            _f(tp0.get("bytes_per_task")),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     pids = [n for n in PIDS_ROWS if n in rows and "error" not in rows[n]]
     if pids:
-        lines += ["", "Ratios of PIDS processed rates to each row (same run):", "",
-                  "| vs | " + " | ".join(f"{n} ({p} proc)" for n in pids for p in procs) + " |",
-                  "|---|" + "---:|" * (len(pids) * len(procs))]
+        lines += [
+            "",
+            "Ratios of PIDS processed rates to each row (same run):",
+            "",
+            "| vs | " + " | ".join(f"{n} ({p} proc)" for n in pids for p in procs) + " |",
+            "|---|" + "---:|" * (len(pids) * len(procs)),
+        ]
         for name, row in rows.items():
             if name in pids or "error" in row:
                 continue
-            lines.append(f"| {name} | " + " | ".join(_ratio(_tp(rows[n], p), _tp(row, p)) for n in pids for p in procs)
-                         + " |")
+            lines.append(
+                f"| {name} | " + " | ".join(_ratio(_tp(rows[n], p), _tp(row, p)) for n in pids for p in procs) + " |"
+            )
     measured = {n: r for n, r in rows.items() if "error" not in r}
     if any("all_busy_per_s" in tp for r in measured.values() for tp in r["throughput"].values()):
-        lines += ["", "Whole drains: tasks / (last task ended - first task started), start-up of the processes "
-                  "included, tasks/s:", "",
-                  "| peer | " + " | ".join(f"{p} proc" for p in procs) + " |", "|---|" + "---:|" * len(procs)]
+        lines += [
+            "",
+            "Whole drains: tasks / (last task ended - first task started), start-up of the processes "
+            "included, tasks/s:",
+            "",
+            "| peer | " + " | ".join(f"{p} proc" for p in procs) + " |",
+            "|---|" + "---:|" * len(procs),
+        ]
         for name, row in measured.items():
-            lines.append(f"| {name} | " + " | ".join(_f(row["throughput"].get(str(p), {}).get("processed_per_s"))
-                                                   for p in procs) + " |")
+            lines.append(
+                f"| {name} | "
+                + " | ".join(_f(row["throughput"].get(str(p), {}).get("processed_per_s")) for p in procs)
+                + " |"
+            )
     rec = {n: r["recovery"] for n, r in rows.items() if r.get("recovery")}
     if rec:
         cap = next(iter(rec.values()))["cap_s"]
-        lines += ["", f"Recovery: two workers, kill -9 one with tasks in flight; wait capped at {cap:g} s.", "",
-                  "| peer | delivery | tasks | in flight at kill | lost (by cap) | duplicated | "
-                  "killed worker's tasks run again after | all done after |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            f"Recovery: two workers, kill -9 one with tasks in flight; wait capped at {cap:g} s.",
+            "",
+            "| peer | delivery | tasks | in flight at kill | lost (by cap) | duplicated | "
+            "killed worker's tasks run again after | all done after |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for name, r in rec.items():
             rerun, done = (f"> {cap:g} s" if v is None else f"{v:.2f} s" for v in (r["rerun_s"], r["all_done_s"]))
-            lines.append(f"| {name} | {rows[name]['mode']} | {r['tasks']} | {r['in_flight_at_kill']} | {r['lost']} | "
-                         f"{r['duplicated']} | {rerun} | {done} |")
+            lines.append(
+                f"| {name} | {rows[name]['mode']} | {r['tasks']} | {r['in_flight_at_kill']} | {r['lost']} | "
+                f"{r['duplicated']} | {rerun} | {done} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -138,8 +172,11 @@ def chart(result: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("processed no-op tasks/s, every process busy (log)")
     ax.set_yscale("log")
     m = result.get("machine", {})
-    ax.set_title(f"{result['tasks']:,} no-op tasks, one local Redis {m.get('redis', '')}; {m.get('cores', '?')} cores, "
-                 f"load average {m.get('loadavg_start', [0])[0]:.1f} at start", fontsize=9)
+    ax.set_title(
+        f"{result['tasks']:,} no-op tasks, one local Redis {m.get('redis', '')}; {m.get('cores', '?')} cores, "
+        f"load average {m.get('loadavg_start', [0])[0]:.1f} at start",
+        fontsize=9,
+    )
     ax.legend(fontsize=8)
     ax.margins(y=0.3)
     fig.tight_layout()

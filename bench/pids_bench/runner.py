@@ -8,6 +8,7 @@ append-only files for latency and recovery runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ import numpy as np
 import redis
 
 from pids.errors import PidsError
+
 from .peerdefs import Launch, Peer
 
 _CNT = struct.Struct("<qdd")  # bench/peers/benchrec.py: count, first start, last end, then checkpoints
@@ -46,8 +48,11 @@ class Snapshot:
         stats = r.info("commandstats")
         calls = sum(int(v["calls"]) for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_flushall"))
         net, cpu = r.info("stats"), r.info("cpu")
-        return cls(calls, int(net["total_net_input_bytes"]) + int(net["total_net_output_bytes"]),
-                   float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]))
+        return cls(
+            calls,
+            int(net["total_net_input_bytes"]) + int(net["total_net_output_bytes"]),
+            float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
+        )
 
     def __sub__(self, other: Snapshot) -> Snapshot:
         return Snapshot(self.commands - other.commands, self.net_bytes - other.net_bytes, self.cpu_s - other.cpu_s)
@@ -76,16 +81,31 @@ class Workers:
     out: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, processes: int, threads: int, label: str = "w", extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "PYTHONPATH": str(self.launch.peers_dir), "BENCH_REDIS_URL": self.launch.redis_url,
-               "BENCH_OUT": str(self.out), "BENCH_WORKER": label, **self.peer.env, **(extra_env or {})}
-        log = open(self.out / f"worker-{label}-{len(self.procs)}.log", "ab")
+    def start(
+        self, processes: int, threads: int, label: str = "w", extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(self.launch.peers_dir),
+            "BENCH_REDIS_URL": self.launch.redis_url,
+            "BENCH_OUT": str(self.out),
+            "BENCH_WORKER": label,
+            **self.peer.env,
+            **(extra_env or {}),
+        }
         # Its own process group (stopped whole with killpg) in this session: under the kernel's
         # autogroup scheduling each session is a scheduling group, and round trips between groups
         # are slower, unequally for peers that make more of them per task (BENCHMARKS.md).
-        proc = subprocess.Popen(self.peer.cmd(self.launch, processes, threads), env=env, cwd=self.launch.peers_dir,
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0)
-        log.close()
+        with open(self.out / f"worker-{label}-{len(self.procs)}.log", "ab") as log:
+            proc = subprocess.Popen(
+                self.peer.cmd(self.launch, processes, threads),
+                env=env,
+                cwd=self.launch.peers_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                process_group=0,
+            )
         self.procs.append(proc)
         return proc
 
@@ -106,10 +126,8 @@ class Workers:
 
     @staticmethod
     def kill(proc: subprocess.Popen[bytes]) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
 
     def cpu_s(self) -> float:
@@ -121,14 +139,35 @@ class Workers:
         self.procs.clear()
 
 
-def enqueue(peer: Peer, launch: Launch, out: Path, kind: str, n: int, rate: float = 0.0, sleep: float = 0.0,
-            timeout: float = 600.0) -> float:
+def enqueue(
+    peer: Peer,
+    launch: Launch,
+    out: Path,
+    kind: str,
+    n: int,
+    rate: float = 0.0,
+    sleep: float = 0.0,
+    timeout: float = 600.0,
+) -> float:
     """Run bench/peers/enqueue.py in the peer's interpreter; returns the seconds it took."""
-    env = {**os.environ, "PYTHONPATH": str(launch.peers_dir), "BENCH_REDIS_URL": launch.redis_url, "BENCH_OUT": str(out),
-           **peer.env}
-    cmd = [str(launch.python), str(launch.peers_dir / "enqueue.py"), peer.module or peer.name, kind, str(n), str(rate), str(sleep)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(launch.peers_dir),
+        "BENCH_REDIS_URL": launch.redis_url,
+        "BENCH_OUT": str(out),
+        **peer.env,
+    }
+    cmd = [
+        str(launch.python),
+        str(launch.peers_dir / "enqueue.py"),
+        peer.module or peer.name,
+        kind,
+        str(n),
+        str(rate),
+        str(sleep),
+    ]
     try:
-        proc = subprocess.run(cmd, env=env, cwd=launch.peers_dir, capture_output=True, timeout=timeout)
+        proc = subprocess.run(cmd, env=env, cwd=launch.peers_dir, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise BenchError(f"{peer.name}: enqueue of {n} {kind} tasks took over {timeout}s") from exc
     if proc.returncode != 0:

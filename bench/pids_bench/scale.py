@@ -27,6 +27,7 @@ from rich.console import Console
 from pids.client import Client
 from pids.embedded import EmbeddedRedis
 from pids.keys import Keys
+
 from .runner import Snapshot, group_cpu_s
 
 CLUSTER = "scale"
@@ -38,16 +39,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="tasks/s submitted one by one")
     parser.add_argument("--drivers", type=int, default=2, help="processes hosting the simulated workers")
     parser.add_argument("--prefetch", type=int, default=0, help="claim up to 1 + prefetch tasks per cycle")
-    parser.add_argument("--idle", type=float, default=3.0,
-                        help="seconds of idle workers measured first: background cost, subtracted for net per-task")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=3.0,
+        help="seconds of idle workers measured first: background cost, subtracted for net per-task",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="bound per W, seconds")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     parser.add_argument("--out", type=Path, default=None, help="write scale.md, scale.json and scale.png here")
 
 
 def _popen(args: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "pids_bench.scale_sim", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, process_group=0)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pids_bench.scale_sim", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        process_group=0,
+    )
 
 
 def _finish(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -107,17 +117,26 @@ def one_w(server: EmbeddedRedis, w: int, args: argparse.Namespace) -> dict[str, 
     per = 1.0 / max(done, 1)
     drivers = reports[1:]
     k = elapsed / idle_s  # background of idle workers, scaled to the busy phase
-    return {"W": w, "tasks": args.tasks, "done": done, "seconds": elapsed, "tasks_per_s": done / elapsed,
-            "worker_cpu_us_per_task": (cpu1 - cpu0) * 1e6 * per,
-            "redis_cpu_us_per_task": d.cpu_s * 1e6 * per, "commands_per_task": d.commands * per,
-            "bytes_per_task": d.net_bytes * per, "fanout_per_task": reports[0]["messages"] * per,
-            "net_worker_cpu_us_per_task": (cpu1 - cpu0 - k * (cpu0 - cpu_a)) * 1e6 * per,
-            "net_redis_cpu_us_per_task": (d.cpu_s - k * idle.cpu_s) * 1e6 * per,
-            "net_commands_per_task": (d.commands - k * idle.commands) * per,
-            "net_bytes_per_task": (d.net_bytes - k * idle.net_bytes) * per,
-            "idle_commands_per_worker_s": idle.commands / idle_s / w,
-            "idle_redis_cpu_us_per_worker_s": idle.cpu_s * 1e6 / idle_s / w,
-            "cycles_per_task": sum(x["cycles"] for x in drivers) * per, "timed_out": done < args.tasks}
+    return {
+        "W": w,
+        "tasks": args.tasks,
+        "done": done,
+        "seconds": elapsed,
+        "tasks_per_s": done / elapsed,
+        "worker_cpu_us_per_task": (cpu1 - cpu0) * 1e6 * per,
+        "redis_cpu_us_per_task": d.cpu_s * 1e6 * per,
+        "commands_per_task": d.commands * per,
+        "bytes_per_task": d.net_bytes * per,
+        "fanout_per_task": reports[0]["messages"] * per,
+        "net_worker_cpu_us_per_task": (cpu1 - cpu0 - k * (cpu0 - cpu_a)) * 1e6 * per,
+        "net_redis_cpu_us_per_task": (d.cpu_s - k * idle.cpu_s) * 1e6 * per,
+        "net_commands_per_task": (d.commands - k * idle.commands) * per,
+        "net_bytes_per_task": (d.net_bytes - k * idle.net_bytes) * per,
+        "idle_commands_per_worker_s": idle.commands / idle_s / w,
+        "idle_redis_cpu_us_per_worker_s": idle.cpu_s * 1e6 / idle_s / w,
+        "cycles_per_task": sum(x["cycles"] for x in drivers) * per,
+        "timed_out": done < args.tasks,
+    }
 
 
 def _feed(url: str, n: int, rate: float) -> None:
@@ -130,13 +149,21 @@ def _feed(url: str, n: int, rate: float) -> None:
         client.submit("pids.tasks:noop")
 
 
-COLUMNS = [("tasks_per_s", "tasks/s", 0), ("worker_cpu_us_per_task", "worker CPU µs/task", 0),
-           ("net_worker_cpu_us_per_task", "net", 0), ("redis_cpu_us_per_task", "Redis CPU µs/task", 0),
-           ("net_redis_cpu_us_per_task", "net", 0), ("commands_per_task", "cmds/task", 1),
-           ("net_commands_per_task", "net", 1), ("bytes_per_task", "bytes/task", 0), ("net_bytes_per_task", "net", 0),
-           ("fanout_per_task", "pub/sub msgs/task", 1), ("cycles_per_task", "claim cycles/task", 1),
-           ("idle_commands_per_worker_s", "idle cmds/worker/s", 1),
-           ("idle_redis_cpu_us_per_worker_s", "idle Redis CPU µs/worker/s", 0)]
+COLUMNS = [
+    ("tasks_per_s", "tasks/s", 0),
+    ("worker_cpu_us_per_task", "worker CPU µs/task", 0),
+    ("net_worker_cpu_us_per_task", "net", 0),
+    ("redis_cpu_us_per_task", "Redis CPU µs/task", 0),
+    ("net_redis_cpu_us_per_task", "net", 0),
+    ("commands_per_task", "cmds/task", 1),
+    ("net_commands_per_task", "net", 1),
+    ("bytes_per_task", "bytes/task", 0),
+    ("net_bytes_per_task", "net", 0),
+    ("fanout_per_task", "pub/sub msgs/task", 1),
+    ("cycles_per_task", "claim cycles/task", 1),
+    ("idle_commands_per_worker_s", "idle cmds/worker/s", 1),
+    ("idle_redis_cpu_us_per_worker_s", "idle Redis CPU µs/worker/s", 0),
+]
 
 
 def _saturated(row: dict[str, Any], rate: float) -> bool:
@@ -149,10 +176,14 @@ def _value(row: dict[str, Any], key: str, rate: float) -> float | None:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = [f"{result['tasks']:,} no-op tasks per W, submitted one by one at {result['rate']:g}/s; "
-             f"claim size {1 + result['prefetch']}; {result['drivers']} driver processes. \"net\" subtracts the "
-             f"background of the same W idle workers (heartbeats, reaping), measured for {result['idle']:g} s first.", "",
-             "| W | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---:|" + "---:|" * len(COLUMNS)]
+    lines = [
+        f"{result['tasks']:,} no-op tasks per W, submitted one by one at {result['rate']:g}/s; "
+        f'claim size {1 + result["prefetch"]}; {result["drivers"]} driver processes. "net" subtracts the '
+        f"background of the same W idle workers (heartbeats, reaping), measured for {result['idle']:g} s first.",
+        "",
+        "| W | " + " | ".join(c[1] for c in COLUMNS) + " |",
+        "|---:|" + "---:|" * len(COLUMNS),
+    ]
     for row in result["rows"]:
         values = [(_value(row, k, result["rate"]), d) for k, _, d in COLUMNS]
         cells = ["–" if v is None else f"{v:,.{d}f}" for v, d in values]
@@ -167,11 +198,20 @@ def chart(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(["worker_cpu_us_per_task", "net_worker_cpu_us_per_task", "redis_cpu_us_per_task",
-                "net_redis_cpu_us_per_task"], "CPU µs per task"),
-              (["commands_per_task", "net_commands_per_task"], "Redis commands per task"),
-              (["bytes_per_task", "net_bytes_per_task"], "bytes per task"),
-              (["fanout_per_task"], "pub/sub messages delivered per task")]
+    panels = [
+        (
+            [
+                "worker_cpu_us_per_task",
+                "net_worker_cpu_us_per_task",
+                "redis_cpu_us_per_task",
+                "net_redis_cpu_us_per_task",
+            ],
+            "CPU µs per task",
+        ),
+        (["commands_per_task", "net_commands_per_task"], "Redis commands per task"),
+        (["bytes_per_task", "net_bytes_per_task"], "bytes per task"),
+        (["fanout_per_task"], "pub/sub messages delivered per task"),
+    ]
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
     for ax, (keys_, title) in zip(axes, panels):
         for k in keys_:
@@ -184,8 +224,11 @@ def chart(result: dict[str, Any], path: Path) -> None:
         ax.set_title(title, fontsize=9)
         if len(keys_) > 1:
             ax.legend(fontsize=7)
-    fig.suptitle(f"PIDS per-task cost vs W ({result['tasks']:,} tasks at {result['rate']:g}/s per W; "
-                 "net = minus idle background, omitted when saturated)", fontsize=10)
+    fig.suptitle(
+        f"PIDS per-task cost vs W ({result['tasks']:,} tasks at {result['rate']:g}/s per W; "
+        "net = minus idle background, omitted when saturated)",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -194,8 +237,15 @@ def chart(result: dict[str, Any], path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop every worker and the redis-server
-    result: dict[str, Any] = {"tasks": args.tasks, "rate": args.rate, "drivers": args.drivers,
-                              "prefetch": args.prefetch, "idle": args.idle, "loadavg_start": os.getloadavg(), "rows": []}
+    result: dict[str, Any] = {
+        "tasks": args.tasks,
+        "rate": args.rate,
+        "drivers": args.drivers,
+        "prefetch": args.prefetch,
+        "idle": args.idle,
+        "loadavg_start": os.getloadavg(),
+        "rows": [],
+    }
     with EmbeddedRedis() as server:
         for w in [int(x) for x in args.workers.split(",")]:
             console.log(f"W = {w}: {args.tasks} tasks at {args.rate:g}/s")

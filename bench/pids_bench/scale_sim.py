@@ -26,10 +26,10 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
 from urllib.parse import urlparse
 
 from pids import reaper
+from pids.claim_loop import IDLE_WAIT, NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT
 from pids.connection import connect
 from pids.cycle import ClaimCycle, CycleConfig
 from pids.execution import Outcome
@@ -38,7 +38,6 @@ from pids.ledger import Ledger
 from pids.physics import worker_policy
 from pids.protocol import Protocol
 from pids.settings import WorkerSettings
-from pids.claim_loop import IDLE_WAIT, NOT_MINE_FIRST_WAIT, NOT_MINE_MAX_WAIT
 
 
 class SimWorker:
@@ -81,8 +80,9 @@ class SimWorker:
 
     def flush(self) -> None:
         while self.ledger.completions or self.ledger.totals.tasks:
-            request = self.cycle.request(0, time.perf_counter(), self.ledger.next_completions(), self.ledger.totals,
-                                         claiming=False)
+            request = self.cycle.request(
+                0, time.perf_counter(), self.ledger.next_completions(), self.ledger.totals, claiming=False
+            )
             self.ledger.sent(request.completions, request.totals, self.protocol.cycle(request).completed)
 
 
@@ -97,8 +97,15 @@ def worker_id(i: int) -> str:
 
 def driver(url: str, cluster: str, first: int, n: int, prefetch: int) -> None:
     protocol = Protocol(connect(url), Keys(cluster))
-    sims = [SimWorker(protocol, WorkerSettings(redis_url=url, cluster=cluster, worker_id=worker_id(first + i),
-                                               concurrency=1, prefetch=prefetch)) for i in range(n)]
+    sims = [
+        SimWorker(
+            protocol,
+            WorkerSettings(
+                redis_url=url, cluster=cluster, worker_id=worker_id(first + i), concurrency=1, prefetch=prefetch
+            ),
+        )
+        for i in range(n)
+    ]
     hb = sims[0].settings.heartbeat_seconds
     stop, woken = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -165,8 +172,9 @@ def _listen(url: str, channel: str, woken: threading.Event, stop: threading.Even
 _MSG = b"*3\r\n$7\r\nmessage\r\n"
 
 
-async def _subscriber(host: str, port: int, channels: list[str], counts: list[int], ready: asyncio.Event,
-                      total: int) -> None:
+async def _subscriber(
+    host: str, port: int, channels: list[str], counts: list[int], ready: asyncio.Event, total: int
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     command = b"*%d\r\n$9\r\nSUBSCRIBE\r\n" % (len(channels) + 1)
     for channel in channels:
@@ -181,7 +189,7 @@ async def _subscriber(host: str, port: int, channels: list[str], counts: list[in
     while data := await reader.read(65536):
         buf = tail + data
         counts[0] += buf.count(_MSG)
-        tail = buf[-(len(_MSG) - 1):]
+        tail = buf[-(len(_MSG) - 1) :]
 
 
 async def subscribe(url: str, channel: str, n: int) -> None:
@@ -190,9 +198,14 @@ async def subscribe(url: str, channel: str, n: int) -> None:
     u = urlparse(url)
     counts = [0, 0]
     ready = asyncio.Event()
-    tasks = [asyncio.create_task(_subscriber(u.hostname or "127.0.0.1", u.port or 6379,
-                                             [channel, f"{channel}:{worker_id(i)}"], counts, ready, n))
-             for i in range(n)]
+    tasks = [
+        asyncio.create_task(
+            _subscriber(
+                u.hostname or "127.0.0.1", u.port or 6379, [channel, f"{channel}:{worker_id(i)}"], counts, ready, n
+            )
+        )
+        for i in range(n)
+    ]
     await ready.wait()
     await asyncio.sleep(0.2)
     print("ready", flush=True)

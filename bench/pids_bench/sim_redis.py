@@ -94,8 +94,9 @@ class SimRedis:
             if t.seq is None:
                 self.seq += 1
             seq = self.seq if t.seq is None else t.seq
-            record = _Record(seq - t.priority * PRIORITY_STEP, repr(float(t.weight)), t.priority, t.position, seq,
-                             now_ms)
+            record = _Record(
+                seq - t.priority * PRIORITY_STEP, repr(float(t.weight)), t.priority, t.position, seq, now_ms
+            )
             self.tasks[t.id] = record
             self._make_pending(t.id, record)
             created += 1
@@ -114,8 +115,7 @@ class SimRedis:
         if info.get("draining"):
             self.free_slots.pop(worker_id, None)
         else:
-            self.free_slots[worker_id] = int(info.get("slots", 1)) + int(info.get("prefetch", 0)) - \
-                self.held[worker_id]
+            self.free_slots[worker_id] = int(info.get("slots", 1)) + int(info.get("prefetch", 0)) - self.held[worker_id]
         self.version += 1
 
     def lapse(self, worker_id: str, now: float) -> None:
@@ -181,8 +181,9 @@ class SimRedis:
             self.version += 1
         return CompletionReply(accepted, stale, already)
 
-    def claim(self, worker_id: str, candidates: Sequence[str], wanted: int, now: float,
-              maybe_idle: bool = True) -> list[ClaimedTask]:
+    def claim(
+        self, worker_id: str, candidates: Sequence[str], wanted: int, now: float, maybe_idle: bool = True
+    ) -> list[ClaimedTask]:
         """The first `wanted` of `candidates` still pending, in order."""
         suffix = f"|{server_ms(now)}|{EPOCH}|{worker_id}"
         won: list[ClaimedTask] = []

@@ -69,13 +69,20 @@ class Turn(NamedTuple):
 
 def worker_info(spec: WorkerSpec, prefetch: int) -> dict[str, Any]:
     """The heartbeat's info, as Worker.info builds it."""
-    return {"slots": spec.slots, "prefetch": prefetch, "speed": spec.speed, "capacity": spec.slots * spec.speed,
-            "position": spec.position, "draining": False}
+    return {
+        "slots": spec.slots,
+        "prefetch": prefetch,
+        "speed": spec.speed,
+        "capacity": spec.slots * spec.speed,
+        "position": spec.position,
+        "draining": False,
+    }
 
 
 class CycleWorker:
-    def __init__(self, spec: WorkerSpec, policy: Placement, redis: SimRedis, *, prefetch: int, window: int,
-                 heaviest: int) -> None:
+    def __init__(
+        self, spec: WorkerSpec, policy: Placement, redis: SimRedis, *, prefetch: int, window: int, heaviest: int
+    ) -> None:
         self.id = spec.id
         self.info = worker_info(spec, prefetch)
         self.slots = spec.slots + prefetch

@@ -91,9 +91,11 @@ class _Simulation:
         self.redis = SimRedis()
         central = wants_whole_queue(policy)
         self.workers: list[SimWorker] = [
-            CentralWorker(s, self.timed, self.redis) if central else
-            CycleWorker(s, self.timed, self.redis, prefetch=batch - 1, window=window, heaviest=heavy)
-            for s in workload.workers]
+            CentralWorker(s, self.timed, self.redis)
+            if central
+            else CycleWorker(s, self.timed, self.redis, prefetch=batch - 1, window=window, heaviest=heavy)
+            for s in workload.workers
+        ]
         n, n_workers = workload.n_tasks, len(workload.workers)
         self.index = {task_id: i for i, task_id in enumerate(workload.ids)}
         self.slots = np.array([s.slots for s in workload.workers], dtype=np.int64)
@@ -137,15 +139,18 @@ class _Simulation:
         while self.done < n:
             due = min((self.due[w] for w in np.flatnonzero(self.alive)), default=np.inf)
             at = min(self.events[0][0] if self.events else np.inf, arrival[nxt] if nxt < n else np.inf, due)
-            if at == np.inf or (at - self.progress_at > STUCK_SECONDS and nxt == n and not self.events
-                                and not self.running.any()):
+            if at == np.inf or (
+                at - self.progress_at > STUCK_SECONDS and nxt == n and not self.events and not self.running.any()
+            ):
                 raise SimulationStuck(f"{self.redis.pending_count()} tasks pending and no worker claims them")
             first = nxt
             while nxt < n and arrival[nxt] <= at:  # arrivals come in task order, one enqueue per instant
                 nxt += 1
             if nxt > first:
-                arrived = [SimTask(self.w.ids[t], float(self.w.hint[t]), 0, self.w.position[t], int(self.seq[t]))
-                           for t in range(first, nxt)]
+                arrived = [
+                    SimTask(self.w.ids[t], float(self.w.hint[t]), 0, self.w.position[t], int(self.seq[t]))
+                    for t in range(first, nxt)
+                ]
                 for worker_id in self.redis.enqueue(arrived, at):
                     self.wake(self.by_id[worker_id], at)
             while self.events and self.events[0][0] <= at:

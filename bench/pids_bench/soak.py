@@ -47,10 +47,31 @@ def run(args: argparse.Namespace) -> int:
     samples: list[dict[str, Any]] = []
     with EmbeddedRedis() as server:
         client = Client(server.url, "soak", retention=args.retention)
-        workers = [subprocess.Popen([sys.executable, "-m", "pids", "worker", "--redis-url", server.url, "--cluster",
-                                     "soak", "--worker-id", f"soak-{i}", "--pool", "thread", "--concurrency", "1",
-                                     "--prefetch", str(args.prefetch), "--log-level", "WARNING"])
-                   for i in range(args.workers)]
+        workers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pids",
+                    "worker",
+                    "--redis-url",
+                    server.url,
+                    "--cluster",
+                    "soak",
+                    "--worker-id",
+                    f"soak-{i}",
+                    "--pool",
+                    "thread",
+                    "--concurrency",
+                    "1",
+                    "--prefetch",
+                    str(args.prefetch),
+                    "--log-level",
+                    "WARNING",
+                ]
+            )
+            for i in range(args.workers)
+        ]
         stop = threading.Event()
         producer = threading.Thread(target=produce, args=(client, args, stop), daemon=True)
         started = time.monotonic()
@@ -62,11 +83,19 @@ def run(args: argparse.Namespace) -> int:
                 stats = client.cluster_stats()
                 done = stats.succeeded + stats.failed
                 memory = client.redis.info("memory")
-                samples.append({"seconds": round(time.monotonic() - started, 2), "done": done,
-                                "pending": stats.backlog, "used_memory": int(memory["used_memory"]),
-                                "keys": int(client.redis.dbsize())})
-                console.print(f"{done:>9} done  {stats.backlog:>6} pending  "
-                              f"{samples[-1]['used_memory'] / 2**20:7.1f} MiB  {samples[-1]['keys']:>7} keys")
+                samples.append(
+                    {
+                        "seconds": round(time.monotonic() - started, 2),
+                        "done": done,
+                        "pending": stats.backlog,
+                        "used_memory": int(memory["used_memory"]),
+                        "keys": int(client.redis.dbsize()),
+                    }
+                )
+                console.print(
+                    f"{done:>9} done  {stats.backlog:>6} pending  "
+                    f"{samples[-1]['used_memory'] / 2**20:7.1f} MiB  {samples[-1]['keys']:>7} keys"
+                )
         finally:
             stop.set()
             for worker in workers:
@@ -75,8 +104,11 @@ def run(args: argparse.Namespace) -> int:
                 worker.wait()
     args.out.mkdir(parents=True, exist_ok=True)
     summary = summarise(samples, args)
-    (args.out / "soak.json").write_text(json.dumps({"config": {k: str(v) for k, v in vars(args).items()},
-                                                    "summary": summary, "samples": samples}, indent=1))
+    (args.out / "soak.json").write_text(
+        json.dumps(
+            {"config": {k: str(v) for k, v in vars(args).items()}, "summary": summary, "samples": samples}, indent=1
+        )
+    )
     plot(samples, args, args.out / "soak.png")
     print(json.dumps(summary))
     return 0
@@ -93,10 +125,14 @@ def summarise(samples: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
         return round(sum(s["used_memory"] for s in part) / max(1, len(part)) / 2**20, 2)
 
     seconds = samples[-1]["seconds"] if samples else 0.0
-    return {"tasks": samples[-1]["done"] if samples else 0, "seconds": seconds,
-            "tasks_per_second": round(samples[-1]["done"] / seconds, 1) if seconds else 0.0,
-            "memory_first_quarter_mib": mean_mib(first), "memory_last_quarter_mib": mean_mib(last),
-            "peak_mib": round(max((s["used_memory"] for s in samples), default=0) / 2**20, 2)}
+    return {
+        "tasks": samples[-1]["done"] if samples else 0,
+        "seconds": seconds,
+        "tasks_per_second": round(samples[-1]["done"] / seconds, 1) if seconds else 0.0,
+        "memory_first_quarter_mib": mean_mib(first),
+        "memory_last_quarter_mib": mean_mib(last),
+        "peak_mib": round(max((s["used_memory"] for s in samples), default=0) / 2**20, 2),
+    }
 
 
 def plot(samples: list[dict[str, Any]], args: argparse.Namespace, path: Path) -> None:
@@ -110,8 +146,7 @@ def plot(samples: list[dict[str, Any]], args: argparse.Namespace, path: Path) ->
     ax.set_xlabel("tasks done (millions)")
     ax.set_ylabel("Redis used memory (MiB)")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"Soak: batches of {args.batch} no-op tasks, retention {args.retention:g} s, "
-                 f"{args.workers} workers")
+    ax.set_title(f"Soak: batches of {args.batch} no-op tasks, retention {args.retention:g} s, {args.workers} workers")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -44,7 +44,7 @@ def venv_python(root: Path, name: str, requirements: tuple[str, ...]) -> Path:
 
 def _run(cmd: list[str], venv: Path) -> None:
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     except subprocess.TimeoutExpired as exc:
         raise VenvError(f"timed out creating {venv}: {' '.join(cmd)}") from exc
     if proc.returncode != 0:

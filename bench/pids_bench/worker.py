@@ -16,8 +16,9 @@ from .policies import ONLINE, online_policy
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pids_bench.worker",
-                                     description=f"A PIDS worker under any online policy: {', '.join(ONLINE)}.")
+    parser = argparse.ArgumentParser(
+        prog="python -m pids_bench.worker", description=f"A PIDS worker under any online policy: {', '.join(ONLINE)}."
+    )
     add_worker_arguments(parser)
     parser.set_defaults(run=lambda args: run_worker(args, policy_for=online_policy))
     return run_command(parser, argv)

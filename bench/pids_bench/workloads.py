@@ -56,9 +56,15 @@ class Workload:
         """The same tasks listed in `order` (e.g. the order a real queue served them), under the
         given ids and enqueue sequence numbers (indexed by the original task index)."""
         idx = np.asarray(order, dtype=np.int64)
-        return replace(self, size=self.size[idx], hint=self.hint[idx], arrival=self.arrival[idx],
-                       position=[self.position[i] for i in idx], ids=[ids[i] for i in idx],
-                       seq=np.asarray(seq, dtype=np.int64)[idx])
+        return replace(
+            self,
+            size=self.size[idx],
+            hint=self.hint[idx],
+            arrival=self.arrival[idx],
+            position=[self.position[i] for i in idx],
+            ids=[ids[i] for i in idx],
+            seq=np.asarray(seq, dtype=np.int64)[idx],
+        )
 
 
 MIXED_SIZES = np.array([1.0, 5.0, 40.0])
@@ -93,15 +99,27 @@ def _burst(n: int) -> np.ndarray:
 def origin(name: str, seed: int, n: int = 1000, workers: int = 10) -> Workload:
     rng = rng_for(name, seed)
     size = mixed_sizes(rng, n)
-    return Workload(name, "1,000 mixed tasks (1/5/40 s) at t=0 on 10 equal workers, exact hints",
-                    plain_workers(workers), size, size.copy(), _burst(n))
+    return Workload(
+        name,
+        "1,000 mixed tasks (1/5/40 s) at t=0 on 10 equal workers, exact hints",
+        plain_workers(workers),
+        size,
+        size.copy(),
+        _burst(n),
+    )
 
 
 def speeds(name: str, seed: int, n: int = 1000, workers: int = 10) -> Workload:
     rng = rng_for(name, seed)
     size = mixed_sizes(rng, n)
-    return Workload(name, "as (a) on workers of speed 1x..4x (evenly spread), exact hints",
-                    plain_workers(workers, np.linspace(1.0, 4.0, workers)), size, size.copy(), _burst(n))
+    return Workload(
+        name,
+        "as (a) on workers of speed 1x..4x (evenly spread), exact hints",
+        plain_workers(workers, np.linspace(1.0, 4.0, workers)),
+        size,
+        size.copy(),
+        _burst(n),
+    )
 
 
 def heavy_tail(dist: str, hint_error: float) -> Callable[[str, int], Workload]:
@@ -114,8 +132,14 @@ def heavy_tail(dist: str, hint_error: float) -> Callable[[str, int], Workload]:
             size = rng.pareto(1.5, size=n) + 1.0
             what = "Pareto alpha 1.5"
         hints = "exact hints" if hint_error == 0 else f"hints off by up to +-{hint_error:.0%}"
-        return Workload(name, f"1,000 {what} tasks at t=0 on 10 equal workers, {hints}",
-                        plain_workers(workers), size, noisy(rng, size, hint_error), _burst(n))
+        return Workload(
+            name,
+            f"1,000 {what} tasks at t=0 on 10 equal workers, {hints}",
+            plain_workers(workers),
+            size,
+            noisy(rng, size, hint_error),
+            _burst(n),
+        )
 
     return build
 
@@ -128,10 +152,18 @@ def locality(name: str, seed: int, n: int = 1000, workers: int = 10) -> Workload
     popularity = 1.0 / np.arange(1, workers + 1)
     home = rng.permutation(workers)[rng.choice(workers, size=n, p=popularity / popularity.sum())]
     spec = [WorkerSpec(id=f"w{i:02d}", position=nodes[i]) for i in range(workers)]
-    return Workload(name, "as (a) with each task's data on one node (Zipf-skewed); 2 s per hop "
-                    "(same zone 1 hop, other zone 2) to run it elsewhere",
-                    spec, size, size.copy(), _burst(n), position=[nodes[h] for h in home],
-                    transfer=2.0, delay=10.0)
+    return Workload(
+        name,
+        "as (a) with each task's data on one node (Zipf-skewed); 2 s per hop "
+        "(same zone 1 hop, other zone 2) to run it elsewhere",
+        spec,
+        size,
+        size.copy(),
+        _burst(n),
+        position=[nodes[h] for h in home],
+        transfer=2.0,
+        delay=10.0,
+    )
 
 
 def poisson(name: str, seed: int, n: int = 1000, workers: int = 10) -> Workload:
@@ -139,8 +171,14 @@ def poisson(name: str, seed: int, n: int = 1000, workers: int = 10) -> Workload:
     size = mixed_sizes(rng, n)
     rate = 0.9 * workers / MIXED_MEAN
     arrival = np.cumsum(rng.exponential(1.0 / rate, size=n))
-    return Workload(name, "mixed tasks arriving as a Poisson stream at 90% utilisation, exact hints",
-                    plain_workers(workers), size, size.copy(), arrival)
+    return Workload(
+        name,
+        "mixed tasks arriving as a Poisson stream at 90% utilisation, exact hints",
+        plain_workers(workers),
+        size,
+        size.copy(),
+        arrival,
+    )
 
 
 def burst_crash(name: str, seed: int, n: int = 1000, workers: int = 10) -> Workload:
@@ -152,9 +190,15 @@ def burst_crash(name: str, seed: int, n: int = 1000, workers: int = 10) -> Workl
     arrival = np.concatenate([arrival, np.full(n - len(arrival), arrival[-1])])
     spec = plain_workers(workers)
     spec[3] = WorkerSpec(id=spec[3].id, crash_at=2.5 * period)
-    return Workload(name, "5 bursts of 200 mixed tasks, one per drain period; worker w03 crashes "
-                    "mid-run and its claims go back to pending at once",
-                    spec, size, size.copy(), arrival)
+    return Workload(
+        name,
+        "5 bursts of 200 mixed tasks, one per drain period; worker w03 crashes "
+        "mid-run and its claims go back to pending at once",
+        spec,
+        size,
+        size.copy(),
+        arrival,
+    )
 
 
 def batched(k: int) -> Callable[[str, int], Workload]:

@@ -21,7 +21,9 @@ def main() -> None:
     config = OperatorConfig.from_env()
     clusterwide = config.clusterwide or not config.namespaces
     if clusterwide and not config.clusterwide:
-        logging.getLogger("pids_operator").warning("no namespace given (PIDS_OPERATOR_NAMESPACES/POD_NAMESPACE): watching all")
+        logging.getLogger("pids_operator").warning(
+            "no namespace given (PIDS_OPERATOR_NAMESPACES/POD_NAMESPACE): watching all"
+        )
     kopf.run(
         clusterwide=clusterwide,
         namespaces=() if clusterwide else config.namespaces,

@@ -12,7 +12,7 @@ from pids.connection import is_sentinel_url, parse_sentinel_url
 
 from . import meta
 from .meta import Body, Manifest
-from .redis_manifests import PORT
+from .redis_config import PORT
 from .spec import ClusterSpec
 from .worker_manifests import password_secret, worker_redis_url
 
@@ -28,8 +28,13 @@ def connection_details(owner: Body, spec: ClusterSpec, password: str | None) -> 
     redis_url = worker_redis_url(owner, spec)
     if is_sentinel_url(redis_url):
         host, port = parse_sentinel_url(redis_url).sentinels[0]
-        return {URL: redis_url, HOST: host, PORT_KEY: str(port), PASSWORD: password or "",
-                CLUSTER: owner["metadata"]["name"]}
+        return {
+            URL: redis_url,
+            HOST: host,
+            PORT_KEY: str(port),
+            PASSWORD: password or "",
+            CLUSTER: owner["metadata"]["name"],
+        }
     parts = urlsplit(redis_url)
     host = parts.hostname or ""
     port = parts.port or PORT

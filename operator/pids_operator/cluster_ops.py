@@ -7,7 +7,8 @@ refresh(): read Redis and the Deployment, decide scaling, drain, return status.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from . import meta
 from .app_secret import publish_app_secret
@@ -73,9 +74,11 @@ def refresh(
     try:
         client, stats = read_redis(connections, kube, body)
         counts = QueueCounts.from_stats(stats)
-        loads = {w.id: WorkerLoad(held=int(w.held), load=float(w.load), draining=bool(w.draining)) for w in stats.workers}
+        loads = {
+            w.id: WorkerLoad(held=int(w.held), load=float(w.load), draining=bool(w.draining)) for w in stats.workers
+        }
         observation = observe(client)
-    except Exception as e:  # noqa: BLE001 -- any failure to read Redis is reported, not raised
+    except Exception as e:
         observation = RedisObservation(reachable=False, error=describe_error(e))
     health = redis_health(spec, status.get("redis") or {}, observation, now)
     deployment = kube.deployment(ns, meta.child_name(name, "workers"))

@@ -4,8 +4,9 @@ and the Ready / Scaling / Degraded conditions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from . import meta
 from .conditions import Condition, condition, merge_conditions

@@ -8,8 +8,9 @@ changed url or password builds a fresh Client.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .kube import Kube
 from .spec import ClusterSpec

@@ -9,10 +9,18 @@ from dataclasses import dataclass
 from typing import Any
 
 # Container waiting reasons that do not fix themselves (ContainerCreating, PodInitializing do).
-STUCK_REASONS = frozenset({
-    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName",
-    "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
-})
+STUCK_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
 MAX_MESSAGE = 400  # of a container's last words, in a condition message
 
 
@@ -82,4 +90,4 @@ def _degraded(status: Mapping[str, Any]) -> tuple[str, str] | None:
 
 def _shorten(text: str) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= MAX_MESSAGE else "..." + text[-(MAX_MESSAGE - 3):]
+    return text if len(text) <= MAX_MESSAGE else "..." + text[-(MAX_MESSAGE - 3) :]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import kopf
 import redis
@@ -17,14 +18,14 @@ from kubernetes import config as k8s_config
 from pids.errors import PidsError
 
 from . import cluster_ops, meta, recovery, task_ops
+from .conditions import merge_patch
 from .config import OperatorConfig
 from .kube import Kube
 from .metrics import OperatorMetrics
-from .spec import ClusterSpec, TaskSpec
-from .state import OperatorState
-from .conditions import merge_patch
 from .redis_ops import RedisChanging
 from .redis_status import degraded_by, describe_error, redis_events
+from .spec import ClusterSpec, TaskSpec
+from .state import OperatorState
 from .task_status import TERMINAL_PHASES, problem_status, with_conditions
 from .validation import summary, validate_cluster, validate_task
 
@@ -48,7 +49,9 @@ def _known_policies() -> list[str] | None:
 def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = f"{meta.GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=meta.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=meta.GROUP, key="last-handled-configuration")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=meta.GROUP, key="last-handled-configuration"
+    )
     settings.watching.server_timeout = 300  # ask the API server to end each watch after 5 min...
     settings.watching.client_timeout = 330  # ...and give up on a stalled one soon after
     settings.watching.connect_timeout = 30
@@ -74,14 +77,19 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.create(*CLUSTERS, id="reconcile")
 @kopf.on.update(*CLUSTERS, id="reconcile")
 @kopf.on.resume(*CLUSTERS, id="reconcile")
-def reconcile_cluster(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+def reconcile_cluster(
+    body: kopf.Body, spec: kopf.Spec, name: str, namespace: str | None, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    namespace = namespaced(namespace)
     state: OperatorState = memo.pids
     with state.metrics.track("PidsCluster", "reconcile"):
         parsed = ClusterSpec.parse(spec)
         problems = validate_cluster(name, parsed, _known_policies())
         if problems:
             patch.status["phase"] = "Degraded"
-            patch.status["conditions"] = [{"type": "Degraded", "status": "True", "reason": problems[0].reason, "message": summary(problems)}]
+            patch.status["conditions"] = [
+                {"type": "Degraded", "status": "True", "reason": problems[0].reason, "message": summary(problems)}
+            ]
             kopf.warn(body, reason=problems[0].reason, message=summary(problems))
             raise kopf.PermanentError(summary(problems))
         try:
@@ -99,14 +107,24 @@ def reconcile_cluster(body: kopf.Body, spec: kopf.Spec, name: str, namespace: st
         log.info("cluster %s/%s reconciled with %d workers", namespace, name, replicas)
 
 
-def _warn_redis_events(state: OperatorState, body: kopf.Body, previous: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+def namespaced(namespace: str | None) -> str:
+    """The namespace kopf passes to the handlers of our (namespaced) resources."""
+    if namespace is None:
+        raise kopf.PermanentError("PidsCluster and PidsTask are namespaced; kopf passed no namespace")
+    return namespace
+
+
+def _warn_redis_events(
+    state: OperatorState, body: kopf.Body, previous: Mapping[str, Any], status: Mapping[str, Any]
+) -> None:
     for reason, message in redis_events(previous, status):
         state.warn(body, reason, message)
 
 
 @kopf.timer(*CLUSTERS, id="status", interval=CONFIG.cluster_interval, initial_delay=5)
-def cluster_status(body: kopf.Body, spec: kopf.Spec, name: str, status: kopf.Status, patch: kopf.Patch,
-                   memo: kopf.Memo, **_: Any) -> None:
+def cluster_status(
+    body: kopf.Body, spec: kopf.Spec, name: str, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
     state: OperatorState = memo.pids
     with state.metrics.track("PidsCluster", "status"):
         parsed = ClusterSpec.parse(spec)
@@ -118,15 +136,25 @@ def cluster_status(body: kopf.Body, spec: kopf.Spec, name: str, status: kopf.Sta
 
 
 @kopf.on.delete(*CLUSTERS, id="forget", optional=True)
-def forget_cluster(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+def forget_cluster(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    namespace = namespaced(namespace)
     state: OperatorState = memo.pids
     state.connections.drop((namespace, name))
     state.set_cluster((namespace, name), False)
 
 
 @kopf.on.create(*TASKS, id="enqueue")
-def enqueue_task(body: kopf.Body, spec: kopf.Spec, uid: str, namespace: str, status: kopf.Status,
-                 patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+def enqueue_task(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    uid: str,
+    namespace: str | None,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    namespace = namespaced(namespace)
     state: OperatorState = memo.pids
     with state.metrics.track("PidsTask", "enqueue"):
         task = TaskSpec.parse(spec)
@@ -140,6 +168,7 @@ def enqueue_task(body: kopf.Body, spec: kopf.Spec, uid: str, namespace: str, sta
                 raise kopf.TemporaryError(summary(problems), delay=30)
             state.set_task_phase(uid, "Failed")
             raise kopf.PermanentError(summary(problems))
+        assert cluster_body is not None  # validate_task reported a missing cluster above
         try:
             client = state.connections.for_cluster(state.kube, cluster_body)
             total = task_ops.enqueue(client, uid, task)
@@ -147,10 +176,23 @@ def enqueue_task(body: kopf.Body, spec: kopf.Spec, uid: str, namespace: str, sta
         except Exception as e:  # Redis down or starting: report and retry; enqueue is idempotent
             patch.status.update(phase="Pending", reason="RedisUnavailable", message=f"{type(e).__name__}: {e}")
             raise kopf.TemporaryError(f"enqueue failed: {e}", delay=15) from e
-        patch.status.update(with_conditions(
-            {"phase": "Pending", "reason": "Queued", "message": f"{total} task(s) enqueued", "taskId": uid,
-             "batch": task.is_batch, "total": total, "progress": f"0/{total}", "epoch": epoch},
-            status, generation, time.time()))
+        patch.status.update(
+            with_conditions(
+                {
+                    "phase": "Pending",
+                    "reason": "Queued",
+                    "message": f"{total} task(s) enqueued",
+                    "taskId": uid,
+                    "batch": task.is_batch,
+                    "total": total,
+                    "progress": f"0/{total}",
+                    "epoch": epoch,
+                },
+                status,
+                generation,
+                time.time(),
+            )
+        )
         state.set_task_phase(uid, "Pending")
 
 
@@ -166,14 +208,31 @@ def _following(status: kopf.Status, **_: Any) -> bool:
 
 
 @kopf.timer(*TASKS, id="follow", interval=CONFIG.task_interval, initial_delay=2, when=_following)
-def follow_task(body: kopf.Body, spec: kopf.Spec, uid: str, namespace: str, status: kopf.Status,
-                patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+def follow_task(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    uid: str,
+    namespace: str | None,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    namespace = namespaced(namespace)
     state: OperatorState = memo.pids
     with state.metrics.track("PidsTask", "follow"):
         task = TaskSpec.parse(spec)
         client = state.connections.for_name(state.kube, namespace, task.cluster)
         if client is None:
-            patch.status.update(problem_status("ClusterNotFound", f"PidsCluster {task.cluster!r} was deleted", status, body["metadata"].get("generation"), time.time()))
+            patch.status.update(
+                problem_status(
+                    "ClusterNotFound",
+                    f"PidsCluster {task.cluster!r} was deleted",
+                    status,
+                    body["metadata"].get("generation"),
+                    time.time(),
+                )
+            )
             return
         now = time.time()
         try:
@@ -189,7 +248,10 @@ def follow_task(body: kopf.Body, spec: kopf.Spec, uid: str, namespace: str, stat
 
 
 @kopf.on.delete(*TASKS, id="cancel")
-def cancel_task(spec: kopf.Spec, uid: str, namespace: str, status: kopf.Status, retry: int, memo: kopf.Memo, **_: Any) -> None:
+def cancel_task(
+    spec: kopf.Spec, uid: str, namespace: str | None, status: kopf.Status, retry: int, memo: kopf.Memo, **_: Any
+) -> None:
+    namespace = namespaced(namespace)
     state: OperatorState = memo.pids
     state.set_task_phase(uid, None)
     if not status.get("taskId") or status.get("phase") in TERMINAL_PHASES:

@@ -7,7 +7,8 @@ reconciling is idempotent and leaves fields others own (HPA, kubectl) alone.
 from __future__ import annotations
 
 import base64
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -126,12 +127,18 @@ class Kube:
 
     def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         self.core.patch_namespaced_pod(
-            name, namespace, {"metadata": {"annotations": annotations}}, field_manager=FIELD_MANAGER, _content_type=MERGE
+            name,
+            namespace,
+            {"metadata": {"annotations": annotations}},
+            field_manager=FIELD_MANAGER,
+            _content_type=MERGE,
         )
 
     def cluster(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            obj = self.custom.get_namespaced_custom_object(meta.GROUP, meta.VERSION, namespace, meta.CLUSTER_PLURAL, name)
+            obj = self.custom.get_namespaced_custom_object(
+                meta.GROUP, meta.VERSION, namespace, meta.CLUSTER_PLURAL, name
+            )
         except ApiException as e:
             if e.status == 404:
                 return None

@@ -7,7 +7,8 @@ DNS label (63 characters).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 GROUP = "pids.dev"
 VERSION = "v1alpha1"

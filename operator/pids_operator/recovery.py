@@ -8,8 +8,9 @@ crashed): the new process starts empty, so whatever the old one held is orphaned
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 WORKER_CONTAINER = "worker"
 

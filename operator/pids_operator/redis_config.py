@@ -8,8 +8,9 @@ limit, so Redis refuses writes with an error instead of being OOM-killed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from .spec import ManagedRedis
 
@@ -25,8 +26,19 @@ DEFAULT_RESOURCES: dict[str, Any] = {"requests": {"cpu": "100m", "memory": "256M
 SENTINEL_RESOURCES: dict[str, Any] = {"requests": {"cpu": "20m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}}
 
 _SUFFIX = {
-    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
 }
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)$")
 
@@ -55,9 +67,24 @@ def maxmemory_bytes(redis: ManagedRedis) -> int | None:
 
 def redis_args(redis: ManagedRedis) -> list[str]:
     """redis-server's arguments; the password arrives by Kubernetes' $(VAR) expansion."""
-    args = ["--port", str(PORT), "--bind", "0.0.0.0", "--protected-mode", "no", "--dir", DATA_DIR,
-            "--requirepass", "$(REDISCLI_AUTH)", "--masterauth", "$(REDISCLI_AUTH)",
-            "--maxmemory-policy", "noeviction", "--save", ""]
+    args = [
+        "--port",
+        str(PORT),
+        "--bind",
+        "0.0.0.0",
+        "--protected-mode",
+        "no",
+        "--dir",
+        DATA_DIR,
+        "--requirepass",
+        "$(REDISCLI_AUTH)",
+        "--masterauth",
+        "$(REDISCLI_AUTH)",
+        "--maxmemory-policy",
+        "noeviction",
+        "--save",
+        "",
+    ]
     limit = maxmemory_bytes(redis)
     if limit is not None:
         args += ["--maxmemory", str(limit)]
@@ -66,8 +93,12 @@ def redis_args(redis: ManagedRedis) -> list[str]:
     else:
         args += ["--appendonly", "no"]
     if redis.sentinel:
-        args += ["--min-replicas-to-write", str(redis.ha.min_replicas_to_write),
-                 "--min-replicas-max-lag", str(min_replicas_max_lag(redis))]
+        args += [
+            "--min-replicas-to-write",
+            str(redis.ha.min_replicas_to_write),
+            "--min-replicas-max-lag",
+            str(min_replicas_max_lag(redis)),
+        ]
     return args
 
 

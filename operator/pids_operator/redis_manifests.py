@@ -96,13 +96,19 @@ def build_redis_scripts(owner: Body) -> Manifest:
 
 def _redis_cli_probe(port: int, replies: str, period: int, timeout: int, failures: int) -> dict[str, Any]:
     check = f'case "$(redis-cli --no-auth-warning -p {port} ping)" in {replies}) exit 0;; *) exit 1;; esac'
-    return {"exec": {"command": ["sh", "-c", check]}, "periodSeconds": period, "timeoutSeconds": timeout,
-            "failureThreshold": failures}
+    return {
+        "exec": {"command": ["sh", "-c", check]},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failures,
+    }
 
 
 def _password_env(cluster: str) -> dict[str, Any]:
-    return {"name": PASSWORD_ENV,
-            "valueFrom": {"secretKeyRef": {"name": meta.child_name(cluster, "redis-secret"), "key": PASSWORD_KEY}}}
+    return {
+        "name": PASSWORD_ENV,
+        "valueFrom": {"secretKeyRef": {"name": meta.child_name(cluster, "redis-secret"), "key": PASSWORD_KEY}},
+    }
 
 
 def _topology_env(owner: Body, redis: ManagedRedis) -> list[dict[str, Any]]:
@@ -166,8 +172,10 @@ def _sentinel_container(owner: Body, redis: ManagedRedis, tmp_mount: dict[str, A
             {"name": "PIDS_SENTINEL_FAILOVER_TIMEOUT_MS", "value": str(SENTINEL_FAILOVER_TIMEOUT_MS)},
         ],
         "ports": [{"name": "sentinel", "containerPort": SENTINEL_PORT, "protocol": "TCP"}],
-        "livenessProbe": {**_redis_cli_probe(SENTINEL_PORT, "PONG", period=10, timeout=5, failures=6),
-                          "initialDelaySeconds": 30},
+        "livenessProbe": {
+            **_redis_cli_probe(SENTINEL_PORT, "PONG", period=10, timeout=5, failures=6),
+            "initialDelaySeconds": 30,
+        },
         "readinessProbe": _redis_cli_probe(SENTINEL_PORT, "PONG", period=5, timeout=2, failures=1),
         "resources": SENTINEL_RESOURCES,
         "securityContext": container_security_context(),
@@ -198,8 +206,9 @@ def build_redis_statefulset(owner: Body, redis: ManagedRedis, legacy_claim: str 
     containers = [_redis_container(owner, redis, tmp_mount)]
     if redis.sentinel:
         containers.append(_sentinel_container(owner, redis, tmp_mount))
-        volumes.append({"name": "scripts", "configMap": {
-            "name": meta.child_name(cluster, "redis-scripts"), "defaultMode": 0o555}})
+        volumes.append(
+            {"name": "scripts", "configMap": {"name": meta.child_name(cluster, "redis-scripts"), "defaultMode": 0o555}}
+        )
     selector = meta.selector_labels(cluster, meta.REDIS)
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
@@ -210,9 +219,19 @@ def build_redis_statefulset(owner: Body, redis: ManagedRedis, legacy_claim: str 
         "volumes": volumes,
     }
     if redis.sentinel:  # spread the copies over nodes where there are several
-        pod_spec["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
-                                                "labelSelector": {"matchLabels": selector}}}]}}
+        pod_spec["affinity"] = {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": selector},
+                        },
+                    }
+                ]
+            }
+        }
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",

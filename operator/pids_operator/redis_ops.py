@@ -8,7 +8,8 @@ observe_redis(): epoch, configuration report and primary, or why Redis could not
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from . import meta
 from .kube import Kube
@@ -46,13 +47,17 @@ def _claims_signature(statefulset: Mapping[str, Any]) -> list[tuple[Any, ...]]:
 def recreate_reason(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> str | None:
     """Why the existing StatefulSet cannot be updated into the desired one, or None."""
     old, new = existing.get("spec") or {}, desired["spec"]
-    if old.get("serviceName") != new["serviceName"] or old.get("podManagementPolicy", "OrderedReady") != new["podManagementPolicy"]:
+    if (
+        old.get("serviceName") != new["serviceName"]
+        or old.get("podManagementPolicy", "OrderedReady") != new["podManagementPolicy"]
+    ):
         return "its Service or pod management changed"
     ours = _claims_signature(desired)
     theirs = _claims_signature(existing)
     # a storage class left empty is filled in by the API server with the default class
     if [(n, s) for n, s, _ in ours] != [(n, s) for n, s, _ in theirs] or any(
-            c and c != t for (_, _, c), (_, _, t) in zip(ours, theirs)):
+        c and c != t for (_, _, c), (_, _, t) in zip(ours, theirs)
+    ):
         return "its volume claims changed (persistence, size or storage class)"
     return None
 
@@ -64,7 +69,11 @@ def reconcile_redis(kube: Kube, body: Mapping[str, Any], redis: ManagedRedis) ->
         kube.create_if_absent(build_redis_secret(body, generate_password()))
     _retire_deployment(kube, body)
     legacy = meta.child_name(name, "redis-data")
-    legacy_claim = legacy if redis.persistence and redis.replicas == 1 and kube.exists("PersistentVolumeClaim", ns, legacy) else None
+    legacy_claim = (
+        legacy
+        if redis.persistence and redis.replicas == 1 and kube.exists("PersistentVolumeClaim", ns, legacy)
+        else None
+    )
     kube.apply(build_redis_service(body, redis))
     kube.apply(build_redis_pods_service(body))
     if redis.sentinel:
@@ -88,8 +97,11 @@ def _retire_deployment(kube: Kube, body: Mapping[str, Any]) -> None:
     if old is not None and owned_by(old, body):
         kube.delete("Deployment", ns, old["metadata"]["name"])
         raise RedisChanging("deleted the Deployment-based Redis of an older operator; a StatefulSet replaces it")
-    leftovers = [p for p in kube.redis_pods(ns, name)
-                 if any(r.get("kind") == "ReplicaSet" for r in p["metadata"].get("ownerReferences") or [])]
+    leftovers = [
+        p
+        for p in kube.redis_pods(ns, name)
+        if any(r.get("kind") == "ReplicaSet" for r in p["metadata"].get("ownerReferences") or [])
+    ]
     if leftovers:
         raise RedisChanging(f"waiting for the old Redis pod {leftovers[0]['metadata']['name']} to stop")
 
@@ -101,7 +113,7 @@ def observe_redis(client: Any) -> RedisObservation:
     try:
         report = inspect(client.redis)
         epoch = str(client.epoch())
-    except Exception as e:  # noqa: BLE001 -- any failure to read Redis is reported, not raised
+    except Exception as e:
         return RedisObservation(reachable=False, error=describe_error(e))
     pool = client.redis.connection_pool
     primary = ""

@@ -4,8 +4,9 @@ data (its epoch changed since the last look), or configured to evict keys."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .conditions import Condition, condition, rfc3339
 from .degradation import newly_degraded
@@ -13,8 +14,10 @@ from .spec import ClusterSpec
 
 # How long a cluster stays Degraded (RedisDataLost) after the operator noticed a data loss
 DATA_LOSS_NOTICE_SECONDS = 600
-EPHEMERAL_MESSAGE = ("Redis keeps its data in memory only: a restart of its pod loses every queued task and result "
-                     "(PidsTasks are re-enqueued from their objects; tasks submitted through the client are lost)")
+EPHEMERAL_MESSAGE = (
+    "Redis keeps its data in memory only: a restart of its pod loses every queued task and result "
+    "(PidsTasks are re-enqueued from their objects; tasks submitted through the client are lost)"
+)
 
 
 ERROR_MESSAGE_LIMIT = 300
@@ -23,7 +26,7 @@ ERROR_MESSAGE_LIMIT = 300
 def describe_error(e: BaseException) -> str:
     """One short line for a status message: redis-py's errors can carry whole client reprs."""
     text = f"{type(e).__name__}: {e}".splitlines()[0].split(" : <", 1)[0]
-    return text if len(text) <= ERROR_MESSAGE_LIMIT else text[:ERROR_MESSAGE_LIMIT - 3] + "..."
+    return text if len(text) <= ERROR_MESSAGE_LIMIT else text[: ERROR_MESSAGE_LIMIT - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ def _report_fields(report: Any) -> dict[str, Any]:
         "usedMemory": getattr(report, "used_memory", None),
         "role": getattr(report, "role", None),
     }
-    return {k: (v if isinstance(v, int) and not isinstance(v, bool) else str(v)) for k, v in fields.items() if v is not None}
+    return {
+        k: (v if isinstance(v, int) and not isinstance(v, bool) else str(v)) for k, v in fields.items() if v is not None
+    }
 
 
 def _persistent(spec: ClusterSpec, report: Any, block: Mapping[str, Any]) -> bool | None:
@@ -86,7 +91,9 @@ def ephemeral_condition(spec: ClusterSpec, report: Any, previous: Mapping[str, A
     managed = spec.managed_redis
     if managed is not None:
         described = f"append-only file, appendfsync {managed.appendfsync}, on a PersistentVolumeClaim"
-    return condition("RedisEphemeral", False, "Persistent", f"persistence: {described}; maxmemory-policy: {policy or 'unknown'}")
+    return condition(
+        "RedisEphemeral", False, "Persistent", f"persistence: {described}; maxmemory-policy: {policy or 'unknown'}"
+    )
 
 
 def redis_health(spec: ClusterSpec, previous: Mapping[str, Any], obs: RedisObservation, now: float) -> RedisHealth:
@@ -112,11 +119,13 @@ def _degraded(obs: RedisObservation, block: Mapping[str, Any], now: float) -> tu
     if loss and now - float(loss.get("atUnix", 0)) < DATA_LOSS_NOTICE_SECONDS:
         return "RedisDataLost", (
             f"Redis lost its data (noticed {loss.get('at')}, epoch {loss.get('previousEpoch')!r} -> {loss.get('epoch')!r}): "
-            "PidsTasks are re-enqueued from their objects; tasks submitted through the client raise TaskLost")
+            "PidsTasks are re-enqueued from their objects; tasks submitted through the client raise TaskLost"
+        )
     if obs.report is not None and getattr(obs.report, "evicting", False):
         return "RedisEvicting", (
             f"maxmemory-policy is {getattr(obs.report, 'maxmemory_policy', '?')}: Redis may silently drop tasks when full; "
-            "set maxmemory-policy noeviction")
+            "set maxmemory-policy noeviction"
+        )
     return None
 
 
@@ -131,11 +140,18 @@ def redis_events(previous: Mapping[str, Any], new: Mapping[str, Any]) -> list[tu
         events.append(degraded)
     before = {c.get("type"): c for c in previous.get("conditions") or []}
     for c in new.get("conditions") or []:
-        if c["type"] == "RedisEphemeral" and c["status"] == "True" and (before.get(c["type"]) or {}).get("status") != "True":
+        if (
+            c["type"] == "RedisEphemeral"
+            and c["status"] == "True"
+            and (before.get(c["type"]) or {}).get("status") != "True"
+        ):
             events.append((c["reason"], c["message"]))
     loss = (new.get("redis") or {}).get("lastDataLoss")
-    if loss and loss != (previous.get("redis") or {}).get("lastDataLoss") and not any(
-            reason == "RedisDataLost" for reason, _ in events):
+    if (
+        loss
+        and loss != (previous.get("redis") or {}).get("lastDataLoss")
+        and not any(reason == "RedisDataLost" for reason, _ in events)
+    ):
         events.append(("RedisDataLost", f"Redis lost its data (epoch {loss['previousEpoch']!r} -> {loss['epoch']!r})"))
     return events
 

@@ -11,8 +11,9 @@ so the ReplicaSet deletes exactly that pod when replicas drop.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .spec import ClusterSpec
 
@@ -39,10 +40,10 @@ class ScalePlan:
 
     @property
     def deletion_costs(self) -> dict[str, int]:
-        return {pod: REMOVE_COST for pod in self.remove}
+        return dict.fromkeys(self.remove, REMOVE_COST)
 
 
-def staying_pods(pods: list[Mapping[str, Any]]) -> list[str]:
+def staying_pods(pods: Sequence[Mapping[str, Any]]) -> list[str]:
     """Names of pods not already cleared to go: a pod marked with REMOVE_COST is
     leaving (its ReplicaSet may take a moment to delete it) and must not be
     counted, or drained twice over, on the next tick."""
@@ -92,9 +93,7 @@ def plan_scaling(
         drain = by_idleness[: len(active) - desired]
         for p in drain:
             still[p] = now
-    remove = sorted(
-        p for p, since in still.items() if load(p).held == 0 or now - since >= grace_seconds
-    )
+    remove = sorted(p for p, since in still.items() if load(p).held == 0 or now - since >= grace_seconds)
     for p in remove:
         still.pop(p)
     return ScalePlan(replicas=desired + len(still), drain=drain, remove=remove, draining=still)

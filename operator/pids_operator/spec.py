@@ -12,8 +12,9 @@ release's version (pids.__version__).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from pids import __version__
 from pids.settings import WorkerSettings

@@ -3,8 +3,9 @@ follow progress, re-enqueue what a Redis lost, cancel. Each takes a pids Client.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from pids.errors import TaskNotFound
 from pids.keys import Keys
@@ -48,7 +49,9 @@ class Followed:
     warning: str | None = None
 
 
-def follow(client: Any, cluster: str, task_id: str, spec: TaskSpec, previous: Mapping[str, Any], now: float) -> Followed:
+def follow(
+    client: Any, cluster: str, task_id: str, spec: TaskSpec, previous: Mapping[str, Any], now: float
+) -> Followed:
     """Progress, after putting back under the same ids whatever Redis no longer has."""
     recorded_epoch = str(previous.get("epoch") or "")
     if spec.is_batch:
@@ -66,7 +69,9 @@ def follow(client: Any, cluster: str, task_id: str, spec: TaskSpec, previous: Ma
     return Followed(status, [cond], cond["message"])
 
 
-def _follow_batch(client: Any, cluster: str, batch_id: str, spec: TaskSpec, previous: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+def _follow_batch(
+    client: Any, cluster: str, batch_id: str, spec: TaskSpec, previous: Mapping[str, Any]
+) -> tuple[dict[str, Any], int]:
     total = len(spec.items or [])
     batch = client.batch_status(batch_id)
     finished = record_finished(previous.get("finished"), batch.states, batch_id)

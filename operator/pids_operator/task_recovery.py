@@ -43,7 +43,7 @@ def decode_ranges(text: str) -> set[int]:
 def item_index(task_id: str, batch_id: str) -> int | None:
     """i of "<batch_id>-<i>", or None for an id of another shape."""
     prefix = f"{batch_id}-"
-    tail = task_id[len(prefix):] if task_id.startswith(prefix) else ""
+    tail = task_id[len(prefix) :] if task_id.startswith(prefix) else ""
     return int(tail) if tail.isdigit() else None
 
 
@@ -88,9 +88,13 @@ def batch_counts(finished: Mapping[str, str], states: Mapping[str, str], batch_i
 
 def requeued_condition(requeued: int, total: int, finished: int, epochs: tuple[str, str], at: str) -> Condition:
     before, after = epochs
-    return condition("Requeued", True, "RedisDataLost",
-                     f"Redis lost this task's records (epoch {before!r} -> {after!r}, noticed {at}): "
-                     f"re-enqueued {requeued} of {total} task(s) under the same ids; {finished} had finished")
+    return condition(
+        "Requeued",
+        True,
+        "RedisDataLost",
+        f"Redis lost this task's records (epoch {before!r} -> {after!r}, noticed {at}): "
+        f"re-enqueued {requeued} of {total} task(s) under the same ids; {finished} had finished",
+    )
 
 
 def carried_requeued(previous: Mapping[str, Any]) -> list[Condition]:

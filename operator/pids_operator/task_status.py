@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .conditions import Condition, condition, merge_conditions, rfc3339
 
@@ -33,8 +34,9 @@ def batch_phase(total: int, counts: Mapping[str, int]) -> tuple[str, str]:
     return "Pending", "Queued"
 
 
-def build_batch_status(batch_id: str, batch: Any, result_key_prefix: str, total: int | None = None,
-                       counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+def build_batch_status(
+    batch_id: str, batch: Any, result_key_prefix: str, total: int | None = None, counts: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """`total` and `counts` when known better than Redis's (the PidsTask's own items and record)."""
     counts = {_state(k): int(v) for k, v in dict(batch.counts if counts is None else counts).items()}
     total = int(batch.total if total is None else total)
@@ -52,7 +54,10 @@ def build_batch_status(batch_id: str, batch: Any, result_key_prefix: str, total:
         "counts": counts,
         "attempts": int(batch.max_attempts_seen),
         "claimedBy": {str(k): int(v) for k, v in dict(batch.claimed_by).items()},
-        "result": {"taskIds": f"{batch_id}-0 .. {batch_id}-{max(total - 1, 0)}", "key": f"{result_key_prefix}{batch_id}-<i>"},
+        "result": {
+            "taskIds": f"{batch_id}-0 .. {batch_id}-{max(total - 1, 0)}",
+            "key": f"{result_key_prefix}{batch_id}-<i>",
+        },
         "errors": errors,
     }
     _put_seconds(status, "waitSecondsP50", batch.wait_seconds_p50)
@@ -116,7 +121,9 @@ def _put_seconds(status: dict[str, Any], key: str, value: Any) -> None:
         status[key] = round(max(0.0, float(value)), 4)
 
 
-def problem_status(reason: str, message: str, previous: Mapping[str, Any], generation: int | None, now: float) -> dict[str, Any]:
+def problem_status(
+    reason: str, message: str, previous: Mapping[str, Any], generation: int | None, now: float
+) -> dict[str, Any]:
     """A task that cannot run (missing cluster, forbidden function, bad items): Failed with the reason."""
     return {
         "phase": "Failed",
@@ -129,8 +136,13 @@ def problem_status(reason: str, message: str, previous: Mapping[str, Any], gener
     }
 
 
-def with_conditions(status: dict[str, Any], previous: Mapping[str, Any], generation: int | None, now: float,
-                    extra: list[Condition] | None = None) -> dict[str, Any]:
+def with_conditions(
+    status: dict[str, Any],
+    previous: Mapping[str, Any],
+    generation: int | None,
+    now: float,
+    extra: list[Condition] | None = None,
+) -> dict[str, Any]:
     """Adds Enqueued/Complete (and `extra`) conditions and observedGeneration to a progress status."""
     done = status["phase"] in TERMINAL_PHASES
     conds = [
@@ -140,4 +152,8 @@ def with_conditions(status: dict[str, Any], previous: Mapping[str, Any], generat
     ]
     if done and "finishedAt" not in status:
         status["finishedAt"] = rfc3339(now)
-    return {**status, "observedGeneration": generation, "conditions": merge_conditions(previous.get("conditions"), conds, generation, now)}
+    return {
+        **status,
+        "observedGeneration": generation,
+        "conditions": merge_conditions(previous.get("conditions"), conds, generation, now),
+    }

@@ -25,11 +25,33 @@ from .worker_manifests import settings_env
 
 # Modules (and their submodules) whose callables give a task a shell, files or any code: a
 # cluster may list them only with allowUnsafeModules (the CRD's CEL rule lists the same).
-UNSAFE_MODULES = frozenset({
-    "os", "posix", "nt", "subprocess", "builtins", "pty", "shutil", "importlib", "sys", "runpy", "code", "codeop",
-    "ctypes", "multiprocessing", "pickle", "marshal", "socket", "pdb", "asyncio", "_posixsubprocess", "io", "pathlib",
-    "tempfile",
-})
+UNSAFE_MODULES = frozenset(
+    {
+        "os",
+        "posix",
+        "nt",
+        "subprocess",
+        "builtins",
+        "pty",
+        "shutil",
+        "importlib",
+        "sys",
+        "runpy",
+        "code",
+        "codeop",
+        "ctypes",
+        "multiprocessing",
+        "pickle",
+        "marshal",
+        "socket",
+        "pdb",
+        "asyncio",
+        "_posixsubprocess",
+        "io",
+        "pathlib",
+        "tempfile",
+    }
+)
 MAX_REPORTED_ITEM_ERRORS = 5
 
 
@@ -47,11 +69,16 @@ def validate_cluster(name: str, spec: ClusterSpec, known_policies: list[str] | N
     problems: list[Problem] = []
     if len(name) > MAX_CLUSTER_NAME:
         problems.append(
-            Problem("NameTooLong", f"cluster name {name!r} is {len(name)} characters; at most {MAX_CLUSTER_NAME} fit the child and pod names")
+            Problem(
+                "NameTooLong",
+                f"cluster name {name!r} is {len(name)} characters; at most {MAX_CLUSTER_NAME} fit the child and pod names",
+            )
         )
     a = spec.autoscaling
     if a.enabled and a.min_workers > a.max_workers:
-        problems.append(Problem("InvalidAutoscaling", f"autoscaling.minWorkers {a.min_workers} > maxWorkers {a.max_workers}"))
+        problems.append(
+            Problem("InvalidAutoscaling", f"autoscaling.minWorkers {a.min_workers} > maxWorkers {a.max_workers}")
+        )
     try:  # the worker's own checks, on the environment it would get
         WorkerSettings.from_env(settings_env(spec), worker_id="check")
     except ConfigError as e:
@@ -62,13 +89,29 @@ def validate_cluster(name: str, spec: ClusterSpec, known_policies: list[str] | N
         problems += _external_redis_problems(spec.external_redis)
     managed = spec.managed_redis
     if managed is not None and spec.external_redis is None and managed.replicas == 2:
-        problems.append(Problem("InvalidRedis", "redis.managed.replicas must be 1 or at least 3: with 2, losing one pod leaves no Sentinel majority"))
-    if managed is not None and managed.sentinel and max(managed.ha.ack_replicas, managed.ha.min_replicas_to_write) >= managed.replicas:
-        problems.append(Problem("InvalidRedis", "redis.managed.ha.ackReplicas and minReplicasToWrite must be smaller than replicas"))
+        problems.append(
+            Problem(
+                "InvalidRedis",
+                "redis.managed.replicas must be 1 or at least 3: with 2, losing one pod leaves no Sentinel majority",
+            )
+        )
+    if (
+        managed is not None
+        and managed.sentinel
+        and max(managed.ha.ack_replicas, managed.ha.min_replicas_to_write) >= managed.replicas
+    ):
+        problems.append(
+            Problem("InvalidRedis", "redis.managed.ha.ackReplicas and minReplicasToWrite must be smaller than replicas")
+        )
     unsafe = [m for m in spec.allowed_modules if m.split(".")[0] in UNSAFE_MODULES]
     if unsafe and not spec.allow_unsafe_modules:
-        problems.append(Problem("UnsafeModules", f"allowedModules {', '.join(unsafe)} give tasks a shell, files or "
-                                                 "arbitrary code; set allowUnsafeModules: true to allow them"))
+        problems.append(
+            Problem(
+                "UnsafeModules",
+                f"allowedModules {', '.join(unsafe)} give tasks a shell, files or "
+                "arbitrary code; set allowUnsafeModules: true to allow them",
+            )
+        )
     if known_policies and spec.policy not in known_policies:
         problems.append(
             Problem("UnknownPolicy", f"physics.policy {spec.policy!r} is not one of {', '.join(known_policies)}")
@@ -111,13 +154,20 @@ def validate_task(spec: TaskSpec, cluster: ClusterSpec | None) -> list[Problem]:
             )
         )
     try:
-        TaskOptions(weight=spec.weight, position=spec.position, priority=spec.priority, max_attempts=spec.max_attempts,
-                    timeout=spec.timeout)
+        TaskOptions(
+            weight=spec.weight,
+            position=spec.position,
+            priority=spec.priority,
+            max_attempts=spec.max_attempts,
+            timeout=spec.timeout,
+        )
     except PidsError as exc:
         problems.append(Problem("InvalidOptions", str(exc)))
     if spec.is_batch:
         if spec.args or spec.kwargs:
-            problems.append(Problem("InvalidArguments", "set either items (a batch) or args/kwargs (one call), not both"))
+            problems.append(
+                Problem("InvalidArguments", "set either items (a batch) or args/kwargs (one call), not both")
+            )
         problems += validate_items(spec.items or [])
     else:
         try:

@@ -11,10 +11,10 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from protocol_model import FINAL, Model
+
 from pids.client import Client
 from pids.embedded import EmbeddedRedis
-
-from protocol_model import FINAL, Model
 
 
 class RestartingRedis:
@@ -49,8 +49,9 @@ class RestartingRedis:
         self.server.start()
 
 
-def check_redis_state(client: Client, model: Model, ids: Sequence[str], workers: Sequence[str],
-                      batches: Sequence[str], slots: int) -> None:
+def check_redis_state(
+    client: Client, model: Model, ids: Sequence[str], workers: Sequence[str], batches: Sequence[str], slots: int
+) -> None:
     """Everything the cluster keeps in Redis is what the model says: each task's record and result
     (no task lost, none left over from a lost data set), the index holding it, the counters (and
     that they agree with the records), the epoch, each worker's claims and load, the batches."""
@@ -84,8 +85,13 @@ def check_redis_state(client: Client, model: Model, ids: Sequence[str], workers:
             assert (record, result) == ({}, None), task_id
             continue
         records += 1
-        assert (record.get("state"), record.get("claim"), record.get("cancel_requested"), record.get("error"),
-                result) == (task.state, task.token, "1" if task.cancel_requested else "0", task.error, task.result)
+        assert (
+            record.get("state"),
+            record.get("claim"),
+            record.get("cancel_requested"),
+            record.get("error"),
+            result,
+        ) == (task.state, task.token, "1" if task.cancel_requested else "0", task.error, task.result)
         if task.state in FINAL:  # recorded once: it never changes after
             final_states[task.state] += 1
             task.finished_at = task.finished_at or record["finished_at"]

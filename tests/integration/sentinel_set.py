@@ -48,16 +48,33 @@ class SentinelSet:
         return self.address.url
 
     def _spawn(self, port: int, args: list[str]) -> None:
-        log = open(Path(self.dir.name) / f"{port}.log", "ab")
-        self.processes[port] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, process_group=0)
-        log.close()
+        with open(Path(self.dir.name) / f"{port}.log", "ab") as log:
+            self.processes[port] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, process_group=0)
 
     def start_redis(self, port: int, primary_port: int | None) -> None:
         data = Path(self.dir.name) / f"data-{port}"
         data.mkdir(exist_ok=True)
-        args = [self.server_binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-                "--requirepass", PASSWORD, "--masterauth", PASSWORD, "--appendonly", "yes", "--save", "",
-                "--replica-announce-ip", "127.0.0.1", "--loglevel", "warning"]
+        args = [
+            self.server_binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--requirepass",
+            PASSWORD,
+            "--masterauth",
+            PASSWORD,
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--replica-announce-ip",
+            "127.0.0.1",
+            "--loglevel",
+            "warning",
+        ]
         if primary_port is not None:
             args += ["--replicaof", "127.0.0.1", str(primary_port)]
         self._spawn(port, args)
@@ -71,18 +88,33 @@ class SentinelSet:
         quorum = len(self.sentinel_ports) // 2 + 1
         for port in self.sentinel_ports:
             conf = Path(self.dir.name) / f"sentinel-{port}.conf"
-            conf.write_text("\n".join([
-                f"port {port}", "bind 127.0.0.1", f"dir {self.dir.name}", f"requirepass {PASSWORD}",
-                f"sentinel monitor {SERVICE} 127.0.0.1 {primary} {quorum}",
-                f"sentinel auth-pass {SERVICE} {PASSWORD}",
-                f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}",
-                f"sentinel failover-timeout {SERVICE} 5000", "",
-            ]))
+            conf.write_text(
+                "\n".join(
+                    [
+                        f"port {port}",
+                        "bind 127.0.0.1",
+                        f"dir {self.dir.name}",
+                        f"requirepass {PASSWORD}",
+                        f"sentinel monitor {SERVICE} 127.0.0.1 {primary} {quorum}",
+                        f"sentinel auth-pass {SERVICE} {PASSWORD}",
+                        f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}",
+                        f"sentinel failover-timeout {SERVICE} 5000",
+                        "",
+                    ]
+                )
+            )
             self._spawn(port, [self.sentinel_binary, str(conf)])
-        self.wait_until(lambda: all(self.sentinel(p).sentinel_get_master_addr_by_name(SERVICE) for p in self.sentinel_ports),
-                        "every Sentinel knows the primary")
-        self.wait_until(lambda: all(len(self.sentinel(p).sentinel_sentinels(SERVICE)) == len(self.sentinel_ports) - 1
-                                    for p in self.sentinel_ports), "the Sentinels found each other")
+        self.wait_until(
+            lambda: all(self.sentinel(p).sentinel_get_master_addr_by_name(SERVICE) for p in self.sentinel_ports),
+            "every Sentinel knows the primary",
+        )
+        self.wait_until(
+            lambda: all(
+                len(self.sentinel(p).sentinel_sentinels(SERVICE)) == len(self.sentinel_ports) - 1
+                for p in self.sentinel_ports
+            ),
+            "the Sentinels found each other",
+        )
         return self
 
     def redis(self, port: int) -> redis.Redis:
@@ -105,7 +137,9 @@ class SentinelSet:
         def synced() -> bool:
             info = self.redis(primary).info("replication")
             return int(info.get("connected_slaves", 0)) >= replicas and all(
-                info.get(f"slave{i}", {}).get("state") == "online" for i in range(replicas))
+                info.get(f"slave{i}", {}).get("state") == "online" for i in range(replicas)
+            )
+
         self.wait_until(synced, f"{replicas} replicas in sync with {primary}")
 
     def kill(self, port: int) -> None:

@@ -48,13 +48,21 @@ def test_true_is_refused_for_every_numeric_option(client: Client, option: str) -
     assert nothing_enqueued(client)
 
 
-@pytest.mark.parametrize("options, name", [
-    ({"weight": 1e308}, "weight"), ({"weight": float("nan")}, "weight"), ({"max_attempts": 10**6}, "max_attempts"),
-    ({"priority": 10**6}, "priority"), ({"timeout": 1e12}, "timeout"), ({"position": "z\udc80"}, "position"),
-    ({"retention": 1e308}, "retention"),
-])
-def test_options_outside_their_limits_are_refused_naming_the_option(client: Client, options: dict[str, Any],
-                                                                    name: str) -> None:
+@pytest.mark.parametrize(
+    "options, name",
+    [
+        ({"weight": 1e308}, "weight"),
+        ({"weight": float("nan")}, "weight"),
+        ({"max_attempts": 10**6}, "max_attempts"),
+        ({"priority": 10**6}, "priority"),
+        ({"timeout": 1e12}, "timeout"),
+        ({"position": "z\udc80"}, "position"),
+        ({"retention": 1e308}, "retention"),
+    ],
+)
+def test_options_outside_their_limits_are_refused_naming_the_option(
+    client: Client, options: dict[str, Any], name: str
+) -> None:
     with pytest.raises(TaskArgumentsError, match=f"^{name} must be"):
         client.submit("pids.tasks:noop", **options)
     with pytest.raises(TaskArgumentsError, match=f"^{name} must be"):
@@ -109,12 +117,25 @@ def test_private_and_dunder_functions_are_refused_at_submit(client: Client, fn: 
 def test_values_at_the_limits_go_through_a_worker_unchanged(client: Client, start_workers: WorkerFactory) -> None:
     start_workers(1)
     deepest = nested_list(limits.MAX_NESTING_DEPTH - 1)  # inside the args list: the limit exactly
-    handle = client.submit("pids.tasks:echo", deepest, task_id="t" * limits.MAX_ID_LENGTH, weight=limits.MAX_WEIGHT,
-                           priority=limits.MAX_PRIORITY, max_attempts=limits.MAX_ATTEMPTS,
-                           timeout=limits.MAX_TIMEOUT_SECONDS, position="z" * limits.MAX_POSITION_LENGTH)
+    handle = client.submit(
+        "pids.tasks:echo",
+        deepest,
+        task_id="t" * limits.MAX_ID_LENGTH,
+        weight=limits.MAX_WEIGHT,
+        priority=limits.MAX_PRIORITY,
+        max_attempts=limits.MAX_ATTEMPTS,
+        timeout=limits.MAX_TIMEOUT_SECONDS,
+        position="z" * limits.MAX_POSITION_LENGTH,
+    )
     assert handle.result(timeout=30) == deepest
-    small = client.map("pids.tasks:square", [3], batch_id="b" * limits.MAX_BATCH_ID_LENGTH, weight=limits.MIN_WEIGHT,
-                       priority=limits.MIN_PRIORITY, timeout=limits.MIN_TIMEOUT_SECONDS * 10_000)
+    small = client.map(
+        "pids.tasks:square",
+        [3],
+        batch_id="b" * limits.MAX_BATCH_ID_LENGTH,
+        weight=limits.MIN_WEIGHT,
+        priority=limits.MIN_PRIORITY,
+        timeout=limits.MIN_TIMEOUT_SECONDS * 10_000,
+    )
     assert small[0].result(timeout=30) == 9
 
 
@@ -134,8 +155,9 @@ def test_a_dunder_task_written_without_checks_is_dead_lettered_and_sleep_still_w
     assert client.map("pids.tasks:sleep", [0.0, 0.01])[1].result(timeout=30) == 0.01
 
 
-def test_names_a_task_module_imports_are_refused_by_the_worker_for_good(client: Client,
-                                                                        start_workers: WorkerFactory) -> None:
+def test_names_a_task_module_imports_are_refused_by_the_worker_for_good(
+    client: Client, start_workers: WorkerFactory
+) -> None:
     start_workers(1)
     imported = client.submit("pids.tasks:Any", 1, max_attempts=5)  # well-formed: only the worker can tell
     module = client.submit("pids.tasks:time", max_attempts=5)
@@ -146,8 +168,9 @@ def test_names_a_task_module_imports_are_refused_by_the_worker_for_good(client: 
     assert client.submit("pids.tasks:square", 7).result(timeout=30) == 49
 
 
-def test_a_list_nested_990_deep_written_without_checks_fails_only_its_task(client: Client,
-                                                                           start_workers: WorkerFactory) -> None:
+def test_a_list_nested_990_deep_written_without_checks_fails_only_its_task(
+    client: Client, start_workers: WorkerFactory
+) -> None:
     (worker,) = start_workers(1)
     enqueue_unchecked(client, "deep", "pids.tasks:echo", "[" * 990 + "]" * 990)
     assert client.wait(["deep"], timeout=15) == {"deep": TaskState.FAILED}
@@ -157,35 +180,45 @@ def test_a_list_nested_990_deep_written_without_checks_fails_only_its_task(clien
 
 
 def pids_submit(redis_server: EmbeddedRedis, cluster: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pids", "submit", "--redis-url", redis_server.url, "--cluster", cluster,
-                           *args], capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pids", "submit", "--redis-url", redis_server.url, "--cluster", cluster, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["pids.tasks:echo", "[" * 990 + "]" * 990], "argument 1 nests deeper than 100 levels"),
-    (["pids.tasks:echo", "1", "[1, 2"], "argument 2 is not valid JSON"),
-    (["pids.tasks:echo", "--kwargs", "[1]"], "kwargs must be a dict with string keys"),
-    (["pids.tasks:echo", "--kwargs", '{"v": ' + "[" * 990 + "]" * 990 + "}"], "--kwargs nests deeper than 100"),
-    (["pids.tasks:noop", "--max-attempts", "0"], "max_attempts must be an integer in [1, 100], got 0"),
-    (["pids.tasks:noop", "--max-attempts", "1000"], "max_attempts must be an integer in [1, 100]"),
-    (["pids.tasks:noop", "--weight", "1e308"], "weight must be a number in [1e-06, 1e+06], got 1e+308"),
-    (["pids.tasks:noop", "--priority", "1000"], "priority must be an integer in [-100, 100]"),
-    (["pids.tasks:noop", "--timeout", "nan"], "timeout must be a number in"),
-    (["pids.tasks:noop", "--task-id", ""], "task_id must be 1 to 128"),
-    (["pids.tasks:noop", "--task-id", "[/x]"], "got '[/x]'"),  # printed as text, not read as markup
-    (["pids.tasks:noop", "--position", "a\tb"], "position must be a 'zone/node' string"),
-    (["pids.tasks:__setattr__", "time", "0"], "'__setattr__' is private"),
-])
-def test_pids_submit_refuses_bad_input_with_exit_code_2(redis_server: EmbeddedRedis, cluster: str, client: Client,
-                                                        args: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["pids.tasks:echo", "[" * 990 + "]" * 990], "argument 1 nests deeper than 100 levels"),
+        (["pids.tasks:echo", "1", "[1, 2"], "argument 2 is not valid JSON"),
+        (["pids.tasks:echo", "--kwargs", "[1]"], "kwargs must be a dict with string keys"),
+        (["pids.tasks:echo", "--kwargs", '{"v": ' + "[" * 990 + "]" * 990 + "}"], "--kwargs nests deeper than 100"),
+        (["pids.tasks:noop", "--max-attempts", "0"], "max_attempts must be an integer in [1, 100], got 0"),
+        (["pids.tasks:noop", "--max-attempts", "1000"], "max_attempts must be an integer in [1, 100]"),
+        (["pids.tasks:noop", "--weight", "1e308"], "weight must be a number in [1e-06, 1e+06], got 1e+308"),
+        (["pids.tasks:noop", "--priority", "1000"], "priority must be an integer in [-100, 100]"),
+        (["pids.tasks:noop", "--timeout", "nan"], "timeout must be a number in"),
+        (["pids.tasks:noop", "--task-id", ""], "task_id must be 1 to 128"),
+        (["pids.tasks:noop", "--task-id", "[/x]"], "got '[/x]'"),  # printed as text, not read as markup
+        (["pids.tasks:noop", "--position", "a\tb"], "position must be a 'zone/node' string"),
+        (["pids.tasks:__setattr__", "time", "0"], "'__setattr__' is private"),
+    ],
+)
+def test_pids_submit_refuses_bad_input_with_exit_code_2(
+    redis_server: EmbeddedRedis, cluster: str, client: Client, args: list[str], message: str
+) -> None:
     out = pids_submit(redis_server, cluster, *args)
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
     assert nothing_enqueued(client)
 
 
-def test_pids_submit_keeps_plain_words_as_strings(redis_server: EmbeddedRedis, cluster: str, client: Client,
-                                                  start_workers: WorkerFactory) -> None:
+def test_pids_submit_keeps_plain_words_as_strings(
+    redis_server: EmbeddedRedis, cluster: str, client: Client, start_workers: WorkerFactory
+) -> None:
     start_workers(1)
     out = pids_submit(redis_server, cluster, "pids.tasks:echo", "hello", "--task-id", "word", "--wait", "30")
     assert out.returncode == 0 and out.stdout.split() == ["word", '"hello"'], out.stderr

@@ -30,9 +30,38 @@ if os.environ.get("PIDS_BENCH_PEER_VENVS") == "1":
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path]:
     out = tmp_path_factory.mktemp("peers")
-    cmd = [sys.executable, "-m", "pids", "bench", "peers", "--tasks", "200", "--peers", ",".join(ROWS),
-           "--processes", "2", "--alone-tasks", "100", "--latency-tasks", "40", "--rate", "100", "--recovery-tasks", "40",
-           "--recovery-sleep", "0.2", "--kill-after", "0.3", "--recovery-cap", "20", "--phase-timeout", "120", "--out", str(out), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pids",
+        "bench",
+        "peers",
+        "--tasks",
+        "200",
+        "--peers",
+        ",".join(ROWS),
+        "--processes",
+        "2",
+        "--alone-tasks",
+        "100",
+        "--latency-tasks",
+        "40",
+        "--rate",
+        "100",
+        "--recovery-tasks",
+        "40",
+        "--recovery-sleep",
+        "0.2",
+        "--kill-after",
+        "0.3",
+        "--recovery-cap",
+        "20",
+        "--phase-timeout",
+        "120",
+        "--out",
+        str(out),
+        "--json",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout), (out / "peers.md").read_text(), out
@@ -90,15 +119,37 @@ def test_writes_markdown_with_ratio_rows_json_and_chart(bench_run: tuple[dict, s
 
 
 def test_missing_peer_scripts_fail_with_a_clear_message(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pids_bench", "peers", "--peers", "luafloor", "--peers-dir",
-                           str(tmp_path)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pids_bench", "peers", "--peers", "luafloor", "--peers-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0
     assert "peer scripts not found" in proc.stderr
 
 
 def test_scale_sweep_reports_per_task_costs_for_each_worker_count(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "pids", "bench", "scale", "--workers", "2,6", "--tasks", "40", "--rate", "100",
-           "--idle", "0.5", "--timeout", "90", "--out", str(tmp_path), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pids",
+        "bench",
+        "scale",
+        "--workers",
+        "2,6",
+        "--tasks",
+        "40",
+        "--rate",
+        "100",
+        "--idle",
+        "0.5",
+        "--timeout",
+        "90",
+        "--out",
+        str(tmp_path),
+        "--json",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)

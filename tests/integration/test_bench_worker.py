@@ -53,8 +53,9 @@ def test_bench_worker_refuses_a_centralised_reference(redis_server: EmbeddedRedi
 
 
 def test_pids_worker_refuses_a_baseline_and_names_where_it_runs(redis_server: EmbeddedRedis, cluster: str) -> None:
-    code, error = run("-m", "pids", "worker", "--policy", "round_robin", "--redis-url", redis_server.url,
-                      "--cluster", cluster)
+    code, error = run(
+        "-m", "pids", "worker", "--policy", "round_robin", "--redis-url", redis_server.url, "--cluster", cluster
+    )
     assert code == 2
     assert "placement policy 'round_robin' is not one a worker runs; choose one of: gravity" in error
     assert "python -m pids_bench.worker --policy NAME" in error

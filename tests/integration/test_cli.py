@@ -20,7 +20,9 @@ def pids(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pids", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_submit_status_result_round_trip(redis_server: EmbeddedRedis, cluster: str, start_workers: WorkerFactory) -> None:
+def test_submit_status_result_round_trip(
+    redis_server: EmbeddedRedis, cluster: str, start_workers: WorkerFactory
+) -> None:
     start_workers(1)
     conn = ["--redis-url", redis_server.url, "--cluster", cluster]
     submitted = pids("submit", *conn, "pids.tasks:square", "7", "--task-id", "cli-1", "--weight", "2")
@@ -38,8 +40,9 @@ def test_submit_status_result_round_trip(redis_server: EmbeddedRedis, cluster: s
     assert "persistence none, eviction noeviction" in table and "do not survive a restart" in table
 
 
-def test_status_shows_each_workers_settings_in_effect(redis_server: EmbeddedRedis, cluster: str,
-                                                      start_workers: WorkerFactory) -> None:
+def test_status_shows_each_workers_settings_in_effect(
+    redis_server: EmbeddedRedis, cluster: str, start_workers: WorkerFactory
+) -> None:
     start_workers(1, G=0.5)
     conn = ["--redis-url", redis_server.url, "--cluster", cluster]
     (worker,) = json.loads(pids("status", *conn, "--json").stdout)["workers"]
@@ -113,7 +116,9 @@ def test_worker_serves_health_readiness_and_metrics(client: Client, start_worker
     code, metrics = get(base + "/metrics")
     assert code == 200 and "pids_tasks_completed_total 5.0" in metrics and "pids_claim_cycle_seconds_bucket" in metrics
     info = next(line for line in metrics.splitlines() if line.startswith("pids_worker_settings_info{"))
-    assert 'G="0.03"' in info and 'concurrency="1"' in info and f'view="{VIEW}"' in info and "redis_password" not in info
+    assert (
+        'G="0.03"' in info and 'concurrency="1"' in info and f'view="{VIEW}"' in info and "redis_password" not in info
+    )
     client.drain_worker("w0")
     deadline = time.monotonic() + 10
     while worker.poll() is None:  # drain requested through Redis: stops claiming and leaves

@@ -45,16 +45,18 @@ def test_url_password_is_used_when_none_is_given(protected_redis: EmbeddedRedis)
     assert connect(url_with_password(protected_redis, "the-secret")).ping()
 
 
-def test_client_takes_the_password_from_the_environment(protected_redis: EmbeddedRedis, cluster: str,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_client_takes_the_password_from_the_environment(
+    protected_redis: EmbeddedRedis, cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PIDS_REDIS_PASSWORD", "the-secret")
     client = Client(url_with_password(protected_redis, "stale"), cluster)
     handle = client.submit("pids.tasks:square", 3)
     assert client.task_info(handle.id).state is TaskState.PENDING
 
 
-def test_explicit_client_password_wins_over_the_environment(protected_redis: EmbeddedRedis, cluster: str,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_client_password_wins_over_the_environment(
+    protected_redis: EmbeddedRedis, cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PIDS_REDIS_PASSWORD", "wrong")
     Client(f"redis://127.0.0.1:{protected_redis.port}/0", cluster, password="the-secret").submit("pids.tasks:square", 1)
     with pytest.raises(redis.AuthenticationError):
@@ -90,7 +92,8 @@ def test_client_reaches_the_new_primary_after_the_old_one_is_killed(sentinel_set
 
 
 def test_worker_through_sentinel_finishes_every_task_across_a_failover(
-        sentinel_set: SentinelSet, cluster: str, start_workers: WorkerFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    sentinel_set: SentinelSet, cluster: str, start_workers: WorkerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PIDS_REDIS_PASSWORD", PASSWORD)  # the workers' environment
     client = Client(sentinel_set.url, cluster, password=PASSWORD)
     start_workers(2, redis_url=sentinel_set.url, wait=False, concurrency=2, heartbeat_seconds=1.0, lease_seconds=10.0)

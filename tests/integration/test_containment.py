@@ -12,7 +12,6 @@ import pytest
 from pids.client import Client
 from pids.embedded import EmbeddedRedis, free_port
 from pids.task import TaskState
-
 from tests.harness import TEST_TASKS, WorkerFactory
 
 
@@ -26,19 +25,23 @@ def get(port: int, path: str) -> tuple[int, str]:
         return 0, ""
 
 
-POOLS = [pytest.param({"pool": "process", "concurrency": 2}, id="process"),
-         pytest.param({"pool": "thread", "concurrency": 2}, id="threads"),
-         pytest.param({"pool": "thread", "concurrency": 1}, id="inline")]
+POOLS = [
+    pytest.param({"pool": "process", "concurrency": 2}, id="process"),
+    pytest.param({"pool": "thread", "concurrency": 2}, id="threads"),
+    pytest.param({"pool": "thread", "concurrency": 1}, id="inline"),
+]
 
 
 @pytest.mark.parametrize("pool", POOLS)
-def test_a_task_ending_its_process_or_thread_fails_only_itself(client: Client, start_workers: WorkerFactory,
-                                                               pool: dict[str, object]) -> None:
+def test_a_task_ending_its_process_or_thread_fails_only_itself(
+    client: Client, start_workers: WorkerFactory, pool: dict[str, object]
+) -> None:
     """SystemExit (even sys.exit(0)), KeyboardInterrupt and a bare BaseException raised by tasks:
     each fails its task; the worker lives on and runs what comes after."""
     (worker,) = start_workers(1, allowed_modules=TEST_TASKS, **pool)
-    bad = [client.submit(f"pids_test_tasks:{fn}", max_attempts=1)
-           for fn in ("exit_process", "interrupt", "base_exception")]
+    bad = [
+        client.submit(f"pids_test_tasks:{fn}", max_attempts=1) for fn in ("exit_process", "interrupt", "base_exception")
+    ]
     good = client.map("pids.tasks:square", range(10))
     states = client.wait(bad + good, timeout=60)
     assert [states[h.id] for h in bad] == [TaskState.FAILED] * 3
@@ -47,8 +50,9 @@ def test_a_task_ending_its_process_or_thread_fails_only_itself(client: Client, s
     assert worker.poll() is None
 
 
-def test_a_cpu_bound_task_holding_the_gil_keeps_its_worker_alive_and_healthy(client: Client,
-                                                                             start_workers: WorkerFactory) -> None:
+def test_a_cpu_bound_task_holding_the_gil_keeps_its_worker_alive_and_healthy(
+    client: Client, start_workers: WorkerFactory
+) -> None:
     """On process slots a task that holds the GIL for far longer than the heartbeat TTL (0.6 s
     here) neither stops the heartbeat (its task is not given to another worker) nor the health
     endpoint."""
@@ -65,8 +69,9 @@ def test_a_cpu_bound_task_holding_the_gil_keeps_its_worker_alive_and_healthy(cli
     assert int(client.redis.hget(client.keys.stats, "released") or 0) == 0
 
 
-def test_a_task_blocked_past_its_timeout_is_killed_and_the_next_tasks_run(client: Client,
-                                                                          start_workers: WorkerFactory) -> None:
+def test_a_task_blocked_past_its_timeout_is_killed_and_the_next_tasks_run(
+    client: Client, start_workers: WorkerFactory
+) -> None:
     start_workers(1, allowed_modules=TEST_TASKS, pool="process", concurrency=1)
     stuck = [client.submit("pids_test_tasks:block", 600.0, timeout=0.2, max_attempts=1) for _ in range(3)]
     after = client.map("pids.tasks:square", range(5))
@@ -76,8 +81,9 @@ def test_a_task_blocked_past_its_timeout_is_killed_and_the_next_tasks_run(client
     assert client.results([h.id for h in after]) == [0, 1, 4, 9, 16]
 
 
-def test_deeply_nested_arguments_written_past_the_client_fail_their_task(client: Client,
-                                                                         start_workers: WorkerFactory) -> None:
+def test_deeply_nested_arguments_written_past_the_client_fail_their_task(
+    client: Client, start_workers: WorkerFactory
+) -> None:
     """A task whose arguments were written straight into Redis, nested deeper than any decoder
     goes: the worker that claims it fails it (for good), and stays."""
     poison = client.submit("pids.tasks:echo", 1, task_id="poison", max_attempts=3)
@@ -97,25 +103,38 @@ def test_a_result_larger_than_the_limit_fails_its_task(client: Client, start_wor
     assert "more than the limit of 1000" in big.info().error and small.result() == "x" * 10
 
 
-def test_a_result_redis_refuses_fails_its_task_and_not_the_completions_sent_with_it(cluster: str,
-                                                                                   start_workers: WorkerFactory) -> None:
+def test_a_result_redis_refuses_fails_its_task_and_not_the_completions_sent_with_it(
+    cluster: str, start_workers: WorkerFactory
+) -> None:
     """Redis refuses a bulk string longer than proto-max-bulk-len: that completion becomes its
     task's failure; the others in the same call are recorded, and nothing is sent forever."""
     with EmbeddedRedis(options=("--proto-max-bulk-len", "1mb")) as server:
         client = Client(server.url, cluster)
         handles = client.map("pids_test_tasks:big_result", [10, 2 << 20, 20, 30], max_attempts=1)
-        (worker,) = start_workers(1, redis_url=server.url, wait=False, allowed_modules=TEST_TASKS,
-                                  max_result_bytes=8 << 20, pool="thread", concurrency=4)
+        (worker,) = start_workers(
+            1,
+            redis_url=server.url,
+            wait=False,
+            allowed_modules=TEST_TASKS,
+            max_result_bytes=8 << 20,
+            pool="thread",
+            concurrency=4,
+        )
         states = client.wait(handles, timeout=60)
-        assert [states[h.id] for h in handles] == [TaskState.SUCCEEDED, TaskState.FAILED, TaskState.SUCCEEDED,
-                                                   TaskState.SUCCEEDED]
+        assert [states[h.id] for h in handles] == [
+            TaskState.SUCCEEDED,
+            TaskState.FAILED,
+            TaskState.SUCCEEDED,
+            TaskState.SUCCEEDED,
+        ]
         assert "result could not be stored" in handles[1].info().error
         assert client.results([handles[0].id, handles[2].id]) == ["x" * 10, "x" * 20]
         assert worker.poll() is None
 
 
-def test_the_health_server_listens_on_loopback_unless_told_otherwise(client: Client,
-                                                                     start_workers: WorkerFactory) -> None:
+def test_the_health_server_listens_on_loopback_unless_told_otherwise(
+    client: Client, start_workers: WorkerFactory
+) -> None:
     port = free_port()
     start_workers(1, health_port=port)
     assert get(port, "/healthz")[0] == 200 and get(port, "/readyz") == (200, "ready\n")

@@ -14,10 +14,18 @@ from pids.task import TaskState
 from pids.worker import Worker
 
 
-def test_worker_drained_through_redis_stays_idle_until_stopped(redis_server: EmbeddedRedis, cluster: str,
-                                                              client: Client) -> None:
-    settings = WorkerSettings(redis_url=redis_server.url, cluster=cluster, worker_id="stayer", concurrency=2,
-                              heartbeat_seconds=0.2, lease_seconds=5.0, exit_when_drained=False)
+def test_worker_drained_through_redis_stays_idle_until_stopped(
+    redis_server: EmbeddedRedis, cluster: str, client: Client
+) -> None:
+    settings = WorkerSettings(
+        redis_url=redis_server.url,
+        cluster=cluster,
+        worker_id="stayer",
+        concurrency=2,
+        heartbeat_seconds=0.2,
+        lease_seconds=5.0,
+        exit_when_drained=False,
+    )
     worker = Worker(settings)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()

@@ -45,8 +45,9 @@ def test_the_producer_reports_a_wrong_result(app: None, start_workers, client: C
     assert line.startswith(f"{handle.id} ({doc.id}) returned")
 
 
-def test_the_producer_exits_one_when_tasks_fail(app: None, start_workers, redis_server, cluster: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_producer_exits_one_when_tasks_fail(
+    app: None, start_workers, redis_server, cluster: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from wordcount import produce
 
     start_workers(1, allowed_modules="pids.tasks")  # not allowed to run wordcount.tasks
@@ -54,8 +55,9 @@ def test_the_producer_exits_one_when_tasks_fail(app: None, start_workers, redis_
     assert "0/5 results correct" in capsys.readouterr().out
 
 
-def test_late_documents_fail_then_succeed_when_their_dead_letters_are_retried(app: None, start_workers,
-                                                                              client: Client) -> None:
+def test_late_documents_fail_then_succeed_when_their_dead_letters_are_retried(
+    app: None, start_workers, client: Client
+) -> None:
     from wordcount.corpus import Document, design, summary
 
     start_workers(2, allowed_modules="wordcount.tasks")
@@ -67,7 +69,10 @@ def test_late_documents_fail_then_succeed_when_their_dead_letters_are_retried(ap
     assert [i.state for i in infos if i] == [TaskState.SUCCEEDED, TaskState.FAILED, TaskState.FAILED]
     assert all("DocumentNotReady" in i.error for i in infos[1:] if i)
     time.sleep(max(0.0, ready_at - time.time()))
-    assert client.retry([i for i in infos if i and i.state is TaskState.FAILED]) == {"b-1": "requeued", "b-2": "requeued"}
+    assert client.retry([i for i in infos if i and i.state is TaskState.FAILED]) == {
+        "b-1": "requeued",
+        "b-2": "requeued",
+    }
     client.wait(handles, timeout=30)
     assert client.results([h.id for h in handles]) == [{"doc": d.id, **summary(design(d))} for d in docs]
     assert [i.attempt for i in client.task_infos([h.id for h in handles]) if i] == [1, 2, 2]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import kopf
 import pytest
@@ -55,16 +56,24 @@ def task_body(cluster: str, uid: str, **spec: Any) -> dict[str, Any]:
 
 def enqueue(memo: kopf.Memo, body: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str, Any]:
     patch = kopf.Patch()
-    handlers.enqueue_task(body=body, spec=body["spec"], uid=body["metadata"]["uid"], namespace="ns",
-                          status=status or {}, patch=patch, memo=memo)
+    handlers.enqueue_task(
+        body=body,
+        spec=body["spec"],
+        uid=body["metadata"]["uid"],
+        namespace="ns",
+        status=status or {},
+        patch=patch,
+        memo=memo,
+    )
     return dict(patch.get("status", {}))
 
 
 def follow(memo: kopf.Memo, body: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
     patch = kopf.Patch()
-    handlers.follow_task(body=body, spec=body["spec"], uid=body["metadata"]["uid"], namespace="ns",
-                         status=status, patch=patch, memo=memo)
-    return {**status, **{k: v for k, v in patch.get("status", {}).items()}}
+    handlers.follow_task(
+        body=body, spec=body["spec"], uid=body["metadata"]["uid"], namespace="ns", status=status, patch=patch, memo=memo
+    )
+    return {**status, **dict(patch.get("status", {}).items())}
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -96,7 +105,9 @@ def test_forbidden_function_fails_without_touching_redis(memo: kopf.Memo, client
     body = task_body(cluster, "uid-bad", function="os:system", args=["true"])
     patch = kopf.Patch()
     with pytest.raises(kopf.PermanentError):
-        handlers.enqueue_task(body=body, spec=body["spec"], uid="uid-bad", namespace="ns", status={}, patch=patch, memo=memo)
+        handlers.enqueue_task(
+            body=body, spec=body["spec"], uid="uid-bad", namespace="ns", status={}, patch=patch, memo=memo
+        )
     assert patch["status"]["phase"] == "Failed" and patch["status"]["reason"] == "FunctionNotAllowed"
     assert client.cluster_stats().backlog == 0
 
@@ -105,11 +116,15 @@ def test_task_for_a_missing_cluster_waits_with_a_reason(memo: kopf.Memo) -> None
     body = task_body("nowhere", "uid-orphan", args=[1])
     patch = kopf.Patch()
     with pytest.raises(kopf.TemporaryError):
-        handlers.enqueue_task(body=body, spec=body["spec"], uid="uid-orphan", namespace="ns", status={}, patch=patch, memo=memo)
+        handlers.enqueue_task(
+            body=body, spec=body["spec"], uid="uid-orphan", namespace="ns", status={}, patch=patch, memo=memo
+        )
     assert patch["status"]["phase"] == "Pending" and patch["status"]["reason"] == "ClusterNotFound"
 
 
-def test_progress_is_followed_to_success_with_results(memo: kopf.Memo, cluster: str, client: Client, start_workers: Any) -> None:
+def test_progress_is_followed_to_success_with_results(
+    memo: kopf.Memo, cluster: str, client: Client, start_workers: Any
+) -> None:
     batch = task_body(cluster, "uid-sq", items=[[i] for i in range(20)])
     single = task_body(cluster, "uid-echo", function="pids.tasks:echo", args=["hi"])
     batch_status, single_status = enqueue(memo, batch), enqueue(memo, single)
@@ -149,14 +164,18 @@ def test_unreachable_redis_is_a_degraded_condition(memo: kopf.Memo, cluster: str
     assert status["phase"] == "Degraded" and degraded["status"] == "True" and degraded["reason"] == "RedisUnreachable"
 
 
-def test_deleted_worker_pod_has_its_claims_released_at_once(memo: kopf.Memo, client: Client, cluster: str, start_workers: Any) -> None:
+def test_deleted_worker_pod_has_its_claims_released_at_once(
+    memo: kopf.Memo, client: Client, cluster: str, start_workers: Any
+) -> None:
     (proc,) = start_workers(1, prefix=f"{cluster}-workers-", lease_seconds=600, concurrency=2)
     worker_id = f"{cluster}-workers-0"
     client.submit_batch("long", "pids.tasks:sleep", [[60], [60]])
     wait_for(lambda: client.cluster_stats().running == 2)
     os.killpg(proc.pid, signal.SIGKILL)  # the pod dies without draining
     proc.wait()
-    pod = {"metadata": {"name": worker_id, "namespace": "ns", "uid": "pod-uid", "labels": {"pids.dev/cluster": cluster}}}
+    pod = {
+        "metadata": {"name": worker_id, "namespace": "ns", "uid": "pod-uid", "labels": {"pids.dev/cluster": cluster}}
+    }
     handlers.worker_pod_event(event={"type": "DELETED", "object": pod}, memo=memo)
     stats = client.cluster_stats()
     assert stats.running == 0 and stats.backlog == 2  # back to pending now, not after the 600 s lease

@@ -38,9 +38,12 @@ def warnings() -> list[tuple[str, str, str]]:
 
 @pytest.fixture
 def memo(volatile: EmbeddedRedis, cluster: str, warnings: list[tuple[str, str, str]]) -> kopf.Memo:
-    state = OperatorState(config=OperatorConfig(), kube=ClusterOnlyKube(cluster, volatile.url),  # type: ignore[arg-type]
-                          metrics=OperatorMetrics(),
-                          warn=lambda body, reason, message: warnings.append((body["metadata"]["name"], reason, message)))
+    state = OperatorState(
+        config=OperatorConfig(),
+        kube=ClusterOnlyKube(cluster, volatile.url),  # type: ignore[arg-type]
+        metrics=OperatorMetrics(),
+        warn=lambda body, reason, message: warnings.append((body["metadata"]["name"], reason, message)),
+    )
     return kopf.Memo(pids=state)
 
 
@@ -50,8 +53,12 @@ def restart_empty(server: EmbeddedRedis) -> None:
 
 
 def test_a_batch_redis_lost_is_requeued_from_the_pidstask_under_the_same_ids(
-        memo: kopf.Memo, volatile: EmbeddedRedis, cluster: str, start_workers: WorkerFactory,
-        warnings: list[tuple[str, str, str]]) -> None:
+    memo: kopf.Memo,
+    volatile: EmbeddedRedis,
+    cluster: str,
+    start_workers: WorkerFactory,
+    warnings: list[tuple[str, str, str]],
+) -> None:
     client = Client(volatile.url, cluster)
     body = task_body(cluster, "uid-lost", function="pids.tasks:sleep", items=[[0.05]] * 40)
     status = enqueue(memo, body)
@@ -89,8 +96,9 @@ def test_a_single_task_redis_lost_is_requeued(memo: kopf.Memo, volatile: Embedde
     assert client.task_info("uid-one").state.value == "pending"
 
 
-def test_a_task_is_not_requeued_while_redis_keeps_its_data(memo: kopf.Memo, volatile: EmbeddedRedis, cluster: str,
-                                                         warnings: list[tuple[str, str, str]]) -> None:
+def test_a_task_is_not_requeued_while_redis_keeps_its_data(
+    memo: kopf.Memo, volatile: EmbeddedRedis, cluster: str, warnings: list[tuple[str, str, str]]
+) -> None:
     body = task_body(cluster, "uid-kept", items=[[i] for i in range(5)])
     status = follow(memo, body, enqueue(memo, body))
     status = follow(memo, body, status)
@@ -98,8 +106,9 @@ def test_a_task_is_not_requeued_while_redis_keeps_its_data(memo: kopf.Memo, vola
     assert not any(c["type"] == "Requeued" for c in status["conditions"])
 
 
-def test_following_while_redis_is_away_says_so_and_keeps_the_progress(memo: kopf.Memo, volatile: EmbeddedRedis,
-                                                                     cluster: str) -> None:
+def test_following_while_redis_is_away_says_so_and_keeps_the_progress(
+    memo: kopf.Memo, volatile: EmbeddedRedis, cluster: str
+) -> None:
     body = task_body(cluster, "uid-away", items=[[1]])
     status = follow(memo, body, enqueue(memo, body))
     volatile.stop()
@@ -119,7 +128,8 @@ def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def test_the_cluster_is_degraded_while_redis_is_down_and_after_it_lost_data(
-        memo: kopf.Memo, volatile: EmbeddedRedis, cluster: str) -> None:
+    memo: kopf.Memo, volatile: EmbeddedRedis, cluster: str
+) -> None:
     client = Client(volatile.url, cluster)
     client.submit("pids.tasks:square", 2)  # makes the first epoch
     first = refresh(memo, {}, now=10.0)

@@ -4,7 +4,6 @@ data survived, and refuse work from a lost data set; clients ride out blips and 
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -20,7 +19,6 @@ from pids.client import Client
 from pids.embedded import EmbeddedRedis, free_port
 from pids.errors import RedisUnavailable, TaskLost
 from pids.task import TaskState
-
 from tests.harness import TEST_TASKS, WorkerFactory, worker_command, worker_env
 
 
@@ -51,8 +49,9 @@ def durable() -> Iterator[EmbeddedRedis]:
         yield server
 
 
-def test_an_outage_longer_than_the_heartbeat_ttl_runs_nothing_twice(cluster: str, durable: EmbeddedRedis,
-                                                                    start_workers: WorkerFactory) -> None:
+def test_an_outage_longer_than_the_heartbeat_ttl_runs_nothing_twice(
+    cluster: str, durable: EmbeddedRedis, start_workers: WorkerFactory
+) -> None:
     """Redis away for 2 s, three times the heartbeat TTL: when it is back, the first worker to
     reconnect must not declare its peers dead before they could heartbeat."""
     client = Client(durable.url, cluster)
@@ -69,7 +68,8 @@ def test_an_outage_longer_than_the_heartbeat_ttl_runs_nothing_twice(cluster: str
 
 
 def test_a_worker_survives_redis_restarting_empty_and_its_old_results_are_refused(
-        cluster: str, start_workers: WorkerFactory) -> None:
+    cluster: str, start_workers: WorkerFactory
+) -> None:
     """An empty restart is a new epoch: the tasks of the old data set are gone (TaskLost for a
     client waiting on them), the results still running come back refused, and new work runs."""
     with EmbeddedRedis() as server:
@@ -94,18 +94,28 @@ def test_a_worker_survives_redis_restarting_empty_and_its_old_results_are_refuse
 
 
 def test_workers_wait_out_a_full_redis_and_deliver_every_result_once_it_has_room(
-        cluster: str, start_workers: WorkerFactory) -> None:
+    cluster: str, start_workers: WorkerFactory
+) -> None:
     with EmbeddedRedis() as server:
         client = Client(server.url, cluster)
         health = free_port()
-        (worker,) = start_workers(1, redis_url=server.url, wait=False, allowed_modules=TEST_TASKS, concurrency=2,
-                                  pool="thread", health_port=health)
+        (worker,) = start_workers(
+            1,
+            redis_url=server.url,
+            wait=False,
+            allowed_modules=TEST_TASKS,
+            concurrency=2,
+            pool="thread",
+            health_port=health,
+        )
         registered(client, 1)
         used = int(client.redis.info("memory")["used_memory"])
         client.redis.config_set("maxmemory", str(used + 400_000))  # room for a result or so, not ten
         handles = client.map("pids_test_tasks:big_result", [200_000] * 10)
-        wait_until(lambda: 'pids_redis_faults_total{kind="oom"}' in get(health, "/metrics")[1],
-                   what="Redis refusing writes when full")
+        wait_until(
+            lambda: 'pids_redis_faults_total{kind="oom"}' in get(health, "/metrics")[1],
+            what="Redis refusing writes when full",
+        )
         assert client.cluster_stats().succeeded < 10 and worker.poll() is None
         assert "not connected to Redis (oom)" in get(health, "/readyz")[1]
         client.redis.config_set("maxmemory", "0")
@@ -113,8 +123,9 @@ def test_workers_wait_out_a_full_redis_and_deliver_every_result_once_it_has_room
         assert client.cluster_stats().succeeded == 10 and client.results([handles[0].id]) == ["x" * 200_000]
 
 
-def test_sigterm_during_an_outage_ends_the_worker_within_its_drain_time(cluster: str, durable: EmbeddedRedis,
-                                                                        start_workers: WorkerFactory) -> None:
+def test_sigterm_during_an_outage_ends_the_worker_within_its_drain_time(
+    cluster: str, durable: EmbeddedRedis, start_workers: WorkerFactory
+) -> None:
     client = Client(durable.url, cluster)
     (worker,) = start_workers(1, redis_url=durable.url, wait=False, drain_seconds=1, pool="thread")
     registered(client, 1)
@@ -132,10 +143,13 @@ def test_an_unreachable_redis_is_reported_in_logs_readiness_and_metrics(cluster:
     command[command.index("--log-level") + 1] = "INFO"
     worker = subprocess.Popen(command, env=worker_env(), stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        wait_until(lambda: get(health, "/readyz")[0] == 503 and "unreachable" in get(health, "/readyz")[1],
-                   what="not ready, naming the fault")
-        wait_until(lambda: 'pids_redis_faults_total{kind="unreachable"}' in get(health, "/metrics")[1],
-                   what="faults counted")
+        wait_until(
+            lambda: get(health, "/readyz")[0] == 503 and "unreachable" in get(health, "/readyz")[1],
+            what="not ready, naming the fault",
+        )
+        wait_until(
+            lambda: 'pids_redis_faults_total{kind="unreachable"}' in get(health, "/metrics")[1], what="faults counted"
+        )
         assert "pids_redis_connected 0.0" in get(health, "/metrics")[1] and worker.poll() is None
     finally:
         worker.terminate()
@@ -147,11 +161,17 @@ def test_a_refused_password_is_reported_as_such(cluster: str) -> None:
     with EmbeddedRedis(password="right") as server:
         health = free_port()
         url = f"redis://:wrong@127.0.0.1:{server.port}/0"
-        worker = subprocess.Popen(worker_command(url, cluster, "w", health_port=health), env=worker_env(),
-                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        worker = subprocess.Popen(
+            worker_command(url, cluster, "w", health_port=health),
+            env=worker_env(),
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
-            wait_until(lambda: 'pids_redis_faults_total{kind="auth"}' in get(health, "/metrics")[1],
-                       what="an auth fault")
+            wait_until(
+                lambda: 'pids_redis_faults_total{kind="auth"}' in get(health, "/metrics")[1], what="an auth fault"
+            )
             assert "auth" in get(health, "/readyz")[1] and worker.poll() is None
         finally:
             worker.terminate()
@@ -160,11 +180,15 @@ def test_a_refused_password_is_reported_as_such(cluster: str) -> None:
 
 def test_an_evicting_redis_is_refused_at_start_unless_allowed(cluster: str) -> None:
     with EmbeddedRedis(options=("--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lru")) as server:
-        refused = subprocess.run(worker_command(server.url, cluster, "w"), env=worker_env(), capture_output=True,
-                                 text=True, timeout=60)
+        refused = subprocess.run(
+            worker_command(server.url, cluster, "w"), env=worker_env(), capture_output=True, text=True, timeout=60
+        )
         assert refused.returncode == 2 and "maxmemory-policy is 'allkeys-lru'" in refused.stderr
-        allowed = subprocess.Popen(worker_command(server.url, cluster, "w", allow_evicting_redis="true"),
-                                   env=worker_env(), start_new_session=True)
+        allowed = subprocess.Popen(
+            worker_command(server.url, cluster, "w", allow_evicting_redis="true"),
+            env=worker_env(),
+            start_new_session=True,
+        )
         try:
             client = Client(server.url, cluster)
             assert client.submit("pids.tasks:square", 3).result(timeout=30) == 9
@@ -173,8 +197,9 @@ def test_an_evicting_redis_is_refused_at_start_unless_allowed(cluster: str) -> N
             allowed.wait(timeout=30)
 
 
-def test_a_client_wait_rides_out_a_short_redis_restart(cluster: str, durable: EmbeddedRedis,
-                                                       start_workers: WorkerFactory) -> None:
+def test_a_client_wait_rides_out_a_short_redis_restart(
+    cluster: str, durable: EmbeddedRedis, start_workers: WorkerFactory
+) -> None:
     client = Client(durable.url, cluster)
     handle = client.submit("pids.tasks:sleep", 1.5)
     results: list[object] = []
@@ -189,8 +214,9 @@ def test_a_client_wait_rides_out_a_short_redis_restart(cluster: str, durable: Em
     assert results == [1.5]
 
 
-def test_a_client_wait_gives_up_with_redis_unavailable_after_its_reconnect_time(cluster: str,
-                                                                              durable: EmbeddedRedis) -> None:
+def test_a_client_wait_gives_up_with_redis_unavailable_after_its_reconnect_time(
+    cluster: str, durable: EmbeddedRedis
+) -> None:
     client = Client(durable.url, cluster, reconnect_seconds=1.0)
     handle = client.submit("pids.tasks:sleep", 1.0)
     durable.stop()
@@ -251,8 +277,9 @@ class DropOneReply:
             pass
 
 
-def test_a_claim_whose_reply_was_lost_goes_back_to_the_queue_at_once(cluster: str, durable: EmbeddedRedis,
-                                                                     start_workers: WorkerFactory) -> None:
+def test_a_claim_whose_reply_was_lost_goes_back_to_the_queue_at_once(
+    cluster: str, durable: EmbeddedRedis, start_workers: WorkerFactory
+) -> None:
     proxy = DropOneReply(durable.port, b"lost-0")
     client = Client(durable.url, cluster)
     start_workers(1, redis_url=f"redis://127.0.0.1:{proxy.port}/0", wait=False, lease_seconds=60, pool="thread")

@@ -18,9 +18,32 @@ POLICIES = ["gravity", "round_robin"]
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("placement-real")
-    cmd = [sys.executable, "-m", "pids", "bench", "placement", "--real", "--workload", "a-origin",
-           "--workload", "c-lognormal", *[a for p in POLICIES for a in ("--policy", p)], "--policy", "lpt",
-           "--tasks", "30", "--workers", "3", "--unit", "0.005", "--batch-timeout", "120", "--out", str(out), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pids",
+        "bench",
+        "placement",
+        "--real",
+        "--workload",
+        "a-origin",
+        "--workload",
+        "c-lognormal",
+        *[a for p in POLICIES for a in ("--policy", p)],
+        "--policy",
+        "lpt",
+        "--tasks",
+        "30",
+        "--workers",
+        "3",
+        "--unit",
+        "0.005",
+        "--batch-timeout",
+        "120",
+        "--out",
+        str(out),
+        "--json",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout), out
@@ -30,7 +53,8 @@ def test_every_task_completes_under_every_policy(bench_run: tuple[dict, Path]) -
     document, _ = bench_run
     real_runs = [r for r in document["runs"] if r["real"]]
     assert sorted((r["workload"], r["policy"]) for r in real_runs) == sorted(
-        (w, p) for w in ("a-origin", "c-lognormal") for p in POLICIES)
+        (w, p) for w in ("a-origin", "c-lognormal") for p in POLICIES
+    )
     for r in real_runs:
         assert r["tasks"] == r["succeeded"] == 30
 

@@ -10,14 +10,14 @@ import time
 import pytest
 import redis
 
+from pids import reaper
 from pids.client import Client
 from pids.connection import connect
 from pids.embedded import EmbeddedRedis
 from pids.errors import EnqueueNotAcknowledged, TaskArgumentsError, TaskFunctionError
-from pids import reaper
 from pids.protocol import CycleReply, CycleRequest, Protocol
-from pids.wire import ClaimedTask, Completion, CompletionReply, WorkerTotals
 from pids.task import TaskState
+from pids.wire import ClaimedTask, Completion, CompletionReply, WorkerTotals
 
 
 def register(protocol: Protocol, worker_id: str, ttl_ms: int = 5000, lease_ms: int = 5000) -> None:
@@ -28,11 +28,31 @@ def done(task: ClaimedTask, result: str = "null", busy: float = 0.0) -> Completi
     return Completion(task.id, task.token, result, busy, task.weight, task.batch)
 
 
-def cycle(p: Protocol, worker: str, completions: list[Completion], claim_ids: list[str], lease_ms: int = 60_000,
-          window: int = 8, *, read_snapshot: bool = True, wanted: int | None = None,
-          totals: WorkerTotals = WorkerTotals(), maybe_idle: bool = True) -> CycleReply:
-    return p.cycle(CycleRequest(worker, completions, totals, claim_ids, len(claim_ids) if wanted is None else wanted,
-                                lease_ms, maybe_idle, window if read_snapshot else 0))
+def cycle(
+    p: Protocol,
+    worker: str,
+    completions: list[Completion],
+    claim_ids: list[str],
+    lease_ms: int = 60_000,
+    window: int = 8,
+    *,
+    read_snapshot: bool = True,
+    wanted: int | None = None,
+    totals: WorkerTotals | None = None,
+    maybe_idle: bool = True,
+) -> CycleReply:
+    return p.cycle(
+        CycleRequest(
+            worker,
+            completions,
+            totals or WorkerTotals(),
+            claim_ids,
+            len(claim_ids) if wanted is None else wanted,
+            lease_ms,
+            maybe_idle,
+            window if read_snapshot else 0,
+        )
+    )
 
 
 def accepted(*ids: str) -> CompletionReply:
@@ -150,9 +170,16 @@ def test_a_claim_is_one_field_and_fences_everything_but_its_exact_token(client: 
     assert (attempt, epoch, worker) == ("1", client.epoch(), "a|1")
     info = client.task_info("t1")
     assert (info.attempt, info.worker) == (1, "a|1") and info.claimed_at == int(ms) / 1000
-    for token in (f"1|{ms}|{epoch}|a", f"2|{ms}|{epoch}|a|1", f"1|{ms}|{int(epoch) - 1}|a|1", f"1|{int(ms) - 1}|{epoch}|a|1"):
+    for token in (
+        f"1|{ms}|{epoch}|a",
+        f"2|{ms}|{epoch}|a|1",
+        f"1|{ms}|{int(epoch) - 1}|a|1",
+        f"1|{int(ms) - 1}|{epoch}|a|1",
+    ):
         assert p.complete("a|1", [done(task._replace(token=token))]) == stale("t1")
-        assert p.fail("a|1", task._replace(token=token), "boom", retryable=True, backoff_ms=0, busy_seconds=0.0) == "stale"
+        assert (
+            p.fail("a|1", task._replace(token=token), "boom", retryable=True, backoff_ms=0, busy_seconds=0.0) == "stale"
+        )
     assert p.complete("a|1", [done(task)]) == accepted("t1")
 
 
@@ -164,8 +191,23 @@ def test_claim_and_complete_add_no_field_to_the_task_hash_and_find_theirs_first(
     key = client.keys.task("t1")
     fields = list(client.redis.hkeys(key))
     assert fields[:3] == ["state", "claim", "weight"]
-    hot = {"state", "claim", "weight", "cancel_requested", "retention", "error", "fn", "args", "kwargs", "timeout",
-           "batch", "epoch", "first_claimed_at", "finished_at", "result_size"}
+    hot = {
+        "state",
+        "claim",
+        "weight",
+        "cancel_requested",
+        "retention",
+        "error",
+        "fn",
+        "args",
+        "kwargs",
+        "timeout",
+        "batch",
+        "epoch",
+        "first_claimed_at",
+        "finished_at",
+        "result_size",
+    }
     assert set(fields[: len(hot)]) == hot
     register(p, "a")
     (task,) = p.claim("a", ["t1"], lease_ms=5000)
@@ -548,8 +590,9 @@ def test_a_final_task_its_result_and_its_batch_expire_after_its_retention(client
         assert 0 < client.redis.pttl(key) <= 300
     assert client.redis.pttl(client.keys.task(kept.id)) == -1 and client.redis.pttl(client.keys.result(kept.id)) == -1
     time.sleep(0.4)
-    assert not client.redis.exists(*(client.keys.task(h.id) for h in batch), client.keys.batch("r"),
-                                   client.keys.result("r-0"))
+    assert not client.redis.exists(
+        *(client.keys.task(h.id) for h in batch), client.keys.batch("r"), client.keys.result("r-0")
+    )
     assert kept.result(timeout=1) == 4
     assert reaper.trim_dead_letters(p, 1) == 1 and client.redis.zcard(client.keys.dead) == 0
     assert client.dead_letters() == []

@@ -25,7 +25,12 @@ import redis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
 )
 
 from pids import reaper
@@ -57,10 +62,12 @@ WAIT_SECONDS = 0.02  # a client wait's timeout for unfinished work
 HANG_SECONDS = 10.0  # a wait still running by then hangs
 BARRIER = "~barrier~"  # published on the done channel: every event before it has arrived
 
-settings.register_profile("pids-model", max_examples=80, stateful_step_count=50, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("pids-model-long", settings.get_profile("pids-model"), max_examples=2000,
-                          stateful_step_count=100)
+settings.register_profile(
+    "pids-model", max_examples=80, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "pids-model-long", settings.get_profile("pids-model"), max_examples=2000, stateful_step_count=100
+)
 PROFILE = os.environ.get("PIDS_MODEL_PROFILE", "pids-model")
 STEPS: Counter[str] = Counter()
 SEEN: Counter[str] = Counter()  # what the run tried, by kind
@@ -73,8 +80,9 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.client = Client.from_redis(connect(self.redis.server.url), f"m{uuid.uuid4().hex[:10]}",
-                                        retention=KEEP, reconnect_seconds=5.0)
+        self.client = Client.from_redis(
+            connect(self.redis.server.url), f"m{uuid.uuid4().hex[:10]}", retention=KEEP, reconnect_seconds=5.0
+        )
         self.protocol = self.client.protocol
         self.keys = self.client.keys
         self.model = Model()
@@ -97,23 +105,33 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.client.redis.close()
 
     # -- submitting ---------------------------------------------------------------------------------
-    @rule(task_id=st.sampled_from(SINGLE_IDS), weight=st.sampled_from(WEIGHTS), priority=st.sampled_from((0, 0, 1)),
-          max_attempts=st.sampled_from((3, 1, 2)))
+    @rule(
+        task_id=st.sampled_from(SINGLE_IDS),
+        weight=st.sampled_from(WEIGHTS),
+        priority=st.sampled_from((0, 0, 1)),
+        max_attempts=st.sampled_from((3, 1, 2)),
+    )
     def enqueue_one(self, task_id: str, weight: float, priority: int, max_attempts: int) -> None:
         """Also a batch's task id submitted on its own (then in no batch), as the operator does after a loss."""
-        handle = self.client.submit("pids.tasks:echo", task_id, task_id=task_id, weight=weight, priority=priority,
-                                    max_attempts=max_attempts)
+        handle = self.client.submit(
+            "pids.tasks:echo", task_id, task_id=task_id, weight=weight, priority=priority, max_attempts=max_attempts
+        )
         self.model.enqueue([(task_id, weight, priority, max_attempts)])
         self._submitted([handle])
 
-    @initialize(weights=st.lists(st.sampled_from(WEIGHTS), min_size=1, max_size=BATCH_SIZE),
-                max_attempts=st.sampled_from((3, 1, 2)))
+    @initialize(
+        weights=st.lists(st.sampled_from(WEIGHTS), min_size=1, max_size=BATCH_SIZE),
+        max_attempts=st.sampled_from((3, 1, 2)),
+    )
     def some_work_first(self, weights: list[float], max_attempts: int) -> None:
         """Every example starts with a batch (its rules may leave out enqueueing)."""
         self.enqueue_batch(BATCHES[0], weights, max_attempts)
 
-    @rule(batch=st.sampled_from(BATCHES), weights=st.lists(st.sampled_from(WEIGHTS), min_size=1, max_size=BATCH_SIZE),
-          max_attempts=st.sampled_from((3, 1, 2)))
+    @rule(
+        batch=st.sampled_from(BATCHES),
+        weights=st.lists(st.sampled_from(WEIGHTS), min_size=1, max_size=BATCH_SIZE),
+        max_attempts=st.sampled_from((3, 1, 2)),
+    )
     def enqueue_batch(self, batch: str, weights: list[float], max_attempts: int) -> None:
         items = [{"args": [i], "weight": w} for i, w in enumerate(weights)]
         handles = self.client.submit_batch(batch, "pids.tasks:echo", items, max_attempts=max_attempts)
@@ -154,8 +172,11 @@ class ProtocolMachine(RuleBasedStateMachine):
     def _current(self, worker: str) -> list[ClaimedTask]:
         """The claims the worker holds now (its tokens that still win)."""
         tasks = self.model.tasks
-        return [c for c in self.issued[worker]
-                if c.id in tasks and tasks[c.id].state == "running" and tasks[c.id].token == c.token]
+        return [
+            c
+            for c in self.issued[worker]
+            if c.id in tasks and tasks[c.id].state == "running" and tasks[c.id].token == c.token
+        ]
 
     def _holders(self) -> list[str]:
         return [w for w in WORKERS if self._current(w)]
@@ -163,24 +184,30 @@ class ProtocolMachine(RuleBasedStateMachine):
     def _overtaken(self) -> list[ClaimedTask]:
         """Claims of tasks that run again under a newer token (another attempt, or another epoch)."""
         tasks = self.model.tasks
-        return [c for w in WORKERS for c in self.issued[w]
-                if c.id in tasks and tasks[c.id].state == "running" and tasks[c.id].token != c.token]
+        return [
+            c
+            for w in WORKERS
+            for c in self.issued[w]
+            if c.id in tasks and tasks[c.id].state == "running" and tasks[c.id].token != c.token
+        ]
 
     @precondition(lambda self: self._holders())
     @rule(fail=st.booleans(), data=st.data())
     def finish_current(self, fail: bool, data: st.DataObject) -> None:
         """A holder completes some of its tasks, or fails one."""
         worker = data.draw(st.sampled_from(self._holders()), label="worker")
-        self._finish(worker, data.draw(st.lists(st.sampled_from(self._current(worker)), min_size=1, max_size=3)),
-                     fail, data)
+        self._finish(
+            worker, data.draw(st.lists(st.sampled_from(self._current(worker)), min_size=1, max_size=3)), fail, data
+        )
 
     @precondition(lambda self: any(self.issued.values()))
     @rule(fail=st.booleans(), data=st.data())
     def finish_with_any_token(self, fail: bool, data: st.DataObject) -> None:
         """Stale attempts, claims of an older epoch, resends of accepted completions, current ones."""
         worker = data.draw(st.sampled_from([w for w in WORKERS if self.issued[w]]), label="worker")
-        self._finish(worker, data.draw(st.lists(st.sampled_from(self.issued[worker]), min_size=1, max_size=3)),
-                     fail, data)
+        self._finish(
+            worker, data.draw(st.lists(st.sampled_from(self.issued[worker]), min_size=1, max_size=3)), fail, data
+        )
 
     @precondition(lambda self: self._overtaken())
     @rule(fail=st.booleans(), data=st.data())
@@ -209,8 +236,13 @@ class ProtocolMachine(RuleBasedStateMachine):
             assert self.protocol.release_worker(worker, reason) == expected
         else:  # a lease or a heartbeat TTL that runs out at once, then the reaper's turn
             ttl_short, lease_short = how == "death", how == "lease"
-            self.protocol.heartbeat(worker, {"slots": SLOTS}, SHORT_MS if ttl_short else LONG_MS,
-                                    SHORT_MS if lease_short else LONG_MS, [claimed.id])
+            self.protocol.heartbeat(
+                worker,
+                {"slots": SLOTS},
+                SHORT_MS if ttl_short else LONG_MS,
+                SHORT_MS if lease_short else LONG_MS,
+                [claimed.id],
+            )
             self.model.heartbeat(worker, ttl_short, lease_short, [claimed.id])
             self.workers_stop_heartbeating() if ttl_short else self.leases_run_out()
         taker = data.draw(st.sampled_from(WORKERS), label="taker")
@@ -229,8 +261,9 @@ class ProtocolMachine(RuleBasedStateMachine):
         retryable, due = data.draw(st.booleans(), label="retryable"), data.draw(st.booleans(), label="due")
         kind = self._kind(claimed.id, claimed.token)
         error = f"attempt {claimed.attempt} failed"
-        outcome = self.protocol.fail(worker, claimed, error, retryable=retryable, backoff_ms=0 if due else LONG_MS,
-                                     busy_seconds=0.0)  # due: the next snapshot queues the retry
+        outcome = self.protocol.fail(
+            worker, claimed, error, retryable=retryable, backoff_ms=0 if due else LONG_MS, busy_seconds=0.0
+        )  # due: the next snapshot queues the retry
         assert outcome == self.model.fail(claimed.id, claimed.token, error, retryable, due)
         SEEN[f"fail: {kind} -> {outcome}"] += 1
 
@@ -244,24 +277,39 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @staticmethod
     def _completions(chosen: list[ClaimedTask], data: st.DataObject) -> list[Completion]:
-        return [Completion(c.id, c.token, data.draw(st.sampled_from(RESULTS), label="result"), 0.0, c.weight, c.batch)
-                for c in chosen]
+        return [
+            Completion(c.id, c.token, data.draw(st.sampled_from(RESULTS), label="result"), 0.0, c.weight, c.batch)
+            for c in chosen
+        ]
 
     def _expected_completions(self, completions: list[Completion]) -> Any:
         return self.model.complete([(c.task_id, c.token, c.result_json) for c in completions])
 
     # -- the claim loop's cycle ---------------------------------------------------------------------
-    @rule(worker=st.sampled_from(WORKERS), window=st.integers(0, 4), heaviest=st.integers(0, 2),
-          lease_short=st.booleans(), data=st.data())
+    @rule(
+        worker=st.sampled_from(WORKERS),
+        window=st.integers(0, 4),
+        heaviest=st.integers(0, 2),
+        lease_short=st.booleans(),
+        data=st.data(),
+    )
     def cycle(self, worker: str, window: int, heaviest: int, lease_short: bool, data: st.DataObject) -> None:
         claim_ids = self._ids(data, "claim_ids", "pending")
         held = self._current(worker)
         chosen = data.draw(st.lists(st.sampled_from(held), max_size=2), label="completed") if held else []
         completions = self._completions(chosen, data)
         wanted = data.draw(st.integers(1, len(claim_ids)), label="wanted") if claim_ids else 0
-        reply = self._cycle(CycleRequest(worker, completions, claim_ids=claim_ids, wanted=wanted,
-                                         lease_ms=SHORT_MS if lease_short else LONG_MS, window=window,
-                                         heaviest=heaviest))
+        reply = self._cycle(
+            CycleRequest(
+                worker,
+                completions,
+                claim_ids=claim_ids,
+                wanted=wanted,
+                lease_ms=SHORT_MS if lease_short else LONG_MS,
+                window=window,
+                heaviest=heaviest,
+            )
+        )
         assert reply.completed == self._expected_completions(completions)
         if claim_ids:
             self._won(worker, reply.won, self.model.claim(worker, claim_ids, wanted), lease_short)
@@ -283,7 +331,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             self.held_connection_stale = False
             return self.protocol.cycle(request)
 
-    @rule(window=st.integers(0, 6), heaviest=st.integers(0, 2), me=st.sampled_from(("",) + WORKERS))
+    @rule(window=st.integers(0, 6), heaviest=st.integers(0, 2), me=st.sampled_from(("", *WORKERS)))
     def snapshot(self, window: int, heaviest: int, me: str) -> None:
         assert self.protocol.snapshot(window, heaviest, me=me).task_ids == self.model.snapshot(window, heaviest)
 
@@ -295,8 +343,9 @@ class ProtocolMachine(RuleBasedStateMachine):
         held = data.draw(st.lists(st.sampled_from(mine), unique=True), label="held") if mine else []
         held += extra  # ids it does not hold are not renewed
         renewed = sum(1 for i in held if i in self.model.tasks and self.model.tasks[i].holder == worker)
-        beat = self.protocol.heartbeat(worker, {"slots": SLOTS}, SHORT_MS if ttl_short else LONG_MS,
-                                       SHORT_MS if lease_short else LONG_MS, held)
+        beat = self.protocol.heartbeat(
+            worker, {"slots": SLOTS}, SHORT_MS if ttl_short else LONG_MS, SHORT_MS if lease_short else LONG_MS, held
+        )
         assert (beat.renewed, beat.drain_requested) == (renewed, False)
         self.model.heartbeat(worker, ttl_short, lease_short, held)
         self.model.learn_epoch(beat.epoch)
@@ -353,14 +402,17 @@ class ProtocolMachine(RuleBasedStateMachine):
     def client_waits(self, fetch_result: bool, data: st.DataObject) -> None:
         """Every wait ends: with the final state (or result), TaskTimeout for unfinished work,
         TaskLost for a task of a lost data set, TaskNotFound for one never submitted."""
-        some = st.sampled_from(ALL_IDS + ("never-submitted",))
+        some = st.sampled_from((*ALL_IDS, "never-submitted"))
         if self.submitted:
             some = st.one_of(st.sampled_from(sorted(self.submitted)), some)
         task_id = data.draw(some, label="task_id")
         epoch = self.submitted.get(task_id, "")
         target: TaskHandle | str = TaskHandle(self.client, task_id, epoch) if epoch else task_id
-        call: Callable[[], Any] = (lambda: self.client.result(target, timeout=WAIT_SECONDS)) if fetch_result \
+        call: Callable[[], Any] = (
+            (lambda: self.client.result(target, timeout=WAIT_SECONDS))
+            if fetch_result
             else (lambda: self.client.wait([target], timeout=WAIT_SECONDS))
+        )
         try:
             outcome = self.waits.submit(call).result(timeout=HANG_SECONDS)
         except concurrent.futures.TimeoutError:
@@ -468,10 +520,13 @@ def test_the_protocol_keeps_its_model_through_random_interleavings_and_restarts(
     STEPS.clear()
     SEEN.clear()
     started = time.monotonic()
+
     class OnTheModuleServer(ProtocolMachine):
         redis = durable_redis
 
     run_state_machine_as_test(OnTheModuleServer, settings=settings.get_profile(PROFILE))
-    print(f"\nprotocol model: {STEPS['examples']} examples, {STEPS['checks'] - STEPS['examples']} steps, "
-          f"{STEPS['restarts']} Redis restarts in {time.monotonic() - started:.1f} s")
+    print(
+        f"\nprotocol model: {STEPS['examples']} examples, {STEPS['checks'] - STEPS['examples']} steps, "
+        f"{STEPS['restarts']} Redis restarts in {time.monotonic() - started:.1f} s"
+    )
     print("\n".join(f"  {count:6d} {kind}" for kind, count in sorted(SEEN.items())))

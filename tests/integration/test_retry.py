@@ -40,7 +40,7 @@ def test_retry_sends_a_dead_letter_back_to_the_queue_with_more_attempts(client: 
     assert client.dead_letters() == []
     snapshot = client.protocol.snapshot(10, heaviest=5)
     assert snapshot.task_ids == ["t"]
-    order, weight, _, position = snapshot.task_meta[0].split("\t")[:4]
+    _order, weight, _, position = snapshot.task_meta[0].split("\t")[:4]
     assert (float(weight), position) == (3.0, "z1/n1")
     assert client.redis.zscore(client.keys.pending_by_weight, "t") == 3.0
     assert client.cluster_stats().backlog == 1
@@ -106,7 +106,7 @@ def test_retry_of_a_large_batch_requeues_every_dead_letter(client: Client) -> No
     register(p, "a")
     ids = client.batch_ids("big")
     for start in range(0, len(ids), 500):
-        for task in p.claim("a", ids[start:start + 500], lease_ms=60_000):
+        for task in p.claim("a", ids[start : start + 500], lease_ms=60_000):
             p.fail("a", task, "Boom", retryable=False, backoff_ms=0, busy_seconds=0.0)
     assert len(client.dead_letters()) == 1200
     outcomes = client.retry(ids)

@@ -34,9 +34,16 @@ class Twin:
         return self.now
 
     def enqueue(self, tasks: list[SimTask]) -> list[str]:
-        self.real.enqueue([TaskSpec("pids.tasks:noop", options=TaskOptions(weight=t.weight, priority=t.priority,
-                                                                           position=t.position), task_id=t.id)
-                           for t in tasks])
+        self.real.enqueue(
+            [
+                TaskSpec(
+                    "pids.tasks:noop",
+                    options=TaskOptions(weight=t.weight, priority=t.priority, position=t.position),
+                    task_id=t.id,
+                )
+                for t in tasks
+            ]
+        )
         return self.model.enqueue(tasks, self.tick())
 
     def heartbeat(self, worker_id: str, slots: int, prefetch: int = 0) -> None:
@@ -44,23 +51,26 @@ class Twin:
         self.real.heartbeat(worker_id, info, 60_000, 60_000)
         self.model.heartbeat(worker_id, info, self.tick(), 60_000)
 
-    def cycle(self, request: CycleRequest, completed: tuple[str, ...] = (),
-              stale: tuple[str, ...] = ()) -> tuple[CycleReply, CycleReply]:
+    def cycle(
+        self, request: CycleRequest, completed: tuple[str, ...] = (), stale: tuple[str, ...] = ()
+    ) -> tuple[CycleReply, CycleReply]:
         """`request` with completions of the tasks `completed` (each side's own claim token) and
         of the tasks `stale` (a token no claim holds)."""
         replies = []
         for side, call in enumerate((self.real.cycle, lambda r: self.model.cycle(r, self.tick()))):
             tokens = self.tokens[side]
-            completions = [Completion(t, tokens[t], "null", 0.0) for t in completed] + \
-                [Completion(t, "1|0|old|x", "null", 0.0) for t in stale]
+            completions = [Completion(t, tokens[t], "null", 0.0) for t in completed] + [
+                Completion(t, "1|0|old|x", "null", 0.0) for t in stale
+            ]
             reply = call(request._replace(completions=completions))
             tokens.update((task.id, task.token) for task in reply.won)
             replies.append(reply)
         return replies[0], replies[1]
 
     def snapshot(self, window: int, heaviest: int, view: int = 32, me: str = "") -> tuple[Snapshot, Snapshot]:
-        return self.real.snapshot(window, heaviest, view, me), self.model.snapshot(window, heaviest, view, me,
-                                                                                   self.tick())
+        return self.real.snapshot(window, heaviest, view, me), self.model.snapshot(
+            window, heaviest, view, me, self.tick()
+        )
 
     def idle(self) -> tuple[list[str], list[str]]:
         real = self.client.redis.zrange(self.client.keys.idle, 0, -1)
@@ -71,8 +81,9 @@ def same_snapshot(real: Snapshot, model: Snapshot) -> None:
     assert model.task_ids == real.task_ids
     assert [without_time(m) for m in model.task_meta] == [without_time(m) for m in real.task_meta]
     assert list(model.workers) == list(real.workers)
-    assert {w: without_deadline(i) for w, i in model.workers.items()} == \
-        {w: without_deadline(i) for w, i in real.workers.items()}
+    assert {w: without_deadline(i) for w, i in model.workers.items()} == {
+        w: without_deadline(i) for w, i in real.workers.items()
+    }
     assert model.loads == real.loads
 
 
@@ -85,10 +96,18 @@ def without_deadline(info: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in info.items() if k != "deadline"}
 
 
-def claim(worker: str, candidates: list[str], wanted: int, window: int = 0, heaviest: int = 0,
-          maybe_idle: bool = True) -> CycleRequest:
-    return CycleRequest(worker, claim_ids=candidates, wanted=wanted, lease_ms=60_000, maybe_idle=maybe_idle,
-                        window=window, heaviest=heaviest)
+def claim(
+    worker: str, candidates: list[str], wanted: int, window: int = 0, heaviest: int = 0, maybe_idle: bool = True
+) -> CycleRequest:
+    return CycleRequest(
+        worker,
+        claim_ids=candidates,
+        wanted=wanted,
+        lease_ms=60_000,
+        maybe_idle=maybe_idle,
+        window=window,
+        heaviest=heaviest,
+    )
 
 
 def test_the_model_reads_the_same_window_as_snapshot_lua(client: Client) -> None:

@@ -144,9 +144,11 @@ def test_sigterm_drains_held_tasks_before_exit(client: Client, start_workers: Wo
 
 
 def test_one_slot_worker_finishes_its_task_on_interrupt_and_a_second_one_releases_it(
-        client: Client, start_workers: WorkerFactory) -> None:
+    client: Client, start_workers: WorkerFactory
+) -> None:
     """At one slot a task without a timeout runs on the claim loop's own thread. Ctrl-C drains
     (the task finishes); a second Ctrl-C leaves at once and the task goes back to the queue."""
+
     def running(handle: TaskHandle) -> None:
         deadline = time.monotonic() + 30
         while handle.status() is not TaskState.RUNNING:

@@ -19,7 +19,7 @@ def interrupt() -> None:
 
 
 def base_exception() -> None:
-    raise BaseException("not an Exception")  # noqa: TRY002 -- on purpose
+    raise BaseException("not an Exception")
 
 
 def hard_exit(code: int = 3) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pids.errors import ConfigError
 from pids.placement import UNASSIGNED, TaskWindow, WorkerTable, binds_late
 from pids_bench.baselines import (
     DelayScheduling,
@@ -18,7 +19,6 @@ from pids_bench.baselines import (
     RoundRobin,
     task_hash,
 )
-from pids.errors import ConfigError
 from pids_bench.policies import POLICIES, make_policy, wants_whole_queue
 
 
@@ -133,10 +133,12 @@ def test_binding_and_whole_queue_flags() -> None:
 @pytest.mark.parametrize("name", list(POLICIES))
 def test_every_policy_returns_a_valid_plan_for_every_me(name: str) -> None:
     rng = np.random.default_rng(0)
-    table = workers(4, load=rng.uniform(0, 5, 4), free=[1, 0, 2, 1], held=[1, 2, 0, 1],
-                    position=["z0/a", "z0/b", "z1/c", "z1/d"])
-    window = tasks(9, weight=rng.uniform(1, 5, 9), seq=np.arange(9), position=["z0/a", "z1/c", ""] * 3,
-                   age=rng.uniform(0, 10, 9))
+    table = workers(
+        4, load=rng.uniform(0, 5, 4), free=[1, 0, 2, 1], held=[1, 2, 0, 1], position=["z0/a", "z0/b", "z1/c", "z1/d"]
+    )
+    window = tasks(
+        9, weight=rng.uniform(1, 5, 9), seq=np.arange(9), position=["z0/a", "z1/c", ""] * 3, age=rng.uniform(0, 10, 9)
+    )
     policy = make_policy(name)
     plans = [policy.assign(table, window, me) for me in range(4)]
     for plan in plans:

@@ -50,8 +50,13 @@ def test_no_rate_when_the_last_process_came_too_late() -> None:
 def test_benchrec_counters_read_back_with_their_checkpoints(tmp_path: Path) -> None:
     peers = find_peers_dir(None)
     code = "import benchrec\nfor _ in range(250): benchrec.noop()\n"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=peers,
-                   env=dict(os.environ, BENCH_OUT=str(tmp_path), PYTHONPATH=str(peers)), timeout=60)
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        cwd=peers,
+        env=dict(os.environ, BENCH_OUT=str(tmp_path), PYTHONPATH=str(peers)),
+        timeout=60,
+    )
     (found,) = read_progress(tmp_path)
     assert found.count == 250 and len(found.checkpoints) == 250 // CHECK_EVERY
     assert found.first <= found.checkpoints[0] <= found.checkpoints[1] <= found.last

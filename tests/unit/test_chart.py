@@ -33,7 +33,11 @@ def find_helm() -> str | None:
     if on_path:
         return on_path
     cache = os.environ.get("PIDS_E2E_CACHE", "/var/cache/pids-e2e")
-    found = sorted(glob.glob(f"{cache}/helm*/bin/helm")) + sorted(glob.glob(f"{cache}/helm*/helm")) + sorted(glob.glob(f"{cache}/*/bin/helm"))
+    found = (
+        sorted(glob.glob(f"{cache}/helm*/bin/helm"))
+        + sorted(glob.glob(f"{cache}/helm*/helm"))
+        + sorted(glob.glob(f"{cache}/*/bin/helm"))
+    )
     return next((f for f in found if os.path.isfile(f) and os.access(f, os.X_OK)), None)
 
 
@@ -157,7 +161,11 @@ def test_crd_chart_renders_every_crd_as_a_kept_template() -> None:
     docs = render(chart=CRD_CHART)
     assert {d["kind"] for d in docs} == {"CustomResourceDefinition"}
     assert {d["metadata"]["name"] for d in docs} == {
-        "pidsclusters.pids.dev", "pidstasks.pids.dev", "kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"}
+        "pidsclusters.pids.dev",
+        "pidstasks.pids.dev",
+        "kopfpeerings.kopf.dev",
+        "clusterkopfpeerings.kopf.dev",
+    }
     assert all(d["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for d in docs)
 
 

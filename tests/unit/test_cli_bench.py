@@ -10,8 +10,9 @@ from pids.cli import main
 from pids_bench.cli import BENCHMARKS
 
 
-def test_bench_without_the_research_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_without_the_research_package_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "pids_bench", None)  # as if pids-bench were not installed
     assert main(["bench", "placement"]) == 2
     assert "pip install -e ./bench" in capsys.readouterr().err

@@ -19,15 +19,18 @@ def test_sentinels_without_a_password_are_said_so_in_the_url() -> None:
     assert a.db == 0 and not a.authenticate and a.url == "redis+sentinel://s0:26379/m/0?sentinel_auth=no"
 
 
-@pytest.mark.parametrize(("url", "words"), [
-    ("redis+sentinel://:pw@s0/m", "no credentials"),
-    ("redis+sentinel://s0:26379", "<primary name>"),
-    ("redis+sentinel://s0/m/x", "<primary name>"),
-    ("redis+sentinel://s0:port/m", "not host:port"),
-    ("redis+sentinel://s0/m?sentinel_auth=maybe", "yes or no"),
-    ("redis+sentinel://s0/m?db=2", "unknown Sentinel URL option"),
-    ("redis://s0/0", r"not a redis\+sentinel"),
-])
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("redis+sentinel://:pw@s0/m", "no credentials"),
+        ("redis+sentinel://s0:26379", "<primary name>"),
+        ("redis+sentinel://s0/m/x", "<primary name>"),
+        ("redis+sentinel://s0:port/m", "not host:port"),
+        ("redis+sentinel://s0/m?sentinel_auth=maybe", "yes or no"),
+        ("redis+sentinel://s0/m?db=2", "unknown Sentinel URL option"),
+        ("redis://s0/0", r"not a redis\+sentinel"),
+    ],
+)
 def test_a_malformed_sentinel_url_is_refused_with_the_reason(url: str, words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         parse_sentinel_url(url)
@@ -37,11 +40,14 @@ def test_sentinel_urls_are_told_apart() -> None:
     assert is_sentinel_url("redis+sentinel://s/m") and not is_sentinel_url("redis://h:6379/0")
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("redis://:old@h:6379/0", "redis://h:6379/0"),
-    ("redis://user:old@h:6379/0", "redis://user@h:6379/0"),
-    ("rediss://h:6380/1", "rediss://h:6380/1"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://:old@h:6379/0", "redis://h:6379/0"),
+        ("redis://user:old@h:6379/0", "redis://user@h:6379/0"),
+        ("rediss://h:6380/1", "rediss://h:6380/1"),
+    ],
+)
 def test_a_password_in_the_url_is_dropped(url: str, expected: str) -> None:
     assert without_password(url) == expected
 

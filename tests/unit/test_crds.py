@@ -119,14 +119,19 @@ def test_crd_chart_ships_the_same_crds() -> None:
     names = sorted(p.name for p in CRD_DIR.glob("*.yaml"))
     assert names
     for name in names:
-        assert filecmp.cmp(CRD_DIR / name, CHART_CRD_DIR / name, shallow=False), f"charts/pids-crds/templates/{name} differs from crds/{name}"
+        assert filecmp.cmp(CRD_DIR / name, CHART_CRD_DIR / name, shallow=False), (
+            f"charts/pids-crds/templates/{name} differs from crds/{name}"
+        )
 
 
 def test_every_crd_is_kept_on_uninstall() -> None:
     """Deleting a CRD deletes every object of its kind: no `helm uninstall` may do it."""
     for path in sorted(CHART_CRD_DIR.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
-            assert doc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", (path.name, doc["metadata"]["name"])
+            assert doc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep", (
+                path.name,
+                doc["metadata"]["name"],
+            )
 
 
 def test_operator_chart_ships_no_crds_directory() -> None:
@@ -144,13 +149,19 @@ def test_crd_has_status_names_and_categories(plural: str) -> None:
 def test_cluster_scale_subresource_points_at_fields_the_status_fills() -> None:
     version = version_of(load_crd("pidsclusters"))
     scale = version["subresources"]["scale"]
-    assert scale == {"specReplicasPath": ".spec.workers", "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.selector"}
+    assert scale == {
+        "specReplicasPath": ".spec.workers",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    }
     status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
     assert status["replicas"]["type"] == "integer" and status["selector"]["type"] == "string"
 
 
 def test_printer_columns() -> None:
-    cols = [c["name"] for c in version_of(load_crd("pidsclusters"))["additionalPrinterColumns"] if not c.get("priority")]
+    cols = [
+        c["name"] for c in version_of(load_crd("pidsclusters"))["additionalPrinterColumns"] if not c.get("priority")
+    ]
     assert cols == ["Desired", "Ready", "Backlog", "Running", "Done", "Balance", "Redis", "Age"]
     cols = [c["name"] for c in version_of(load_crd("pidstasks"))["additionalPrinterColumns"] if not c.get("priority")]
     assert cols == ["Cluster", "Phase", "Done", "Attempts", "Age"]
@@ -172,7 +183,10 @@ def test_printer_columns() -> None:
         (cluster(physics={"G": 0}), "less than or equal to the minimum of 0"),
         (cluster(redis={"external": {"url": "redis://:secret@host:6379/0"}}), "does not match"),
         (cluster(redis={"external": {"url": "http://host"}}), "does not match"),
-        (cluster(redis={"managed": {"persistence": {"appendfsync": "no"}}}), "'no' is not one of ['everysec', 'always']"),
+        (
+            cluster(redis={"managed": {"persistence": {"appendfsync": "no"}}}),
+            "'no' is not one of ['everysec', 'always']",
+        ),
         (cluster(redis={"managed": {"replicas": 0}}), "0 is less than the minimum of 1"),
         (cluster(redis={"external": {"sentinel": {"hosts": ["s1:26379"]}}}), "'masterName' is a required property"),
         (cluster(redis={"external": {"sentinel": {"hosts": ["s1:x"], "masterName": "m"}}}), "does not match"),
@@ -186,12 +200,20 @@ def test_invalid_cluster_is_rejected(obj: dict[str, Any], expected: str) -> None
 @pytest.mark.parametrize(
     "obj, expected",
     [
-        (cluster(autoscaling={"enabled": True, "minWorkers": 5, "maxWorkers": 2}), "minWorkers must be <= autoscaling.maxWorkers"),
-        (cluster(redis={"managed": {}, "external": {"url": "redis://r:6379/0"}}), "exactly one of redis.managed and redis.external"),
+        (
+            cluster(autoscaling={"enabled": True, "minWorkers": 5, "maxWorkers": 2}),
+            "minWorkers must be <= autoscaling.maxWorkers",
+        ),
+        (
+            cluster(redis={"managed": {}, "external": {"url": "redis://r:6379/0"}}),
+            "exactly one of redis.managed and redis.external",
+        ),
         (cluster(redis={}), "exactly one of redis.managed and redis.external"),
         (cluster(redis={"external": {}}), "exactly one of redis.external.url and redis.external.sentinel"),
-        (cluster(redis={"external": {"url": "redis://r:6379/0", "sentinel": {"hosts": ["s"], "masterName": "m"}}}),
-         "exactly one of redis.external.url and redis.external.sentinel"),
+        (
+            cluster(redis={"external": {"url": "redis://r:6379/0", "sentinel": {"hosts": ["s"], "masterName": "m"}}}),
+            "exactly one of redis.external.url and redis.external.sentinel",
+        ),
         (cluster(redis={"managed": {"replicas": 2}}), "must be 1 (no failover) or at least 3"),
         (cluster(redis={"managed": {"replicas": 3, "ha": {"ackReplicas": 3}}}), "must be smaller than replicas"),
         (cluster(redis={"managed": {"replicas": 3, "ha": {"minReplicasToWrite": 5}}}), "must be smaller than replicas"),
@@ -217,15 +239,30 @@ def test_managed_redis_is_durable_unless_asked_not_to_be() -> None:
     spec = apply_defaults(schema, cluster(workers=1))["spec"]
     managed = spec["redis"]["managed"]
     assert managed["persistence"] == {"enabled": True, "size": "1Gi", "appendfsync": "everysec"}
-    assert managed["replicas"] == 1 and managed["ha"] == {"ackReplicas": 1, "minReplicasToWrite": 1, "downAfterMilliseconds": 3000}
+    assert managed["replicas"] == 1 and managed["ha"] == {
+        "ackReplicas": 1,
+        "minReplicasToWrite": 1,
+        "downAfterMilliseconds": 3000,
+    }
 
 
-@pytest.mark.parametrize("redis", [
-    {"managed": {"replicas": 3}},
-    {"managed": {"replicas": 5, "ha": {"ackReplicas": 2, "minReplicasToWrite": 2, "downAfterMilliseconds": 1000}}},
-    {"managed": {"persistence": {"enabled": False}}},
-    {"external": {"sentinel": {"hosts": ["s0.example", "s1.example:26380"], "masterName": "mymaster", "authenticate": False}}},
-])
+@pytest.mark.parametrize(
+    "redis",
+    [
+        {"managed": {"replicas": 3}},
+        {"managed": {"replicas": 5, "ha": {"ackReplicas": 2, "minReplicasToWrite": 2, "downAfterMilliseconds": 1000}}},
+        {"managed": {"persistence": {"enabled": False}}},
+        {
+            "external": {
+                "sentinel": {
+                    "hosts": ["s0.example", "s1.example:26380"],
+                    "masterName": "mymaster",
+                    "authenticate": False,
+                }
+            }
+        },
+    ],
+)
 def test_redis_shapes_are_accepted(redis: dict[str, Any]) -> None:
     assert validate("pidsclusters", cluster(redis=redis)) == []
 
@@ -275,7 +312,9 @@ def test_cluster_names_longer_than_the_child_names_allow_are_rejected() -> None:
     assert any(f"at most {MAX_CLUSTER_NAME} characters" in e for e in errors), errors
 
 
-@pytest.mark.parametrize("modules", [["os"], ["pids.tasks", "subprocess"], ["builtins"], ["os.path"], ["importlib.util"]])
+@pytest.mark.parametrize(
+    "modules", [["os"], ["pids.tasks", "subprocess"], ["builtins"], ["os.path"], ["importlib.util"]]
+)
 def test_modules_that_give_a_shell_need_the_explicit_opt_in(modules: list[str]) -> None:
     errors = validate("pidsclusters", cluster(allowedModules=modules))
     assert any("set allowUnsafeModules true" in e for e in errors), errors

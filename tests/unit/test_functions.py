@@ -28,7 +28,8 @@ def package(tmp_path: Path) -> Iterator[str]:
     name = f"userjobs{uuid.uuid4().hex[:8]}"
     root = tmp_path / name
     root.mkdir()
-    (root / "__init__.py").write_text(textwrap.dedent("""
+    (root / "__init__.py").write_text(
+        textwrap.dedent("""
         import json
         from os.path import join
         from .jobs import double, triple
@@ -51,7 +52,8 @@ def package(tmp_path: Path) -> Iterator[str]:
             if name == "lazy":
                 return visible
             raise AttributeError(name)
-    """))
+    """)
+    )
     (root / "jobs.py").write_text("def double(x):\n    return 2 * x\n\n\ndef triple(x):\n    return 3 * x\n")
     (root / "broken.py").write_text("raise RuntimeError('boom at import')\n")
     (root / "_internal.py").write_text("def run():\n    return 'internal'\n")
@@ -67,8 +69,18 @@ def test_the_builtin_tasks_resolve() -> None:
     assert resolve("pids.tasks:square", BUILTIN)(3) == 9
 
 
-@pytest.mark.parametrize("fn", ["pids.tasks:__setattr__", "pids.tasks:__delattr__", "pids.tasks:__dict__",
-                                "pids.tasks:__loader__", "pids.tasks:_private", "pids._x:f", "pids.tasks.__main__:f"])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        "pids.tasks:__setattr__",
+        "pids.tasks:__delattr__",
+        "pids.tasks:__dict__",
+        "pids.tasks:__loader__",
+        "pids.tasks:_private",
+        "pids._x:f",
+        "pids.tasks.__main__:f",
+    ],
+)
 def test_dunder_and_private_names_are_refused(fn: str) -> None:
     with pytest.raises(TaskFunctionError, match="is private"):
         resolve(fn, BUILTIN)
@@ -76,20 +88,25 @@ def test_dunder_and_private_names_are_refused(fn: str) -> None:
         check_function(fn)
 
 
-@pytest.mark.parametrize("fn, reason", [
-    ("pids.tasks:time", "is a module"),
-    ("pids.tasks:Any", "is not defined in 'pids.tasks' \\(it comes from 'typing'\\)"),
-    ("pids.tasks:annotations", "is not callable"),
-    ("pids.tasks:print", "has no callable 'print'"),
-    ("pids.tasks:missing", "has no callable 'missing'"),
-])
+@pytest.mark.parametrize(
+    "fn, reason",
+    [
+        ("pids.tasks:time", "is a module"),
+        ("pids.tasks:Any", "is not defined in 'pids.tasks' \\(it comes from 'typing'\\)"),
+        ("pids.tasks:annotations", "is not callable"),
+        ("pids.tasks:print", "has no callable 'print'"),
+        ("pids.tasks:missing", "has no callable 'missing'"),
+    ],
+)
 def test_what_a_task_module_imports_or_lacks_is_refused_with_the_reason(fn: str, reason: str) -> None:
     with pytest.raises(TaskFunctionError, match=reason):
         resolve(fn, BUILTIN)
 
 
 def test_running_a_dunder_task_fails_for_good_and_leaves_the_module_intact() -> None:
-    outcome = run_task(ClaimedTask("t", "1|0|0|w", "pids.tasks:__setattr__", '["time",0]', "{}", None, 1.0, ""), BUILTIN)
+    outcome = run_task(
+        ClaimedTask("t", "1|0|0|w", "pids.tasks:__setattr__", '["time",0]', "{}", None, 1.0, ""), BUILTIN
+    )
     assert not outcome.ok and not outcome.retryable
     assert outcome.error.startswith("TaskFunctionError:") and "'__setattr__' is private" in outcome.error
     assert vars(pids.tasks)["time"] is time and pids.tasks.sleep(0.0) == 0.0
@@ -116,8 +133,14 @@ def test_a_name_imported_but_not_exported_is_refused_naming_its_origin(package: 
 
 
 def test_a_users_module_globals_cannot_be_reached(package: str) -> None:
-    for name, reason in [("json", "is a module"), ("LIMIT", "is not callable"), ("SETTINGS", "is not callable"),
-                         ("__setattr__", "is private"), ("__getattr__", "is private"), ("_hidden", "is private")]:
+    for name, reason in [
+        ("json", "is a module"),
+        ("LIMIT", "is not callable"),
+        ("SETTINGS", "is not callable"),
+        ("__setattr__", "is private"),
+        ("__getattr__", "is private"),
+        ("_hidden", "is private"),
+    ]:
         with pytest.raises(TaskFunctionError, match=reason):
             resolve(f"{package}:{name}", (package,))
     assert sys.modules[package].LIMIT == 3
@@ -142,8 +165,18 @@ def test_a_module_outside_the_allow_list_is_never_imported(package: str) -> None
     assert package not in sys.modules
 
 
-@pytest.mark.parametrize("fn", ["m\u00f3dulo:f", "pids.tasks:sq\u00fcare", "pids.tasks:sleep\udc80", "a:" + "b" * 300,
-                                "pids.tasks:sleep ", None, 3])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        "m\u00f3dulo:f",
+        "pids.tasks:sq\u00fcare",
+        "pids.tasks:sleep\udc80",
+        "a:" + "b" * 300,
+        "pids.tasks:sleep ",
+        None,
+        3,
+    ],
+)
 def test_names_that_are_not_ascii_identifiers_or_too_long_are_malformed(fn: object) -> None:
     with pytest.raises(TaskFunctionError, match="must look like 'package.module:callable'"):
         check_function(fn)

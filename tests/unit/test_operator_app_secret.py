@@ -39,8 +39,13 @@ class SecretsOnly:
 
 def test_managed_redis_details_name_the_service_and_carry_the_password() -> None:
     details = connection_details(OWNER, ClusterSpec.parse({}), "s3cret")
-    assert details == {"url": "redis://:s3cret@demo-redis.ns1.svc:6379/0", "host": "demo-redis.ns1.svc",
-                       "port": "6379", "password": "s3cret", "cluster": "demo"}
+    assert details == {
+        "url": "redis://:s3cret@demo-redis.ns1.svc:6379/0",
+        "host": "demo-redis.ns1.svc",
+        "port": "6379",
+        "password": "s3cret",
+        "cluster": "demo",
+    }
 
 
 def test_secret_is_a_child_of_the_cluster_with_base64_data() -> None:
@@ -52,19 +57,30 @@ def test_secret_is_a_child_of_the_cluster_with_base64_data() -> None:
 
 
 def test_a_password_with_url_characters_survives_the_url() -> None:
-    details = connection_details(OWNER, external("rediss://app@redis.example.com:6380/2?ssl_cert_reqs=none", "ext"),
-                                 "p@ss:w/rd %")
+    details = connection_details(
+        OWNER, external("rediss://app@redis.example.com:6380/2?ssl_cert_reqs=none", "ext"), "p@ss:w/rd %"
+    )
     assert details["url"] == "rediss://app:p%40ss%3Aw%2Frd%20%25@redis.example.com:6380/2?ssl_cert_reqs=none"
     kwargs = redis.Redis.from_url(details["url"]).connection_pool.connection_kwargs
-    assert (kwargs["username"], kwargs["password"], kwargs["host"], kwargs["port"], kwargs["db"]) == \
-        ("app", "p@ss:w/rd %", "redis.example.com", 6380, 2)
+    assert (kwargs["username"], kwargs["password"], kwargs["host"], kwargs["port"], kwargs["db"]) == (
+        "app",
+        "p@ss:w/rd %",
+        "redis.example.com",
+        6380,
+        2,
+    )
 
 
 def test_external_redis_without_a_password_secret_keeps_the_url_as_given() -> None:
     details = connection_details(OWNER, external("redis://:inline@10.0.0.5/0"), None)
     assert details["url"] == "redis://:inline@10.0.0.5:6379/0" and details["password"] == "inline"
     bare = connection_details(OWNER, external("redis://[fd00::5]:7000/1"), None)
-    assert (bare["url"], bare["host"], bare["port"], bare["password"]) == ("redis://[fd00::5]:7000/1", "fd00::5", "7000", "")
+    assert (bare["url"], bare["host"], bare["port"], bare["password"]) == (
+        "redis://[fd00::5]:7000/1",
+        "fd00::5",
+        "7000",
+        "",
+    )
 
 
 def test_publish_reads_the_password_from_the_clusters_secret() -> None:

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from pids import __version__
+
 from pids_operator import meta
 from pids_operator.redis_manifests import (
     build_redis_pods_service,
@@ -67,16 +67,25 @@ def test_every_child_is_owned_by_the_cluster_and_labelled(manifest: dict[str, An
     assert m["namespace"] == "ns1"
     assert m["name"].startswith("demo-")
     assert m["ownerReferences"] == [
-        {"apiVersion": "pids.dev/v1alpha1", "kind": "PidsCluster", "name": "demo", "uid": "1234-uid",
-         "controller": True, "blockOwnerDeletion": True}
+        {
+            "apiVersion": "pids.dev/v1alpha1",
+            "kind": "PidsCluster",
+            "name": "demo",
+            "uid": "1234-uid",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
     ]
     assert m["labels"]["pids.dev/cluster"] == "demo"
     assert m["labels"]["app.kubernetes.io/part-of"] == "pids"
     assert m["labels"]["app.kubernetes.io/managed-by"] == "pids-operator"
 
 
-@pytest.mark.parametrize("workload", [d for d in all_manifests() if d["kind"] in ("Deployment", "StatefulSet")],
-                         ids=lambda d: d["metadata"]["name"])
+@pytest.mark.parametrize(
+    "workload",
+    [d for d in all_manifests() if d["kind"] in ("Deployment", "StatefulSet")],
+    ids=lambda d: d["metadata"]["name"],
+)
 def test_workloads_are_hardened_and_select_their_own_pods(workload: dict[str, Any]) -> None:
     pod = workload["spec"]["template"]
     selector = workload["spec"]["selector"]["matchLabels"]
@@ -133,7 +142,9 @@ def test_worker_zone_comes_from_the_node_label_copied_onto_the_pod() -> None:
 
 
 def test_external_redis_uses_its_url_and_secret() -> None:
-    s = spec(redis={"external": {"url": "redis://r.example:6380/2", "passwordSecretRef": {"name": "mine", "key": "pw"}}})
+    s = spec(
+        redis={"external": {"url": "redis://r.example:6380/2", "passwordSecretRef": {"name": "mine", "key": "pw"}}}
+    )
     assert build_configmap(OWNER, s)["data"]["PIDS_REDIS_URL"] == "redis://r.example:6380/2"
     env = env_of(container(build_worker_deployment(OWNER, s, 1)))
     assert env["PIDS_REDIS_PASSWORD"] == {"secretKeyRef": {"name": "mine", "key": "pw"}}
@@ -145,8 +156,13 @@ def test_external_redis_without_secret_sets_no_password() -> None:
 
 
 def test_configmap_carries_every_worker_setting_the_spec_sets() -> None:
-    s = spec(workers=2, allowedModules=["pids.tasks", "mylib.jobs"], physics={"G": 2.5, "window": 32, "policy": "gravity"},
-             timing={"leaseSeconds": 30, "heartbeatSeconds": 2}, worker={"concurrency": 8, "speed": 2, "drainSeconds": 45})
+    s = spec(
+        workers=2,
+        allowedModules=["pids.tasks", "mylib.jobs"],
+        physics={"G": 2.5, "window": 32, "policy": "gravity"},
+        timing={"leaseSeconds": 30, "heartbeatSeconds": 2},
+        worker={"concurrency": 8, "speed": 2, "drainSeconds": 45},
+    )
     data = build_configmap(OWNER, s)["data"]
     assert data == {
         "PIDS_CLUSTER": "demo",
@@ -171,13 +187,24 @@ def test_configmap_carries_every_worker_setting_the_spec_sets() -> None:
 def test_configmap_leaves_unset_settings_to_the_worker() -> None:
     settings = pytest.importorskip("pids.settings")
     data = build_configmap(OWNER, spec())["data"]
-    assert set(data) == {"PIDS_CLUSTER", "PIDS_REDIS_URL", "PIDS_HEALTH_PORT", "PIDS_HEALTH_HOST", "PIDS_EXIT_WHEN_DRAINED",
-                         "HOME"}
+    assert set(data) == {
+        "PIDS_CLUSTER",
+        "PIDS_REDIS_URL",
+        "PIDS_HEALTH_PORT",
+        "PIDS_HEALTH_HOST",
+        "PIDS_EXIT_WHEN_DRAINED",
+        "HOME",
+    }
     ws = settings.WorkerSettings.from_env(data, worker_id="w")
     defaults = settings.WorkerSettings(worker_id="w")
     assert (ws.G, ws.lease_seconds, ws.heartbeat_seconds, ws.drain_seconds, ws.window, ws.concurrency) == (
-        defaults.G, defaults.lease_seconds, defaults.heartbeat_seconds, defaults.drain_seconds, defaults.window,
-        defaults.concurrency)
+        defaults.G,
+        defaults.lease_seconds,
+        defaults.heartbeat_seconds,
+        defaults.drain_seconds,
+        defaults.window,
+        defaults.concurrency,
+    )
 
 
 def test_every_kubernetes_specific_setting_is_a_worker_setting() -> None:
@@ -213,7 +240,9 @@ def test_config_change_rolls_the_workers() -> None:
     a = build_worker_deployment(OWNER, spec(physics={"G": 1.0}), 1)
     b = build_worker_deployment(OWNER, spec(physics={"G": 3.0}), 1)
     key = "pids.dev/config-hash"
-    assert a["spec"]["template"]["metadata"]["annotations"][key] != b["spec"]["template"]["metadata"]["annotations"][key]
+    assert (
+        a["spec"]["template"]["metadata"]["annotations"][key] != b["spec"]["template"]["metadata"]["annotations"][key]
+    )
     assert config_hash(build_configmap(OWNER, spec())) == config_hash(build_configmap(OWNER, spec()))
 
 
@@ -228,7 +257,13 @@ def test_default_resources_and_user_resources() -> None:
 
 
 def test_scheduling_knobs_pass_through() -> None:
-    s = spec(worker={"nodeSelector": {"pool": "cpu"}, "tolerations": [{"key": "k", "operator": "Exists"}], "podAnnotations": {"a": "b"}})
+    s = spec(
+        worker={
+            "nodeSelector": {"pool": "cpu"},
+            "tolerations": [{"key": "k", "operator": "Exists"}],
+            "podAnnotations": {"a": "b"},
+        }
+    )
     pod = build_worker_deployment(OWNER, s, 1)["spec"]["template"]
     assert pod["spec"]["nodeSelector"] == {"pool": "cpu"}
     assert pod["spec"]["tolerations"] == [{"key": "k", "operator": "Exists"}]
@@ -256,6 +291,14 @@ def all_manifests_for(owner: dict[str, Any]) -> list[dict[str, Any]]:
     assert s.managed_redis is not None
     ha = spec(redis={"managed": {"replicas": 3}}).managed_redis
     assert ha is not None
-    return [build_redis_secret(owner, "p"), build_redis_statefulset(owner, ha), build_redis_service(owner, ha),
-            build_redis_pods_service(owner), build_redis_scripts(owner), build_configmap(owner, s),
-            build_service_account(owner), build_worker_deployment(owner, s, 1), build_worker_service(owner, s)]
+    return [
+        build_redis_secret(owner, "p"),
+        build_redis_statefulset(owner, ha),
+        build_redis_service(owner, ha),
+        build_redis_pods_service(owner),
+        build_redis_scripts(owner),
+        build_configmap(owner, s),
+        build_service_account(owner),
+        build_worker_deployment(owner, s, 1),
+        build_worker_service(owner, s),
+    ]

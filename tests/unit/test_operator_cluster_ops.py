@@ -13,9 +13,9 @@ from pids_operator import cluster_ops
 from pids_operator.connections import Connections
 from pids_operator.redis_ops import RedisChanging
 from pids_operator.redis_status import RedisObservation
-from tests.unit.test_redis_status import report
 from pids_operator.scaling import REMOVE_COST
 from pids_operator.spec import ClusterSpec
+from tests.unit.test_redis_status import report
 
 BODY = {
     "apiVersion": "pids.dev/v1alpha1",
@@ -74,8 +74,10 @@ class MemoryKube:
         self.objects[("Deployment", name)]["spec"]["replicas"] = replicas
 
     def worker_pods(self, namespace: str, cluster: str) -> list[dict[str, Any]]:
-        return [{"metadata": {"name": p, "annotations": self.annotations.get(p, {})}, "status": self.pod_status.get(p, {})}
-                for p in self.pods]
+        return [
+            {"metadata": {"name": p, "annotations": self.annotations.get(p, {})}, "status": self.pod_status.get(p, {})}
+            for p in self.pods
+        ]
 
     def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
         self.annotations.setdefault(name, {}).update(annotations)
@@ -131,8 +133,17 @@ def test_reconcile_creates_every_child_and_one_password() -> None:
     spec = ClusterSpec.parse(BODY["spec"])
     assert cluster_ops.reconcile(kube, BODY, spec) == 2  # type: ignore[arg-type]
     kinds = sorted(kind for kind, _ in kube.objects)
-    assert kinds == ["ConfigMap", "Deployment", "Secret", "Secret", "Service", "Service", "Service", "ServiceAccount",
-                     "StatefulSet"]
+    assert kinds == [
+        "ConfigMap",
+        "Deployment",
+        "Secret",
+        "Secret",
+        "Service",
+        "Service",
+        "Service",
+        "ServiceAccount",
+        "StatefulSet",
+    ]
     password = kube.secrets["demo-redis-auth"]
     cluster_ops.reconcile(kube, BODY, spec)  # type: ignore[arg-type]
     assert kube.secrets["demo-redis-auth"] == password
@@ -143,8 +154,13 @@ def test_reconcile_publishes_the_connection_secret_with_the_generated_password()
     cluster_ops.reconcile(kube, BODY, ClusterSpec.parse(BODY["spec"]))  # type: ignore[arg-type]
     data = {k: base64.b64decode(v).decode() for k, v in kube.objects[("Secret", "demo-app")]["data"].items()}
     password = kube.secrets["demo-redis-auth"]
-    assert data == {"url": f"redis://:{password}@demo-redis.ns.svc:6379/0", "host": "demo-redis.ns.svc", "port": "6379",
-                    "password": password, "cluster": "demo"}
+    assert data == {
+        "url": f"redis://:{password}@demo-redis.ns.svc:6379/0",
+        "host": "demo-redis.ns.svc",
+        "port": "6379",
+        "password": password,
+        "cluster": "demo",
+    }
 
 
 def test_reconcile_keeps_the_replicas_the_scaler_set() -> None:
@@ -163,8 +179,18 @@ def test_external_redis_makes_no_redis_children() -> None:
 
 
 def test_autoscaling_starts_within_bounds() -> None:
-    assert cluster_ops.initial_replicas(ClusterSpec.parse({"workers": 50, "autoscaling": {"enabled": True, "maxWorkers": 4}})) == 4
-    assert cluster_ops.initial_replicas(ClusterSpec.parse({"workers": 0, "autoscaling": {"enabled": True, "minWorkers": 2}})) == 2
+    assert (
+        cluster_ops.initial_replicas(
+            ClusterSpec.parse({"workers": 50, "autoscaling": {"enabled": True, "maxWorkers": 4}})
+        )
+        == 4
+    )
+    assert (
+        cluster_ops.initial_replicas(
+            ClusterSpec.parse({"workers": 0, "autoscaling": {"enabled": True, "minWorkers": 2}})
+        )
+        == 2
+    )
 
 
 def test_refresh_scales_down_by_draining_and_marks_the_idle_pod() -> None:
@@ -216,8 +242,10 @@ def test_the_deployment_based_redis_of_an_older_operator_is_replaced_by_a_statef
     kube = MemoryKube()
     spec = ClusterSpec.parse(BODY["spec"])
     owner = [{"kind": "PidsCluster", "uid": "u"}]
-    kube.objects[("Deployment", "demo-redis")] = {"metadata": {"name": "demo-redis", "ownerReferences": owner},
-                                                  "spec": {"replicas": 1}}
+    kube.objects[("Deployment", "demo-redis")] = {
+        "metadata": {"name": "demo-redis", "ownerReferences": owner},
+        "spec": {"replicas": 1},
+    }
     with pytest.raises(RedisChanging, match="Deployment-based"):
         cluster_ops.reconcile(kube, BODY, spec)  # type: ignore[arg-type]
     assert kube.deleted == [("Deployment", "demo-redis", False)]
@@ -232,8 +260,10 @@ def test_the_deployment_based_redis_of_an_older_operator_is_replaced_by_a_statef
 
 def test_a_deployment_of_the_same_name_that_is_not_ours_is_left_alone() -> None:
     kube = MemoryKube()
-    kube.objects[("Deployment", "demo-redis")] = {"metadata": {"name": "demo-redis", "ownerReferences": []},
-                                                  "spec": {"replicas": 1}}
+    kube.objects[("Deployment", "demo-redis")] = {
+        "metadata": {"name": "demo-redis", "ownerReferences": []},
+        "spec": {"replicas": 1},
+    }
     cluster_ops.reconcile(kube, BODY, ClusterSpec.parse(BODY["spec"]))  # type: ignore[arg-type]
     assert kube.deleted == [] and ("StatefulSet", "demo-redis") in kube.objects
 
@@ -244,7 +274,9 @@ def test_the_persistent_volume_of_an_older_operator_keeps_serving_a_single_redis
     cluster_ops.reconcile(kube, BODY, ClusterSpec.parse(BODY["spec"]))  # type: ignore[arg-type]
     sts = kube.objects[("StatefulSet", "demo-redis")]
     assert sts["spec"]["volumeClaimTemplates"] == []
-    assert {"name": "data", "persistentVolumeClaim": {"claimName": "demo-redis-data"}} in sts["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "demo-redis-data"}} in sts["spec"]["template"][
+        "spec"
+    ]["volumes"]
 
 
 def test_turning_persistence_off_replaces_the_statefulset_keeping_its_pods() -> None:

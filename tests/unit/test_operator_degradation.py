@@ -7,15 +7,20 @@ from typing import Any
 from pids_operator.degradation import MAX_MESSAGE, newly_degraded, pod_problem, workers_problem
 
 
-def pod(name: str, waiting: dict[str, Any] | None = None, last: dict[str, Any] | None = None,
-        running: bool = False) -> dict[str, Any]:
-    state: dict[str, Any] = {"running": {"startedAt": "2026-12-05T18:00:00Z"}} if running else {"waiting": waiting or {}}
+def pod(
+    name: str, waiting: dict[str, Any] | None = None, last: dict[str, Any] | None = None, running: bool = False
+) -> dict[str, Any]:
+    state: dict[str, Any] = (
+        {"running": {"startedAt": "2026-12-05T18:00:00Z"}} if running else {"waiting": waiting or {}}
+    )
     status: dict[str, Any] = {"name": "worker", "state": state, "lastState": {"terminated": last} if last else {}}
     return {"metadata": {"name": name}, "status": {"containerStatuses": [status]}}
 
 
-NEVER_PULL = {"reason": "ErrImageNeverPull",
-              "message": 'Container image "pids-worker:nope" is not present with pull policy of Never'}
+NEVER_PULL = {
+    "reason": "ErrImageNeverPull",
+    "message": 'Container image "pids-worker:nope" is not present with pull policy of Never',
+}
 CRASHING = {"reason": "CrashLoopBackOff", "message": "back-off 20s restarting failed container=worker"}
 CONFIG_ERROR = {"exitCode": 2, "reason": "Error", "message": "error: PIDS_WINDOW must be a number, got 'many'\n"}
 
@@ -45,12 +50,20 @@ def test_pods_starting_or_running_are_no_problem() -> None:
 
 
 def test_the_cluster_problem_is_the_most_common_one_and_counts_its_pods() -> None:
-    pods = [pod("w-1", CRASHING, last=CONFIG_ERROR), pod("w-2", NEVER_PULL), pod("w-3", NEVER_PULL), pod("w-4", running=True)]
+    pods = [
+        pod("w-1", CRASHING, last=CONFIG_ERROR),
+        pod("w-2", NEVER_PULL),
+        pod("w-3", NEVER_PULL),
+        pod("w-4", running=True),
+    ]
     p = workers_problem(pods)
     assert p is not None and p.reason == "ErrImageNeverPull" and p.pod == "w-2"
     assert p.message.startswith("ErrImageNeverPull (2 of 4 worker pods, e.g. w-2): Container image")
     one = workers_problem([pod("w-1", CRASHING, last=CONFIG_ERROR)])
-    assert one is not None and one.message == "CrashLoopBackOff (pod w-1): error: PIDS_WINDOW must be a number, got 'many' (exit code 2)"
+    assert (
+        one is not None
+        and one.message == "CrashLoopBackOff (pod w-1): error: PIDS_WINDOW must be a number, got 'many' (exit code 2)"
+    )
 
 
 def test_long_last_words_keep_their_end() -> None:
@@ -61,8 +74,12 @@ def test_long_last_words_keep_their_end() -> None:
 
 def degraded(reason: str | None) -> dict[str, Any]:
     status = "True" if reason else "False"
-    return {"conditions": [{"type": "Ready", "status": "False"},
-                           {"type": "Degraded", "status": status, "reason": reason or "AsExpected", "message": "why"}]}
+    return {
+        "conditions": [
+            {"type": "Ready", "status": "False"},
+            {"type": "Degraded", "status": status, "reason": reason or "AsExpected", "message": "why"},
+        ]
+    }
 
 
 def test_an_event_is_due_when_a_cluster_turns_degraded_or_changes_reason() -> None:

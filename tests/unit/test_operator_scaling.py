@@ -7,7 +7,9 @@ import pytest
 from pids_operator.scaling import DELETION_COST, REMOVE_COST, WorkerLoad, desired_workers, plan_scaling, staying_pods
 from pids_operator.spec import ClusterSpec
 
-AUTO = ClusterSpec.parse({"autoscaling": {"enabled": True, "minWorkers": 1, "maxWorkers": 8, "targetBacklogPerWorker": 10}})
+AUTO = ClusterSpec.parse(
+    {"autoscaling": {"enabled": True, "minWorkers": 1, "maxWorkers": 8, "targetBacklogPerWorker": 10}}
+)
 
 
 @pytest.mark.parametrize(
@@ -39,7 +41,12 @@ def test_steady_state_changes_nothing() -> None:
 
 
 def test_scale_down_drains_the_least_loaded_and_removes_idle_ones_at_once() -> None:
-    loads = {"a": WorkerLoad(held=3, load=3.0), "b": WorkerLoad(held=0), "c": WorkerLoad(held=1, load=5.0), "d": WorkerLoad(held=1, load=1.0)}
+    loads = {
+        "a": WorkerLoad(held=3, load=3.0),
+        "b": WorkerLoad(held=0),
+        "c": WorkerLoad(held=1, load=5.0),
+        "d": WorkerLoad(held=1, load=1.0),
+    }
     plan = plan_scaling(2, ["a", "b", "c", "d"], loads, {}, now=10, grace_seconds=60)
     assert plan.drain == ["b", "d"]
     assert plan.remove == ["b"]  # idle: goes now

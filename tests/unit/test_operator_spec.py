@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from pids import __version__
 from pids.settings import WorkerSettings
 from pids_operator.config import OperatorConfig
@@ -60,7 +61,10 @@ def test_cluster_defaults_match_the_crd() -> None:
 def test_images_default_to_this_release() -> None:
     s = spec_schema("pidsclusters")
     c = ClusterSpec.parse({})
-    assert c.worker.image == f"pids-worker:{__version__}" and "default" not in s["properties"]["worker"]["properties"]["image"]
+    assert (
+        c.worker.image == f"pids-worker:{__version__}"
+        and "default" not in s["properties"]["worker"]["properties"]["image"]
+    )
     assert c.managed_redis is not None and c.managed_redis.image == f"pids-redis:{__version__}"
 
 
@@ -69,17 +73,24 @@ def test_worker_settings_have_no_crd_default_so_the_worker_decides(name: str) ->
     node = spec_schema("pidsclusters")
     for key in WORKER_SETTING_PATHS[name]:
         node = node["properties"][key]
-    assert "default" not in node, f"spec.{'.'.join(WORKER_SETTING_PATHS[name])} has a CRD default; the worker's is {getattr(WorkerSettings, name)!r}"
+    assert "default" not in node, (
+        f"spec.{'.'.join(WORKER_SETTING_PATHS[name])} has a CRD default; the worker's is {getattr(WorkerSettings, name)!r}"
+    )
     assert name in {f.name for f in dataclasses.fields(WorkerSettings)}
 
 
 def test_a_spec_keeps_only_the_worker_settings_it_sets() -> None:
     assert ClusterSpec.parse({}).worker_settings == {}
     assert worker_settings({"physics": {"G": 0.5}, "allowedModules": ["a", "b"], "worker": {"image": "x"}}) == {
-        "G": 0.5, "allowed_modules": ("a", "b")}
+        "G": 0.5,
+        "allowed_modules": ("a", "b"),
+    }
     c = ClusterSpec.parse({})
     assert (c.allowed_modules, c.policy, c.drain_seconds) == (
-        WorkerSettings.allowed_modules, WorkerSettings.policy, WorkerSettings.drain_seconds)
+        WorkerSettings.allowed_modules,
+        WorkerSettings.policy,
+        WorkerSettings.drain_seconds,
+    )
 
 
 def test_task_defaults_match_the_crd() -> None:
@@ -95,11 +106,16 @@ def test_task_defaults_match_the_crd() -> None:
 def test_external_redis_parses_secret_ref() -> None:
     c = ClusterSpec.parse({"redis": {"external": {"url": "redis://h:1/0", "passwordSecretRef": {"name": "s"}}}})
     assert c.managed_redis is None and not c.managed
-    assert c.external_redis is not None and (c.external_redis.secret_name, c.external_redis.secret_key) == ("s", "password")
+    assert c.external_redis is not None and (c.external_redis.secret_name, c.external_redis.secret_key) == (
+        "s",
+        "password",
+    )
 
 
 def test_operator_config_from_env() -> None:
-    c = OperatorConfig.from_env({"POD_NAMESPACE": "pids-system", "PIDS_OPERATOR_PEERING": "pids", "PIDS_OPERATOR_METRICS_PORT": "9100"})
+    c = OperatorConfig.from_env(
+        {"POD_NAMESPACE": "pids-system", "PIDS_OPERATOR_PEERING": "pids", "PIDS_OPERATOR_METRICS_PORT": "9100"}
+    )
     assert c.namespaces == ("pids-system",) and c.peering == "pids" and c.metrics_port == 9100 and not c.clusterwide
     c = OperatorConfig.from_env({"PIDS_OPERATOR_NAMESPACES": "a, b", "PIDS_OPERATOR_CLUSTERWIDE": "true"})
     assert c.namespaces == ("a", "b") and c.clusterwide

@@ -6,16 +6,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pids_operator.cluster_status import QueueCounts, build_cluster_status, throughput
-from pids_operator.conditions import merge_conditions, condition
-from pids_operator.task_status import batch_phase, build_batch_status, build_single_status, problem_status, with_conditions
+from pids_operator.conditions import condition, merge_conditions
+from pids_operator.task_status import (
+    batch_phase,
+    build_batch_status,
+    build_single_status,
+    problem_status,
+    with_conditions,
+)
 
 
 def cluster_status(**kw: Any) -> dict[str, Any]:
-    args: dict[str, Any] = dict(
-        name="demo", generation=3, previous={}, deployment_status={"replicas": 3, "readyReplicas": 3},
-        replicas=3, desired=3, counts=QueueCounts(backlog=5, running=2, succeeded=10, failed=1, live_workers=3, balance=0.91234),
-        draining={}, redis_url="redis://demo-redis.ns.svc:6379/0", degraded=None, now=1000.0,
-    )
+    args: dict[str, Any] = {
+        "name": "demo",
+        "generation": 3,
+        "previous": {},
+        "deployment_status": {"replicas": 3, "readyReplicas": 3},
+        "replicas": 3,
+        "desired": 3,
+        "counts": QueueCounts(backlog=5, running=2, succeeded=10, failed=1, live_workers=3, balance=0.91234),
+        "draining": {},
+        "redis_url": "redis://demo-redis.ns.svc:6379/0",
+        "degraded": None,
+        "now": 1000.0,
+    }
     args.update(kw)
     return build_cluster_status(**args)
 
@@ -27,7 +41,11 @@ def conds(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
 def test_healthy_cluster_is_ready_and_fills_the_scale_subresource_fields() -> None:
     s = cluster_status()
     assert s["phase"] == "Ready"
-    assert conds(s) == {"Ready": ("True", "WorkersReady"), "Scaling": ("False", "Stable"), "Degraded": ("False", "AsExpected")}
+    assert conds(s) == {
+        "Ready": ("True", "WorkersReady"),
+        "Scaling": ("False", "Stable"),
+        "Degraded": ("False", "AsExpected"),
+    }
     assert s["replicas"] == 3 and s["readyReplicas"] == 3 and s["desiredReplicas"] == 3
     assert s["selector"] == "app.kubernetes.io/instance=demo,app.kubernetes.io/name=pids-worker,pids.dev/cluster=demo"
     assert (s["backlog"], s["running"], s["succeeded"], s["failed"], s["liveWorkers"]) == (5, 2, 10, 1, 3)
@@ -142,7 +160,9 @@ def test_single_task_failed_carries_its_error() -> None:
 
 
 def test_pending_task_has_no_times_yet() -> None:
-    s = build_single_status("u", Info("pending", worker="", first_claimed_at=None, claimed_at=None, finished_at=None), "k")
+    s = build_single_status(
+        "u", Info("pending", worker="", first_claimed_at=None, claimed_at=None, finished_at=None), "k"
+    )
     assert s["phase"] == "Pending" and "waitSecondsP50" not in s and s["claimedBy"] == {}
 
 
@@ -163,4 +183,8 @@ def test_status_patch_removes_map_keys_that_disappeared() -> None:
 
     previous = {"counts": {"pending": 12}, "claimedBy": {"w1": 3}, "phase": "Pending"}
     new = {"counts": {"succeeded": 12}, "claimedBy": {"w1": 5}, "phase": "Succeeded"}
-    assert merge_patch(previous, new) == {"counts": {"pending": None, "succeeded": 12}, "claimedBy": {"w1": 5}, "phase": "Succeeded"}
+    assert merge_patch(previous, new) == {
+        "counts": {"pending": None, "succeeded": 12},
+        "claimedBy": {"w1": 5},
+        "phase": "Succeeded",
+    }

@@ -33,15 +33,23 @@ def test_cluster_name_too_long_for_child_names() -> None:
 
 
 def test_cluster_cross_field_rules_hold_even_without_cel() -> None:
-    spec = ClusterSpec.parse({"autoscaling": {"enabled": True, "minWorkers": 4, "maxWorkers": 2}, "timing": {"leaseSeconds": 2, "heartbeatSeconds": 5}})
+    spec = ClusterSpec.parse(
+        {
+            "autoscaling": {"enabled": True, "minWorkers": 4, "maxWorkers": 2},
+            "timing": {"leaseSeconds": 2, "heartbeatSeconds": 5},
+        }
+    )
     assert reasons(validate_cluster("c", spec)) == ["InvalidAutoscaling", "InvalidWorkerSettings"]
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"timing": {"leaseSeconds": 2, "heartbeatSeconds": 5}}, "lease must be longer than the heartbeat"),
-    ({"timing": {"heartbeatSeconds": 40}}, "lease must be longer than the heartbeat"),  # the worker's default lease
-    ({"physics": {"G": 0}}, "G must be > 0"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"timing": {"leaseSeconds": 2, "heartbeatSeconds": 5}}, "lease must be longer than the heartbeat"),
+        ({"timing": {"heartbeatSeconds": 40}}, "lease must be longer than the heartbeat"),  # the worker's default lease
+        ({"physics": {"G": 0}}, "G must be > 0"),
+    ],
+)
 def test_settings_the_worker_would_refuse_are_reported_with_its_reason(spec: dict[str, Any], message: str) -> None:
     (p,) = validate_cluster("c", ClusterSpec.parse(spec))
     assert p.reason == "InvalidWorkerSettings" and message in p.message
@@ -57,13 +65,16 @@ def test_external_url_with_credentials_is_refused() -> None:
     assert reasons(validate_cluster("c", spec)) == ["InvalidRedis"]
 
 
-@pytest.mark.parametrize(("redis", "words"), [
-    ({"managed": {"replicas": 2}}, "no Sentinel majority"),
-    ({"managed": {"replicas": 3, "ha": {"ackReplicas": 3}}}, "smaller than replicas"),
-    ({"external": {}}, "exactly one of redis.external.url and redis.external.sentinel"),
-    ({"external": {"sentinel": {"hosts": ["s:port"], "masterName": "m"}}}, "'s:port' is not host:port"),
-    ({"external": {"sentinel": {"hosts": [], "masterName": "m"}}}, "hosts is empty"),
-])
+@pytest.mark.parametrize(
+    ("redis", "words"),
+    [
+        ({"managed": {"replicas": 2}}, "no Sentinel majority"),
+        ({"managed": {"replicas": 3, "ha": {"ackReplicas": 3}}}, "smaller than replicas"),
+        ({"external": {}}, "exactly one of redis.external.url and redis.external.sentinel"),
+        ({"external": {"sentinel": {"hosts": ["s:port"], "masterName": "m"}}}, "'s:port' is not host:port"),
+        ({"external": {"sentinel": {"hosts": [], "masterName": "m"}}}, "hosts is empty"),
+    ],
+)
 def test_redis_shapes_the_schema_also_refuses_are_named(redis: dict[str, Any], words: str) -> None:
     (p,) = validate_cluster("c", ClusterSpec.parse({"redis": redis}))
     assert p.reason == "InvalidRedis" and words in p.message
@@ -101,7 +112,9 @@ def test_valid_batch_and_single_call() -> None:
 
 
 def test_bad_items_are_listed_with_their_index() -> None:
-    (p,) = validate_items([[1], 5, {"args": 1}, {"weight": 0}, {"colour": "red"}, {"weight": True}, "x", {"position": 3}])
+    (p,) = validate_items(
+        [[1], 5, {"args": 1}, {"weight": 0}, {"colour": "red"}, {"weight": True}, "x", {"position": 3}]
+    )
     assert p.reason == "InvalidItems"
     assert "item 1: must be a list of args or an object, not int" in p.message
     assert "item 2: args must be a list" in p.message
@@ -142,10 +155,14 @@ def test_arguments_too_deep_or_too_large_are_invalid_arguments() -> None:
 
 
 def test_items_are_checked_by_the_client_rules() -> None:
-    (p,) = validate_task(task(items=[[1], [nested_list(500)], {"kwargs": {"k": nested_list(200)}}, {"weight": 1e308}]), CLUSTER)
+    (p,) = validate_task(
+        task(items=[[1], [nested_list(500)], {"kwargs": {"k": nested_list(200)}}, {"weight": 1e308}]), CLUSTER
+    )
     assert p.reason == "InvalidItems"
-    assert p.message == ("item 1: args nests deeper than 100 levels; item 2: kwargs nests deeper than 100 levels; "
-                         "item 3: weight must be a number in [1e-06, 1e+06], got 1e+308 (float)")
+    assert p.message == (
+        "item 1: args nests deeper than 100 levels; item 2: kwargs nests deeper than 100 levels; "
+        "item 3: weight must be a number in [1e-06, 1e+06], got 1e+308 (float)"
+    )
 
 
 @pytest.mark.parametrize("modules", [["os"], ["pids.tasks", "subprocess.run"], ["builtins"]])

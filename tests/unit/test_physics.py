@@ -108,12 +108,15 @@ def test_equal_workers_agree_on_who_takes_what_wherever_their_windows_start(n_wo
     both see to the same worker: ties follow the task's sequence number, not its place in the
     window (with ties to the lowest index, two workers' shares coincided every other shift)."""
     table = workers(np.ones(n_workers), free=np.full(n_workers, 8), whole_cluster=True)
-    plans = [Gravity().assign(table, tasks(np.ones(16), seq=np.arange(100 + shift, 116 + shift)), 0).tolist()
-             for shift in range(3)]
+    plans = [
+        Gravity().assign(table, tasks(np.ones(16), seq=np.arange(100 + shift, 116 + shift)), 0).tolist()
+        for shift in range(3)
+    ]
     for shift in (1, 2):
         assert plans[shift][: 16 - shift] == plans[0][shift:]
     assert sorted(plans[0].count(w) for w in range(n_workers)) == sorted(
-        len(range(w, 16, n_workers)) for w in range(n_workers))  # still an even split
+        len(range(w, 16, n_workers)) for w in range(n_workers)
+    )  # still an even split
     # a partial view (planners count and index workers differently): ties to the lowest index
     partial = workers(np.ones(n_workers), free=np.full(n_workers, 8))
     assert Gravity().assign(partial, tasks(np.ones(16), seq=np.arange(101, 117)), 0)[0] == 0
@@ -153,7 +156,7 @@ def test_heaviest_task_settles_first() -> None:
     assert plan.tolist() == [UNASSIGNED, 0, UNASSIGNED]
 
 
-def test_age_can_outweigh_size_and_G_sets_the_exchange_rate() -> None:
+def test_age_can_outweigh_size_and_g_sets_the_exchange_rate() -> None:
     table = workers([0.0, 5.0], free=[1, 0])
     window = tasks([1.0, 10.0], age=[30.0, 0.0])
     assert Gravity(G=1.0).assign(table, window, 0).tolist() == [0, UNASSIGNED]  # 1 + 30 > 10
@@ -200,7 +203,9 @@ def test_a_worker_runs_gravity_with_the_settings_constants() -> None:
 @pytest.mark.parametrize("name", ["lpt", "eft", "round_robin", "teleport"])
 def test_a_worker_refuses_every_policy_but_gravity_naming_the_choice(name: str) -> None:
     """LPT and EFT need the whole queue, the baselines live in pids-bench: `pids worker` runs none of them."""
-    with pytest.raises(ConfigError, match=rf"placement policy '{name}' is not one a worker runs; choose one of: gravity"):
+    with pytest.raises(
+        ConfigError, match=rf"placement policy '{name}' is not one a worker runs; choose one of: gravity"
+    ):
         worker_policy(WorkerSettings(policy=name))
 
 
@@ -218,7 +223,9 @@ def test_equal_weights_take_the_short_loop_and_plan_as_the_general_one(seed: int
     order = rng.permutation(n_tasks).tolist()
     tie_starts = rng.integers(0, n_workers, n_tasks).tolist() if seed % 3 else None
     fixed_rows = [[1.0 - weight * s for s in scale] for _ in range(n_tasks)]
-    general, _ = _place_by_pull(order, fixed_rows, load.tolist(), scale, [weight] * n_tasks, list(free), tie_starts, None)
+    general, _ = _place_by_pull(
+        order, fixed_rows, load.tolist(), scale, [weight] * n_tasks, list(free), tie_starts, None
+    )
     assert _place_equal_weights(order, load.tolist(), scale, weight, list(free), tie_starts) == general
     assert all(general.count(w) <= free[w] for w in range(n_workers))
 

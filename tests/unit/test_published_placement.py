@@ -15,9 +15,15 @@ from pids_bench import placement as bench
 PUBLISHED = Path(__file__).resolve().parents[2] / "bench" / "results" / "placement" / "results.json"
 # workloads whose size hints tie (1/5/40 s) under rules that read the window's heavy part, through
 # the workers' claim cycle (with prefetch, a crash), and a centralised reference with arrivals
-PINNED = [("a-origin", "gravity"), ("a-origin", "least_work"), ("d-locality", "gravity"),
-          ("d-locality", "delay"), ("g-batch-k32", "pull_fifo"), ("f-burst-crash", "gravity"),
-          ("e-poisson", "eft")]
+PINNED = [
+    ("a-origin", "gravity"),
+    ("a-origin", "least_work"),
+    ("d-locality", "gravity"),
+    ("d-locality", "delay"),
+    ("g-batch-k32", "pull_fifo"),
+    ("f-burst-crash", "gravity"),
+    ("e-poisson", "eft"),
+]
 METRICS = ["balance", "jain", "max_mean", "makespan_lb", "wait_mean", "wait_p99", "remote"]
 
 
@@ -27,13 +33,23 @@ def published() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("workload", "policy"), PINNED)
-def test_simulator_reproduces_the_published_placement_table_exactly(published: dict[str, Any], workload: str,
-                                                                     policy: str) -> None:
+def test_simulator_reproduces_the_published_placement_table_exactly(
+    published: dict[str, Any], workload: str, policy: str
+) -> None:
     config = published["config"]
     assert config["gravity"] == "defaults"
-    runs = list(bench.run_matrix([workload], [policy], config["seeds"], tasks=config["tasks"],
-                                 workers=config["workers"], window=config["window"], gravity={},
-                                 heavy=config["heavy"]))
+    runs = list(
+        bench.run_matrix(
+            [workload],
+            [policy],
+            config["seeds"],
+            tasks=config["tasks"],
+            workers=config["workers"],
+            window=config["window"],
+            gravity={},
+            heavy=config["heavy"],
+        )
+    )
     ours = bench.aggregate(runs)[workload][policy]
     theirs = published["results"][workload][policy]
     assert {m: ours[m] for m in METRICS} == {m: theirs[m] for m in METRICS}  # means and spreads, to the last bit

@@ -79,9 +79,17 @@ def test_maxmemory_leaves_headroom_below_the_memory_limit() -> None:
     assert "--maxmemory" not in redis_args(managed(resources={"requests": {"cpu": "1"}}))
 
 
-@pytest.mark.parametrize(("quantity", "expected"), [
-    ("1Gi", 2**30), ("512Mi", 512 * 2**20), ("1.5Gi", 3 * 2**29), ("1G", 10**9), ("100k", 100_000), (12345, 12345),
-])
+@pytest.mark.parametrize(
+    ("quantity", "expected"),
+    [
+        ("1Gi", 2**30),
+        ("512Mi", 512 * 2**20),
+        ("1.5Gi", 3 * 2**29),
+        ("1G", 10**9),
+        ("100k", 100_000),
+        (12345, 12345),
+    ],
+)
 def test_memory_quantities_in_bytes(quantity: str | int, expected: int) -> None:
     assert quantity_bytes(quantity) == expected
 
@@ -120,12 +128,15 @@ def test_liveness_accepts_a_loading_redis_and_readiness_does_not() -> None:
     assert "in PONG)" in probe_replies(c["readinessProbe"])
 
 
-@pytest.mark.parametrize(("reply", "live", "ready"), [
-    ("PONG", True, True),
-    ("LOADING Redis is loading the dataset in memory", True, False),
-    ("MASTERDOWN Link with MASTER is down", True, False),
-    ("", False, False),
-])
+@pytest.mark.parametrize(
+    ("reply", "live", "ready"),
+    [
+        ("PONG", True, True),
+        ("LOADING Redis is loading the dataset in memory", True, False),
+        ("MASTERDOWN Link with MASTER is down", True, False),
+        ("", False, False),
+    ],
+)
 def test_probe_commands_judge_redis_replies(reply: str, live: bool, ready: bool, tmp_path: Any) -> None:
     """Runs the probes' shell with a redis-cli that prints `reply` (the real sh, a stand-in cli)."""
     cli = tmp_path / "redis-cli"
@@ -141,14 +152,17 @@ def test_probe_commands_judge_redis_replies(reply: str, live: bool, ready: bool,
 def test_legacy_claim_is_mounted_instead_of_a_claim_template() -> None:
     sts = build_redis_statefulset(OWNER, managed(), legacy_claim="demo-redis-data")
     assert sts["spec"]["volumeClaimTemplates"] == []
-    assert {"name": "data", "persistentVolumeClaim": {"claimName": "demo-redis-data"}} in sts["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "demo-redis-data"}} in sts["spec"]["template"][
+        "spec"
+    ]["volumes"]
 
 
 def test_single_redis_is_reached_through_its_service() -> None:
     r = managed()
     assert redis_url(OWNER, r) == "redis://demo-redis.ns1.svc:6379/0"
     assert build_redis_service(OWNER, r)["spec"]["ports"] == [
-        {"name": "redis", "port": 6379, "targetPort": "redis", "protocol": "TCP"}]
+        {"name": "redis", "port": 6379, "targetPort": "redis", "protocol": "TCP"}
+    ]
     assert set(containers(build_redis_statefulset(OWNER, r))) == {"redis"}
 
 
@@ -188,7 +202,9 @@ def test_ha_clients_find_the_primary_through_every_pods_sentinel() -> None:
     assert address.sentinels == tuple((f"demo-redis-{i}.demo-redis-pods.ns1.svc", 26379) for i in range(3))
     assert address.service == "pids" and address.db == 0 and address.authenticate
     assert build_redis_service(OWNER, HA)["spec"]["ports"][0]["port"] == 26379
-    data = build_configmap(OWNER, ClusterSpec.parse({"redis": {"managed": {"replicas": 3, "ha": {"ackReplicas": 2}}}}))["data"]
+    data = build_configmap(OWNER, ClusterSpec.parse({"redis": {"managed": {"replicas": 3, "ha": {"ackReplicas": 2}}}}))[
+        "data"
+    ]
     assert data["PIDS_REDIS_URL"] == redis_url(OWNER, HA) and data["PIDS_REDIS_ACK_REPLICAS"] == "2"
 
 
@@ -208,8 +224,16 @@ def live(sts: dict[str, Any], **spec: Any) -> dict[str, Any]:
     """The StatefulSet as the API server returns it: defaults filled in."""
     out = {**sts, "spec": {**sts["spec"], **spec}}
     out["spec"]["volumeClaimTemplates"] = [
-        {**t, "spec": {**t["spec"], "volumeMode": "Filesystem", "storageClassName": t["spec"].get("storageClassName", "standard")}}
-        for t in sts["spec"]["volumeClaimTemplates"]]
+        {
+            **t,
+            "spec": {
+                **t["spec"],
+                "volumeMode": "Filesystem",
+                "storageClassName": t["spec"].get("storageClassName", "standard"),
+            },
+        }
+        for t in sts["spec"]["volumeClaimTemplates"]
+    ]
     return out
 
 
@@ -219,9 +243,14 @@ def test_a_statefulset_is_updated_in_place_when_only_mutable_fields_change() -> 
     assert recreate_reason(existing, build_redis_statefulset(OWNER, managed(image="pids-redis:0.2.0"))) is None
 
 
-@pytest.mark.parametrize("change", [
-    {"persistence": {"enabled": False}}, {"persistence": {"size": "2Gi"}}, {"persistence": {"storageClassName": "fast"}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"persistence": {"enabled": False}},
+        {"persistence": {"size": "2Gi"}},
+        {"persistence": {"storageClassName": "fast"}},
+    ],
+)
 def test_a_statefulset_is_replaced_when_its_volume_claims_change(change: dict[str, Any]) -> None:
     existing = live(build_redis_statefulset(OWNER, managed()))
     assert "volume claims" in (recreate_reason(existing, build_redis_statefulset(OWNER, managed(**change))) or "")

@@ -25,9 +25,17 @@ SENTINEL = ClusterSpec.parse({"redis": {"external": {"sentinel": {"hosts": ["s1"
 
 def report(**fields: Any) -> RedisReport:
     """pids.redis_info's report of a durable Redis, with `fields` changed."""
-    base: dict[str, Any] = {"version": "7.0.15", "run_id": "r1", "role": "master", "aof_enabled": True,
-                            "appendfsync": "everysec", "rdb_saves": False, "maxmemory": 751619276,
-                            "maxmemory_policy": "noeviction", "used_memory": 2_000_000}
+    base: dict[str, Any] = {
+        "version": "7.0.15",
+        "run_id": "r1",
+        "role": "master",
+        "aof_enabled": True,
+        "appendfsync": "everysec",
+        "rdb_saves": False,
+        "maxmemory": 751619276,
+        "maxmemory_policy": "noeviction",
+        "used_memory": 2_000_000,
+    }
     return RedisReport(**{**base, **fields})
 
 
@@ -44,8 +52,15 @@ DOWN = RedisObservation(reachable=False, error="ConnectionError: connection refu
 def test_a_healthy_durable_redis_is_reported_and_degrades_nothing() -> None:
     h = redis_health(DURABLE, {}, seen(), now=10.0)
     assert h.degraded is None
-    assert h.block == {"mode": "durable", "persistence": "aof-everysec", "evictionPolicy": "noeviction",
-                       "maxmemory": 751619276, "usedMemory": 2_000_000, "role": "master", "epoch": "e1"}
+    assert h.block == {
+        "mode": "durable",
+        "persistence": "aof-everysec",
+        "evictionPolicy": "noeviction",
+        "maxmemory": 751619276,
+        "usedMemory": 2_000_000,
+        "role": "master",
+        "epoch": "e1",
+    }
     (c,) = h.conditions
     assert (c["type"], c["status"], c["reason"]) == ("RedisEphemeral", "False", "Persistent")
 
@@ -58,7 +73,12 @@ def test_an_unreachable_redis_degrades_the_cluster_and_keeps_what_was_known() ->
 
 def test_a_changed_epoch_is_a_data_loss_that_degrades_for_a_while() -> None:
     h = redis_health(DURABLE, {"epoch": "e1"}, seen("e2"), now=100.0)
-    assert h.block["lastDataLoss"] == {"at": "1970-01-01T00:01:40Z", "atUnix": 100.0, "previousEpoch": "e1", "epoch": "e2"}
+    assert h.block["lastDataLoss"] == {
+        "at": "1970-01-01T00:01:40Z",
+        "atUnix": 100.0,
+        "previousEpoch": "e1",
+        "epoch": "e2",
+    }
     assert h.degraded is not None and h.degraded[0] == "RedisDataLost" and "'e1' -> 'e2'" in h.degraded[1]
     later = redis_health(DURABLE, h.block, seen("e2"), now=100.0 + DATA_LOSS_NOTICE_SECONDS - 1)
     assert later.degraded is not None and later.degraded[0] == "RedisDataLost"
@@ -108,10 +128,20 @@ def test_ha_reports_the_primary() -> None:
 def status_with(spec: ClusterSpec, previous: dict[str, Any], obs: RedisObservation, now: float) -> dict[str, Any]:
     h = redis_health(spec, previous.get("redis") or {}, obs, now)
     status = build_cluster_status(
-        name="demo", generation=1, previous=previous, deployment_status={"replicas": 2, "readyReplicas": 2}, replicas=2,
-        desired=2, counts=None if not obs.reachable else QueueCounts(), draining={}, redis_url="redis://r", now=now,
-        degraded=h.degraded[1] if h.degraded else None, degraded_reason=h.degraded[0] if h.degraded else "AsExpected",
-        extra_conditions=h.conditions)
+        name="demo",
+        generation=1,
+        previous=previous,
+        deployment_status={"replicas": 2, "readyReplicas": 2},
+        replicas=2,
+        desired=2,
+        counts=None if not obs.reachable else QueueCounts(),
+        draining={},
+        redis_url="redis://r",
+        now=now,
+        degraded=h.degraded[1] if h.degraded else None,
+        degraded_reason=h.degraded[0] if h.degraded else "AsExpected",
+        extra_conditions=h.conditions,
+    )
     status["redis"] = h.block
     return status
 
@@ -134,7 +164,7 @@ def test_warnings_are_posted_once_when_things_go_wrong() -> None:
     still_down = status_with(DURABLE, down, DOWN, now=3.0)
     assert redis_events(down, still_down) == []
     lost = status_with(DURABLE, still_down, seen("e2"), now=4.0)
-    (reason, message), = redis_events(still_down, lost)
+    ((reason, message),) = redis_events(still_down, lost)
     assert reason == "RedisDataLost" and "'e1' -> 'e2'" in message
     again = status_with(DURABLE, lost, seen("e3"), now=5.0)  # lost again while still Degraded for the first
     assert [r for r, _ in redis_events(lost, again)] == ["RedisDataLost"]

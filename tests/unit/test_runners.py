@@ -4,6 +4,7 @@ the slots keep serving the next tasks."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -24,7 +25,7 @@ ALLOWED = ("pids.tasks", "pids_test_tasks")
 
 
 def task(task_id: str, fn: str, *args: object, timeout: float | None = None) -> ClaimedTask:
-    return ClaimedTask(task_id, f"1|0|0|w", fn, json.dumps(list(args)), "{}", timeout, 1.0, "")
+    return ClaimedTask(task_id, "1|0|0|w", fn, json.dumps(list(args)), "{}", timeout, 1.0, "")
 
 
 def outcomes(runner: Runner, count: int, timeout: float = 30.0) -> dict[str, Outcome]:
@@ -41,8 +42,11 @@ def outcomes(runner: Runner, count: int, timeout: float = 30.0) -> dict[str, Out
 
 @pytest.fixture(params=["thread", "process"])
 def runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
-    made: Runner = (ThreadSlots(2, ALLOWED, 1 << 20, lambda: None) if request.param == "thread"
-                    else ProcessSlots(2, ALLOWED, 1 << 20))
+    made: Runner = (
+        ThreadSlots(2, ALLOWED, 1 << 20, lambda: None)
+        if request.param == "thread"
+        else ProcessSlots(2, ALLOWED, 1 << 20)
+    )
     yield made
     made.stop()
 
@@ -117,7 +121,7 @@ def test_process_slots_keep_other_threads_running_while_a_task_holds_the_gil() -
         slots.submit(task("gil", "pids_test_tasks:hold_gil", 60_000_000))
         found = outcomes(slots, 1, timeout=60)["gil"]
         assert found.ok
-        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(ticks)]
         assert max(gaps) < 0.5, "this process's threads stalled while the task ran"
     finally:
         stop.set()

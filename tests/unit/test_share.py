@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pids.share import MAX_AGE, SLACK, Share
 from pids.cycle import MAX_BATCHED_WINDOW, MIN_WINDOW, CycleConfig, claim_window
+from pids.share import MAX_AGE, SLACK, Share
 
 
 def test_candidates_are_the_front_of_the_share_plus_slack() -> None:

@@ -15,16 +15,19 @@ from pids.placement import UNASSIGNED, TaskWindow, WorkerTable
 from pids_bench import placement as bench
 from pids_bench.policies import make_policy
 from pids_bench.simulator import simulate
-from pids_bench.workloads import WORKLOADS, Workload, WorkerSpec, make_workload
+from pids_bench.workloads import WORKLOADS, WorkerSpec, Workload, make_workload
 
 
 def tiny(sizes, arrival=None, speeds=(1.0, 1.0), **kw) -> Workload:
     sizes = np.asarray(sizes, dtype=float)
     return Workload(
-        name="tiny", description="hand-made",
+        name="tiny",
+        description="hand-made",
         workers=[WorkerSpec(id=f"w{i:02d}", speed=s) for i, s in enumerate(speeds)],
-        size=sizes, hint=sizes.copy(),
-        arrival=np.zeros(len(sizes)) if arrival is None else np.asarray(arrival, dtype=float), **kw,
+        size=sizes,
+        hint=sizes.copy(),
+        arrival=np.zeros(len(sizes)) if arrival is None else np.asarray(arrival, dtype=float),
+        **kw,
     )
 
 
@@ -75,8 +78,14 @@ def test_round_robin_schedule_matches_hand_computation() -> None:
 
 def test_speed_and_transfer_set_the_run_time() -> None:
     w = Workload(
-        name="tiny", description="", size=np.array([6.0]), hint=np.array([6.0]), arrival=np.zeros(1),
-        workers=[WorkerSpec(id="w00", speed=3.0, position="z0/n0")], position=["z1/n1"], transfer=1.5,
+        name="tiny",
+        description="",
+        size=np.array([6.0]),
+        hint=np.array([6.0]),
+        arrival=np.zeros(1),
+        workers=[WorkerSpec(id="w00", speed=3.0, position="z0/n0")],
+        position=["z1/n1"],
+        transfer=1.5,
     )
     r = simulate(w, make_policy("pull_fifo"))
     assert r.finish.tolist() == [6 / 3 + 1.5 * 2]
@@ -195,8 +204,26 @@ def test_a_crashed_workers_tasks_run_again_elsewhere() -> None:
 
 
 def test_bench_runs_end_to_end_and_writes_its_table_json_and_plots(tmp_path: Path, capsys) -> None:
-    code = bench.main(["--workload", "a-origin", "--workload", "d-locality", "--seeds", "1", "--tasks", "40",
-                       "--workers", "4", "--window", "16", "--grid-seeds", "1", "--out", str(tmp_path)])
+    code = bench.main(
+        [
+            "--workload",
+            "a-origin",
+            "--workload",
+            "d-locality",
+            "--seeds",
+            "1",
+            "--tasks",
+            "40",
+            "--workers",
+            "4",
+            "--window",
+            "16",
+            "--grid-seeds",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "| gravity |" in out and "#### d-locality" in out

@@ -7,14 +7,14 @@ from dataclasses import fields
 
 import pytest
 
+from pids.cycle import CycleConfig
 from pids.errors import ConfigError, TaskArgumentsError, TaskFunctionError
 from pids.execution import run_task
 from pids.functions import is_allowed, resolve
 from pids.keys import Keys
-from pids.wire import VIEW, ClaimedTask
-from pids.cycle import CycleConfig
 from pids.settings import HEAVIEST, WorkerSettings
 from pids.task import TaskOptions, TaskSpec, TaskState
+from pids.wire import VIEW, ClaimedTask
 
 
 @pytest.mark.parametrize("fn", ["pids.tasks:square", "a:b", "pkg.sub.mod:callable_1"])
@@ -28,11 +28,18 @@ def test_malformed_functions_are_rejected(fn: str) -> None:
         TaskSpec(fn)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"weight": 0}, "weight"), ({"weight": float("inf")}, "weight"), ({"priority": 1.5}, "priority"),
-    ({"priority": 101}, "priority"), ({"max_attempts": 0}, "max_attempts"), ({"timeout": -1}, "timeout"),
-    ({"position": "a\tb"}, "position"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"weight": 0}, "weight"),
+        ({"weight": float("inf")}, "weight"),
+        ({"priority": 1.5}, "priority"),
+        ({"priority": 101}, "priority"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"timeout": -1}, "timeout"),
+        ({"position": "a\tb"}, "position"),
+    ],
+)
 def test_bad_task_options_name_the_option(options: dict[str, object], message: str) -> None:
     with pytest.raises(TaskArgumentsError, match=message):
         TaskOptions(**options)  # type: ignore[arg-type]
@@ -55,8 +62,13 @@ def test_final_states() -> None:
 
 
 def test_settings_read_environment_then_overrides() -> None:
-    env = {"PIDS_CONCURRENCY": "8", "PIDS_ALLOWED_MODULES": "pids.tasks, myapp.jobs", "PIDS_G": "0.5",
-           "PIDS_HEALTH_PORT": "8080", "PIDS_CLUSTER": "prod"}
+    env = {
+        "PIDS_CONCURRENCY": "8",
+        "PIDS_ALLOWED_MODULES": "pids.tasks, myapp.jobs",
+        "PIDS_G": "0.5",
+        "PIDS_HEALTH_PORT": "8080",
+        "PIDS_CLUSTER": "prod",
+    }
     s = WorkerSettings.from_env(env, concurrency=2, cluster=None)
     assert (s.concurrency, s.G, s.health_port, s.cluster) == (2, 0.5, 8080, "prod")
     assert s.allowed_modules == ("pids.tasks", "myapp.jobs")
@@ -74,15 +86,18 @@ def test_position_drops_empty_parts_of_an_unknown_zone(raw: str, position: str) 
     assert WorkerSettings(position=raw).position == position
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"PIDS_CONCURRENCY": "many"}, "PIDS_CONCURRENCY must be a number"),
-    ({"PIDS_CONCURRENCY": "0"}, "concurrency"),
-    ({"PIDS_LEASE_SECONDS": "1", "PIDS_HEARTBEAT_SECONDS": "2"}, "lease must be longer"),
-    ({"PIDS_WINDOW": "0"}, "window"),
-    ({"PIDS_G": "0"}, "G must be > 0"),
-    ({"PIDS_ALLOWED_MODULES": " , "}, "allowed modules"),
-    ({"PIDS_EXIT_WHEN_DRAINED": "maybe"}, "PIDS_EXIT_WHEN_DRAINED must be true or false"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"PIDS_CONCURRENCY": "many"}, "PIDS_CONCURRENCY must be a number"),
+        ({"PIDS_CONCURRENCY": "0"}, "concurrency"),
+        ({"PIDS_LEASE_SECONDS": "1", "PIDS_HEARTBEAT_SECONDS": "2"}, "lease must be longer"),
+        ({"PIDS_WINDOW": "0"}, "window"),
+        ({"PIDS_G": "0"}, "G must be > 0"),
+        ({"PIDS_ALLOWED_MODULES": " , "}, "allowed modules"),
+        ({"PIDS_EXIT_WHEN_DRAINED": "maybe"}, "PIDS_EXIT_WHEN_DRAINED must be true or false"),
+    ],
+)
 def test_bad_settings_fail_clearly(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         WorkerSettings.from_env(env)
@@ -90,8 +105,22 @@ def test_bad_settings_fail_clearly(env: dict[str, str], message: str) -> None:
 
 def test_keys_share_one_hash_tag_and_reject_bad_cluster_names() -> None:
     k = Keys("prod")
-    names = [k.pending, k.pending_meta, k.pending_by_weight, k.running, k.task("t"), k.result("t"), k.claims("w"),
-             k.batch("b"), k.workers, k.loads, k.dead, k.stats, k.new_work_channel, k.done_channel]
+    names = [
+        k.pending,
+        k.pending_meta,
+        k.pending_by_weight,
+        k.running,
+        k.task("t"),
+        k.result("t"),
+        k.claims("w"),
+        k.batch("b"),
+        k.workers,
+        k.loads,
+        k.dead,
+        k.stats,
+        k.new_work_channel,
+        k.done_channel,
+    ]
     assert all(n.startswith("pids:{prod}:") for n in names)
     assert len(set(names)) == len(names)
     for bad in ["", "a{b", "a:b", "a b"]:
@@ -102,7 +131,9 @@ def test_keys_share_one_hash_tag_and_reject_bad_cluster_names() -> None:
 def test_allow_list_covers_submodules_but_not_lookalikes() -> None:
     allowed = ("pids.tasks", "myapp")
     assert is_allowed("pids.tasks", allowed) and is_allowed("myapp.jobs.heavy", allowed)
-    assert not is_allowed("pids", allowed) and not is_allowed("myapplication", allowed) and not is_allowed("os", allowed)
+    assert (
+        not is_allowed("pids", allowed) and not is_allowed("myapplication", allowed) and not is_allowed("os", allowed)
+    )
 
 
 def test_forbidden_module_is_refused_before_import() -> None:

@@ -15,9 +15,16 @@ from pids_operator.task_recovery import (
 )
 
 
-@pytest.mark.parametrize(("indices", "text"), [
-    ([], ""), ([3], "3"), ([0, 1, 2, 5], "0-2,5"), ([9, 1, 2, 2, 0], "0-2,9"), (list(range(1000)), "0-999"),
-])
+@pytest.mark.parametrize(
+    ("indices", "text"),
+    [
+        ([], ""),
+        ([3], "3"),
+        ([0, 1, 2, 5], "0-2,5"),
+        ([9, 1, 2, 2, 0], "0-2,9"),
+        (list(range(1000)), "0-999"),
+    ],
+)
 def test_indices_are_kept_as_ranges(indices: list[int], text: str) -> None:
     assert encode_ranges(indices) == text
     assert decode_ranges(text) == set(indices)
@@ -37,7 +44,9 @@ def test_redis_decides_where_it_has_the_item_and_the_record_keeps_what_it_lost()
     first = record_finished(None, {"b-0": "succeeded", "b-1": "failed", "b-2": "succeeded"}, "b")
     # b-1 sent back by `kubectl pids retry`, b-3 finished, b-2 lost by Redis
     assert record_finished(first, {"b-0": "succeeded", "b-1": "pending", "b-3": "cancelled"}, "b") == {
-        "cancelled": "3", "succeeded": "0,2"}
+        "cancelled": "3",
+        "succeeded": "0,2",
+    }
 
 
 def test_what_redis_lost_is_what_is_neither_recorded_nor_present() -> None:
@@ -56,4 +65,8 @@ def test_counts_join_the_record_and_what_redis_shows_without_counting_twice() ->
 def test_the_requeued_condition_gives_the_counts_and_epochs() -> None:
     c = requeued_condition(700, 1200, 500, ("e1", "e2"), "2026-01-01T00:00:00Z")
     assert (c["type"], c["status"], c["reason"]) == ("Requeued", "True", "RedisDataLost")
-    assert "re-enqueued 700 of 1200" in c["message"] and "500 had finished" in c["message"] and "'e1' -> 'e2'" in c["message"]
+    assert (
+        "re-enqueued 700 of 1200" in c["message"]
+        and "500 had finished" in c["message"]
+        and "'e1' -> 'e2'" in c["message"]
+    )

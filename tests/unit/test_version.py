@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from pids import __version__
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +34,14 @@ def test_the_package_version_is_read_from_pids() -> None:
 def test_the_e2e_scripts_carry_the_version() -> None:
     """A literal (`make version` writes it): versions.sh is part of the e2e node image's stamp,
     so it stays byte for byte what it was until a release."""
-    out = subprocess.run(["bash", "-c", '. e2e/versions.sh && echo "$PIDS_VERSION"'], cwd=ROOT, capture_output=True,
-                         text=True, timeout=30, check=True)
+    out = subprocess.run(
+        ["bash", "-c", '. e2e/versions.sh && echo "$PIDS_VERSION"'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert out.stdout.strip() == __version__, "run `make version`"
 
 
@@ -45,8 +52,12 @@ def test_dockerfiles_take_the_version_from_the_build(dockerfile: str) -> None:
 
 
 def test_dockerfile_defaults_are_the_version() -> None:
-    defaults = {str(p.relative_to(ROOT)): v for p in ROOT.glob("**/Dockerfile") if ".venv" not in p.parts
-                for v in re.findall(r"^ARG PIDS_VERSION=(\S+)$", p.read_text(), re.MULTILINE)}
+    defaults = {
+        str(p.relative_to(ROOT)): v
+        for p in ROOT.glob("**/Dockerfile")
+        if ".venv" not in p.parts
+        for v in re.findall(r"^ARG PIDS_VERSION=(\S+)$", p.read_text(), re.MULTILINE)
+    }
     assert all(v == __version__ for v in defaults.values()), f"{defaults}: run `make version`"
 
 

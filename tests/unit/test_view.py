@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
-from pids.wire import Snapshot
 from pids.view import task_window, worker_table
+from pids.wire import Snapshot
 
 NOW = 1_800_000_000_000
 
@@ -71,7 +70,12 @@ def test_task_window_of_an_empty_or_vanished_window() -> None:
 def test_task_window_leaves_out_malformed_metadata_and_plans_the_rest() -> None:
     """A pending entry whose metadata is broken (missing fields, not a number) is one poison
     task: it is left out of the window, and the other tasks are planned as usual."""
-    metas = ["7\t2.5\t0", "8\t1\t0\t\t8\t1000", "9\tNaN\t0\t\t9\t1000", "10\tx\t0\t\t10\t1000",
-             "11\t3\t0\tz/n\t11\t1000"]
+    metas = [
+        "7\t2.5\t0",
+        "8\t1\t0\t\t8\t1000",
+        "9\tNaN\t0\t\t9\t1000",
+        "10\tx\t0\t\t10\t1000",
+        "11\t3\t0\tz/n\t11\t1000",
+    ]
     window = task_window(replace(snapshot(), task_ids=[f"t{i}" for i in range(5)], task_meta=metas))
     assert window.ids == ["t1", "t4"] and list(window.weight) == [1.0, 3.0] and window.position == ["", "z/n"]

@@ -11,8 +11,11 @@ from pids.health import CYCLE_BUCKETS, WorkerMetrics
 
 
 def series(registry: CollectorRegistry, prefix: str) -> list[str]:
-    return [line for line in generate_latest(registry).decode().splitlines()
-            if line.startswith(prefix) and "_created" not in line]
+    return [
+        line
+        for line in generate_latest(registry).decode().splitlines()
+        if line.startswith(prefix) and "_created" not in line
+    ]
 
 
 def test_claim_cycle_histogram_matches_prometheus_clients_own() -> None:
@@ -20,8 +23,12 @@ def test_claim_cycle_histogram_matches_prometheus_clients_own() -> None:
     durations = [rng.choice([0.0, *CYCLE_BUCKETS, 2.0]) * rng.choice([0.5, 1.0, 1.0, 1.5]) for _ in range(500)]
     ours = WorkerMetrics()
     reference = CollectorRegistry()
-    histogram = Histogram("pids_claim_cycle_seconds", "Snapshot, plan and claim: one claim cycle",
-                          buckets=CYCLE_BUCKETS, registry=reference)
+    histogram = Histogram(
+        "pids_claim_cycle_seconds",
+        "Snapshot, plan and claim: one claim cycle",
+        buckets=CYCLE_BUCKETS,
+        registry=reference,
+    )
     for seconds in durations:  # values on the bucket bounds included: le is inclusive
         ours.observe_cycle(seconds)
         histogram.observe(seconds)
@@ -34,7 +41,11 @@ def test_loop_counters_render_as_counters_with_their_totals() -> None:
     ours.completed += 5
     ours.redis_errors += 1
     reference = CollectorRegistry()
-    for name, value in (("pids_tasks_claimed", 7), ("pids_tasks_completed", 5), ("pids_redis_errors", 1),
-                        ("pids_tasks_failed", 0)):
+    for name, value in (
+        ("pids_tasks_claimed", 7),
+        ("pids_tasks_completed", 5),
+        ("pids_redis_errors", 1),
+        ("pids_tasks_failed", 0),
+    ):
         Counter(name, "help", registry=reference).inc(value)
         assert series(ours.registry, name + "_total") == series(reference, name + "_total")

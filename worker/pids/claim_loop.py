@@ -55,16 +55,27 @@ class LoopState:
 
 
 class ClaimLoop:
-    def __init__(self, settings: WorkerSettings, protocol: Protocol, policy: Placement, runner: Runner,
-                 metrics: WorkerMetrics, signals: Signals) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        protocol: Protocol,
+        policy: Placement,
+        runner: Runner,
+        metrics: WorkerMetrics,
+        signals: Signals,
+    ) -> None:
         self.settings = settings
         self.id = settings.worker_id
         self.protocol = protocol
         self.runner = runner
         self.metrics = metrics
         self.signals = signals
-        self.wake, self.draining, self.leaving, self.stopping = (signals.wake, signals.draining, signals.leaving,
-                                                                 signals.stopping)
+        self.wake, self.draining, self.leaving, self.stopping = (
+            signals.wake,
+            signals.draining,
+            signals.leaving,
+            signals.stopping,
+        )
         self.cycle = ClaimCycle(CycleConfig.of(settings), policy)
         self.held: dict[str, ClaimedTask] = {}  # changed by this loop only; other threads read copies
         self.ledger = Ledger()
@@ -84,7 +95,7 @@ class ClaimLoop:
                     return
             except ConfigError:
                 raise
-            except Exception:  # noqa: BLE001 -- a bug of ours must not end the worker either
+            except Exception:
                 log.exception("claim loop: unexpected error; going on")
                 self.stopping.wait(1.0)
 
@@ -105,11 +116,14 @@ class ClaimLoop:
             loop.backoff = 0.1
         except ConfigError:
             raise
-        except Exception as exc:  # noqa: BLE001 -- classified; the loop goes on whatever it is
+        except Exception as exc:
             self._failed(exc)
             if loop.drain_deadline is not None and time.monotonic() > loop.drain_deadline:
-                log.warning("drain time over while Redis is unreachable: leaving with %d task(s) held "
-                            "(their leases run out, or the operator releases them)", len(self.held))
+                log.warning(
+                    "drain time over while Redis is unreachable: leaving with %d task(s) held "
+                    "(their leases run out, or the operator releases them)",
+                    len(self.held),
+                )
                 return True
             self.stopping.wait(loop.backoff * (0.5 + random.random()))
             loop.backoff = min(MAX_BACKOFF, loop.backoff * 2)
@@ -122,8 +136,11 @@ class ClaimLoop:
                 return True
         loop.empty_plans = min(loop.empty_plans + 1, 30) if waiting_for_others else 0
         if claimed == 0 and not self.runner.has_inline_work():
-            wait = min(NOT_MINE_MAX_WAIT, NOT_MINE_FIRST_WAIT * 2 ** (loop.empty_plans - 1)) if loop.empty_plans \
+            wait = (
+                min(NOT_MINE_MAX_WAIT, NOT_MINE_FIRST_WAIT * 2 ** (loop.empty_plans - 1))
+                if loop.empty_plans
                 else IDLE_WAIT
+            )
             next_timeout = self.runner.seconds_to_next_timeout()
             self.wake.wait(wait if next_timeout is None else min(wait, next_timeout + 0.01), self.runner.waitables())
         return False
@@ -136,8 +153,7 @@ class ClaimLoop:
         if self.reconcile_claims:
             self._give_back_unheld_claims()
         free = self.settings.concurrency + self.settings.prefetch - len(self.held)
-        may_claim = (free > 0 or not self.cycle.late_binding) and not self.draining.is_set() \
-            and self._registered()
+        may_claim = (free > 0 or not self.cycle.late_binding) and not self.draining.is_set() and self._registered()
         claimed, waiting = self._claim(max(free, 0)) if may_claim else (0, False)
         if not may_claim or (claimed == 0 and not waiting and not self.runner.has_inline_work()):
             self._send_completions()  # before a wait: the totals show what this worker did
@@ -172,8 +188,11 @@ class ClaimLoop:
                 self.reconcile_claims = True  # the claim may have run without us hearing of it
             if request.claim_ids and not fault.transient:
                 self.cycle.quarantine(request.claim_ids, time.perf_counter())
-                log.error("Redis refused a claim of %s (%s); these tasks are skipped by this worker for a while",
-                          list(request.claim_ids)[:5], exc)
+                log.error(
+                    "Redis refused a claim of %s (%s); these tasks are skipped by this worker for a while",
+                    list(request.claim_ids)[:5],
+                    exc,
+                )
             if request.completions and not fault.transient:
                 self._isolate_completions(request)
             raise
@@ -189,25 +208,32 @@ class ClaimLoop:
         if isinstance(acknowledged, Exception):
             raise acknowledged
         if int(acknowledged) < self.settings.ack_replicas:
-            log.warning("only %d of %d replica(s) acknowledged the last completions within %d ms",
-                        int(acknowledged), self.settings.ack_replicas, ACK_TIMEOUT_MS)
+            log.warning(
+                "only %d of %d replica(s) acknowledged the last completions within %d ms",
+                int(acknowledged),
+                self.settings.ack_replicas,
+                ACK_TIMEOUT_MS,
+            )
 
     def _count_sent(self, request: CycleRequest, reply: CycleReply) -> None:
         stale = self.ledger.sent(request.completions, request.totals, reply.completed)
         self.metrics.completed += len(reply.completed.accepted) + len(reply.completed.already)
         if stale:
             self.metrics.stale += len(stale)
-            log.warning("%d completion(s) refused as stale (another attempt or an older data set): %s",
-                        len(stale), stale[:5])
+            log.warning(
+                "%d completion(s) refused as stale (another attempt or an older data set): %s", len(stale), stale[:5]
+            )
 
     def _isolate_completions(self, request: CycleRequest) -> None:
         """A call with completions failed in a way waiting does not fix: send each alone, so one
         that Redis refuses (its result, a broken record) fails its own task and no other."""
         for completion in list(request.completions):
             try:
-                self._count_sent(CycleRequest(self.id, [completion]),
-                                 CycleReply(self.protocol.complete(self.id, [completion]), [], None))
-            except Exception as exc:  # noqa: BLE001
+                self._count_sent(
+                    CycleRequest(self.id, [completion]),
+                    CycleReply(self.protocol.complete(self.id, [completion]), [], None),
+                )
+            except Exception as exc:
                 if classify(exc).transient:
                     raise
                 log.error("task %s: Redis refused its completion, failing it instead: %s", completion.task_id, exc)
@@ -225,10 +251,14 @@ class ClaimLoop:
         while (outcome := self.ledger.next_failure()) is not None:
             task = outcome.task
             try:
-                verdict = self.protocol.fail(self.id, task, outcome.error, retryable=outcome.retryable,
-                                             backoff_ms=retry_backoff_ms(self.settings.retry_backoff_seconds,
-                                                                         task.attempt),
-                                             busy_seconds=outcome.seconds)
+                verdict = self.protocol.fail(
+                    self.id,
+                    task,
+                    outcome.error,
+                    retryable=outcome.retryable,
+                    backoff_ms=retry_backoff_ms(self.settings.retry_backoff_seconds, task.attempt),
+                    busy_seconds=outcome.seconds,
+                )
             except Exception as exc:
                 if classify(exc).transient:
                     raise
@@ -237,8 +267,13 @@ class ClaimLoop:
             self.metrics.failed += 1
             if verdict == "scheduled":
                 self.metrics.retried += 1
-            log.info("task %s attempt %d failed (%s): %s", task.id, task.attempt, verdict,
-                     (outcome.error.splitlines() or [""])[0])
+            log.info(
+                "task %s attempt %d failed (%s): %s",
+                task.id,
+                task.attempt,
+                verdict,
+                (outcome.error.splitlines() or [""])[0],
+            )
 
     def _collect_outcomes(self) -> None:
         for outcome in self.runner.take_outcomes():
@@ -250,8 +285,7 @@ class ClaimLoop:
     def _give_back_unheld_claims(self) -> None:
         """Claims Redis has for this worker that it does not hold (their reply was lost) go back now,
         not when their lease runs out."""
-        keep = set(self.held) | {c.task_id for c in self.ledger.completions} | \
-            {o.task.id for o in self.ledger.failures}
+        keep = set(self.held) | {c.task_id for c in self.ledger.completions} | {o.task.id for o in self.ledger.failures}
         requeued, dead = self.protocol.release_worker(self.id, reason="claim reply lost", keep=sorted(keep))
         if requeued or dead:
             log.warning("gave back %d claim(s) whose reply was lost", requeued + dead)
@@ -264,12 +298,17 @@ class ClaimLoop:
     def _check_redis(self) -> None:
         report = redis_info.inspect(self.protocol.redis)
         self.redis_report = report
-        self.metrics.redis_info = {"persistence": report.persistence, "eviction_policy": report.maxmemory_policy,
-                                   "role": report.role}
+        self.metrics.redis_info = {
+            "persistence": report.persistence,
+            "eviction_policy": report.maxmemory_policy,
+            "role": report.role,
+        }
         log.info("%s", report.describe())
         if report.evicting and not self.settings.allow_evicting_redis:
-            raise ConfigError(f"Redis maxmemory-policy is {report.maxmemory_policy!r}: it may silently drop tasks "
-                              "when full. Set it to noeviction, or start the worker with PIDS_ALLOW_EVICTING_REDIS=true")
+            raise ConfigError(
+                f"Redis maxmemory-policy is {report.maxmemory_policy!r}: it may silently drop tasks "
+                "when full. Set it to noeviction, or start the worker with PIDS_ALLOW_EVICTING_REDIS=true"
+            )
         if not report.persistent:
             log.warning("Redis has no persistence (no AOF, no RDB): a restart loses every task")
 
@@ -282,8 +321,9 @@ class ClaimLoop:
             self.protocol.held.reset()
         if fault in (Fault.PROTOCOL, Fault.UNKNOWN):
             log.exception("claim loop: unexpected %s", type(exc).__name__)
-        self.faults.failed(fault, exc, "claim loop",
-                           f"; {len(self.held)} task(s) held, {self.ledger.unsent_results()} result(s) kept")
+        self.faults.failed(
+            fault, exc, "claim loop", f"; {len(self.held)} task(s) held, {self.ledger.unsent_results()} result(s) kept"
+        )
 
     def leave(self) -> None:
         """Send what is unsent, hand back what was not finished, leave the worker table."""
@@ -297,10 +337,9 @@ class ClaimLoop:
                     log.info("released %d task(s) back to the queue (%d past max attempts)", requeued + dead, dead)
                 self.protocol.forget_worker(self.id)
                 return
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.warning("could not leave cleanly (%s); retrying", exc)
                 time.sleep(0.5)
-
 
     def _registered(self) -> bool:
         return self.heartbeat is not None and self.heartbeat.registered.is_set()

@@ -55,14 +55,21 @@ def _error(message: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pids", description="Load- and locality-aware distributed task queue on Redis")
+    parser = argparse.ArgumentParser(
+        prog="pids", description="Load- and locality-aware distributed task queue on Redis"
+    )
     parser.add_argument("--version", action="version", version=f"pids {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def connection_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--redis-url", default=os.environ.get("PIDS_REDIS_URL", "redis://127.0.0.1:6379/0"),
-                       help="Redis URL (env PIDS_REDIS_URL); the password may come from PIDS_REDIS_PASSWORD")
-        p.add_argument("--cluster", default=os.environ.get("PIDS_CLUSTER", "default"), help="cluster name (env PIDS_CLUSTER)")
+        p.add_argument(
+            "--redis-url",
+            default=os.environ.get("PIDS_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            help="Redis URL (env PIDS_REDIS_URL); the password may come from PIDS_REDIS_PASSWORD",
+        )
+        p.add_argument(
+            "--cluster", default=os.environ.get("PIDS_CLUSTER", "default"), help="cluster name (env PIDS_CLUSTER)"
+        )
 
     w = sub.add_parser("worker", help="run a worker (settings from PIDS_* env, overridden by flags)")
     add_worker_arguments(w)
@@ -102,8 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     d.set_defaults(run=lambda a: importlib.import_module("pids.demo").run(a))
 
-    b = sub.add_parser("bench", help="benchmarks of the pids-bench package (see BENCHMARKS.md)",
-                       description="Run a benchmark of the pids-bench package; without a NAME, list them.")
+    b = sub.add_parser(
+        "bench",
+        help="benchmarks of the pids-bench package (see BENCHMARKS.md)",
+        description="Run a benchmark of the pids-bench package; without a NAME, list them.",
+    )
     b.add_argument("benchmark", nargs="?", metavar="NAME")
     b.add_argument("options", nargs=argparse.REMAINDER, help="the benchmark's own options (pids bench NAME --help)")
     b.set_defaults(run=run_bench)
@@ -132,8 +142,13 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
             continue
         flag = "--G" if f.name == "G" else "--" + f.name.replace("_", "-")
         kind = setting_type(f.name)
-        parser.add_argument(flag, dest=f.name, default=None, help=SETTING_HELP.get(f.name),
-                            type=functools.partial(_bool_flag, f.name) if kind is bool else kind)
+        parser.add_argument(
+            flag,
+            dest=f.name,
+            default=None,
+            help=SETTING_HELP.get(f.name),
+            type=functools.partial(_bool_flag, f.name) if kind is bool else kind,
+        )
     parser.add_argument("--log-level", default=os.environ.get("PIDS_LOG_LEVEL", "INFO"))
 
 
@@ -165,8 +180,10 @@ def run_worker(args: argparse.Namespace, policy_for: Callable[[WorkerSettings], 
 def run_bench(args: argparse.Namespace) -> int:
     """`pids bench NAME ...`: handed to the pids-bench package, which imports only the benchmark named."""
     if importlib.util.find_spec("pids_bench") is None:
-        raise ConfigError("pids bench needs the research package pids-bench, which is not installed: "
-                          "run `pip install -e ./bench` in the repository (make test-fast installs it)")
+        raise ConfigError(
+            "pids bench needs the research package pids-bench, which is not installed: "
+            "run `pip install -e ./bench` in the repository (make test-fast installs it)"
+        )
     return int(importlib.import_module("pids_bench.cli").run(args.benchmark, args.options))
 
 
@@ -189,9 +206,17 @@ def json_arg(raw: str, field: str = "argument") -> Any:
 
 def run_submit(args: argparse.Namespace) -> int:
     positional = [json_arg(a, f"argument {i + 1}") for i, a in enumerate(args.args)]
-    handle = _client(args).submit(args.fn, *positional, kwargs=decode_json(args.kwargs, "--kwargs"), task_id=args.task_id,
-                                  weight=args.weight, position=args.position, priority=args.priority,
-                                  max_attempts=args.max_attempts, timeout=args.timeout)
+    handle = _client(args).submit(
+        args.fn,
+        *positional,
+        kwargs=decode_json(args.kwargs, "--kwargs"),
+        task_id=args.task_id,
+        weight=args.weight,
+        position=args.position,
+        priority=args.priority,
+        max_attempts=args.max_attempts,
+        timeout=args.timeout,
+    )
     print(handle.id)
     if args.wait is not None:
         print(json.dumps(handle.result(timeout=args.wait)))
@@ -214,21 +239,37 @@ def run_status(args: argparse.Namespace) -> int:
     stats = client.cluster_stats()
     settings = client.worker_settings()
     report = inspect(client.redis)
-    redis_view = {"persistence": report.persistence, "eviction_policy": report.maxmemory_policy,
-                  "maxmemory": report.maxmemory, "used_memory": report.used_memory, "role": report.role,
-                  "epoch": client.epoch()}
+    redis_view = {
+        "persistence": report.persistence,
+        "eviction_policy": report.maxmemory_policy,
+        "maxmemory": report.maxmemory,
+        "used_memory": report.used_memory,
+        "role": report.role,
+        "epoch": client.epoch(),
+    }
     if args.json:
-        print(json.dumps({**{k: v for k, v in stats.__dict__.items() if k != "workers"},
-                          "balance_score": stats.balance_score,
-                          "workers": [{**w.__dict__, "settings": settings.get(w.id)} for w in stats.workers],
-                          "redis": redis_view}))
+        print(
+            json.dumps(
+                {
+                    **{k: v for k, v in stats.__dict__.items() if k != "workers"},
+                    "balance_score": stats.balance_score,
+                    "workers": [{**w.__dict__, "settings": settings.get(w.id)} for w in stats.workers],
+                    "redis": redis_view,
+                }
+            )
+        )
         return 0
     from .report import cluster_table, settings_table
 
     console = Console()
     console.print(cluster_table(stats))
-    warning = "" if report.persistent and not report.evicting else \
-        "  [red](tasks do not survive a restart)[/red]" if not report.persistent else "  [red](may evict tasks)[/red]"
+    warning = (
+        ""
+        if report.persistent and not report.evicting
+        else "  [red](tasks do not survive a restart)[/red]"
+        if not report.persistent
+        else "  [red](may evict tasks)[/red]"
+    )
     console.print(f"{report.describe()}, epoch {redis_view['epoch'] or '-'}{warning}", highlight=False)
     if settings:
         console.print(settings_table(settings))

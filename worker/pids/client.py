@@ -27,8 +27,20 @@ from .wire import text as _text
 RECONNECT_SECONDS = 30.0  # how long waits ride out a Redis outage before RedisUnavailable
 KEEP = None  # retention=KEEP: a final task's record stays until deleted
 
-INFO_FIELDS = ("id", "fn", "state", "claim", "max_attempts", "weight", "error", "batch", "enqueued_at",
-               "first_claimed_at", "finished_at", "result_size")
+INFO_FIELDS = (
+    "id",
+    "fn",
+    "state",
+    "claim",
+    "max_attempts",
+    "weight",
+    "error",
+    "batch",
+    "enqueued_at",
+    "first_claimed_at",
+    "finished_at",
+    "result_size",
+)
 
 
 @dataclass(frozen=True)
@@ -120,27 +132,48 @@ class Client:
     EnqueueNotAcknowledged. retention: how long final tasks' records and results stay (seconds,
     KEEP: until deleted); both default to PIDS_REDIS_ACK_REPLICAS / PIDS_RETENTION_SECONDS."""
 
-    def __init__(self, redis_url: str = "redis://127.0.0.1:6379/0", cluster: str = "default",
-                 password: str | None = None, *, ack_replicas: int | None = None,
-                 retention: float | None | str = "env", reconnect_seconds: float = RECONNECT_SECONDS) -> None:
+    def __init__(
+        self,
+        redis_url: str = "redis://127.0.0.1:6379/0",
+        cluster: str = "default",
+        password: str | None = None,
+        *,
+        ack_replicas: int | None = None,
+        retention: float | str | None = "env",
+        reconnect_seconds: float = RECONNECT_SECONDS,
+    ) -> None:
         """`password` None: $PIDS_REDIS_PASSWORD if set; either wins over a password in the URL."""
         password = password if password is not None else os.environ.get(PASSWORD_ENV)
         self._setup(connect(redis_url, password), cluster, ack_replicas, retention, reconnect_seconds)
 
     @classmethod
-    def from_redis(cls, client: redis.Redis, cluster: str = "default", *, ack_replicas: int | None = None,
-                   retention: float | None | str = "env", reconnect_seconds: float = RECONNECT_SECONDS) -> Client:
+    def from_redis(
+        cls,
+        client: redis.Redis,
+        cluster: str = "default",
+        *,
+        ack_replicas: int | None = None,
+        retention: float | str | None = "env",
+        reconnect_seconds: float = RECONNECT_SECONDS,
+    ) -> Client:
         self = cls.__new__(cls)
         self._setup(client, cluster, ack_replicas, retention, reconnect_seconds)
         return self
 
-    def _setup(self, client: redis.Redis, cluster: str, ack_replicas: int | None, retention: float | None | str,
-               reconnect_seconds: float) -> None:
+    def _setup(
+        self,
+        client: redis.Redis,
+        cluster: str,
+        ack_replicas: int | None,
+        retention: float | str | None,
+        reconnect_seconds: float,
+    ) -> None:
         self.redis = client
         self.keys = Keys(cluster)
         self.protocol = Protocol(client, self.keys)
-        self.ack_replicas = int(os.environ.get("PIDS_REDIS_ACK_REPLICAS", "0") or 0) if ack_replicas is None \
-            else ack_replicas
+        self.ack_replicas = (
+            int(os.environ.get("PIDS_REDIS_ACK_REPLICAS", "0") or 0) if ack_replicas is None else ack_replicas
+        )
         if retention == "env":
             retention = retention_from_env(os.environ.get("PIDS_RETENTION_SECONDS", ""))
         self.retention: float | None = retention if retention is None else float(retention)
@@ -157,42 +190,94 @@ class Client:
         return epoch
 
     # -- submitting -----------------------------------------------------------
-    def submit(self, fn: str, *args: Any, kwargs: dict[str, Any] | None = None, task_id: str | None = None,
-               weight: float = 1.0, position: str = "", priority: int = 0, max_attempts: int = 3,
-               timeout: float | None = None, retention: float | None | str = "client") -> TaskHandle:
+    def submit(
+        self,
+        fn: str,
+        *args: Any,
+        kwargs: dict[str, Any] | None = None,
+        task_id: str | None = None,
+        weight: float = 1.0,
+        position: str = "",
+        priority: int = 0,
+        max_attempts: int = 3,
+        timeout: float | None = None,
+        retention: float | str | None = "client",
+    ) -> TaskHandle:
         """Enqueue fn(*args, **kwargs). The same task_id twice makes one task. Every value is
         checked first (pids.limits, pids.functions): TaskArgumentsError/TaskFunctionError."""
-        options = TaskOptions(weight=weight, position=position, priority=priority, max_attempts=max_attempts,
-                              timeout=timeout, retention=self._retention(retention))
-        spec = TaskSpec(fn, args, {} if kwargs is None else kwargs, options,
-                        uuid.uuid4().hex if task_id is None else task_id)
+        options = TaskOptions(
+            weight=weight,
+            position=position,
+            priority=priority,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            retention=self._retention(retention),
+        )
+        spec = TaskSpec(
+            fn, args, {} if kwargs is None else kwargs, options, uuid.uuid4().hex if task_id is None else task_id
+        )
         return TaskHandle(self, spec.task_id, self._enqueue([spec]))
 
-    def map(self, fn: str, items: Iterable[Any], *, batch_id: str | None = None, weight: float = 1.0,
-            position: str = "", priority: int = 0, max_attempts: int = 3, timeout: float | None = None,
-            retention: float | None | str = "client") -> list[TaskHandle]:
+    def map(
+        self,
+        fn: str,
+        items: Iterable[Any],
+        *,
+        batch_id: str | None = None,
+        weight: float = 1.0,
+        position: str = "",
+        priority: int = 0,
+        max_attempts: int = 3,
+        timeout: float | None = None,
+        retention: float | str | None = "client",
+    ) -> list[TaskHandle]:
         """fn(item) for every item, as one batch."""
-        return self.submit_batch(uuid.uuid4().hex if batch_id is None else batch_id, fn, [[item] for item in items],
-                                 weight=weight, position=position, priority=priority, max_attempts=max_attempts,
-                                 timeout=timeout, retention=retention)
+        return self.submit_batch(
+            uuid.uuid4().hex if batch_id is None else batch_id,
+            fn,
+            [[item] for item in items],
+            weight=weight,
+            position=position,
+            priority=priority,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            retention=retention,
+        )
 
-    def submit_batch(self, batch_id: str, fn: str, items: Iterable[Any], *, weight: float = 1.0, position: str = "",
-                     priority: int = 0, max_attempts: int = 3, timeout: float | None = None,
-                     retention: float | None | str = "client", indices: Sequence[int] | None = None) -> list[TaskHandle]:
+    def submit_batch(
+        self,
+        batch_id: str,
+        fn: str,
+        items: Iterable[Any],
+        *,
+        weight: float = 1.0,
+        position: str = "",
+        priority: int = 0,
+        max_attempts: int = 3,
+        timeout: float | None = None,
+        retention: float | str | None = "client",
+        indices: Sequence[int] | None = None,
+    ) -> list[TaskHandle]:
         """Enqueue one task per item, ids f"{batch_id}-{i}"; idempotent per batch id.
 
         An item is a list of positional arguments, or a dict with optional keys
         args, kwargs, weight, position. Every item is checked before any is enqueued. `indices`: only
         these items (e.g. what a Redis lost), under the same ids."""
-        options = TaskOptions(weight=weight, position=position, priority=priority, max_attempts=max_attempts,
-                              timeout=timeout, retention=self._retention(retention))
+        options = TaskOptions(
+            weight=weight,
+            position=position,
+            priority=priority,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            retention=self._retention(retention),
+        )
         specs = batch_specs(batch_id, fn, items, options)
         if indices is not None:
             specs = [specs[i] for i in indices]
         epoch = self._enqueue(specs, batch_id=batch_id)
         return [TaskHandle(self, s.task_id, epoch) for s in specs]
 
-    def _retention(self, retention: float | None | str) -> float | None:
+    def _retention(self, retention: float | str | None) -> float | None:
         return self.retention if retention == "client" else retention  # type: ignore[return-value]
 
     # -- following ------------------------------------------------------------
@@ -254,9 +339,17 @@ class Client:
                 runs.append(info.run_seconds)
             if info.error and info.state is TaskState.FAILED and len(errors) < 5:
                 errors.append(f"{info.id}: {info.error.splitlines()[0]}")
-        return BatchStatus(batch_id, len(ids), dict(counts), max_attempts, dict(claimed_by),
-                           float(np.median(waits)) if waits else None, float(np.median(runs)) if runs else None, errors,
-                           states)
+        return BatchStatus(
+            batch_id,
+            len(ids),
+            dict(counts),
+            max_attempts,
+            dict(claimed_by),
+            float(np.median(waits)) if waits else None,
+            float(np.median(runs)) if runs else None,
+            errors,
+            states,
+        )
 
     # -- cluster --------------------------------------------------------------
     def cluster_stats(self) -> ClusterStats:
@@ -276,16 +369,31 @@ class Client:
         workers = []
         for w in sorted(names):
             info = infos.get(w, {})
-            workers.append(WorkerInfo(
-                id=w, slots=int(info.get("slots", 0)), speed=float(info.get("speed", 1.0)),
-                position=str(info.get("position", "")), load=loads.get(w, 0.0), held=int(loads.get(held_field(w), 0)),
-                draining=bool(info.get("draining", False)), alive=info.get("deadline", 0) > now_ms,
-                tasks_done=int(totals.get(totals_field(w, "tasks"), 0)), work_done=totals.get(totals_field(w, "work"), 0.0),
-                busy_seconds=totals.get(totals_field(w, "busy"), 0.0),
-            ))
-        return ClusterStats(backlog=pending, scheduled=scheduled, running=running, succeeded=stats.get("succeeded", 0),
-                            failed=stats.get("failed", 0), cancelled=stats.get("cancelled", 0),
-                            enqueued=stats.get("enqueued", 0), workers=workers)
+            workers.append(
+                WorkerInfo(
+                    id=w,
+                    slots=int(info.get("slots", 0)),
+                    speed=float(info.get("speed", 1.0)),
+                    position=str(info.get("position", "")),
+                    load=loads.get(w, 0.0),
+                    held=int(loads.get(held_field(w), 0)),
+                    draining=bool(info.get("draining", False)),
+                    alive=info.get("deadline", 0) > now_ms,
+                    tasks_done=int(totals.get(totals_field(w, "tasks"), 0)),
+                    work_done=totals.get(totals_field(w, "work"), 0.0),
+                    busy_seconds=totals.get(totals_field(w, "busy"), 0.0),
+                )
+            )
+        return ClusterStats(
+            backlog=pending,
+            scheduled=scheduled,
+            running=running,
+            succeeded=stats.get("succeeded", 0),
+            failed=stats.get("failed", 0),
+            cancelled=stats.get("cancelled", 0),
+            enqueued=stats.get("enqueued", 0),
+            workers=workers,
+        )
 
     def worker_settings(self) -> dict[str, dict[str, Any]]:
         """Worker id -> the settings in effect, of the workers in the worker table; the entries of
@@ -349,8 +457,10 @@ class Client:
         for task_id in task_ids:
             pipe.hmget(self.keys.task(task_id), INFO_FIELDS)
         rows = pipe.execute() if task_ids else []
-        return [TaskInfo.from_hash({f: _text(v) for f, v in zip(INFO_FIELDS, row) if v is not None}) if row[0] else None
-                for row in rows]
+        return [
+            TaskInfo.from_hash({f: _text(v) for f, v in zip(INFO_FIELDS, row) if v is not None}) if row[0] else None
+            for row in rows
+        ]
 
     def retry(self, tasks: Iterable[str | TaskInfo], attempts: int = 1) -> dict[str, str]:
         """Send dead-lettered tasks back to the queue with `attempts` more attempts each. A TaskInfo

@@ -23,7 +23,9 @@ PASSWORD_ENV = "PIDS_REDIS_PASSWORD"  # from a Secret; wins over a password in t
 SENTINEL_SCHEME = "redis+sentinel"
 SENTINEL_PORT = 26379
 DEFAULTS: dict[str, object] = {
-    "socket_timeout": 10.0, "socket_connect_timeout": 3.0, "health_check_interval": 30,
+    "socket_timeout": 10.0,
+    "socket_connect_timeout": 3.0,
+    "health_check_interval": 30,
     "decode_responses": True,  # hiredis decodes in C
 }
 # Sentinel queries are small and a dead Sentinel must not hold up finding the primary
@@ -103,7 +105,8 @@ def connect(url: str, password: str | None = None, **options: object) -> redis.R
 
 def _sentinel_primary(address: SentinelAddress, password: str | None, settings: dict[str, object]) -> redis.Redis:
     sentinel_settings: dict[str, object] = {
-        "socket_timeout": SENTINEL_TIMEOUT_SECONDS, "socket_connect_timeout": SENTINEL_TIMEOUT_SECONDS,
+        "socket_timeout": SENTINEL_TIMEOUT_SECONDS,
+        "socket_connect_timeout": SENTINEL_TIMEOUT_SECONDS,
     }
     if password and address.authenticate:
         sentinel_settings["password"] = password
@@ -111,4 +114,5 @@ def _sentinel_primary(address: SentinelAddress, password: str | None, settings: 
     # check_connection: a connection to a freshly found primary is PINGed before use, so a
     # stale answer from a Sentinel fails over to asking again instead of failing the command
     return sentinel.master_for(  # type: ignore[no-any-return,no-untyped-call]
-        address.service, db=address.db, check_connection=True, **settings)
+        address.service, db=address.db, check_connection=True, **settings
+    )

@@ -9,8 +9,9 @@ the first round trip only reads a snapshot to plan from, and `again` asks for a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -80,8 +81,14 @@ class ClaimCycle:
         self.quarantined.update(dict.fromkeys(task_ids, now + QUARANTINE_SECONDS))
         self.share.clear()
 
-    def request(self, free: int, now: float, completions: Sequence[Completion] = (),
-                totals: WorkerTotals = NO_TOTALS, claiming: bool = True) -> CycleRequest:
+    def request(
+        self,
+        free: int,
+        now: float,
+        completions: Sequence[Completion] = (),
+        totals: WorkerTotals = NO_TOTALS,
+        claiming: bool = True,
+    ) -> CycleRequest:
         """The next call: `free` slots to fill (an early-binding policy takes its whole share);
         totals go with snapshot reads only, not with every cycle. claiming False (draining):
         only the completions."""
@@ -91,9 +98,18 @@ class ClaimCycle:
         sent = self.share.candidates(wanted) if self.share.usable(now) else []
         read_snapshot = not sent or self.share.runs_low(wanted, now)
         window, heaviest = self.window
-        return CycleRequest(self.config.worker_id, completions, totals if read_snapshot else NO_TOTALS, sent, wanted,
-                            self.config.lease_ms, self.maybe_idle, window if read_snapshot else 0, heaviest,
-                            self.config.view)
+        return CycleRequest(
+            self.config.worker_id,
+            completions,
+            totals if read_snapshot else NO_TOTALS,
+            sent,
+            wanted,
+            self.config.lease_ms,
+            self.maybe_idle,
+            window if read_snapshot else 0,
+            heaviest,
+            self.config.view,
+        )
 
     def absorb(self, request: CycleRequest, reply: CycleReply, free: int, now: float) -> Step:
         """Fold a reply in; `free` is the slots that were free when the request was made."""

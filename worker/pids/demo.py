@@ -28,13 +28,27 @@ WEIGHTS = np.array([1, 2, 3, 5, 8, 13])
 WORKER_COMMAND = ("-m", "pids", "worker")
 
 
-def start_workers(count: int, redis_url: str, cluster: str, *extra: str,
-                  command: tuple[str, ...] = WORKER_COMMAND) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    count: int, redis_url: str, cluster: str, *extra: str, command: tuple[str, ...] = WORKER_COMMAND
+) -> list[subprocess.Popen[bytes]]:
     """Start `count` worker processes (`python -m pids worker`, or `python` + `command`), each in its own session."""
     return [
         subprocess.Popen(
-            [sys.executable, *command, "--redis-url", redis_url, "--cluster", cluster,
-             "--worker-id", f"worker-{i + 1}", "--concurrency", "1", "--log-level", "WARNING", *extra],
+            [
+                sys.executable,
+                *command,
+                "--redis-url",
+                redis_url,
+                "--cluster",
+                cluster,
+                "--worker-id",
+                f"worker-{i + 1}",
+                "--concurrency",
+                "1",
+                "--log-level",
+                "WARNING",
+                *extra,
+            ],
             start_new_session=True,
         )
         for i in range(count)
@@ -55,7 +69,9 @@ def stop_workers(processes: list[subprocess.Popen[bytes]], timeout: float = 10.0
             p.wait()
 
 
-def wait_for_workers(client: Client, count: int, processes: list[subprocess.Popen[bytes]], timeout: float = 60.0) -> None:
+def wait_for_workers(
+    client: Client, count: int, processes: list[subprocess.Popen[bytes]], timeout: float = 60.0
+) -> None:
     deadline = time.monotonic() + timeout
     while sum(w.alive for w in client.cluster_stats().workers) < count:
         dead = [p.args for p in processes if p.poll() is not None]
@@ -86,8 +102,14 @@ def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         items = [{"args": [float(w) * SECONDS_PER_WEIGHT], "weight": float(w)} for w in weights]
         handles = client.submit_batch(cluster, "pids.tasks:sleep", items)
-        with Progress(TextColumn("tasks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=args.json) as progress:
+        with Progress(
+            TextColumn("tasks"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=args.json,
+        ) as progress:
             bar = progress.add_task("tasks", total=len(handles))
             while True:
                 status = client.batch_status(cluster)
@@ -101,10 +123,21 @@ def run(args: argparse.Namespace) -> int:
         workers = [w for w in stats.workers if w.tasks_done or w.alive]
         summary = balance_summary(workers)
         if args.json:
-            print(json.dumps({"workers": worker_rows(workers), "tasks": args.tasks, "failed": status.failed,
-                              "seconds": round(elapsed, 3), **summary}))
+            print(
+                json.dumps(
+                    {
+                        "workers": worker_rows(workers),
+                        "tasks": args.tasks,
+                        "failed": status.failed,
+                        "seconds": round(elapsed, 3),
+                        **summary,
+                    }
+                )
+            )
         else:
-            console.print(balance_table(workers, title=f"{args.tasks} tasks on {args.workers} workers in {elapsed:.1f}s"))
+            console.print(
+                balance_table(workers, title=f"{args.tasks} tasks on {args.workers} workers in {elapsed:.1f}s")
+            )
             console.print(f"jain index: {summary['jain_index']:.3f}   max/mean: {summary['max_over_mean']:.2f}")
             print(f"balance score: {summary['balance_score']:.2f}")
     return 0 if status.failed == 0 else 1

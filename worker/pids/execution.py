@@ -9,10 +9,11 @@ import inspect
 import json
 import time
 import traceback
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from .errors import TaskArgumentsError, TaskFunctionError
 from . import limits
+from .errors import TaskArgumentsError, TaskFunctionError
 from .functions import resolve
 from .wire import ClaimedTask
 
@@ -46,11 +47,12 @@ def run_task(task: ClaimedTask, allowed_modules: tuple[str, ...], max_result_byt
         args, kwargs = decode_arguments(task)
         _check_arguments(task.fn, allowed_modules, len(args), tuple(kwargs))
     except (TaskFunctionError, TaskArgumentsError) as exc:
-        return Outcome(task, False, error=f"{type(exc).__name__}: {exc}", retryable=False,
-                       seconds=time.perf_counter() - started)
+        return Outcome(
+            task, False, error=f"{type(exc).__name__}: {exc}", retryable=False, seconds=time.perf_counter() - started
+        )
     try:
         value = target(*args, **kwargs)
-    except BaseException as exc:  # noqa: BLE001 -- the task's own failure, SystemExit included: recorded, retried per its policy
+    except BaseException as exc:
         return Outcome(task, False, error=describe(exc), seconds=time.perf_counter() - started)
     return encode_result(task, value, started, max_result_bytes)
 
@@ -58,18 +60,30 @@ def run_task(task: ClaimedTask, allowed_modules: tuple[str, ...], max_result_byt
 def encode_result(task: ClaimedTask, value: Any, started: float, max_result_bytes: int) -> Outcome:
     try:
         result = "null" if value is None else json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except Exception as exc:  # noqa: BLE001 -- TypeError, ValueError, RecursionError of a result
-        return Outcome(task, False, error=f"result is not JSON-serialisable: {type(exc).__name__}: {exc}",
-                       retryable=False, seconds=time.perf_counter() - started)
+    except Exception as exc:
+        return Outcome(
+            task,
+            False,
+            error=f"result is not JSON-serialisable: {type(exc).__name__}: {exc}",
+            retryable=False,
+            seconds=time.perf_counter() - started,
+        )
     if len(result) > max_result_bytes:
-        return Outcome(task, False, error=f"result is {len(result)} bytes, more than the limit of {max_result_bytes} "
-                       "(PIDS_MAX_RESULT_BYTES): store large outputs elsewhere and return a reference",
-                       retryable=False, seconds=time.perf_counter() - started)
+        return Outcome(
+            task,
+            False,
+            error=f"result is {len(result)} bytes, more than the limit of {max_result_bytes} "
+            "(PIDS_MAX_RESULT_BYTES): store large outputs elsewhere and return a reference",
+            retryable=False,
+            seconds=time.perf_counter() - started,
+        )
     return Outcome(task, True, result_json=result, seconds=time.perf_counter() - started)
 
 
 @functools.lru_cache(maxsize=1024)
-def _resolve_with_signature(fn: str, allowed_modules: tuple[str, ...]) -> tuple[Callable[..., Any], inspect.Signature | None]:
+def _resolve_with_signature(
+    fn: str, allowed_modules: tuple[str, ...]
+) -> tuple[Callable[..., Any], inspect.Signature | None]:
     target = resolve(fn, allowed_modules)
     try:
         return target, inspect.signature(target)
@@ -96,5 +110,5 @@ def describe(exc: BaseException) -> str:
         lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
         tail = "".join(lines)[-4000:].splitlines()[-TRACEBACK_LINES:]
         return f"{type(exc).__name__}: {exc}\n" + "\n".join(tail)
-    except Exception:  # noqa: BLE001 -- an exception whose str() raises
+    except Exception:
         return f"{type(exc).__name__} (its message could not be shown)"

@@ -35,9 +35,17 @@ class Fault(str, Enum):
 
 
 TRANSIENT = frozenset({Fault.UNREACHABLE, Fault.AUTH, Fault.LOADING, Fault.READONLY, Fault.OOM, Fault.NOREPLICAS})
-ERROR_CODES = {"NOAUTH": Fault.AUTH, "WRONGPASS": Fault.AUTH, "NOPERM": Fault.AUTH, "LOADING": Fault.LOADING,
-               "NOSCRIPT": Fault.LOADING, "READONLY": Fault.READONLY, "OOM": Fault.OOM,
-               "NOREPLICAS": Fault.NOREPLICAS, "MASTERDOWN": Fault.NOREPLICAS}
+ERROR_CODES = {
+    "NOAUTH": Fault.AUTH,
+    "WRONGPASS": Fault.AUTH,
+    "NOPERM": Fault.AUTH,
+    "LOADING": Fault.LOADING,
+    "NOSCRIPT": Fault.LOADING,
+    "READONLY": Fault.READONLY,
+    "OOM": Fault.OOM,
+    "NOREPLICAS": Fault.NOREPLICAS,
+    "MASTERDOWN": Fault.NOREPLICAS,
+}
 # an error code at the start of a reply, or where a script passes on the error of a command it ran
 # ("... @user_script: 143: -OOM command not allowed ...")
 ERROR_CODE = re.compile(r"(?:^|[\s:]-?)(" + "|".join(ERROR_CODES) + r")\b")
@@ -76,8 +84,15 @@ class FaultLog:
         if self.since is None:
             self.since = now
         if fault != self.fault or now - self.last_line >= self.every:
-            self.log.warning("Redis %s (%s) %s for %.0fs: %s%s", fault.value, where, "still failing" if
-                             fault == self.fault else "failing", now - self.since, _short(exc), detail)
+            self.log.warning(
+                "Redis %s (%s) %s for %.0fs: %s%s",
+                fault.value,
+                where,
+                "still failing" if fault == self.fault else "failing",
+                now - self.since,
+                _short(exc),
+                detail,
+            )
             self.last_line, self.fault = now, fault
 
     def recovered(self) -> None:

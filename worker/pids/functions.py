@@ -28,13 +28,16 @@ def check_function(fn: object) -> str:
     ASCII identifiers, no part private."""
     if not isinstance(fn, str) or len(fn) > MAX_FUNCTION_LENGTH or not FUNCTION_PATTERN.fullmatch(fn):
         shown = repr(fn) if len(repr(fn)) <= 100 else f"{repr(fn)[:100]}..."
-        raise TaskFunctionError(f"task function must look like 'package.module:callable' (ASCII, at most "
-                                f"{MAX_FUNCTION_LENGTH} characters), got {shown}")
+        raise TaskFunctionError(
+            f"task function must look like 'package.module:callable' (ASCII, at most "
+            f"{MAX_FUNCTION_LENGTH} characters), got {shown}"
+        )
     module, name = fn.split(":")
     private = next((part for part in (*module.split("."), name) if part.startswith("_")), None)
     if private is not None:
-        raise TaskFunctionError(f"task function {fn!r}: {private!r} is private (starts with '_'); "
-                                "only public names can be task functions")
+        raise TaskFunctionError(
+            f"task function {fn!r}: {private!r} is private (starts with '_'); only public names can be task functions"
+        )
     return fn
 
 
@@ -49,7 +52,9 @@ def resolve(fn: str, allowed_modules: tuple[str, ...]) -> Callable[..., Any]:
     check_function(fn)
     module_name, name = fn.split(":")
     if not is_allowed(module_name, allowed_modules):
-        raise TaskFunctionError(f"module {module_name!r} is not allowed on this worker (allowed: {', '.join(allowed_modules)})")
+        raise TaskFunctionError(
+            f"module {module_name!r} is not allowed on this worker (allowed: {', '.join(allowed_modules)})"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -72,8 +77,10 @@ def _public_callable(module: ModuleType, name: str) -> Callable[..., Any]:
         raise TaskFunctionError(f"{fn!r} is not callable (a {type(target).__name__})")
     origin = getattr(target, "__module__", None)
     if not exported and origin != module.__name__:
-        raise TaskFunctionError(f"{fn!r} is not defined in {module.__name__!r} (it comes from {origin!r}): name it "
-                                f"by the module that defines it, or export it in {module.__name__}.__all__")
+        raise TaskFunctionError(
+            f"{fn!r} is not defined in {module.__name__!r} (it comes from {origin!r}): name it "
+            f"by the module that defines it, or export it in {module.__name__}.__all__"
+        )
     function: Callable[..., Any] = target
     return function
 

@@ -15,7 +15,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Inf
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
-
 CYCLE_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)  # s, of one claim cycle
 _LOOP_COUNTERS = (  # (attribute, series, help) of what the claim loop counts
     ("claimed", "pids_tasks_claimed", "Tasks this worker claimed"),
@@ -50,12 +49,15 @@ class WorkerMetrics:
         self.load = Gauge("pids_worker_load", "Sum of the weights of the tasks held", registry=self.registry)
         self.held = Gauge("pids_worker_held_tasks", "Tasks held (running or prefetched)", registry=self.registry)
         self.connected = Gauge("pids_redis_connected", "1 while the claim loop reaches Redis", registry=self.registry)
-        self.memory_ratio = Gauge("pids_redis_memory_ratio", "Redis used memory over maxmemory (0: no limit)",
-                                  registry=self.registry)
-        self.epoch_changes = Gauge("pids_redis_epoch_changes", "Times this worker saw Redis come back without its "
-                                   "data", registry=self.registry)
-        self.settings = Info("pids_worker_settings", "The settings in effect (and the claim cycle's constants)",
-                             registry=self.registry)
+        self.memory_ratio = Gauge(
+            "pids_redis_memory_ratio", "Redis used memory over maxmemory (0: no limit)", registry=self.registry
+        )
+        self.epoch_changes = Gauge(
+            "pids_redis_epoch_changes", "Times this worker saw Redis come back without its data", registry=self.registry
+        )
+        self.settings = Info(
+            "pids_worker_settings", "The settings in effect (and the claim cycle's constants)", registry=self.registry
+        )
         self.registry.register(_ClaimLoopCollector(self))
 
     def observe_cycle(self, seconds: float) -> None:
@@ -84,19 +86,29 @@ class _ClaimLoopCollector:
             yield info
         counts = list(m.cycle_counts)  # one read: the loop may add to it meanwhile
         bounds = [*map(floatToGoString, CYCLE_BUCKETS), "+Inf"]
-        yield HistogramMetricFamily("pids_claim_cycle_seconds", "Snapshot, plan and claim: one claim cycle",
-                                    buckets=list(zip(bounds, accumulate(counts))), sum_value=m.cycle_seconds)
+        yield HistogramMetricFamily(
+            "pids_claim_cycle_seconds",
+            "Snapshot, plan and claim: one claim cycle",
+            buckets=list(zip(bounds, accumulate(counts))),
+            sum_value=m.cycle_seconds,
+        )
 
 
 class HealthServer:
     """Serves the probes from a callable that says whether the loop is alive and ready."""
 
-    def __init__(self, port: int, metrics: WorkerMetrics, alive: Callable[[], tuple[bool, str]],
-                 ready: Callable[[], tuple[bool, str]], host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int,
+        metrics: WorkerMetrics,
+        alive: Callable[[], tuple[bool, str]],
+        ready: Callable[[], tuple[bool, str]],
+        host: str = "127.0.0.1",
+    ) -> None:
         metrics_registry = metrics.registry
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 if self.path == "/healthz":
                     self._probe(*alive())
                 elif self.path == "/readyz":

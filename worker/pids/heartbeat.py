@@ -25,8 +25,15 @@ SETTINGS_SECONDS = 30.0  # the settings in effect go to Redis on the first beat,
 
 
 class HeartbeatLoop:
-    def __init__(self, protocol: Protocol, settings: WorkerSettings, info: Callable[[], dict[str, Any]],
-                 held: Callable[[], list[str]], on_drain: Callable[[], None], stopping: threading.Event) -> None:
+    def __init__(
+        self,
+        protocol: Protocol,
+        settings: WorkerSettings,
+        info: Callable[[], dict[str, Any]],
+        held: Callable[[], list[str]],
+        on_drain: Callable[[], None],
+        stopping: threading.Event,
+    ) -> None:
         self.protocol = protocol
         self.settings = settings
         self.worker_id = settings.worker_id
@@ -59,7 +66,7 @@ class HeartbeatLoop:
             try:
                 self.beat()
                 self.faults.recovered()
-            except Exception as exc:  # noqa: BLE001 -- any failure: report, keep beating
+            except Exception as exc:
                 self.connected_since = None
                 self.faults.failed(classify(exc), exc, "heartbeat")
             self.stopping.wait(self.settings.heartbeat_seconds * (0.9 + 0.2 * random.random()))
@@ -71,15 +78,19 @@ class HeartbeatLoop:
             requeued, dead = self.protocol.release_worker(self.worker_id, reason=f"worker {self.worker_id} restarted")
             if requeued or dead:
                 log.warning("released %d task(s) held by this worker's previous run", requeued + dead)
-        reply = self.protocol.heartbeat(self.worker_id, self.info(), int(s.heartbeat_ttl_seconds * 1000),
-                                        int(s.lease_seconds * 1000), self.held())
+        reply = self.protocol.heartbeat(
+            self.worker_id, self.info(), int(s.heartbeat_ttl_seconds * 1000), int(s.lease_seconds * 1000), self.held()
+        )
         if self.connected_since is None:
             self.connected_since = time.monotonic()
         if self.epoch and reply.epoch != self.epoch:
             self.epoch_changes += 1
-            log.error("Redis lost its data (epoch %s -> %s): the tasks this worker holds are gone and their "
-                      "results will be refused; Kubernetes-submitted work is re-enqueued by the operator",
-                      self.epoch, reply.epoch)
+            log.error(
+                "Redis lost its data (epoch %s -> %s): the tasks this worker holds are gone and their "
+                "results will be refused; Kubernetes-submitted work is re-enqueued by the operator",
+                self.epoch,
+                reply.epoch,
+            )
         self.epoch = reply.epoch
         self.registered.set()
         if reply.drain_requested:
@@ -101,5 +112,8 @@ class HeartbeatLoop:
         report = redis_info.inspect(self.protocol.redis)
         self.memory_ratio = report.memory_ratio
         if self.memory_ratio is not None and self.memory_ratio > redis_info.MEMORY_WARNING_RATIO:
-            log.warning("Redis memory %.0f%% full (%s): it refuses writes when full; shorten task retention or "
-                        "raise maxmemory", 100 * self.memory_ratio, report.describe())
+            log.warning(
+                "Redis memory %.0f%% full (%s): it refuses writes when full; shorten task retention or raise maxmemory",
+                100 * self.memory_ratio,
+                report.describe(),
+            )

@@ -25,8 +25,9 @@ class Ledger:
     def record(self, outcome: Outcome) -> None:
         task = outcome.task
         if outcome.ok:
-            self.completions.append(Completion(task.id, task.token, outcome.result_json, outcome.seconds, task.weight,
-                                               task.batch))
+            self.completions.append(
+                Completion(task.id, task.token, outcome.result_json, outcome.seconds, task.weight, task.batch)
+            )
         else:
             self.failures.append(outcome)
 
@@ -45,7 +46,7 @@ class Ledger:
         """After a call that carried `completions` and `totals` and got `reply`: drop what was
         sent and count the accepted ones (and those already done) towards the totals still to
         send. Returns the stale ids (a newer attempt or epoch owns them)."""
-        del self.completions[:len(completions)]
+        del self.completions[: len(completions)]
         if totals.tasks:
             self.totals = NO_TOTALS
         self.accepted += len(reply.accepted)
@@ -68,13 +69,20 @@ class Ledger:
     def unstorable(self, completion: Completion, error: str) -> None:
         """Redis refused this completion on its own (e.g. its result): fail the task instead."""
         self.completions.remove(completion)
-        task = ClaimedTask(completion.task_id, completion.token, "", "[]", "{}", None, completion.weight,
-                           completion.batch)
-        self.failures.append(Outcome(task, False, error=f"result could not be stored: {error}", retryable=False,
-                                     seconds=completion.busy_seconds))
+        task = ClaimedTask(
+            completion.task_id, completion.token, "", "[]", "{}", None, completion.weight, completion.batch
+        )
+        self.failures.append(
+            Outcome(
+                task,
+                False,
+                error=f"result could not be stored: {error}",
+                retryable=False,
+                seconds=completion.busy_seconds,
+            )
+        )
 
 
 def retry_backoff_ms(base_seconds: float, attempt: int) -> int:
     """Exponential backoff with jitter: base * 2^(attempt-1) * [0.5, 1.5)."""
     return int(1000 * base_seconds * 2 ** min(attempt - 1, 20) * (0.5 + random.random()))
-

@@ -78,8 +78,9 @@ def check_retention(value: object, field: str = "retention") -> float | None:
 def check_position(value: object, field: str = "position") -> str:
     """Where a task's data is, "zone/node" ("" for anywhere): printable UTF-8 text."""
     if not isinstance(value, str) or len(value) > MAX_POSITION_LENGTH or not value.isprintable():  # no lone surrogate
-        raise TaskArgumentsError(f"{field} must be a 'zone/node' string of at most {MAX_POSITION_LENGTH} printable "
-                                 f"characters, got {value!r}")
+        raise TaskArgumentsError(
+            f"{field} must be a 'zone/node' string of at most {MAX_POSITION_LENGTH} printable characters, got {value!r}"
+        )
     return value
 
 
@@ -102,8 +103,12 @@ def check_item(item: object) -> Item:
     if unknown:
         raise TaskArgumentsError(f"unknown keys {unknown} (allowed: {', '.join(ITEM_KEYS)})")
     weight, position = item.get("weight"), item.get("position")
-    return Item(item.get("args", ()), item.get("kwargs", {}), None if weight is None else check_weight(weight),
-                None if position is None else check_position(position))
+    return Item(
+        item.get("args", ()),
+        item.get("kwargs", {}),
+        None if weight is None else check_weight(weight),
+        None if position is None else check_position(position),
+    )
 
 
 def encode_arguments(args: object, kwargs: object, field: str = "") -> tuple[str, str]:
@@ -199,8 +204,9 @@ def _integer_in(value: object, field: str, low: int, high: int) -> int:
 def _id(value: object, field: str, max_length: int) -> str:
     if isinstance(value, str) and len(value) <= max_length and ID_PATTERN.fullmatch(value):
         return value
-    raise TaskArgumentsError(f"{field} must be 1 to {max_length} {ID_CHARACTERS} (the first a letter, digit or _), "
-                             f"got {_short(value)}")
+    raise TaskArgumentsError(
+        f"{field} must be 1 to {max_length} {ID_CHARACTERS} (the first a letter, digit or _), got {_short(value)}"
+    )
 
 
 def _utf8_length(text: str) -> int:

@@ -136,13 +136,22 @@ class Gravity:
         tie_starts = _tie_starts(tasks, len(workers)) if workers.whole_cluster else None
         located = any(tasks.position)
         if not located and bool((weight == weight[0]).all()):
-            plan[:] = _place_equal_weights(order.tolist(), load.tolist(), scale.tolist(), float(weight[0]),
-                                           claimable.tolist(), tie_starts)
+            plan[:] = _place_equal_weights(
+                order.tolist(), load.tolist(), scale.tolist(), float(weight[0]), claimable.tolist(), tie_starts
+            )
             return plan
         falloff = self.falloff(workers, tasks)
         fixed = (falloff - weight[np.newaxis, :] * scale[:, np.newaxis]).T.copy()  # (K, W)
-        planned, owner = _place_by_pull(order.tolist(), fixed.tolist(), load.tolist(), scale.tolist(), weight.tolist(),
-                                        claimable.tolist(), tie_starts, falloff.tolist() if located else None)
+        planned, owner = _place_by_pull(
+            order.tolist(),
+            fixed.tolist(),
+            load.tolist(),
+            scale.tolist(),
+            weight.tolist(),
+            claimable.tolist(),
+            tie_starts,
+            falloff.tolist() if located else None,
+        )
         plan[:] = planned
         if located:
             # Each worker starts with the nearest tasks of its share: local work before remote work.
@@ -156,9 +165,16 @@ class Gravity:
         return plan
 
 
-def _place_by_pull(order: list[int], fixed_rows: list[list[float]], load: list[float], scale: list[float],
-                   weight: list[float], open_slots: list[int], tie_starts: list[int] | None,
-                   falloff_rows: list[list[float]] | None) -> tuple[list[int], list[int]]:
+def _place_by_pull(
+    order: list[int],
+    fixed_rows: list[list[float]],
+    load: list[float],
+    scale: list[float],
+    weight: list[float],
+    open_slots: list[int],
+    tie_starts: list[int] | None,
+    falloff_rows: list[list[float]] | None,
+) -> tuple[list[int], list[int]]:
     """`Gravity.assign`'s placement loop: each task in `order` to the worker pulling it hardest,
     the pulls being the fixed part of task t's row minus each worker's load part, kept up to date.
     Returns (the plan's claimable placements, every task's owner). Without positions
@@ -197,8 +213,14 @@ def _place_by_pull(order: list[int], fixed_rows: list[list[float]], load: list[f
     return planned, owner
 
 
-def _place_equal_weights(order: list[int], load: list[float], scale: list[float], weight: float,
-                         open_slots: list[int], tie_starts: list[int] | None) -> list[int]:
+def _place_equal_weights(
+    order: list[int],
+    load: list[float],
+    scale: list[float],
+    weight: float,
+    open_slots: list[int],
+    tie_starts: list[int] | None,
+) -> list[int]:
     """`Gravity.assign` for a window of equally heavy tasks without positions, the common case.
 
     A worker's pull is then the same for every task, G m (1 - (L + m) / (C H)), and changes only
@@ -271,7 +293,9 @@ def worker_policy(settings: WorkerSettings) -> Gravity:
     are refused: the baselines live in the pids-bench package, and the centralised references
     (LPT, EFT) need the whole queue, which no worker's window holds."""
     if settings.policy not in WORKER_POLICIES:
-        raise ConfigError(f"placement policy {settings.policy!r} is not one a worker runs; choose one of: "
-                          f"{', '.join(WORKER_POLICIES)} (the baselines run from the pids-bench package: "
-                          "python -m pids_bench.worker --policy NAME)")
+        raise ConfigError(
+            f"placement policy {settings.policy!r} is not one a worker runs; choose one of: "
+            f"{', '.join(WORKER_POLICIES)} (the baselines run from the pids-bench package: "
+            "python -m pids_bench.worker --policy NAME)"
+        )
     return Gravity(G=settings.G, distance_offset=settings.distance_offset)

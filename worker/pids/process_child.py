@@ -38,9 +38,13 @@ def serve(connection: Any, allowed_modules: tuple[str, ...], max_result_bytes: i
                 outcome = run_task(task, allowed_modules, max_result_bytes)
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-            reply = (outcome.ok, outcome.result_json if outcome.ok else outcome.error, outcome.retryable,
-                     outcome.seconds)
-        except BaseException as exc:  # noqa: BLE001 -- a SoftTimeout landing just after the task's call
+            reply = (
+                outcome.ok,
+                outcome.result_json if outcome.ok else outcome.error,
+                outcome.retryable,
+                outcome.seconds,
+            )
+        except BaseException as exc:
             reply = (False, describe(exc), True, time.perf_counter() - started)
         try:
             connection.send(reply)

@@ -10,6 +10,7 @@ kills overdue children and starts replacements in `take_outcomes`."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import time
@@ -45,9 +46,12 @@ class ProcessSlots:
 
     def _spawn(self) -> _Slot:
         parent_end, child_end = self._context.Pipe()
-        process = self._context.Process(target=_child_main, args=(child_end, self.allowed_modules,
-                                                                   self.max_result_bytes),
-                                        name="pids-task", daemon=True)
+        process = self._context.Process(
+            target=_child_main,
+            args=(child_end, self.allowed_modules, self.max_result_bytes),
+            name="pids-task",
+            daemon=True,
+        )
         process.start()
         child_end.close()
         return _Slot(process, parent_end)
@@ -69,8 +73,11 @@ class ProcessSlots:
     def seconds_to_next_timeout(self) -> float | None:
         """Until the earliest hard deadline of a running task."""
         now = time.monotonic()
-        left = [s.task.timeout + HARD_TIMEOUT_GRACE - (now - s.started) for s in self._slots
-                if s.task is not None and s.task.timeout is not None]
+        left = [
+            s.task.timeout + HARD_TIMEOUT_GRACE - (now - s.started)
+            for s in self._slots
+            if s.task is not None and s.task.timeout is not None
+        ]
         return max(0.0, min(left)) if left else None
 
     def healthy(self) -> tuple[bool, str]:
@@ -86,10 +93,8 @@ class ProcessSlots:
 
     def stop(self) -> None:
         for slot in self._slots:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 slot.connection.send(None)
-            except (OSError, ValueError):
-                pass
         deadline = time.monotonic() + 1.0
         for slot in self._slots:
             slot.process.join(max(0.0, deadline - time.monotonic()))
@@ -104,10 +109,9 @@ class ProcessSlots:
             if slot.task is None and slot.process.is_alive():
                 task = self._queued.popleft()
                 slot.task, slot.started = task, time.monotonic()
-                try:
+                # a child that died: _collect finds it, and the task fails with it
+                with contextlib.suppress(OSError, ValueError):
                     slot.connection.send((task.fn, task.args_json, task.kwargs_json, task.timeout))
-                except (OSError, ValueError):
-                    pass  # the child died: _collect finds it, and the task fails with it
 
     def _collect(self) -> list[Outcome]:
         outcomes = []
@@ -119,9 +123,18 @@ class ProcessSlots:
                 except (EOFError, OSError):
                     closed = True  # the child is gone (its exit may not be visible yet)
                 else:
-                    outcomes.append(name_timeout(Outcome(slot.task, ok, result_json=text if ok else "null",
-                                                         error="" if ok else text, retryable=retryable,
-                                                         seconds=seconds)))
+                    outcomes.append(
+                        name_timeout(
+                            Outcome(
+                                slot.task,
+                                ok,
+                                result_json=text if ok else "null",
+                                error="" if ok else text,
+                                retryable=retryable,
+                                seconds=seconds,
+                            )
+                        )
+                    )
                     slot.task = None
                     continue
             if closed or not slot.process.is_alive():
@@ -131,9 +144,17 @@ class ProcessSlots:
                     slot.process.join(1.0)
                 if slot.task is not None:
                     code = slot.process.exitcode
-                    how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-                    outcomes.append(Outcome(slot.task, False, seconds=time.monotonic() - slot.started,
-                                            error=f"WorkerProcessDied: the task's process {how}"))
+                    how = (
+                        f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+                    )
+                    outcomes.append(
+                        Outcome(
+                            slot.task,
+                            False,
+                            seconds=time.monotonic() - slot.started,
+                            error=f"WorkerProcessDied: the task's process {how}",
+                        )
+                    )
                 self._replace(i)
         return outcomes
 
@@ -146,9 +167,17 @@ class ProcessSlots:
                 continue
             slot.process.kill()
             slot.process.join(1.0)
-            outcomes.append(Outcome(task, False, seconds=now - slot.started, error=(
-                f"TimeoutError: task ran longer than its timeout of {task.timeout:g}s and did not stop at the "
-                f"soft limit; its process was killed {HARD_TIMEOUT_GRACE:g}s later")))
+            outcomes.append(
+                Outcome(
+                    task,
+                    False,
+                    seconds=now - slot.started,
+                    error=(
+                        f"TimeoutError: task ran longer than its timeout of {task.timeout:g}s and did not stop at the "
+                        f"soft limit; its process was killed {HARD_TIMEOUT_GRACE:g}s later"
+                    ),
+                )
+            )
             self._replace(i)
         return outcomes
 

@@ -4,7 +4,8 @@ them by SHA), every key from keys.py, every shared format from wire.py."""
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import redis
 
@@ -14,8 +15,18 @@ from .held_connection import HeldConnection
 from .keys import Keys
 from .task import ENCODED_FIELDS, TaskSpec
 from .wire import (
-    NO_TOTALS, VIEW, ClaimedTask, Completion, CompletionReply, Snapshot, WorkerTotals, parse_claimed,
-    parse_completion_reply, parse_snapshot, text, texts,
+    NO_TOTALS,
+    VIEW,
+    ClaimedTask,
+    Completion,
+    CompletionReply,
+    Snapshot,
+    WorkerTotals,
+    parse_claimed,
+    parse_completion_reply,
+    parse_snapshot,
+    text,
+    texts,
 )
 
 ENQUEUE_CHUNK = 500
@@ -69,13 +80,27 @@ class Protocol:
         self.keys = keys
         self.held = HeldConnection(client)  # the claim loop's connection, for cycle()
         self._fixed_keys: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._scripts = {name: scripts.register(client, name) for name in (
-            "enqueue", "snapshot", "claim", "complete", "fail", "release", "heartbeat", "forget_worker", "cancel",
-            "promote",
-            "cycle", "retry")}
+        self._scripts = {
+            name: scripts.register(client, name)
+            for name in (
+                "enqueue",
+                "snapshot",
+                "claim",
+                "complete",
+                "fail",
+                "release",
+                "heartbeat",
+                "forget_worker",
+                "cancel",
+                "promote",
+                "cycle",
+                "retry",
+            )
+        }
 
-    def enqueue(self, specs: Sequence[TaskSpec], batch_id: str = "", *, ack_replicas: int = 0,
-                ack_timeout_ms: int = 1000) -> Enqueued:
+    def enqueue(
+        self, specs: Sequence[TaskSpec], batch_id: str = "", *, ack_replicas: int = 0, ack_timeout_ms: int = 1000
+    ) -> Enqueued:
         """Create the tasks that do not exist yet. ack_replicas: also wait until that many
         replicas have the writes (WAIT on the same connection), or raise EnqueueNotAcknowledged."""
         k = self.keys
@@ -85,8 +110,16 @@ class Protocol:
             argv: list[str] = [k.new_work_channel, str(ENCODED_FIELDS), "1" if batch_id else "0"]
             for spec in chunk:
                 argv.extend(spec.encoded())
-            key_list = [k.pending, k.pending_meta, k.stats, k.batch(batch_id or "_"), k.pending_by_weight, k.idle,
-                        k.epoch, *(k.task(spec.task_id) for spec in chunk)]
+            key_list = [
+                k.pending,
+                k.pending_meta,
+                k.stats,
+                k.batch(batch_id or "_"),
+                k.pending_by_weight,
+                k.idle,
+                k.epoch,
+                *(k.task(spec.task_id) for spec in chunk),
+            ]
             if ack_replicas <= 0:
                 reply = self._scripts["enqueue"](keys=key_list, args=argv)
             else:
@@ -97,7 +130,8 @@ class Protocol:
                 if int(acknowledged) < ack_replicas:
                     raise EnqueueNotAcknowledged(
                         f"{int(acknowledged)} of {ack_replicas} replica(s) acknowledged the enqueue within "
-                        f"{ack_timeout_ms} ms; the tasks are on the primary only (submitting again is safe)")
+                        f"{ack_timeout_ms} ms; the tasks are on the primary only (submitting again is safe)"
+                    )
             created += int(reply[0])
             epoch = text(reply[1])
         return Enqueued(created, epoch)
@@ -117,22 +151,26 @@ class Protocol:
         keys = [k.pending, k.pending_meta, k.workers, k.loads, k.pending_by_weight, k.free_slots, k.idle]
         return keys, [window, heaviest, view, me]
 
-    def claim(self, worker_id: str, task_ids: Sequence[str], lease_ms: int, wanted: int | None = None) -> list[ClaimedTask]:
+    def claim(
+        self, worker_id: str, task_ids: Sequence[str], lease_ms: int, wanted: int | None = None
+    ) -> list[ClaimedTask]:
         """Claim the first `wanted` (default: all) of `task_ids` that are still pending, in order."""
         if not task_ids:
             return []
         call = self._claim_call(worker_id, task_ids, lease_ms, len(task_ids) if wanted is None else wanted, True)
         return parse_claimed(self._scripts["claim"](*call))
 
-    def _claim_call(self, worker_id: str, task_ids: Sequence[str], lease_ms: int, wanted: int,
-                    maybe_idle: bool) -> tuple[list[str], list[Any]]:
+    def _claim_call(
+        self, worker_id: str, task_ids: Sequence[str], lease_ms: int, wanted: int, maybe_idle: bool
+    ) -> tuple[list[str], list[Any]]:
         if len(task_ids) > MAX_CLAIM_CANDIDATES:
             raise ValueError(f"at most {MAX_CLAIM_CANDIDATES} candidates per claim, got {len(task_ids)}")
         key_list = [*self._worker_keys(worker_id, "claim"), *map(self.keys.task, task_ids)]
         return key_list, [worker_id, lease_ms, wanted, "1" if maybe_idle else "0", *task_ids]
 
-    def complete(self, worker_id: str, completions: Sequence[Completion],
-                 totals: WorkerTotals = NO_TOTALS) -> CompletionReply:
+    def complete(
+        self, worker_id: str, completions: Sequence[Completion], totals: WorkerTotals = NO_TOTALS
+    ) -> CompletionReply:
         """Record results and add `totals` to the worker's counters."""
         if not completions and not totals.tasks:
             return NO_COMPLETION
@@ -143,8 +181,9 @@ class Protocol:
             replies.append(parse_completion_reply(self._scripts["complete"](*call)))
         return CompletionReply(*([i for r in replies for i in r[part]] for part in range(3)))
 
-    def _complete_call(self, worker_id: str, completions: Sequence[Completion],
-                       totals: WorkerTotals) -> tuple[list[str], list[Any]]:
+    def _complete_call(
+        self, worker_id: str, completions: Sequence[Completion], totals: WorkerTotals
+    ) -> tuple[list[str], list[Any]]:
         if len(completions) > MAX_COMPLETIONS:
             raise ValueError(f"at most {MAX_COMPLETIONS} completions per call, got {len(completions)}")
         k = self.keys
@@ -161,17 +200,27 @@ class Protocol:
         totals), claim, then read the next snapshot, which already reflects the claim. Raises
         what Redis replied (redis.ResponseError) or connection errors."""
         r = request
-        complete_part = self._complete_call(r.worker_id, r.completions, r.totals) if r.completions or r.totals.tasks \
-            else NO_PART
-        claim_part = self._claim_call(r.worker_id, r.claim_ids, r.lease_ms, r.wanted, r.maybe_idle) if r.claim_ids \
-            else NO_PART
+        complete_part = (
+            self._complete_call(r.worker_id, r.completions, r.totals) if r.completions or r.totals.tasks else NO_PART
+        )
+        claim_part = (
+            self._claim_call(r.worker_id, r.claim_ids, r.lease_ms, r.wanted, r.maybe_idle) if r.claim_ids else NO_PART
+        )
         snapshot_part = self._snapshot_call(r.window, r.heaviest, r.view, r.worker_id) if r.window else NO_PART
         if complete_part is claim_part is snapshot_part:  # all three NO_PART
             return CycleReply(NO_COMPLETION, [], None)
         keys = [*complete_part[0], *claim_part[0], *snapshot_part[0]]
-        argv = [len(complete_part[0]), len(claim_part[0]), len(snapshot_part[0]),  # each part's keys, then args
-                len(complete_part[1]), len(claim_part[1]), len(snapshot_part[1]),
-                *complete_part[1], *claim_part[1], *snapshot_part[1]]
+        argv = [
+            len(complete_part[0]),
+            len(claim_part[0]),
+            len(snapshot_part[0]),  # each part's keys, then args
+            len(complete_part[1]),
+            len(claim_part[1]),
+            len(snapshot_part[1]),
+            *complete_part[1],
+            *claim_part[1],
+            *snapshot_part[1],
+        ]
         script = self._scripts["cycle"]
         reply = self.held.call("EVALSHA", script.sha, len(keys), *keys, *argv)
         if isinstance(reply, redis.exceptions.NoScriptError):  # the server lost its script cache: nothing ran
@@ -179,9 +228,11 @@ class Protocol:
         elif isinstance(reply, Exception):
             raise reply
         completed_reply, claimed_reply, snapshot_reply = reply
-        return CycleReply(parse_completion_reply(completed_reply) if completed_reply else NO_COMPLETION,
-                          parse_claimed(claimed_reply) if r.claim_ids else [],
-                          parse_snapshot(snapshot_reply, r.view) if r.window else None)
+        return CycleReply(
+            parse_completion_reply(completed_reply) if completed_reply else NO_COMPLETION,
+            parse_claimed(claimed_reply) if r.claim_ids else [],
+            parse_snapshot(snapshot_reply, r.view) if r.window else None,
+        )
 
     def _worker_keys(self, worker_id: str, script: str) -> tuple[str, ...]:
         """The fixed keys of a worker's claim or complete call, built once per worker."""
@@ -189,22 +240,50 @@ class Protocol:
         if cached is None:
             k = self.keys
             if script == "claim":
-                cached = (k.pending, k.pending_meta, k.running, k.loads, k.claims(worker_id), k.pending_by_weight,
-                          k.free_slots, k.idle)
+                cached = (
+                    k.pending,
+                    k.pending_meta,
+                    k.running,
+                    k.loads,
+                    k.claims(worker_id),
+                    k.pending_by_weight,
+                    k.free_slots,
+                    k.idle,
+                )
             else:
                 cached = (k.running, k.loads, k.claims(worker_id), k.stats, k.worker_totals, k.free_slots)
             self._fixed_keys[(worker_id, script)] = cached
         return cached
 
-    def fail(self, worker_id: str, task: ClaimedTask, error: str, *, retryable: bool, backoff_ms: int,
-             busy_seconds: float) -> str:
+    def fail(
+        self, worker_id: str, task: ClaimedTask, error: str, *, retryable: bool, backoff_ms: int, busy_seconds: float
+    ) -> str:
         """Record a failed attempt; returns "scheduled", "failed", "cancelled" or "stale"."""
         k = self.keys
         task_key = k.task(task.id)
-        key_list = [k.running, k.loads, k.claims(worker_id), k.stats, k.pending_meta, k.scheduled, k.dead,
-                    task_key, k.worker_totals, k.free_slots, k.batch(task.batch) if task.batch else task_key]
-        argv = [worker_id, task.id, task.token, error, "1" if retryable else "0", backoff_ms, k.done_channel,
-                repr(busy_seconds)]
+        key_list = [
+            k.running,
+            k.loads,
+            k.claims(worker_id),
+            k.stats,
+            k.pending_meta,
+            k.scheduled,
+            k.dead,
+            task_key,
+            k.worker_totals,
+            k.free_slots,
+            k.batch(task.batch) if task.batch else task_key,
+        ]
+        argv = [
+            worker_id,
+            task.id,
+            task.token,
+            error,
+            "1" if retryable else "0",
+            backoff_ms,
+            k.done_channel,
+            repr(busy_seconds),
+        ]
         return text(self._scripts["fail"](keys=key_list, args=argv))
 
     def release(self, worker_id: str, task_ids: Sequence[str], *, only_expired: bool, reason: str) -> tuple[int, int]:
@@ -212,8 +291,17 @@ class Protocol:
         if not task_ids:
             return 0, 0
         k = self.keys
-        key_list = [k.running, k.loads, k.claims(worker_id), k.stats, k.pending, k.pending_meta, k.dead,
-                    k.pending_by_weight, k.free_slots]
+        key_list = [
+            k.running,
+            k.loads,
+            k.claims(worker_id),
+            k.stats,
+            k.pending,
+            k.pending_meta,
+            k.dead,
+            k.pending_by_weight,
+            k.free_slots,
+        ]
         for task_id, batch in zip(task_ids, self._batches(task_ids)):
             task_key = k.task(task_id)
             key_list.extend((task_key, k.batch(batch) if batch else task_key))
@@ -246,8 +334,9 @@ class Protocol:
         held = sorted(self.held_claims(worker_id) - kept)
         return self.release(worker_id, held, only_expired=False, reason=reason)
 
-    def heartbeat(self, worker_id: str, info: dict[str, Any], ttl_ms: int, lease_ms: int,
-                  held: Sequence[str] = ()) -> Heartbeat:
+    def heartbeat(
+        self, worker_id: str, info: dict[str, Any], ttl_ms: int, lease_ms: int, held: Sequence[str] = ()
+    ) -> Heartbeat:
         k = self.keys
         now, drain, renewed, epoch = self._scripts["heartbeat"](
             keys=[k.workers, k.running, k.claims(worker_id), k.loads, k.draining, k.free_slots, k.deadlines, k.epoch],
@@ -268,8 +357,15 @@ class Protocol:
         k = self.keys
         task_key = k.task(task_id)
         batch = self._batches([task_id])[0]
-        keys = [k.pending, k.pending_meta, k.scheduled, k.stats, task_key, k.pending_by_weight,
-                k.batch(batch) if batch else task_key]
+        keys = [
+            k.pending,
+            k.pending_meta,
+            k.scheduled,
+            k.stats,
+            task_key,
+            k.pending_by_weight,
+            k.batch(batch) if batch else task_key,
+        ]
         return text(self._scripts["cancel"](keys=keys, args=[task_id, k.done_channel]))
 
     def server_ms(self) -> int:

@@ -17,8 +17,11 @@ def release_expired_leases(protocol: Protocol, limit: int = 1000) -> tuple[int, 
     """Find running tasks whose lease ran out and release them, owner by owner."""
     k = protocol.keys
     redis = protocol.redis
-    expired = [text(t) for t in redis.zrangebyscore(k.running, "-inf", protocol.server_ms(), 0, limit)
-               if isinstance(t, (str, bytes))]
+    expired = [
+        text(t)
+        for t in redis.zrangebyscore(k.running, "-inf", protocol.server_ms(), 0, limit)
+        if isinstance(t, (str, bytes))
+    ]
     if not expired:
         return 0, 0
     pipe = redis.pipeline(transaction=False)
@@ -50,8 +53,11 @@ def queue_due_retries(protocol: Protocol, limit: int = 1000) -> int:
 def release_dead_workers(protocol: Protocol) -> list[str]:
     """Release the tasks of every worker whose heartbeat deadline passed, then forget it."""
     now = protocol.server_ms()
-    dead = [text(w) for w in protocol.redis.zrangebyscore(protocol.keys.deadlines, "-inf", now, 0, 100)
-            if isinstance(w, (str, bytes))]
+    dead = [
+        text(w)
+        for w in protocol.redis.zrangebyscore(protocol.keys.deadlines, "-inf", now, 0, 100)
+        if isinstance(w, (str, bytes))
+    ]
     for worker_id in dead:
         protocol.release_worker(worker_id, reason=f"worker {worker_id} stopped heartbeating")
         protocol.forget_worker(worker_id)

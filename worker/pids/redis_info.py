@@ -46,8 +46,10 @@ class RedisReport:
 
     def describe(self) -> str:
         limit = f"{self.maxmemory / 2**20:.0f} MiB" if self.maxmemory else "no limit"
-        return (f"Redis {self.version} ({self.role}): persistence {self.persistence}, eviction "
-                f"{self.maxmemory_policy}, memory {self.used_memory / 2**20:.1f} MiB of {limit}")
+        return (
+            f"Redis {self.version} ({self.role}): persistence {self.persistence}, eviction "
+            f"{self.maxmemory_policy}, memory {self.used_memory / 2**20:.1f} MiB of {limit}"
+        )
 
 
 def inspect(client: redis.Redis) -> RedisReport:

@@ -11,8 +11,10 @@ from .scoring import balance_score, jain_index, max_over_mean
 
 
 def worker_rows(workers: list[WorkerInfo]) -> list[dict[str, object]]:
-    return [{"worker": w.id, "tasks": w.tasks_done, "work": round(w.work_done, 3), "busy_seconds": round(w.busy_seconds, 3)}
-            for w in workers]
+    return [
+        {"worker": w.id, "tasks": w.tasks_done, "work": round(w.work_done, 3), "busy_seconds": round(w.busy_seconds, 3)}
+        for w in workers
+    ]
 
 
 def balance_table(workers: list[WorkerInfo], title: str = "work per worker") -> Table:
@@ -21,7 +23,9 @@ def balance_table(workers: list[WorkerInfo], title: str = "work per worker") -> 
         table.add_column(column, justify="left" if column == "worker" else "right")
     total = sum(w.work_done for w in workers) or 1.0
     for w in workers:
-        table.add_row(w.id, str(w.tasks_done), f"{w.work_done:.1f}", f"{w.busy_seconds:.2f}", f"{100 * w.work_done / total:.0f}%")
+        table.add_row(
+            w.id, str(w.tasks_done), f"{w.work_done:.1f}", f"{w.busy_seconds:.2f}", f"{100 * w.work_done / total:.0f}%"
+        )
     return table
 
 
@@ -31,13 +35,23 @@ def balance_summary(workers: list[WorkerInfo]) -> dict[str, float]:
 
 
 def cluster_table(stats: ClusterStats) -> Table:
-    table = Table(title=f"pending {stats.backlog} · scheduled {stats.scheduled} · running {stats.running} · "
-                        f"succeeded {stats.succeeded} · failed {stats.failed} · balance {stats.balance_score:.2f}")
+    table = Table(
+        title=f"pending {stats.backlog} · scheduled {stats.scheduled} · running {stats.running} · "
+        f"succeeded {stats.succeeded} · failed {stats.failed} · balance {stats.balance_score:.2f}"
+    )
     for column in ("worker", "alive", "slots", "held", "load", "done", "work", "position"):
         table.add_column(column)
     for w in stats.workers:
-        table.add_row(w.id, "yes" if w.alive else "no", str(w.slots), str(w.held), f"{w.load:.1f}",
-                      str(w.tasks_done), f"{w.work_done:.1f}", w.position or "-")
+        table.add_row(
+            w.id,
+            "yes" if w.alive else "no",
+            str(w.slots),
+            str(w.held),
+            f"{w.load:.1f}",
+            str(w.tasks_done),
+            f"{w.work_done:.1f}",
+            w.position or "-",
+        )
     return table
 
 

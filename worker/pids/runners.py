@@ -12,7 +12,8 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from .execution import Outcome, run_task
 from .wire import ClaimedTask
@@ -70,7 +71,7 @@ def clear_pending_exception(thread_id: int) -> None:
 
 
 class _Running:
-    __slots__ = ("task", "started", "thread_id", "soft_sent", "done")
+    __slots__ = ("done", "soft_sent", "started", "task", "thread_id")
 
     def __init__(self, task: ClaimedTask, thread_id: int) -> None:
         self.task = task
@@ -86,8 +87,9 @@ class ThreadSlots:
     dropped) and replaced. Too many abandoned threads make the runner unhealthy, so the worker is
     restarted instead of running slower for good."""
 
-    def __init__(self, count: int, allowed_modules: tuple[str, ...], max_result_bytes: int,
-                 on_outcome: Callable[[], None]) -> None:
+    def __init__(
+        self, count: int, allowed_modules: tuple[str, ...], max_result_bytes: int, on_outcome: Callable[[], None]
+    ) -> None:
         self.count = count
         self.allowed_modules = allowed_modules
         self.max_result_bytes = max_result_bytes
@@ -126,8 +128,12 @@ class ThreadSlots:
             except SoftTimeout:  # sent as the task ended, raised after its own code returned
                 pass
             if outcome is None:
-                outcome = Outcome(task, False, error=f"TimeoutError: task ran longer than its timeout of {task.timeout}s",
-                                  seconds=time.monotonic() - running.started)
+                outcome = Outcome(
+                    task,
+                    False,
+                    error=f"TimeoutError: task ran longer than its timeout of {task.timeout}s",
+                    seconds=time.monotonic() - running.started,
+                )
             with self._lock:
                 self._running.pop(me, None)
                 if me in self._abandoned:
@@ -164,9 +170,17 @@ class ThreadSlots:
                 elif now - running.started > timeout + HARD_TIMEOUT_GRACE:
                     del self._running[ident]
                     self._abandoned.add(ident)
-                    given_up.append(Outcome(running.task, False, seconds=now - running.started, error=(
-                        f"TimeoutError: task ran longer than its timeout of {timeout:g}s and did not stop; "
-                        "its thread was abandoned (use process slots, --pool process, for hard timeouts)")))
+                    given_up.append(
+                        Outcome(
+                            running.task,
+                            False,
+                            seconds=now - running.started,
+                            error=(
+                                f"TimeoutError: task ran longer than its timeout of {timeout:g}s and did not stop; "
+                                "its thread was abandoned (use process slots, --pool process, for hard timeouts)"
+                            ),
+                        )
+                    )
         for _ in given_up:
             self._spawn()
         return given_up
@@ -174,8 +188,11 @@ class ThreadSlots:
     def seconds_to_next_timeout(self) -> float | None:
         now = time.monotonic()
         with self._lock:
-            left = [r.task.timeout + (HARD_TIMEOUT_GRACE if r.soft_sent else 0.0) - (now - r.started)
-                    for r in self._running.values() if r.task.timeout is not None]
+            left = [
+                r.task.timeout + (HARD_TIMEOUT_GRACE if r.soft_sent else 0.0) - (now - r.started)
+                for r in self._running.values()
+                if r.task.timeout is not None
+            ]
         return max(0.0, min(left)) if left else None
 
     def healthy(self) -> tuple[bool, str]:

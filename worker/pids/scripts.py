@@ -19,7 +19,7 @@ def source(name: str) -> str:
 def _header(name: str, word: str) -> list[str]:
     first = source(name).partition("\n")[0]
     prefix = f"-- {word}:"
-    return first[len(prefix):].split() if first.startswith(prefix) else []
+    return first[len(prefix) :].split() if first.startswith(prefix) else []
 
 
 def includes(*names: str) -> list[str]:

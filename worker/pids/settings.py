@@ -127,8 +127,16 @@ def _without_credentials(url: str) -> str:
 
 _INT = {"concurrency", "prefetch", "window", "health_port", "max_result_bytes", "ack_replicas"}
 _BOOL = {"exit_when_drained", "allow_evicting_redis"}
-_FLOAT = {"speed", "G", "distance_offset", "lease_seconds", "heartbeat_seconds", "retry_backoff_seconds", "drain_seconds",
-          "retention_seconds"}
+_FLOAT = {
+    "speed",
+    "G",
+    "distance_offset",
+    "lease_seconds",
+    "heartbeat_seconds",
+    "retry_backoff_seconds",
+    "drain_seconds",
+    "retention_seconds",
+}
 
 
 def setting_type(name: str) -> type:

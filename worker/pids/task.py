@@ -10,8 +10,18 @@ from typing import Any
 
 from .errors import TaskArgumentsError
 from .functions import check_function
-from .limits import (check_batch_id, check_item, check_max_attempts, check_position, check_priority, check_retention,
-                     check_task_id, check_timeout, check_weight, encode_arguments)
+from .limits import (
+    check_batch_id,
+    check_item,
+    check_max_attempts,
+    check_position,
+    check_priority,
+    check_retention,
+    check_task_id,
+    check_timeout,
+    check_weight,
+    encode_arguments,
+)
 from .wire import parse_claim
 
 RETENTION_SECONDS = 86_400.0  # how long a final task's record and result stay by default (a day)
@@ -104,9 +114,15 @@ def batch_specs(batch_id: str, fn: str, items: Iterable[Any], options: TaskOptio
     for i, raw in enumerate(items):
         try:
             item = check_item(raw)
-            item_options = options if item.weight is None and item.position is None else replace(
-                options, weight=options.weight if item.weight is None else item.weight,
-                position=options.position if item.position is None else item.position)
+            item_options = (
+                options
+                if item.weight is None and item.position is None
+                else replace(
+                    options,
+                    weight=options.weight if item.weight is None else item.weight,
+                    position=options.position if item.position is None else item.position,
+                )
+            )
             specs.append(TaskSpec(fn, item.args, item.kwargs, item_options, f"{batch_id}-{i}", batch_id))
         except TaskArgumentsError as exc:
             raise TaskArgumentsError(f"item {i}: {exc}") from None

@@ -32,8 +32,16 @@ def worker_table(snapshot: Snapshot, me: str, my_free_slots: int) -> WorkerTable
             free[i] = max(0, int(info.get("slots", 1)) + int(info.get("prefetch", 0)) - held_now)
         positions.append(str(info.get("position", "")))
     held = np.array([snapshot.loads.get(held_field(w), 0.0) for w in ids], dtype=np.float64)
-    return WorkerTable(ids=ids, capacity=capacity, load=load, free_slots=free, speed=speed, position=positions, held=held,
-                       whole_cluster=snapshot.sees_every_worker)
+    return WorkerTable(
+        ids=ids,
+        capacity=capacity,
+        load=load,
+        free_slots=free,
+        speed=speed,
+        position=positions,
+        held=held,
+        whole_cluster=snapshot.sees_every_worker,
+    )
 
 
 def task_window(snapshot: Snapshot) -> TaskWindow:
@@ -46,8 +54,9 @@ def task_window(snapshot: Snapshot) -> TaskWindow:
     if len(metas) < len(ids):
         ids = [task_id for task_id, meta in zip(ids, snapshot.task_meta) if meta is not None]
     if len(metas) == 0:
-        return TaskWindow(ids=[], weight=np.empty(0), priority=np.empty(0), position=[], age=np.empty(0),
-                          seq=np.empty(0))
+        return TaskWindow(
+            ids=[], weight=np.empty(0), priority=np.empty(0), position=[], age=np.empty(0), seq=np.empty(0)
+        )
     try:
         _, weight, priority, position, seq, enqueued = pending_meta_columns(metas)
         columns = _numbers(weight), _numbers(priority), _numbers(seq), _numbers(enqueued)
@@ -56,10 +65,19 @@ def task_window(snapshot: Snapshot) -> TaskWindow:
         if len(kept) == len(metas):
             raise
         kept_metas: list[str | None] = [metas[i] for i in kept]
-        return task_window(Snapshot(snapshot.now_ms, [ids[i] for i in kept], kept_metas, snapshot.workers,
-                                    snapshot.loads, snapshot.view))
-    return TaskWindow(ids=list(ids), weight=columns[0], priority=columns[1], position=position,
-                      age=np.maximum(0.0, (snapshot.now_ms - columns[3]) / 1000.0), seq=columns[2])
+        return task_window(
+            Snapshot(
+                snapshot.now_ms, [ids[i] for i in kept], kept_metas, snapshot.workers, snapshot.loads, snapshot.view
+            )
+        )
+    return TaskWindow(
+        ids=list(ids),
+        weight=columns[0],
+        priority=columns[1],
+        position=position,
+        age=np.maximum(0.0, (snapshot.now_ms - columns[3]) / 1000.0),
+        seq=columns[2],
+    )
 
 
 def _well_formed(meta: str) -> bool:

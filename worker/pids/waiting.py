@@ -5,9 +5,11 @@ so no wait outlives its task."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+
 import redis
 
 from .errors import RedisUnavailable, TaskLost, TaskNotFound, TaskTimeout
@@ -22,8 +24,7 @@ REDIS_TRANSIENT = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingE
 class Waiter:
     """Blocks until every task is final, for one client."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, reconnect_seconds: float,
-                 epoch_now: Callable[[], str]) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, reconnect_seconds: float, epoch_now: Callable[[], str]) -> None:
         self.redis = client
         self.keys = keys
         self.reconnect_seconds = reconnect_seconds
@@ -43,15 +44,20 @@ class Waiter:
                 now = time.monotonic()
                 outage_since = outage_since or now
                 if now - outage_since > self.reconnect_seconds:
-                    raise RedisUnavailable(f"Redis unreachable for {now - outage_since:.0f}s while waiting for "
-                                           f"{len(open_ids)} task(s): {exc}") from exc
+                    raise RedisUnavailable(
+                        f"Redis unreachable for {now - outage_since:.0f}s while waiting for "
+                        f"{len(open_ids)} task(s): {exc}"
+                    ) from exc
                 if deadline is not None and now >= deadline:
-                    raise TaskTimeout(f"{len(open_ids)} of {len(ids)} task(s) not finished after {timeout}s "
-                                      f"(Redis unreachable: {exc})") from exc
+                    raise TaskTimeout(
+                        f"{len(open_ids)} of {len(ids)} task(s) not finished after {timeout}s "
+                        f"(Redis unreachable: {exc})"
+                    ) from exc
                 time.sleep(min(1.0, 0.1 * (1 + random.random()) * 2 ** min(4, int(now - outage_since))))
 
-    def _wait_connected(self, open_ids: set[str], epochs: Mapping[str, str], deadline: float | None, total: int,
-                        timeout: float | None) -> set[str]:
+    def _wait_connected(
+        self, open_ids: set[str], epochs: Mapping[str, str], deadline: float | None, total: int, timeout: float | None
+    ) -> set[str]:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(self.keys.done_channel)
@@ -70,10 +76,8 @@ class Waiter:
                     last_check = time.monotonic()
             return open_ids
         finally:
-            try:
+            with contextlib.suppress(*REDIS_TRANSIENT):
                 pubsub.close()
-            except REDIS_TRANSIENT:
-                pass
 
     def _still_open(self, ids: set[str], epochs: Mapping[str, str]) -> set[str]:
         return {i for i, s in self.states(sorted(ids), epochs).items() if not s.is_final}
@@ -99,11 +103,15 @@ class Waiter:
         epoch = self.epoch_now()
         before = {epochs.get(t) or self.seen_epoch for t in missing} - {""}
         if before and before != {epoch}:
-            return TaskLost(f"task(s) {shown} lost: Redis lost its data (epoch {', '.join(sorted(before))} -> "
-                            f"{epoch or 'none'}); submit them again (same ids are safe)")
+            return TaskLost(
+                f"task(s) {shown} lost: Redis lost its data (epoch {', '.join(sorted(before))} -> "
+                f"{epoch or 'none'}); submit them again (same ids are safe)"
+            )
         if any(t in epochs for t in missing):
-            return TaskLost(f"task(s) {shown} gone from cluster {self.keys.cluster!r}: Redis came back without "
-                            "them (restored from an older copy), or their records expired after their retention")
-        return TaskNotFound(f"no task {shown} in cluster {self.keys.cluster!r} (never submitted, or expired "
-                            "after its retention)")
-
+            return TaskLost(
+                f"task(s) {shown} gone from cluster {self.keys.cluster!r}: Redis came back without "
+                "them (restored from an older copy), or their records expired after their retention"
+            )
+        return TaskNotFound(
+            f"no task {shown} in cluster {self.keys.cluster!r} (never submitted, or expired after its retention)"
+        )

@@ -3,6 +3,7 @@ the loop can wait on together with file descriptors (the pipes of its process sl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 from collections.abc import Sequence
@@ -20,10 +21,8 @@ class Wake:
 
     def set(self) -> None:
         self._set = True
-        try:
+        with contextlib.suppress(BlockingIOError):  # a pipe full of earlier wake-ups: one more changes nothing
             os.write(self._write, b"!")
-        except BlockingIOError:  # the pipe is full of earlier wake-ups: one more changes nothing
-            pass
 
     def is_set(self) -> bool:
         return self._set

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
 META_FIELDS = 6  # of a pending task's metadata: order, weight, priority, position, seq, enqueued ms
@@ -79,8 +80,11 @@ class WorkerTotals(NamedTuple):
     busy_seconds: float = 0.0
 
     def plus(self, completions: Sequence[Completion]) -> WorkerTotals:
-        return WorkerTotals(self.tasks + len(completions), self.work + sum(c.weight for c in completions),
-                            self.busy_seconds + sum(c.busy_seconds for c in completions))
+        return WorkerTotals(
+            self.tasks + len(completions),
+            self.work + sum(c.weight for c in completions),
+            self.busy_seconds + sum(c.busy_seconds for c in completions),
+        )
 
 
 NO_TOTALS = WorkerTotals()
@@ -135,8 +139,9 @@ def parse_snapshot(reply: list[Any], view: int) -> Snapshot:
         workers[worker_id] = worker_info(text(info))
         loads[worker_id] = float(load_values[2 * i] or 0.0)
         loads[held_field(worker_id)] = float(load_values[2 * i + 1] or 0.0)
-    return Snapshot(now_ms=int(now), task_ids=texts(ids), task_meta=texts(metas), workers=workers, loads=loads,
-                    view=view)
+    return Snapshot(
+        now_ms=int(now), task_ids=texts(ids), task_meta=texts(metas), workers=workers, loads=loads, view=view
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -157,10 +162,19 @@ def parse_claimed(reply: list[Any]) -> list[ClaimedTask]:
     if not values:
         return []
     at, by = values[0], values[1]
-    return [ClaimedTask(values[i], f"{values[i + 1]}{at}|{values[i + 8] or 0}{by}", values[i + 2],
-                        values[i + 3] or "[]", values[i + 4] or "{}", _seconds(values[i + 5]), _weight(values[i + 6]),
-                        values[i + 7] or "")
-            for i in range(2, len(values), CLAIMED_FIELDS)]
+    return [
+        ClaimedTask(
+            values[i],
+            f"{values[i + 1]}{at}|{values[i + 8] or 0}{by}",
+            values[i + 2],
+            values[i + 3] or "[]",
+            values[i + 4] or "{}",
+            _seconds(values[i + 5]),
+            _weight(values[i + 6]),
+            values[i + 7] or "",
+        )
+        for i in range(2, len(values), CLAIMED_FIELDS)
+    ]
 
 
 def _seconds(value: str | None) -> float | None:

@@ -4,11 +4,13 @@ signals: SIGTERM drains, a second Ctrl-C leaves at once."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import signal
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -39,8 +41,9 @@ def make_runner(settings: WorkerSettings, late_binding: bool, on_outcome: Callab
 
 
 class Worker:
-    def __init__(self, settings: WorkerSettings, client: redis.Redis | None = None,
-                 policy: Placement | None = None) -> None:
+    def __init__(
+        self, settings: WorkerSettings, client: redis.Redis | None = None, policy: Placement | None = None
+    ) -> None:
         self.settings = settings
         self.id = settings.worker_id
         self.redis = client or connect(settings.redis_url, settings.redis_password)
@@ -49,12 +52,22 @@ class Worker:
         self.metrics = WorkerMetrics()
         self.metrics.settings.info({name: str(value) for name, value in settings.effective().items()})
         self.signals = Signals(Wake(), threading.Event(), threading.Event(), threading.Event())
-        self.wake, self.draining, self.leaving, self.stopping = (self.signals.wake, self.signals.draining,
-                                                                 self.signals.leaving, self.signals.stopping)
+        self.wake, self.draining, self.leaving, self.stopping = (
+            self.signals.wake,
+            self.signals.draining,
+            self.signals.leaving,
+            self.signals.stopping,
+        )
         self.runner = make_runner(settings, binds_late(self.policy), self.wake.set)
         self.loop = ClaimLoop(settings, self.protocol, self.policy, self.runner, self.metrics, self.signals)
-        self.heartbeat = HeartbeatLoop(self.protocol, settings, self.info, lambda: list(self.loop.held),
-                                       lambda: self.drain(leave=settings.exit_when_drained), self.stopping)
+        self.heartbeat = HeartbeatLoop(
+            self.protocol,
+            settings,
+            self.info,
+            lambda: list(self.loop.held),
+            lambda: self.drain(leave=settings.exit_when_drained),
+            self.stopping,
+        )
         self.loop.heartbeat = self.heartbeat
         m = self.metrics  # read at scrape time, not set per task
         m.held.set_function(lambda: len(self.loop.held))
@@ -75,13 +88,20 @@ class Worker:
             signal.signal(signal.SIGINT, self._on_interrupt)
         health = None
         if self.settings.health_port is not None:
-            health = HealthServer(self.settings.health_port, self.metrics, self.alive, self.ready,
-                                  host=self.settings.health_host).start()
+            health = HealthServer(
+                self.settings.health_port, self.metrics, self.alive, self.ready, host=self.settings.health_host
+            ).start()
         try:
             self.heartbeat.thread.start()
             threading.Thread(target=self._listen_for_work, name="pids-listen", daemon=True).start()
-            log.info("worker %s: cluster %s, %d %s slots, policy %s", self.id, self.settings.cluster,
-                     self.settings.concurrency, self.settings.pool, getattr(self.policy, "name", "?"))
+            log.info(
+                "worker %s: cluster %s, %d %s slots, policy %s",
+                self.id,
+                self.settings.cluster,
+                self.settings.concurrency,
+                self.settings.pool,
+                getattr(self.policy, "name", "?"),
+            )
             self.loop.run()
             self.loop.leave()
         except ConfigError as exc:
@@ -136,8 +156,16 @@ class Worker:
 
     def info(self) -> dict[str, Any]:
         s = self.settings
-        return {"slots": s.concurrency, "prefetch": s.prefetch, "speed": s.speed, "capacity": s.capacity,
-                "position": s.position, "draining": self.draining.is_set(), "policy": s.policy, "pool": s.pool}
+        return {
+            "slots": s.concurrency,
+            "prefetch": s.prefetch,
+            "speed": s.speed,
+            "capacity": s.capacity,
+            "position": s.position,
+            "draining": self.draining.is_set(),
+            "policy": s.policy,
+            "pool": s.pool,
+        }
 
     def _listen_for_work(self) -> None:
         """Wake the claim loop when new work is announced, instead of polling: on this worker's
@@ -150,10 +178,8 @@ class Worker:
                 while not self.stopping.is_set():
                     if pubsub.get_message(timeout=1.0) is not None:
                         self.wake.set()
-            except Exception:  # noqa: BLE001 -- the claim loop reports Redis faults
+            except Exception:
                 self.stopping.wait(0.5 + random.random())
             finally:
-                try:
+                with contextlib.suppress(Exception):
                     pubsub.close()
-                except Exception:  # noqa: BLE001
-                    pass

@@ -94,14 +94,31 @@ def main() -> None:
     watcher = threading.Thread(target=watch, args=(client, stop, samples), daemon=True)
     watcher.start()
     started = time.time()
-    handles, refused = submit_all(client, tag, int(os.environ["CHAOS_TASKS"]), float(os.environ["CHAOS_INTERVAL"]),
-                                  float(os.environ["CHAOS_SECONDS"]))
+    handles, refused = submit_all(
+        client,
+        tag,
+        int(os.environ["CHAOS_TASKS"]),
+        float(os.environ["CHAOS_INTERVAL"]),
+        float(os.environ["CHAOS_SECONDS"]),
+    )
     submitted = time.time()
     outcomes = wait_all(client, handles, time.monotonic() + float(os.environ["CHAOS_WAIT"]))
     stop.set()
     watcher.join()
-    print(json.dumps({"tag": tag, "started": started, "submitted": submitted, "finished": time.time(),
-                      "acknowledged": len(handles), "refused": refused, "outcomes": outcomes, "samples": samples}))
+    print(
+        json.dumps(
+            {
+                "tag": tag,
+                "started": started,
+                "submitted": submitted,
+                "finished": time.time(),
+                "acknowledged": len(handles),
+                "refused": refused,
+                "outcomes": outcomes,
+                "samples": samples,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

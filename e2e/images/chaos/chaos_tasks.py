@@ -15,7 +15,7 @@ _ledger: redis.Redis | None = None
 
 
 def ledger() -> redis.Redis:
-    global _ledger  # one connection pool per worker process
+    global _ledger  # noqa: PLW0603 - one connection pool per worker process
     if _ledger is None:
         # no retries: a retried HINCRBY whose reply was lost would count twice
         _ledger = redis.Redis.from_url(os.environ["CHAOS_LEDGER_URL"], socket_timeout=5, retry=Retry(NoBackoff(), 0))

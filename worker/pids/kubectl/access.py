@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+
 from pids_operator import app_secret, meta
 
 from ..client import Client
@@ -47,8 +48,10 @@ def pids_task(kubectl: Kubectl, name: str) -> TaskRef:
     status = body.get("status") or {}
     if not status.get("taskId"):
         detail = ": ".join(str(status[k]) for k in ("reason", "message") if status.get(k))
-        raise TaskNotEnqueued(f"PidsTask {name!r} is not enqueued (phase {status.get('phase') or 'none yet'}"
-                              + (f"; {detail})" if detail else ")"))
+        raise TaskNotEnqueued(
+            f"PidsTask {name!r} is not enqueued (phase {status.get('phase') or 'none yet'}"
+            + (f"; {detail})" if detail else ")")
+        )
     cluster = ((body.get("spec") or {}).get("clusterRef") or {}).get("name", "")
     return TaskRef(name, cluster, str(status["taskId"]), bool(status.get("batch")), body)
 
@@ -59,8 +62,10 @@ def task_ids(client: Client, task: TaskRef) -> list[str]:
         return [task.task_id]
     ids = client.batch_ids(task.task_id)
     if not ids:
-        raise TaskNotFound(f"PidsTask {task.name!r}: batch {task.task_id} is not in the Redis of PidsCluster "
-                           f"{task.cluster!r} (its records expired after their retention, or Redis lost its data)")
+        raise TaskNotFound(
+            f"PidsTask {task.name!r}: batch {task.task_id} is not in the Redis of PidsCluster "
+            f"{task.cluster!r} (its records expired after their retention, or Redis lost its data)"
+        )
     return ids
 
 
@@ -71,8 +76,10 @@ def connection_details(kubectl: Kubectl, cluster: str) -> dict[str, str]:
     try:
         secret = kubectl.get("secret", name)
     except ObjectNotFound:
-        raise ObjectNotFound(f"no connection Secret {name!r} in namespace {kubectl.namespace!r}: the operator writes "
-                             f"it when it reconciles PidsCluster {cluster!r} and its Redis password exists") from None
+        raise ObjectNotFound(
+            f"no connection Secret {name!r} in namespace {kubectl.namespace!r}: the operator writes "
+            f"it when it reconciles PidsCluster {cluster!r} and its Redis password exists"
+        ) from None
     return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
 
@@ -107,8 +114,10 @@ def cluster_client(kubectl: Kubectl, cluster: str) -> Iterator[Client]:
         try:
             client.redis.ping()
         except redis.AuthenticationError as exc:
-            raise RedisUnavailable(f"the Redis of PidsCluster {cluster!r} refused the password in Secret "
-                                   f"{meta.child_name(cluster, 'app-secret')!r}: {exc}") from None
+            raise RedisUnavailable(
+                f"the Redis of PidsCluster {cluster!r} refused the password in Secret "
+                f"{meta.child_name(cluster, 'app-secret')!r}: {exc}"
+            ) from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise RedisUnavailable(f"the Redis of PidsCluster {cluster!r} is unreachable {route}: {exc}") from None
         try:

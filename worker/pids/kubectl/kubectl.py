@@ -62,8 +62,15 @@ class Kubectl:
         """This kubectl with the namespace filled in from the kubeconfig's context, like kubectl does."""
         if self.namespace:
             return self
-        current = self.run("config", "view", "--minify", "--output", "jsonpath={..namespace}", namespaced=False,
-                           what="the kubeconfig's current context")
+        current = self.run(
+            "config",
+            "view",
+            "--minify",
+            "--output",
+            "jsonpath={..namespace}",
+            namespaced=False,
+            what="the kubeconfig's current context",
+        )
         return replace(self, namespace=current.strip() or "default")
 
     def command(self, *args: str, namespaced: bool = True) -> list[str]:
@@ -79,8 +86,14 @@ class Kubectl:
     def run(self, *args: str, input: str | None = None, namespaced: bool = True, what: str = "") -> str:
         """kubectl's stdout; a KubectlError naming `what` when it fails."""
         try:
-            proc = subprocess.run(self.command(*args, namespaced=namespaced), input=input, capture_output=True,
-                                  text=True, timeout=self.timeout)
+            proc = subprocess.run(
+                self.command(*args, namespaced=namespaced),
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+            )
         except FileNotFoundError:
             raise KubectlError(f"{self.binary!r} not found: install kubectl or set {KUBECTL_ENV}") from None
         except subprocess.TimeoutExpired:
@@ -99,12 +112,24 @@ class Kubectl:
 
     def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         kind = manifest.get("kind", "object")
-        out = self.run("create", "--filename", "-", "--output", "json", input=json.dumps(manifest), what=f"a new {kind}")
+        out = self.run(
+            "create", "--filename", "-", "--output", "json", input=json.dumps(manifest), what=f"a new {kind}"
+        )
         return json.loads(out)  # type: ignore[no-any-return]
 
     def patch_status(self, kind: str, name: str, status: dict[str, Any]) -> None:
-        self.run("patch", kind, name, "--subresource", "status", "--type", "merge",
-                 "--patch", json.dumps({"status": status}), what=f"the status of {KIND_NAMES.get(kind, kind)} {name!r}")
+        self.run(
+            "patch",
+            kind,
+            name,
+            "--subresource",
+            "status",
+            "--type",
+            "merge",
+            "--patch",
+            json.dumps({"status": status}),
+            what=f"the status of {KIND_NAMES.get(kind, kind)} {name!r}",
+        )
 
     def raw(self, path: str) -> str:
         """GET an API server path (e.g. a pod's port through its proxy subresource)."""
@@ -120,11 +145,18 @@ class PortForward:
         self.process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> int:
-        cmd = self.kubectl.command("port-forward", f"svc/{self.service}", f":{self.port}", "--address", "127.0.0.1",
-                                   f"--pod-running-timeout={POD_RUNNING_TIMEOUT}")
+        cmd = self.kubectl.command(
+            "port-forward",
+            f"svc/{self.service}",
+            f":{self.port}",
+            "--address",
+            "127.0.0.1",
+            f"--pod-running-timeout={POD_RUNNING_TIMEOUT}",
+        )
         try:
-            self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                            stderr=subprocess.STDOUT, text=True)
+            self.process = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
         except FileNotFoundError:
             raise KubectlError(f"{self.kubectl.binary!r} not found: install kubectl or set {KUBECTL_ENV}") from None
         lines: queue.Queue[str | None] = queue.Queue()
@@ -135,12 +167,15 @@ class PortForward:
                 line = lines.get(timeout=self.ready_timeout)
             except queue.Empty:
                 self.__exit__()
-                raise RedisUnavailable(f"port-forward to svc/{self.service} not ready after {self.ready_timeout:.0f} s") from None
+                raise RedisUnavailable(
+                    f"port-forward to svc/{self.service} not ready after {self.ready_timeout:.0f} s"
+                ) from None
             if line is None:  # kubectl exited
                 self.__exit__()
                 reason = said[-1] if said else "it exited"
-                raise RedisUnavailable(f"kubectl port-forward svc/{self.service} (namespace {self.kubectl.namespace!r}) "
-                                       f"failed: {reason}")
+                raise RedisUnavailable(
+                    f"kubectl port-forward svc/{self.service} (namespace {self.kubectl.namespace!r}) failed: {reason}"
+                )
             match = FORWARDING.search(line)
             if match:
                 return int(match.group(1))

@@ -10,8 +10,9 @@ import sys
 import time
 from typing import Any
 
-from pids_operator import meta
 from rich.console import Console
+
+from pids_operator import meta
 
 from .. import __version__
 from ..cli import json_arg
@@ -45,8 +46,11 @@ def connection_options(parser: argparse.ArgumentParser, default: Any = None) -> 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = connection_options(argparse.ArgumentParser(
-        prog="kubectl pids", description="PIDS tasks and clusters, through the Kubernetes API server"))
+    parser = connection_options(
+        argparse.ArgumentParser(
+            prog="kubectl pids", description="PIDS tasks and clusters, through the Kubernetes API server"
+        )
+    )
     # also after the subcommand, without overwriting what was given before it
     sub_connection = connection_options(argparse.ArgumentParser(add_help=False), default=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"kubectl-pids {__version__}")
@@ -68,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("function", help="module:callable, in one of the cluster's allowedModules")
     s.add_argument("args", nargs="*", help="positional arguments, each parsed as JSON (plain words stay strings)")
     s.add_argument("--kwargs", help="keyword arguments, a JSON object")
-    s.add_argument("--items", help="a batch instead of one call: a JSON list of argument lists or {args, kwargs, weight, position}")
+    s.add_argument(
+        "--items", help="a batch instead of one call: a JSON list of argument lists or {args, kwargs, weight, position}"
+    )
     s.add_argument("--name", help="the PidsTask's name (default: generated from the function's)")
     s.add_argument("--weight", type=float, help="expected cost of each call")
     s.add_argument("--position", help='where the data is, "zone/node"')
@@ -79,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", choices=views.OUTPUTS, default="table", help="how --wait prints the results")
     s.set_defaults(run=run_submit)
 
-    y = sub.add_parser("retry", parents=[sub_connection], help="send a PidsTask's dead-lettered items back to the queue")
+    y = sub.add_parser(
+        "retry", parents=[sub_connection], help="send a PidsTask's dead-lettered items back to the queue"
+    )
     y.add_argument("task", help="PidsTask name")
     y.add_argument("--attempts", type=int, help="more attempts each item gets (default: the PidsTask's maxAttempts)")
     y.set_defaults(run=run_retry)
@@ -138,8 +146,13 @@ def task_manifest(args: argparse.Namespace) -> dict[str, Any]:
         spec["args"] = [json_arg(a, f"argument {i + 1}") for i, a in enumerate(args.args)]
         if args.kwargs:
             spec["kwargs"] = _json_option("--kwargs", args.kwargs, dict)
-    for option, field in (("weight", "weight"), ("position", "position"), ("priority", "priority"),
-                          ("max_attempts", "maxAttempts"), ("timeout", "timeoutSeconds")):
+    for option, field in (
+        ("weight", "weight"),
+        ("position", "position"),
+        ("priority", "priority"),
+        ("max_attempts", "maxAttempts"),
+        ("timeout", "timeoutSeconds"),
+    ):
         if getattr(args, option) is not None:
             spec[field] = getattr(args, option)
     callable_name = args.function.rpartition(":")[2]
@@ -189,14 +202,27 @@ def run_retry(kubectl: Kubectl, args: argparse.Namespace) -> int:
             print(f"{task_id}: left alone ({outcome})")
     if not requeued:
         return 1
-    print(f"{len(requeued)} dead-lettered item(s) of PidsTask {args.task} back in the queue, "
-          f"with {attempts} more attempt(s) each")
+    print(
+        f"{len(requeued)} dead-lettered item(s) of PidsTask {args.task} back in the queue, "
+        f"with {attempts} more attempt(s) each"
+    )
     try:  # the operator follows a PidsTask again once its phase is not final
-        kubectl.patch_status("pidstask", args.task, {"phase": "Running", "reason": "Retried", "finishedAt": None,
-                                                     "message": f"{len(requeued)} item(s) sent back by kubectl pids retry"})
+        kubectl.patch_status(
+            "pidstask",
+            args.task,
+            {
+                "phase": "Running",
+                "reason": "Retried",
+                "finishedAt": None,
+                "message": f"{len(requeued)} item(s) sent back by kubectl pids retry",
+            },
+        )
     except AccessDenied as exc:
-        Console(stderr=True).print(f"[yellow]warning:[/yellow] the items run again, but the PidsTask's status stays "
-                                   f"{task.status.get('phase')}: {exc}", highlight=False)
+        Console(stderr=True).print(
+            f"[yellow]warning:[/yellow] the items run again, but the PidsTask's status stays "
+            f"{task.status.get('phase')}: {exc}",
+            highlight=False,
+        )
     return 0
 
 

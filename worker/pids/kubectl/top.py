@@ -25,8 +25,12 @@ def worker_pods(kubectl: Kubectl, cluster: str) -> dict[str, tuple[str, int | No
     selector = meta.selector_string(meta.selector_labels(cluster, meta.WORKER))
     pods = {}
     for pod in kubectl.select("pods", selector):
-        ports = [p for c in pod["spec"]["containers"] for p in c.get("ports") or [] if p.get("name") == HEALTH_PORT_NAME]
-        phase = "terminating" if pod["metadata"].get("deletionTimestamp") else (pod.get("status") or {}).get("phase", "?")
+        ports = [
+            p for c in pod["spec"]["containers"] for p in c.get("ports") or [] if p.get("name") == HEALTH_PORT_NAME
+        ]
+        phase = (
+            "terminating" if pod["metadata"].get("deletionTimestamp") else (pod.get("status") or {}).get("phase", "?")
+        )
         pods[pod["metadata"]["name"]] = (phase, int(ports[0]["containerPort"]) if ports else None)
     return pods
 
@@ -48,6 +52,7 @@ def claim_rates(kubectl: Kubectl, pods: dict[str, tuple[str, int | None]], inter
     if not pods:
         return {}
     with ThreadPoolExecutor(max_workers=min(16, len(pods))) as pool:
+
         def sample() -> dict[str, tuple[float, float] | None]:
             futures = {pod: pool.submit(claimed_total, kubectl, pod, port) for pod, (_, port) in pods.items()}
             return {pod: f.result() for pod, f in futures.items()}
@@ -78,7 +83,9 @@ def heartbeat_ttl_ms(kubectl: Kubectl, cluster: dict[str, Any]) -> float:
         return WorkerSettings().heartbeat_ttl_seconds * 1000
 
 
-def read(client: Client, kubectl: Kubectl, cluster: dict[str, Any], interval: float) -> tuple[QueueRow, list[WorkerRow]]:
+def read(
+    client: Client, kubectl: Kubectl, cluster: dict[str, Any], interval: float
+) -> tuple[QueueRow, list[WorkerRow]]:
     """The queue and the workers, with claims/s measured over `interval` seconds."""
     pods = worker_pods(kubectl, cluster["metadata"]["name"])
     rates = claim_rates(kubectl, pods, interval)
@@ -90,8 +97,21 @@ def read(client: Client, kubectl: Kubectl, cluster: dict[str, Any], interval: fl
     pipe.zrange(k.deadlines, 0, -1, withscores=True)
     pipe.zcard(k.dead)
     (seconds, micros), free, deadlines, dead = pipe.execute()
-    queue = QueueRow(pending=stats.backlog, scheduled=stats.scheduled, running=stats.running, dead_letters=int(dead),
-                     succeeded=stats.succeeded, failed=stats.failed)
-    rows = worker_rows(stats, dict(free), dict(deadlines), int(seconds) * 1000 + int(micros) // 1000,
-                       heartbeat_ttl_ms(kubectl, cluster), {pod: phase for pod, (phase, _) in pods.items()}, rates)
+    queue = QueueRow(
+        pending=stats.backlog,
+        scheduled=stats.scheduled,
+        running=stats.running,
+        dead_letters=int(dead),
+        succeeded=stats.succeeded,
+        failed=stats.failed,
+    )
+    rows = worker_rows(
+        stats,
+        dict(free),
+        dict(deadlines),
+        int(seconds) * 1000 + int(micros) // 1000,
+        heartbeat_ttl_ms(kubectl, cluster),
+        {pod: phase for pod, (phase, _) in pods.items()},
+        rates,
+    )
     return queue, rows

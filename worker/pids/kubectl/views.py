@@ -53,8 +53,20 @@ def items(ids: Sequence[str], infos: Sequence[TaskInfo | None], results: Sequenc
             rows.append(Item(i, task_id, "missing", None, "", "", 0, 0, None, None))
             continue
         succeeded = info.state is TaskState.SUCCEEDED
-        rows.append(Item(i, task_id, info.state.value, result if succeeded else None, info.error, info.worker,
-                         info.attempt, info.max_attempts, _rounded(info.wait_seconds), _rounded(info.run_seconds)))
+        rows.append(
+            Item(
+                i,
+                task_id,
+                info.state.value,
+                result if succeeded else None,
+                info.error,
+                info.worker,
+                info.attempt,
+                info.max_attempts,
+                _rounded(info.wait_seconds),
+                _rounded(info.run_seconds),
+            )
+        )
     return rows
 
 
@@ -63,8 +75,13 @@ def _rounded(seconds: float | None) -> float | None:
 
 
 def results_json(rows: Sequence[Item]) -> str:
-    return json.dumps([{"item": r.item, "id": r.id, "state": r.state, "result": r.result, "error": r.outcome_error or None}
-                       for r in rows], indent=2)
+    return json.dumps(
+        [
+            {"item": r.item, "id": r.id, "state": r.state, "result": r.result, "error": r.outcome_error or None}
+            for r in rows
+        ],
+        indent=2,
+    )
 
 
 def results_csv(rows: Sequence[Item]) -> str:
@@ -101,8 +118,15 @@ def describe(name: str, body: dict[str, Any], rows: Sequence[Item], max_tracebac
         ("Name", f"{name} (namespace {body.get('metadata', {}).get('namespace', '')})"),
         ("Cluster", (spec.get("clusterRef") or {}).get("name", "")),
         ("Function", spec.get("function", "")),
-        ("Phase", " ".join([status.get("phase") or "none yet",
-                            *[f"({str(status[k]).splitlines()[0]})" for k in ("reason", "message") if status.get(k)]])),
+        (
+            "Phase",
+            " ".join(
+                [
+                    status.get("phase") or "none yet",
+                    *[f"({str(status[k]).splitlines()[0]})" for k in ("reason", "message") if status.get(k)],
+                ]
+            ),
+        ),
         ("Task id", f"{status.get('taskId', '')}" + (" (a batch: items are <id>-<i>)" if status.get("batch") else "")),
         ("Items", ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"),
         ("Pods", ", ".join(f"{pod}: {n}" for pod, n in sorted(pods.items())) or "none yet"),
@@ -110,19 +134,30 @@ def describe(name: str, body: dict[str, Any], rows: Sequence[Item], max_tracebac
         head.add_row(Text(label + ":", style="bold"), Text(str(value)))
     table = Table(title="items", title_justify="left")
     for column in ("item", "state", "attempts", "pod", "wait s", "run s", "last error"):
-        table.add_column(column, justify="right" if column in ("item", "attempts", "wait s", "run s") else "left",
-                         overflow="fold")
+        table.add_column(
+            column, justify="right" if column in ("item", "attempts", "wait s", "run s") else "left", overflow="fold"
+        )
     for r in rows:
-        table.add_row(str(r.item), Text(r.state, style=_STATE_STYLES.get(r.state, "")), f"{r.attempts}/{r.max_attempts}",
-                      r.pod or "-", _seconds(r.wait_seconds), _seconds(r.run_seconds), r.error_line)
+        table.add_row(
+            str(r.item),
+            Text(r.state, style=_STATE_STYLES.get(r.state, "")),
+            f"{r.attempts}/{r.max_attempts}",
+            r.pod or "-",
+            _seconds(r.wait_seconds),
+            _seconds(r.run_seconds),
+            r.error_line,
+        )
     parts: list[Any] = [head, table]
     failed = [r for r in rows if r.state == TaskState.FAILED.value]
     for r in failed[:max_tracebacks]:
-        parts.append(Text(f"\nitem {r.item} ({r.id}) failed at attempt {r.attempts} on {r.pod or '?'}:", style="bold red"))
+        parts.append(
+            Text(f"\nitem {r.item} ({r.id}) failed at attempt {r.attempts} on {r.pod or '?'}:", style="bold red")
+        )
         parts.append(Text(r.error))
     if len(failed) > max_tracebacks:
-        parts.append(Text(f"\n... and {len(failed) - max_tracebacks} more failed item(s): "
-                          f"kubectl pids results {name} -o json"))
+        parts.append(
+            Text(f"\n... and {len(failed) - max_tracebacks} more failed item(s): kubectl pids results {name} -o json")
+        )
     return Group(*parts)
 
 
@@ -163,19 +198,36 @@ def heartbeat_age(deadline_ms: float | None, now_ms: int, ttl_ms: float) -> floa
     return None if deadline_ms is None else round(max(0.0, (now_ms - (deadline_ms - ttl_ms)) / 1000), 1)
 
 
-def worker_rows(stats: ClusterStats, free_slots: dict[str, float], deadlines: dict[str, float], now_ms: int,
-                ttl_ms: float, pods: dict[str, str], claims: dict[str, float | None]) -> list[WorkerRow]:
+def worker_rows(
+    stats: ClusterStats,
+    free_slots: dict[str, float],
+    deadlines: dict[str, float],
+    now_ms: int,
+    ttl_ms: float,
+    pods: dict[str, str],
+    claims: dict[str, float | None],
+) -> list[WorkerRow]:
     """The workers Redis knows (live or with totals) and the worker pods without a record yet."""
     known = {w.id: w for w in stats.workers}
     rows = []
     for worker_id in sorted(set(known) | set(pods)):
         w = known.get(worker_id)
-        rows.append(WorkerRow(
-            worker=worker_id, pod=pods.get(worker_id, "gone"), alive=bool(w and w.alive), draining=bool(w and w.draining),
-            slots=w.slots if w else 0, free_slots=int(free_slots.get(worker_id, 0)), load=round(w.load, 3) if w else 0.0,
-            held=w.held if w else 0, position=w.position if w else "", speed=w.speed if w else 0.0,
-            heartbeat_age=heartbeat_age(deadlines.get(worker_id), now_ms, ttl_ms), claims_per_second=claims.get(worker_id),
-        ))
+        rows.append(
+            WorkerRow(
+                worker=worker_id,
+                pod=pods.get(worker_id, "gone"),
+                alive=bool(w and w.alive),
+                draining=bool(w and w.draining),
+                slots=w.slots if w else 0,
+                free_slots=int(free_slots.get(worker_id, 0)),
+                load=round(w.load, 3) if w else 0.0,
+                held=w.held if w else 0,
+                position=w.position if w else "",
+                speed=w.speed if w else 0.0,
+                heartbeat_age=heartbeat_age(deadlines.get(worker_id), now_ms, ttl_ms),
+                claims_per_second=claims.get(worker_id),
+            )
+        )
     return rows
 
 
@@ -184,15 +236,36 @@ def top_json(cluster: str, queue: QueueRow, rows: Sequence[WorkerRow]) -> str:
 
 
 def top_table(cluster: str, queue: QueueRow, rows: Sequence[WorkerRow]) -> Table:
-    title = (f"PidsCluster {cluster}: pending {queue.pending} · scheduled {queue.scheduled} · running {queue.running} · "
-             f"dead letters {queue.dead_letters} · succeeded {queue.succeeded} · failed {queue.failed}")
+    title = (
+        f"PidsCluster {cluster}: pending {queue.pending} · scheduled {queue.scheduled} · running {queue.running} · "
+        f"dead letters {queue.dead_letters} · succeeded {queue.succeeded} · failed {queue.failed}"
+    )
     table = Table(title=title, title_justify="left")
-    for column in ("worker", "pod", "state", "load", "held", "free slots", "position", "speed", "heartbeat", "claims/s"):
+    for column in (
+        "worker",
+        "pod",
+        "state",
+        "load",
+        "held",
+        "free slots",
+        "position",
+        "speed",
+        "heartbeat",
+        "claims/s",
+    ):
         table.add_column(column, justify="left" if column in ("worker", "pod", "state", "position") else "right")
     for r in rows:
         state = "draining" if r.draining else ("alive" if r.alive else "dead")
-        table.add_row(r.worker, r.pod, Text(state, style="green" if state == "alive" else "yellow"),
-                      f"{r.load:g}", str(r.held), f"{r.free_slots}/{r.slots}", r.position or "-", f"{r.speed:g}",
-                      "-" if r.heartbeat_age is None else f"{r.heartbeat_age:.1f}s ago",
-                      "-" if r.claims_per_second is None else f"{r.claims_per_second:.1f}")
+        table.add_row(
+            r.worker,
+            r.pod,
+            Text(state, style="green" if state == "alive" else "yellow"),
+            f"{r.load:g}",
+            str(r.held),
+            f"{r.free_slots}/{r.slots}",
+            r.position or "-",
+            f"{r.speed:g}",
+            "-" if r.heartbeat_age is None else f"{r.heartbeat_age:.1f}s ago",
+            "-" if r.claims_per_second is None else f"{r.claims_per_second:.1f}",
+        )
     return table

@@ -30,8 +30,13 @@ def submit(client: Client, docs: list[Document], run: str) -> list[tuple[Documen
         groups[(doc.words, shard_of(doc))].append(doc)
     submitted = []
     for (words, shard), group in sorted(groups.items()):
-        handles = client.map(FUNCTION, [d.as_arg() for d in group], batch_id=f"{run}-{words}-{shard}",
-                             weight=group[0].weight, position=shard)
+        handles = client.map(
+            FUNCTION,
+            [d.as_arg() for d in group],
+            batch_id=f"{run}-{words}-{shard}",
+            weight=group[0].weight,
+            position=shard,
+        )
         submitted += list(zip(group, handles))
     return submitted
 
@@ -43,7 +48,9 @@ def check(client: Client, submitted: list[tuple[Document, TaskHandle]]) -> list[
     for (doc, handle), info, result in zip(submitted, client.task_infos(ids), client.results(ids)):
         expected = {"doc": doc.id, **summary(design(doc))}
         if info is None or info.state.value != "succeeded":
-            state = "missing" if info is None else f"{info.state.value}: {info.error.splitlines()[0] if info.error else ''}"
+            state = (
+                "missing" if info is None else f"{info.state.value}: {info.error.splitlines()[0] if info.error else ''}"
+            )
             wrong.append(f"{handle.id} ({doc.id}) {state}")
         elif result != expected:
             wrong.append(f"{handle.id} ({doc.id}) returned {result!r}, expected {expected!r}")
@@ -71,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     pods = Counter(info.worker for info in client.task_infos([h.id for _, h in submitted]) if info is not None)
-    print(f"{len(submitted) - len(wrong)}/{len(submitted)} results correct in {time.monotonic() - started:.1f} s; "
-          f"by pod: {', '.join(f'{pod}={n}' for pod, n in sorted(pods.items()))}")
+    print(
+        f"{len(submitted) - len(wrong)}/{len(submitted)} results correct in {time.monotonic() - started:.1f} s; "
+        f"by pod: {', '.join(f'{pod}={n}' for pod, n in sorted(pods.items()))}"
+    )
     for line in wrong[:20]:
         print(f"WRONG {line}", file=sys.stderr)
     return 1 if wrong else 0
