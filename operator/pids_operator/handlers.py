@@ -254,18 +254,19 @@ def cancel_task(
     namespace = namespaced(namespace)
     state: OperatorState = memo.pids
     state.set_task_phase(uid, None)
-    if not status.get("taskId") or status.get("phase") in TERMINAL_PHASES:
+    if not status.get("taskId"):
         return
     task = TaskSpec.parse(spec)
     try:
         client = state.connections.for_name(state.kube, namespace, task.cluster)
         if client is not None:
-            log.info("cancelled %d task(s) of %s", task_ops.cancel(client, uid, task), uid)
+            cancelled = task_ops.release(client, uid, task, finished=status.get("phase") in TERMINAL_PHASES)
+            log.info("released the tasks of %s (%d cancelled)", uid, cancelled)
     except Exception as e:
         if retry >= CANCEL_GIVE_UP_AFTER:  # never block deletion forever on a dead Redis
-            log.warning("giving up cancelling %s after %d tries: %s", uid, retry, e)
+            log.warning("giving up releasing %s after %d tries (its tasks stay in Redis): %s", uid, retry, e)
             return
-        raise kopf.TemporaryError(f"cancel failed: {e}", delay=10) from e
+        raise kopf.TemporaryError(f"release failed: {e}", delay=10) from e
 
 
 @kopf.on.event("v1", "pods", labels=WORKER_PODS)

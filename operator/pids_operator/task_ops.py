@@ -9,6 +9,7 @@ from typing import Any
 
 from pids.errors import TaskNotFound
 from pids.keys import Keys
+from pids.task import RETENTION_SECONDS
 
 from .conditions import Condition, rfc3339
 from .spec import TaskSpec
@@ -19,8 +20,10 @@ RESULT_FETCH_TIMEOUT = 1.0
 
 
 def submit_options(spec: TaskSpec) -> dict[str, Any]:
-    """Task options, kept apart from the task's own arguments."""
+    """Task options, kept apart from the task's own arguments. The PidsTask is the record of its
+    work: its tasks stay in Redis while it exists (release hands them to the usual retention)."""
     return {
+        "retention": None,
         "weight": spec.weight,
         "position": spec.position,
         "priority": spec.priority,
@@ -100,8 +103,16 @@ def _follow_single(client: Any, cluster: str, task_id: str, spec: TaskSpec) -> t
     return build_single_status(task_id, info, Keys(cluster).result(task_id), value), requeued
 
 
-def cancel(client: Any, task_id: str, spec: TaskSpec) -> int:
-    """Cancel what has not finished; returns how many tasks were cancelled."""
+def release(client: Any, task_id: str, spec: TaskSpec, finished: bool) -> int:
+    """The PidsTask is gone: its tasks expire after the default retention once final, and what
+    has not finished is cancelled (unless `finished`); returns how many tasks were cancelled."""
+    ids = client.batch_ids(task_id) if spec.is_batch else [task_id]
+    client.retain(ids, RETENTION_SECONDS)
+    if finished:
+        return 0
     if spec.is_batch:
         return int(client.cancel_batch(task_id))
-    return int(bool(client.cancel(task_id)))
+    try:
+        return int(bool(client.cancel(task_id)))
+    except TaskNotFound:
+        return 0

@@ -82,21 +82,15 @@ def settings_env(spec: ClusterSpec) -> dict[str, str]:
     return {env_var(name): env_value(value) for name, value in settings.items()}
 
 
-CLIENT_ACK_REPLICAS_ENV = "PIDS_REDIS_ACK_REPLICAS"  # what pids.client.Client reads
-
-
 def worker_env(owner: Body, spec: ClusterSpec) -> dict[str, str]:
     """The PIDS_* environment of the workers: their cluster and Redis (with Sentinel, how many
-    replicas must acknowledge a completion, and for clients beside them an enqueue), then
+    replicas must acknowledge a completion, and an enqueue of a Client beside them), then
     settings_env."""
     where: dict[str, Any] = {"cluster": owner["metadata"]["name"], "redis_url": worker_redis_url(owner, spec)}
     acks = ack_replicas(spec)
     if acks:
         where["ack_replicas"] = acks
-    env = {**{env_var(name): env_value(value) for name, value in where.items()}, **settings_env(spec)}
-    if acks:
-        env[CLIENT_ACK_REPLICAS_ENV] = str(acks)
-    return env
+    return {**{env_var(name): env_value(value) for name, value in where.items()}, **settings_env(spec)}
 
 
 def build_configmap(owner: Body, spec: ClusterSpec) -> Manifest:

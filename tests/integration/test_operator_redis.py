@@ -14,6 +14,7 @@ import kopf
 import pytest
 
 from pids.client import Client
+from pids.task import RETENTION_SECONDS
 from pids_operator import cluster_ops, handlers
 from pids_operator.config import OperatorConfig
 from pids_operator.connections import Connections
@@ -144,6 +145,27 @@ def test_deleting_a_task_cancels_what_has_not_run(memo: kopf.Memo, client: Clien
     status = enqueue(memo, body)
     handlers.cancel_task(spec=body["spec"], uid="uid-cancel", namespace="ns", status=status, retry=0, memo=memo)
     assert client.batch_status("uid-cancel").counts == {"cancelled": 5}
+
+
+def test_a_pids_tasks_results_stay_while_it_exists_and_expire_after_it_is_deleted(
+    memo: kopf.Memo, client: Client, cluster: str, start_workers: Any
+) -> None:
+    batch = task_body(cluster, "uid-kept", items=[[i] for i in range(6)])
+    single = task_body(cluster, "uid-kept-one", args=[3])
+    batch_status, single_status = enqueue(memo, batch), enqueue(memo, single)
+    start_workers(1)
+    wait_for(lambda: client.batch_status("uid-kept").done and client.task_info("uid-kept-one").state.is_final)
+    ids = [*client.batch_ids("uid-kept"), "uid-kept-one"]
+    keys = [k for i in ids for k in (client.keys.task(i), client.keys.result(i))] + [client.keys.batch("uid-kept")]
+    assert [client.redis.pttl(k) for k in keys] == [-1] * len(keys)  # the PidsTask is their record
+    for body, status in ((batch, follow(memo, batch, batch_status)), (single, follow(memo, single, single_status))):
+        assert status["phase"] == "Succeeded"
+        handlers.cancel_task(
+            spec=body["spec"], uid=body["metadata"]["uid"], namespace="ns", status=status, retry=0, memo=memo
+        )
+    day_ms = RETENTION_SECONDS * 1000
+    assert all(day_ms - 60_000 < client.redis.pttl(k) <= day_ms for k in keys)
+    assert client.results(ids) == [0, 1, 4, 9, 16, 25, 9]  # still there to read until then
 
 
 def test_cluster_status_comes_from_redis(memo: kopf.Memo, client: Client, cluster: str) -> None:

@@ -205,7 +205,7 @@ def test_ha_clients_find_the_primary_through_every_pods_sentinel() -> None:
     data = build_configmap(OWNER, ClusterSpec.parse({"redis": {"managed": {"replicas": 3, "ha": {"ackReplicas": 2}}}}))[
         "data"
     ]
-    assert data["PIDS_REDIS_URL"] == redis_url(OWNER, HA) and data["PIDS_REDIS_ACK_REPLICAS"] == "2"
+    assert data["PIDS_REDIS_URL"] == redis_url(OWNER, HA) and data["PIDS_ACK_REPLICAS"] == "2"
 
 
 def test_pod_dns_names_exist_before_the_pods_are_ready() -> None:

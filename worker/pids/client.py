@@ -17,9 +17,11 @@ import redis
 from .connection import PASSWORD_ENV, connect
 from .errors import ConfigError, TaskFailed, TaskNotFound
 from .keys import Keys
+from .limits import check_retention
 from .protocol import Protocol
 from .scoring import balance_score
-from .task import RETENTION_SECONDS, TaskInfo, TaskOptions, TaskSpec, TaskState, batch_specs
+from .settings import env_var
+from .task import RETENTION_SECONDS, TaskInfo, TaskOptions, TaskSpec, TaskState, batch_specs, retention_ms
 from .waiting import Waiter
 from .wire import held_field, totals_field
 from .wire import text as _text
@@ -130,7 +132,7 @@ class TaskHandle:
 class Client:
     """ack_replicas: an enqueue returns once that many replicas have it too (HA Redis), else
     EnqueueNotAcknowledged. retention: how long final tasks' records and results stay (seconds,
-    KEEP: until deleted); both default to PIDS_REDIS_ACK_REPLICAS / PIDS_RETENTION_SECONDS."""
+    KEEP: until deleted); both default to PIDS_ACK_REPLICAS / PIDS_RETENTION_SECONDS (as the worker's)."""
 
     def __init__(
         self,
@@ -172,7 +174,7 @@ class Client:
         self.keys = Keys(cluster)
         self.protocol = Protocol(client, self.keys)
         self.ack_replicas = (
-            int(os.environ.get("PIDS_REDIS_ACK_REPLICAS", "0") or 0) if ack_replicas is None else ack_replicas
+            int(os.environ.get(env_var("ack_replicas"), "0") or 0) if ack_replicas is None else ack_replicas
         )
         if retention == "env":
             retention = retention_from_env(os.environ.get("PIDS_RETENTION_SECONDS", ""))
@@ -435,6 +437,12 @@ class Client:
         if state == "missing":
             raise TaskNotFound(f"no task {task_id!r} in cluster {self.keys.cluster!r}")
         return state in ("cancelled", "cancelling")
+
+    def retain(self, task_ids: Sequence[str], retention: float | None) -> int:
+        """Keep these tasks' records and results `retention` seconds once final (None: until
+        deleted), counted from now for those final already; returns how many exist."""
+        check_retention(retention)
+        return self.protocol.retain(task_ids, None if retention is None else retention_ms(retention))
 
     def cancel_batch(self, batch_id: str) -> int:
         return sum(self.protocol.cancel(t) in ("cancelled", "cancelling") for t in self.batch_ids(batch_id))

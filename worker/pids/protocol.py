@@ -30,6 +30,7 @@ from .wire import (
 )
 
 ENQUEUE_CHUNK = 500
+RETAIN_SLICE = 500  # tasks per retain.lua call: a long batch does not hold Redis in one script
 # per script call (Lua's unpack passes at most a few thousand values): the worker sends fewer
 MAX_CLAIM_CANDIDATES = 1000
 MAX_COMPLETIONS = 1000
@@ -95,6 +96,7 @@ class Protocol:
                 "promote",
                 "cycle",
                 "retry",
+                "retain",
             )
         }
 
@@ -367,6 +369,19 @@ class Protocol:
             k.batch(batch) if batch else task_key,
         ]
         return text(self._scripts["cancel"](keys=keys, args=[task_id, k.done_channel]))
+
+    def retain(self, task_ids: Sequence[str], retention_ms: int | None) -> int:
+        """Set how long these tasks stay once final (None: until deleted); returns how many exist."""
+        k, found = self.keys, 0
+        for start in range(0, len(task_ids), RETAIN_SLICE):
+            ids = task_ids[start : start + RETAIN_SLICE]
+            keys = [
+                key
+                for task_id, batch in zip(ids, self._batches(ids))
+                for key in (k.task(task_id), k.result(task_id), k.batch(batch) if batch else k.task(task_id))
+            ]
+            found += int(self._scripts["retain"](keys=keys, args=["" if retention_ms is None else retention_ms]))
+        return found
 
     def server_ms(self) -> int:
         seconds, micros = self.redis.time()

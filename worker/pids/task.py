@@ -27,6 +27,11 @@ from .wire import parse_claim
 RETENTION_SECONDS = 86_400.0  # how long a final task's record and result stay by default (a day)
 
 
+def retention_ms(seconds: float) -> int:
+    """A retention on the wire: whole milliseconds, at least one."""
+    return max(1, round(seconds * 1000))
+
+
 class TaskState(str, Enum):
     PENDING = "pending"
     SCHEDULED = "scheduled"  # waiting out a retry backoff
@@ -98,7 +103,7 @@ class TaskSpec:
             str(o.max_attempts),
             "" if o.timeout is None else repr(float(o.timeout)),
             self.batch_id,
-            "" if o.retention is None else str(max(1, round(o.retention * 1000))),
+            "" if o.retention is None else str(retention_ms(o.retention)),
         ]
 
 

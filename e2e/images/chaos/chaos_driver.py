@@ -2,7 +2,7 @@
 client (a steady stream, each retried under its own id until acknowledged), watches the
 queue's succeeded counter, waits for every acknowledged task, and prints one JSON line.
 
-Environment: the cluster's ConfigMap (PIDS_REDIS_URL, PIDS_CLUSTER, PIDS_REDIS_ACK_REPLICAS)
+Environment: the cluster's ConfigMap (PIDS_REDIS_URL, PIDS_CLUSTER, PIDS_ACK_REPLICAS)
 and PIDS_REDIS_PASSWORD; CHAOS_TAG, CHAOS_TASKS, CHAOS_INTERVAL, CHAOS_SECONDS (each task's
 sleep), CHAOS_WAIT (how long to wait for the tasks at most).
 """
