@@ -598,6 +598,26 @@ def test_a_final_task_its_result_and_its_batch_expire_after_its_retention(client
     assert client.dead_letters() == []
 
 
+def test_retain_changes_the_retention_of_final_tasks_now_and_of_the_others_when_they_end(client: Client) -> None:
+    p = client.protocol
+    kept = Client.from_redis(client.redis, client.keys.cluster, retention=None)
+    finished, running, pending = (kept.submit("pids.tasks:echo", i, task_id=f"k{i}") for i in range(3))
+    register(p, "a")
+    (first,) = p.claim("a", [finished.id], lease_ms=60_000)
+    p.complete("a", [done(first, "0")])
+    (second,) = p.claim("a", [running.id], lease_ms=60_000)
+    assert kept.retain([finished.id, running.id, pending.id, "never-submitted"], 30) == 3
+    ttl = client.redis.pttl
+    assert 29_000 < ttl(client.keys.task(finished.id)) <= 30_000 and ttl(client.keys.result(finished.id)) > 0
+    assert ttl(client.keys.task(running.id)) == ttl(client.keys.task(pending.id)) == -1  # not final yet
+    p.complete("a", [done(second, "1")])
+    assert 29_000 < ttl(client.keys.task(running.id)) <= 30_000  # its new retention, at the end
+    assert kept.retain([finished.id], None) == 1  # and back to: until deleted
+    assert ttl(client.keys.task(finished.id)) == ttl(client.keys.result(finished.id)) == -1
+    with pytest.raises(TaskArgumentsError):
+        kept.retain([finished.id], -1)
+
+
 def test_the_error_of_a_released_attempt_is_cleared_when_a_later_attempt_succeeds(client: Client) -> None:
     p = client.protocol
     client.submit("pids.tasks:echo", 1, task_id="t")
