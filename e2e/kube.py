@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,3 +98,37 @@ def wait_for(
             detail = f"; last error: {last_exc!r}" if last_exc else f"; last value: {last_value!r}"
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {message}{detail}")
         time.sleep(interval)
+
+
+class Plugin:
+    """`kubectl pids ...` through the real kubectl, which finds the plugin on PATH."""
+
+    def __init__(self, kubectl: Runner, bin_dir: Path, namespace: str) -> None:
+        shim = bin_dir / "kubectl-pids"
+        shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m pids.kubectl "$@"\n')
+        shim.chmod(0o755)
+        self.kubectl, self.namespace = kubectl, namespace
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "KUBECONFIG": kubectl.kubeconfig,
+            "PIDS_KUBECTL": kubectl.binary,
+            "COLUMNS": "250",
+        }
+
+    def __call__(self, *args: str, rc: int = 0, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [self.kubectl.binary, "pids", *args, "-n", self.namespace],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+        )
+        assert proc.returncode == rc, (
+            f"kubectl pids {' '.join(args)} exited {proc.returncode}, not {rc}\n"
+            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
+        return proc
+
+    def json(self, *args: str, rc: int = 0) -> Any:
+        return json.loads(self(*args, "-o", "json", rc=rc).stdout)

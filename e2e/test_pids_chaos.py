@@ -22,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,7 +52,7 @@ from helpers_pids import (
     wait_until,
     worker_pods,
 )
-from kube import IMAGES, Runner
+from kube import IMAGES, Plugin, Runner
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the module's clusters start in the first test's setup
 WORKERS = 2
@@ -214,7 +215,7 @@ def sentinel_primary(lab: Lab, pods: list[str]) -> str | None:
     return None
 
 
-def test_ha_primary_deleted_fails_over_without_losing_acknowledged_tasks(lab: Lab) -> None:
+def test_ha_primary_deleted_fails_over_without_losing_acknowledged_tasks(lab: Lab, tmp_path: Path) -> None:
     """(b) primary + 2 replicas + Sentinel: the deleted primary's replica takes over."""
     pods = [lab.redis_pod(HA, i) for i in range(3)]
     old = sentinel_primary(lab, pods)
@@ -241,6 +242,9 @@ def test_ha_primary_deleted_fails_over_without_losing_acknowledged_tasks(lab: La
         60,
         f"the PidsCluster status names the new primary (was {primary})",
     )
+    # kubectl pids finds the new primary through the Sentinels and reads the queue from it
+    top = Plugin(lab.kubectl, tmp_path, lab.namespace).json("top", HA)
+    assert top["queue"]["succeeded"] > 0 and any(w["alive"] for w in top["workers"])
 
 
 def test_ha_primary_frozen_fails_over_without_losing_acknowledged_tasks(lab: Lab) -> None:

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +29,7 @@ from helpers_pids import (
     wait_until,
     worker_pods,
 )
-from kube import IMAGES, REPO_ROOT, Runner
+from kube import IMAGES, REPO_ROOT, Plugin, Runner
 
 pytestmark = pytest.mark.e2e
 APP = REPO_ROOT / "examples" / "app"
@@ -46,40 +43,6 @@ from wordcount.corpus import Document, design, summary  # noqa: E402
 def expected(arg: dict[str, Any]) -> dict[str, Any]:
     doc = Document.from_arg(arg)
     return {"doc": doc.id, **summary(design(doc))}
-
-
-class Plugin:
-    """`kubectl pids ...` through the real kubectl, which finds the plugin on PATH."""
-
-    def __init__(self, kubectl: Runner, bin_dir: Path, namespace: str) -> None:
-        shim = bin_dir / "kubectl-pids"
-        shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m pids.kubectl "$@"\n')
-        shim.chmod(0o755)
-        self.kubectl, self.namespace = kubectl, namespace
-        self.env = {
-            **os.environ,
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "KUBECONFIG": kubectl.kubeconfig,
-            "PIDS_KUBECTL": kubectl.binary,
-            "COLUMNS": "250",
-        }
-
-    def __call__(self, *args: str, rc: int = 0, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [self.kubectl.binary, "pids", *args, "-n", self.namespace],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=timeout,
-        )
-        assert proc.returncode == rc, (
-            f"kubectl pids {' '.join(args)} exited {proc.returncode}, not {rc}\n"
-            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
-        )
-        return proc
-
-    def json(self, *args: str, rc: int = 0) -> Any:
-        return json.loads(self(*args, "-o", "json", rc=rc).stdout)
 
 
 @pytest.fixture(scope="module")

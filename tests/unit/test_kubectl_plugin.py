@@ -18,7 +18,7 @@ from pids.client import ClusterStats, WorkerInfo
 from pids.errors import TaskArgumentsError, TaskFunctionError
 from pids.health import WorkerMetrics
 from pids.kubectl import views
-from pids.kubectl.access import in_cluster_service
+from pids.kubectl.access import in_cluster_pod, in_cluster_service
 from pids.kubectl.kubectl import AccessDenied, Kubectl, KubectlError, ObjectNotFound, kubectl_error
 from pids.kubectl.main import build_parser, main, task_manifest
 from pids.kubectl.top import CLAIMED
@@ -129,6 +129,12 @@ def test_only_in_cluster_service_hosts_are_reached_by_port_forward() -> None:
     assert in_cluster_service("demo-redis.ns1.svc") == ("demo-redis", "ns1")
     assert in_cluster_service("demo-redis.ns1.svc.cluster.local") == ("demo-redis", "ns1")
     assert in_cluster_service("redis.example.com") is None and in_cluster_service("10.0.0.5") is None
+
+
+def test_sentinel_announced_pod_hosts_name_the_pod_its_service_and_namespace() -> None:
+    host = "demo-redis-1.demo-redis-pods.ns1.svc.cluster.local"
+    assert in_cluster_pod(host) == ("demo-redis-1", "demo-redis-pods", "ns1")
+    assert in_cluster_pod("demo-redis.ns1.svc") is None and in_cluster_pod("10.0.0.5") is None
 
 
 def test_submit_builds_a_pidstask_with_json_arguments_and_only_the_options_given() -> None:

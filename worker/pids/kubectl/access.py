@@ -16,7 +16,9 @@ import redis
 from pids_operator import app_secret, meta
 
 from ..client import Client
+from ..connection import SentinelAddress, is_sentinel_url, parse_sentinel_url
 from ..errors import PidsError, RedisUnavailable, TaskNotFound
+from ..wire import text
 from .kubectl import Kubectl, ObjectNotFound, PortForward
 
 
@@ -91,26 +93,82 @@ def in_cluster_service(host: str) -> tuple[str, str] | None:
     return None
 
 
+def in_cluster_pod(host: str) -> tuple[str, str, str] | None:
+    """(pod, headless service, namespace) of a "<pod>.<service>.<namespace>.svc[...]" host, else None."""
+    labels = host.split(".")
+    if len(labels) >= 4 and labels[3] == "svc":
+        return labels[0], labels[1], labels[2]
+    return None
+
+
+def forward(stack: ExitStack, kubectl: Kubectl, target: str, port: int, cluster: str) -> int:
+    """A local port reaching `target` for as long as `stack` is open."""
+    try:
+        return stack.enter_context(PortForward(kubectl, target, port))
+    except RedisUnavailable as exc:
+        raise RedisUnavailable(f"the Redis of PidsCluster {cluster!r} is unreachable: {exc}") from None
+
+
+def local_url(stack: ExitStack, kubectl: Kubectl, cluster: str, details: dict[str, str]) -> tuple[str, str]:
+    """A URL of the cluster's Redis that works from here, and how it is reached (for errors): a
+    port-forward to its Service, or with Sentinel to the primary's pod; an address outside the
+    cluster as it is."""
+    url, host, port = details[app_secret.URL], details[app_secret.HOST], int(details[app_secret.PORT_KEY])
+    if is_sentinel_url(url):
+        return primary_url(stack, kubectl, cluster, parse_sentinel_url(url), details[app_secret.PASSWORD] or None)
+    service = in_cluster_service(host)
+    if service is None:
+        return url, f"at {host}:{port}"
+    name, namespace = service
+    local = forward(stack, replace(kubectl, namespace=namespace), f"svc/{name}", port, cluster)
+    parts = urlsplit(url)
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://127.0.0.1:{local}{parts.path}{query}", f"through a port-forward to svc/{name}"
+
+
+def primary_url(
+    stack: ExitStack, kubectl: Kubectl, cluster: str, address: SentinelAddress, password: str | None
+) -> tuple[str, str]:
+    """HA: ask any Sentinel (through the pods' headless Service) which pod is the primary, and
+    forward to that pod; Sentinels outside the cluster are used as they are."""
+    host, port = address.sentinels[0]
+    pod = in_cluster_pod(host)
+    if pod is None:
+        return address.url, "through its Sentinels"
+    _, service, namespace = pod
+    kubectl = replace(kubectl, namespace=namespace)
+    local = forward(stack, kubectl, f"svc/{service}", port, cluster)
+    sentinel = redis.Redis("127.0.0.1", local, password=password if address.authenticate else None, socket_timeout=10)
+    try:
+        primary = sentinel.sentinel_get_master_addr_by_name(address.service)
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"the Sentinels of PidsCluster {cluster!r} did not answer: {exc}") from None
+    finally:
+        sentinel.close()
+    if not isinstance(primary, tuple):
+        raise RedisUnavailable(f"the Sentinels of PidsCluster {cluster!r} know no primary {address.service!r} (yet)")
+    primary_host, primary_port = text(primary[0]), int(primary[1])
+    primary_pod = in_cluster_pod(primary_host)
+    name = primary_pod[0] if primary_pod else pod_with_ip(kubectl, primary_host, cluster)
+    local = forward(stack, kubectl, f"pod/{name}", primary_port, cluster)
+    return f"redis://127.0.0.1:{local}/{address.db}", f"through a port-forward to pod/{name} (the primary)"
+
+
+def pod_with_ip(kubectl: Kubectl, ip: str, cluster: str) -> str:
+    """The Redis pod of `cluster` with this IP (a Sentinel that announces addresses, not names)."""
+    for pod in kubectl.select("pods", meta.selector_string(meta.selector_labels(cluster, meta.REDIS))):
+        if (pod.get("status") or {}).get("podIP") == ip:
+            return str(pod["metadata"]["name"])
+    raise RedisUnavailable(f"the Sentinels of PidsCluster {cluster!r} name a primary at {ip}, which is no Redis pod")
+
+
 @contextmanager
 def cluster_client(kubectl: Kubectl, cluster: str) -> Iterator[Client]:
-    """A Client of the PidsCluster's Redis, through a port-forward to its Service (an external
-    Redis outside the cluster is reached directly), checked with a PING."""
+    """A Client of the PidsCluster's Redis (local_url), checked with a PING."""
     details = connection_details(kubectl, cluster)
-    url, password = details[app_secret.URL], details[app_secret.PASSWORD] or None
-    service = in_cluster_service(details[app_secret.HOST])
     with ExitStack() as stack:
-        route = f"at {details[app_secret.HOST]}:{details[app_secret.PORT_KEY]}"
-        if service is not None:
-            name, namespace = service
-            forward = PortForward(replace(kubectl, namespace=namespace), name, int(details[app_secret.PORT_KEY]))
-            try:
-                local = stack.enter_context(forward)
-            except RedisUnavailable as exc:
-                raise RedisUnavailable(f"the Redis of PidsCluster {cluster!r} is unreachable: {exc}") from None
-            parts = urlsplit(url)
-            url = f"{parts.scheme}://127.0.0.1:{local}{parts.path}" + (f"?{parts.query}" if parts.query else "")
-            route = f"through a port-forward to svc/{name}"
-        client = Client(url, cluster=details[app_secret.CLUSTER], password=password)
+        url, route = local_url(stack, kubectl, cluster, details)
+        client = Client(url, cluster=details[app_secret.CLUSTER], password=details[app_secret.PASSWORD] or None)
         try:
             client.redis.ping()
         except redis.AuthenticationError as exc:

@@ -137,17 +137,17 @@ class Kubectl:
 
 
 class PortForward:
-    """`kubectl port-forward svc/<service> :<port>`: a local port that reaches the Service through
-    the API server, while the context is open."""
+    """`kubectl port-forward <target> :<port>`: a local port that reaches the target ("svc/<name>"
+    or "pod/<name>") through the API server, while the context is open."""
 
-    def __init__(self, kubectl: Kubectl, service: str, port: int, ready_timeout: float = 30.0) -> None:
-        self.kubectl, self.service, self.port, self.ready_timeout = kubectl, service, port, ready_timeout
+    def __init__(self, kubectl: Kubectl, target: str, port: int, ready_timeout: float = 30.0) -> None:
+        self.kubectl, self.target, self.port, self.ready_timeout = kubectl, target, port, ready_timeout
         self.process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> int:
         cmd = self.kubectl.command(
             "port-forward",
-            f"svc/{self.service}",
+            self.target,
             f":{self.port}",
             "--address",
             "127.0.0.1",
@@ -168,13 +168,13 @@ class PortForward:
             except queue.Empty:
                 self.__exit__()
                 raise RedisUnavailable(
-                    f"port-forward to svc/{self.service} not ready after {self.ready_timeout:.0f} s"
+                    f"port-forward to {self.target} not ready after {self.ready_timeout:.0f} s"
                 ) from None
             if line is None:  # kubectl exited
                 self.__exit__()
                 reason = said[-1] if said else "it exited"
                 raise RedisUnavailable(
-                    f"kubectl port-forward svc/{self.service} (namespace {self.kubectl.namespace!r}) failed: {reason}"
+                    f"kubectl port-forward {self.target} (namespace {self.kubectl.namespace!r}) failed: {reason}"
                 )
             match = FORWARDING.search(line)
             if match:
