@@ -298,6 +298,7 @@ class ClaimLoop:
     def _check_redis(self) -> None:
         report = redis_info.inspect(self.protocol.redis)
         self.redis_report = report
+        self.ledger.max_result_bytes = report.max_bulk_bytes
         self.metrics.redis_info = {
             "persistence": report.persistence,
             "eviction_policy": report.maxmemory_policy,
@@ -340,6 +341,11 @@ class ClaimLoop:
             except Exception as exc:
                 log.warning("could not leave cleanly (%s); retrying", exc)
                 time.sleep(0.5)
+
+    def owed_ids(self) -> list[str]:
+        """The tasks this worker holds or owes Redis an outcome for: the heartbeat renews their
+        leases, so a result waiting out a Redis fault is not re-run elsewhere meanwhile."""
+        return [*list(self.held), *self.ledger.owed_ids()]
 
     def _registered(self) -> bool:
         return self.heartbeat is not None and self.heartbeat.registered.is_set()

@@ -15,6 +15,7 @@ from .wire import NO_TOTALS, ClaimedTask, Completion, CompletionReply, WorkerTot
 
 class Ledger:
     def __init__(self) -> None:
+        self.max_result_bytes: int | None = None  # the largest value Redis accepts, once known
         self.completions: list[Completion] = []
         self.failures: list[Outcome] = []
         self.totals = NO_TOTALS  # accepted completions not yet added to the worker's counters
@@ -24,6 +25,14 @@ class Ledger:
 
     def record(self, outcome: Outcome) -> None:
         task = outcome.task
+        limit = self.max_result_bytes
+        if outcome.ok and limit is not None and len(outcome.result_json) * 4 > limit:
+            size = len(outcome.result_json.encode())
+            if size > limit:  # Redis would refuse the whole call (and may drop the connection)
+                error = (
+                    f"result could not be stored: {size} bytes, more than Redis accepts (proto-max-bulk-len {limit})"
+                )
+                outcome = outcome._replace(ok=False, error=error, retryable=False)
         if outcome.ok:
             self.completions.append(
                 Completion(task.id, task.token, outcome.result_json, outcome.seconds, task.weight, task.batch)
@@ -34,6 +43,10 @@ class Ledger:
     def __bool__(self) -> bool:
         """Something is still to be sent."""
         return bool(self.completions or self.failures or self.totals.tasks)
+
+    def owed_ids(self) -> list[str]:
+        """Ids of the tasks whose outcome Redis does not have yet (their leases stay renewed)."""
+        return [c.task_id for c in list(self.completions)] + [o.task.id for o in list(self.failures)]
 
     def unsent_results(self) -> int:
         return len(self.completions) + len(self.failures)

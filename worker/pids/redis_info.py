@@ -9,6 +9,7 @@ from typing import Any
 import redis
 
 MEMORY_WARNING_RATIO = 0.8  # used / maxmemory above which workers and the operator warn
+DEFAULT_MAX_BULK_BYTES = 512 * 2**20  # Redis' proto-max-bulk-len unless configured (or CONFIG refused)
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class RedisReport:
     maxmemory: int  # bytes; 0 = no limit
     maxmemory_policy: str
     used_memory: int
+    max_bulk_bytes: int = DEFAULT_MAX_BULK_BYTES  # the largest value Redis accepts in one argument
 
     @property
     def evicting(self) -> bool:
@@ -59,8 +61,9 @@ def inspect(client: redis.Redis) -> RedisReport:
     try:
         appendfsync = str(client.config_get("appendfsync").get("appendfsync", "unknown"))
         save = str(client.config_get("save").get("save", ""))
+        max_bulk = int(client.config_get("proto-max-bulk-len").get("proto-max-bulk-len") or DEFAULT_MAX_BULK_BYTES)
     except redis.ResponseError:  # CONFIG renamed or not permitted
-        appendfsync, save = "unknown", ""
+        appendfsync, save, max_bulk = "unknown", "", DEFAULT_MAX_BULK_BYTES
     return RedisReport(
         version=str(info.get("redis_version", "")),
         run_id=str(info.get("run_id", "")),
@@ -71,4 +74,5 @@ def inspect(client: redis.Redis) -> RedisReport:
         maxmemory=int(info.get("maxmemory", 0)),
         maxmemory_policy=str(info.get("maxmemory_policy", "noeviction")),
         used_memory=int(info.get("used_memory", 0)),
+        max_bulk_bytes=max_bulk,
     )

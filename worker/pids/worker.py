@@ -64,7 +64,7 @@ class Worker:
             self.protocol,
             settings,
             self.info,
-            lambda: list(self.loop.held),
+            self.loop.owed_ids,
             lambda: self.drain(leave=settings.exit_when_drained),
             self.stopping,
         )
