@@ -1,6 +1,7 @@
-"""The simulator reproduces published placement numbers exactly, on any CPU: every tie in the
+"""The simulator reproduces published placement numbers, on any CPU and numpy: every tie in the
 simulator, its queue model, the baselines and gravity is broken by an explicit key, never by a
-partial sort."""
+partial sort, so the same tasks go to the same workers; only the last bits of sums over them may
+differ between numpy versions (their summation order)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def published() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("workload", "policy"), PINNED)
-def test_simulator_reproduces_the_published_placement_table_exactly(
+def test_simulator_reproduces_the_published_placement_table(
     published: dict[str, Any], workload: str, policy: str
 ) -> None:
     config = published["config"]
@@ -52,4 +53,5 @@ def test_simulator_reproduces_the_published_placement_table_exactly(
     )
     ours = bench.aggregate(runs)[workload][policy]
     theirs = published["results"][workload][policy]
-    assert {m: ours[m] for m in METRICS} == {m: theirs[m] for m in METRICS}  # means and spreads, to the last bit
+    for m in METRICS:  # means and spreads, to 12 significant digits
+        assert ours[m] == {k: pytest.approx(v, rel=1e-12, abs=1e-15) for k, v in theirs[m].items()}, m
