@@ -48,11 +48,16 @@ dev: deps      ## install PIDS and pids-bench (bench/) editable with every extra
 test-fast: dev ## unit + integration tests (a real redis-server, and Sentinel sets, are started by the fixtures)
 	python3 -m pytest -q tests
 
-test-lowest: dev ## unit + integration tests again, in $(LOWEST_VENV) with the lowest versions allowed
+# what the lowest versions are checked with, in the time CI has: the pure logic, the protocol on a
+# real redis-server (redis-py, hiredis) and the operator's Redis side (kopf); the rest at the lock
+LOWEST_TESTS := tests/unit tests/integration/test_protocol.py tests/integration/test_operator_redis.py \
+  tests/integration/test_operator_redis_loss.py
+
+test-lowest: dev ## unit tests and the library-facing integration tests again, in $(LOWEST_VENV) with the lowest versions allowed
 	$(UV) venv -q --allow-existing --python python3 $(LOWEST_VENV)
 	$(UV) pip install -q --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e '.[dev]' -e ./bench
 	$(UV) pip list --python $(LOWEST_VENV)/bin/python | grep -iE '^(redis|hiredis|numpy|prometheus-client|rich|kopf|kubernetes|pyyaml|matplotlib) '
-	env -u PYTHONPATH $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
+	env -u PYTHONPATH $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS)
 
 lint: dev      ## ruff (rules and format) on everything, mypy --strict on pids and pids_operator
 	ruff check .

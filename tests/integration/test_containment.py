@@ -137,7 +137,11 @@ def test_the_health_server_listens_on_loopback_unless_told_otherwise(
 ) -> None:
     port = free_port()
     start_workers(1, health_port=port)
-    assert get(port, "/healthz")[0] == 200 and get(port, "/readyz") == (200, "ready\n")
+    deadline = time.monotonic() + 10  # registered by its heartbeat; ready once its claim loop reached Redis too
+    while get(port, "/readyz") != (200, "ready\n"):
+        assert time.monotonic() < deadline, get(port, "/readyz")
+        time.sleep(0.05)
+    assert get(port, "/healthz")[0] == 200
     metrics = get(port, "/metrics")[1]
     assert "pids_redis_connected 1.0" in metrics and 'pids_redis_info{eviction_policy="noeviction"' in metrics
     with pytest.raises(OSError):  # another loopback address: not listened on
