@@ -35,6 +35,8 @@ def entry(row: dict[str, Any], processes: str) -> dict[str, Any] | None:
 
 
 def value(measured: dict[str, Any], field: str) -> float:
+    if field == "all_busy_per_s" and measured.get(field) is None:  # no stretch with all busy: the whole drain
+        return float(measured["processed_per_s"])
     if field == "cpu_us_per_task":
         return float(measured["worker_cpu_us_per_task"]) + float(measured["redis_cpu_us_per_task"])
     return float(measured[field])

@@ -33,6 +33,7 @@ class HeartbeatLoop:
         held: Callable[[], list[str]],
         on_drain: Callable[[], None],
         stopping: threading.Event,
+        on_registered: Callable[[], None],
     ) -> None:
         self.protocol = protocol
         self.settings = settings
@@ -40,6 +41,7 @@ class HeartbeatLoop:
         self.info = info
         self.held = held
         self.on_drain = on_drain
+        self.on_registered = on_registered  # the claim loop waits for the first heartbeat: wake it
         self.stopping = stopping
         self.registered = threading.Event()
         self.epoch = ""
@@ -92,7 +94,9 @@ class HeartbeatLoop:
                 reply.epoch,
             )
         self.epoch = reply.epoch
-        self.registered.set()
+        if not self.registered.is_set():
+            self.registered.set()
+            self.on_registered()
         if reply.drain_requested:
             self.on_drain()
         if self.may_reap() and reaper.take_turn(self.protocol, self.worker_id, int(s.heartbeat_seconds * 1000)):

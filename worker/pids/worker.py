@@ -67,6 +67,7 @@ class Worker:
             self.loop.owed_ids,
             lambda: self.drain(leave=settings.exit_when_drained),
             self.stopping,
+            self.wake.set,
         )
         self.loop.heartbeat = self.heartbeat
         m = self.metrics  # read at scrape time, not set per task
