@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import redis
 
-from pids.client import INFO_FIELDS, Client
+from pids.client import Client
+from pids.cluster_state import INFO_FIELDS
 from pids.cycle import CycleConfig, claim_window
 from pids.demo import start_workers, stop_workers, wait_for_workers
 from pids.embedded import EmbeddedRedis

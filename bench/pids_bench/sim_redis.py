@@ -19,8 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pids.protocol import NO_COMPLETION, CycleReply, CycleRequest
-from pids.wire import ClaimedTask, Completion, CompletionReply, Snapshot, held_field
+from pids.wire import (
+    NO_COMPLETION,
+    ClaimedTask,
+    Completion,
+    CompletionReply,
+    CycleReply,
+    CycleRequest,
+    Snapshot,
+    held_field,
+)
 
 PRIORITY_STEP = 1099511627776  # 2^40: queue order is seq - priority * this (enqueue.lua)
 NEVER_MS = 2**53  # a heartbeat deadline that never passes

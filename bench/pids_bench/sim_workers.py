@@ -19,9 +19,8 @@ from pids.cycle import ClaimCycle, CycleConfig, Step
 from pids.execution import Outcome
 from pids.ledger import Ledger
 from pids.placement import Placement, TaskWindow, WorkerTable, binds_late, claim_order
-from pids.protocol import CycleReply, CycleRequest
 from pids.view import task_window, worker_table
-from pids.wire import VIEW, ClaimedTask, Completion
+from pids.wire import VIEW, ClaimedTask, Completion, CycleReply, CycleRequest
 
 from .sim_redis import SimRedis
 from .workloads import WorkerSpec

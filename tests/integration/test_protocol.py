@@ -15,9 +15,9 @@ from pids.client import Client
 from pids.connection import connect
 from pids.embedded import EmbeddedRedis
 from pids.errors import EnqueueNotAcknowledged, TaskArgumentsError, TaskFunctionError
-from pids.protocol import CycleReply, CycleRequest, Protocol
+from pids.protocol import Protocol
 from pids.task import TaskState
-from pids.wire import ClaimedTask, Completion, CompletionReply, WorkerTotals
+from pids.wire import ClaimedTask, Completion, CompletionReply, CycleReply, CycleRequest, WorkerTotals
 
 
 def register(protocol: Protocol, worker_id: str, ttl_ms: int = 5000, lease_ms: int = 5000) -> None:

@@ -38,9 +38,8 @@ from pids.client import KEEP, Client, TaskHandle
 from pids.connection import connect
 from pids.embedded import EmbeddedRedis
 from pids.errors import PidsError, TaskFailed, TaskLost, TaskNotFound, TaskTimeout
-from pids.protocol import CycleReply, CycleRequest
 from pids.task import TaskState
-from pids.wire import ClaimedTask, Completion, parse_claim
+from pids.wire import ClaimedTask, Completion, CycleReply, CycleRequest, parse_claim
 
 pytest.register_assert_rewrite("model_redis", "protocol_model")  # their asserts show both sides too
 from model_redis import RestartingRedis, check_redis_state  # noqa: E402

@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 from pids.client import Client
-from pids.protocol import CycleReply, CycleRequest, Protocol
+from pids.protocol import Protocol
 from pids.task import TaskOptions, TaskSpec
-from pids.wire import Completion, Snapshot
+from pids.wire import Completion, CycleReply, CycleRequest, Snapshot
 from pids_bench.sim_redis import SimRedis, SimTask
 
 # weights with ties and exact binary fractions, so loads add up alike in Redis's long doubles

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import generate_latest
 from rich.console import Console
 
-from pids.client import ClusterStats, WorkerInfo
+from pids.cluster_state import ClusterStats, WorkerInfo
 from pids.errors import TaskArgumentsError, TaskFunctionError
 from pids.health import WorkerMetrics
 from pids.kubectl import views

@@ -20,12 +20,12 @@ from .health import LoopWatch, WorkerMetrics
 from .heartbeat import HeartbeatLoop
 from .ledger import Ledger, retry_backoff_ms
 from .placement import Placement
-from .protocol import CycleReply, CycleRequest, Protocol
+from .protocol import Protocol
 from .reaper import release_dead_workers
 from .runners import Runner
 from .settings import WorkerSettings
 from .wake import Wake
-from .wire import ClaimedTask
+from .wire import ClaimedTask, CycleReply, CycleRequest
 
 log = logging.getLogger("pids.worker")
 

@@ -16,11 +16,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .placement import Placement, WorkerTable, binds_late, claim_order
-from .protocol import CycleReply, CycleRequest
 from .settings import HEAVIEST, WorkerSettings
 from .share import DEPTH, Share
 from .view import task_window, worker_table
-from .wire import NO_TOTALS, VIEW, ClaimedTask, Completion, Snapshot, WorkerTotals
+from .wire import NO_TOTALS, VIEW, ClaimedTask, Completion, CycleReply, CycleRequest, Snapshot, WorkerTotals
 
 MIN_WINDOW = 2 * DEPTH  # two one-slot workers each find a DEPTH-deep share in one window
 MAX_BATCHED_WINDOW = 1024  # tasks a batched worker's snapshot reads at most for the other workers' batches

@@ -5,83 +5,50 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import redis
 
 from . import scripts
-from .errors import EnqueueNotAcknowledged, TaskArgumentsError
+from .errors import EnqueueNotAcknowledged
 from .held_connection import HeldConnection
 from .keys import Keys
 from .task import ENCODED_FIELDS, TaskSpec
+from .task_maintenance import ENQUEUE_CHUNK, TaskMaintenance
 from .wire import (
+    NO_COMPLETION,
     NO_TOTALS,
     VIEW,
     ClaimedTask,
     Completion,
     CompletionReply,
+    CycleReply,
+    CycleRequest,
+    Enqueued,
+    Heartbeat,
     Snapshot,
     WorkerTotals,
     parse_claimed,
     parse_completion_reply,
     parse_snapshot,
     text,
-    texts,
 )
 
-ENQUEUE_CHUNK = 500
-RETAIN_SLICE = 500  # tasks per retain.lua call: a long batch does not hold Redis in one script
 # per script call (Lua's unpack passes at most a few thousand values): the worker sends fewer
 MAX_CLAIM_CANDIDATES = 1000
 MAX_COMPLETIONS = 1000
 NO_PART: tuple[Sequence[str], Sequence[Any]] = ((), ())  # (keys, args) of a part of cycle.lua that is skipped
 
 
-class Enqueued(NamedTuple):
-    created: int
-    epoch: str
-
-
-class Heartbeat(NamedTuple):
-    now_ms: int
-    drain_requested: bool
-    renewed: int
-    epoch: str
-
-
-class CycleRequest(NamedTuple):
-    """One claim cycle's call: complete, claim, read a snapshot (each part skipped when empty)."""
-
-    worker_id: str
-    completions: Sequence[Completion] = ()
-    totals: WorkerTotals = NO_TOTALS  # added to the worker's counters
-    claim_ids: Sequence[str] = ()  # candidates, in order
-    wanted: int = 0  # the most of them to win
-    lease_ms: int = 30_000
-    maybe_idle: bool = True  # the worker's last snapshot found no pending task (it is in the idle set)
-    window: int = 0  # tasks the snapshot reads (0: no snapshot)
-    heaviest: int = 0
-    view: int = VIEW
-
-
-class CycleReply(NamedTuple):
-    completed: CompletionReply
-    won: list[ClaimedTask]
-    snapshot: Snapshot | None
-
-
-NO_COMPLETION = CompletionReply([], [], [])
-
-
-class Protocol:
-    """Atomic operations on one cluster's keys."""
+class Protocol(TaskMaintenance):
+    """Atomic operations on one cluster's keys: the claim cycle's here, the others in TaskMaintenance."""
 
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.redis = client
         self.keys = keys
         self.held = HeldConnection(client)  # the claim loop's connection, for cycle()
         self._fixed_keys: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._scripts = {
+        self.scripts = {
             name: scripts.register(client, name)
             for name in (
                 "enqueue",
@@ -123,10 +90,10 @@ class Protocol:
                 *(k.task(spec.task_id) for spec in chunk),
             ]
             if ack_replicas <= 0:
-                reply = self._scripts["enqueue"](keys=key_list, args=argv)
+                reply = self.scripts["enqueue"](keys=key_list, args=argv)
             else:
                 pipe = self.redis.pipeline(transaction=False)
-                self._scripts["enqueue"](keys=key_list, args=argv, client=pipe)
+                self.scripts["enqueue"](keys=key_list, args=argv, client=pipe)
                 pipe.execute_command("WAIT", ack_replicas, ack_timeout_ms)  # type: ignore[no-untyped-call]
                 reply, acknowledged = pipe.execute()
                 if int(acknowledged) < ack_replicas:
@@ -146,7 +113,7 @@ class Protocol:
         """Up to `heaviest` of the heaviest pending tasks heavier than the default weight 1, the
         rest of the `window` from the front of the queue, and the `view` workers with the most
         free slots (plus `me`)."""
-        return parse_snapshot(self._scripts["snapshot"](*self._snapshot_call(window, heaviest, view, me)), view)
+        return parse_snapshot(self.scripts["snapshot"](*self._snapshot_call(window, heaviest, view, me)), view)
 
     def _snapshot_call(self, window: int, heaviest: int, view: int, me: str) -> tuple[list[str], list[Any]]:
         k = self.keys
@@ -160,7 +127,7 @@ class Protocol:
         if not task_ids:
             return []
         call = self._claim_call(worker_id, task_ids, lease_ms, len(task_ids) if wanted is None else wanted, True)
-        return parse_claimed(self._scripts["claim"](*call))
+        return parse_claimed(self.scripts["claim"](*call))
 
     def _claim_call(
         self, worker_id: str, task_ids: Sequence[str], lease_ms: int, wanted: int, maybe_idle: bool
@@ -180,7 +147,7 @@ class Protocol:
         for start in range(0, max(len(completions), 1), MAX_COMPLETIONS):
             chunk = completions[start : start + MAX_COMPLETIONS]
             call = self._complete_call(worker_id, chunk, totals if start == 0 else NO_TOTALS)
-            replies.append(parse_completion_reply(self._scripts["complete"](*call)))
+            replies.append(parse_completion_reply(self.scripts["complete"](*call)))
         return CompletionReply(*([i for r in replies for i in r[part]] for part in range(3)))
 
     def _complete_call(
@@ -223,7 +190,7 @@ class Protocol:
             *claim_part[1],
             *snapshot_part[1],
         ]
-        script = self._scripts["cycle"]
+        script = self.scripts["cycle"]
         reply = self.held.call("EVALSHA", script.sha, len(keys), *keys, *argv)
         if isinstance(reply, redis.exceptions.NoScriptError):  # the server lost its script cache: nothing ran
             reply = script(keys=keys, args=argv)
@@ -286,61 +253,13 @@ class Protocol:
             k.done_channel,
             repr(busy_seconds),
         ]
-        return text(self._scripts["fail"](keys=key_list, args=argv))
-
-    def release(self, worker_id: str, task_ids: Sequence[str], *, only_expired: bool, reason: str) -> tuple[int, int]:
-        """Give tasks held by `worker_id` back; returns (requeued, dead-lettered)."""
-        if not task_ids:
-            return 0, 0
-        k = self.keys
-        key_list = [
-            k.running,
-            k.loads,
-            k.claims(worker_id),
-            k.stats,
-            k.pending,
-            k.pending_meta,
-            k.dead,
-            k.pending_by_weight,
-            k.free_slots,
-        ]
-        for task_id, batch in zip(task_ids, self._batches(task_ids)):
-            task_key = k.task(task_id)
-            key_list.extend((task_key, k.batch(batch) if batch else task_key))
-        argv = [worker_id, "1" if only_expired else "0", reason, k.new_work_channel, k.done_channel, *task_ids]
-        requeued, dead = self._scripts["release"](keys=key_list, args=argv)
-        return int(requeued), int(dead)
-
-    def _batches(self, task_ids: Sequence[str]) -> list[str]:
-        """The batch of each task ("" for none or a task that is gone): a task's batch never changes."""
-        pipe = self.redis.pipeline(transaction=False)
-        for task_id in task_ids:
-            pipe.hget(self.keys.task(task_id), "batch")
-        return [text(b or "") for b in pipe.execute()]
-
-    def promote(self, task_ids: Sequence[str]) -> int:
-        """Queue those of these scheduled tasks whose backoff is over; returns how many."""
-        if not task_ids:
-            return 0
-        k = self.keys
-        keys = [k.scheduled, k.pending, k.pending_meta, k.pending_by_weight, *map(k.task, task_ids)]
-        return int(self._scripts["promote"](keys=keys, args=list(task_ids)))
-
-    def held_claims(self, worker_id: str) -> set[str]:
-        """The ids in the worker's claims set in Redis."""
-        return {text(t) for t in self.redis.smembers(self.keys.claims(worker_id))}
-
-    def release_worker(self, worker_id: str, reason: str, keep: Sequence[str] = ()) -> tuple[int, int]:
-        """Release everything a (dead, deleted or draining) worker holds in Redis, but `keep`."""
-        kept = set(keep)
-        held = sorted(self.held_claims(worker_id) - kept)
-        return self.release(worker_id, held, only_expired=False, reason=reason)
+        return text(self.scripts["fail"](keys=key_list, args=argv))
 
     def heartbeat(
         self, worker_id: str, info: dict[str, Any], ttl_ms: int, lease_ms: int, held: Sequence[str] = ()
     ) -> Heartbeat:
         k = self.keys
-        now, drain, renewed, epoch = self._scripts["heartbeat"](
+        now, drain, renewed, epoch = self.scripts["heartbeat"](
             keys=[k.workers, k.running, k.claims(worker_id), k.loads, k.draining, k.free_slots, k.deadlines, k.epoch],
             args=[worker_id, json.dumps(info), ttl_ms, lease_ms, *held],
         )
@@ -349,59 +268,3 @@ class Protocol:
     def wake(self, worker_id: str) -> None:
         """Wake an idle worker on its own channel (as enqueue.lua does for new work)."""
         self.redis.publish(self.keys.wake_channel(worker_id), 0)
-
-    def forget_worker(self, worker_id: str) -> bool:
-        k = self.keys
-        keys = [k.workers, k.loads, k.claims(worker_id), k.draining, k.free_slots, k.deadlines, k.idle]
-        return bool(self._scripts["forget_worker"](keys=keys, args=[worker_id]))
-
-    def cancel(self, task_id: str) -> str:
-        k = self.keys
-        task_key = k.task(task_id)
-        batch = self._batches([task_id])[0]
-        keys = [
-            k.pending,
-            k.pending_meta,
-            k.scheduled,
-            k.stats,
-            task_key,
-            k.pending_by_weight,
-            k.batch(batch) if batch else task_key,
-        ]
-        return text(self._scripts["cancel"](keys=keys, args=[task_id, k.done_channel]))
-
-    def retain(self, task_ids: Sequence[str], retention_ms: int | None) -> int:
-        """Set how long these tasks stay once final (None: until deleted); returns how many exist."""
-        k, found = self.keys, 0
-        for start in range(0, len(task_ids), RETAIN_SLICE):
-            ids = task_ids[start : start + RETAIN_SLICE]
-            keys = [
-                key
-                for task_id, batch in zip(ids, self._batches(ids))
-                for key in (k.task(task_id), k.result(task_id), k.batch(batch) if batch else k.task(task_id))
-            ]
-            found += int(self._scripts["retain"](keys=keys, args=["" if retention_ms is None else retention_ms]))
-        return found
-
-    def server_ms(self) -> int:
-        seconds, micros = self.redis.time()
-        return int(seconds) * 1000 + int(micros) // 1000
-
-    def retry(self, failed: Sequence[tuple[str, int]], more_attempts: int) -> list[str]:
-        """Send dead-lettered tasks, given as (id, the attempt they were seen failing at), back to
-        the queue with `more_attempts` more attempts; returns per task "requeued", "stale",
-        "missing" or the state it was left in."""
-        if not isinstance(more_attempts, int) or more_attempts < 1:
-            raise TaskArgumentsError(f"a retry needs at least 1 more attempt, got {more_attempts!r}")
-        k = self.keys
-        outcomes: list[str] = []
-        for start in range(0, len(failed), ENQUEUE_CHUNK):
-            chunk = failed[start : start + ENQUEUE_CHUNK]
-            keys = [k.pending, k.pending_meta, k.dead, k.stats, k.pending_by_weight]
-            for (task_id, _), batch in zip(chunk, self._batches([task_id for task_id, _ in chunk])):
-                keys += [k.task(task_id), k.batch(batch) if batch else k.task(task_id)]
-            argv: list[Any] = [k.new_work_channel, more_attempts]
-            for task_id, attempt in chunk:
-                argv += [task_id, attempt]
-            outcomes += texts(self._scripts["retry"](keys=keys, args=argv))
-        return outcomes

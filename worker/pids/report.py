@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from .client import ClusterStats, WorkerInfo
+from .cluster_state import ClusterStats, WorkerInfo
 from .scoring import balance_score, jain_index, max_over_mean
 
 

@@ -205,3 +205,39 @@ def pending_meta_columns(metas: list[str]) -> list[list[str]]:
     if len(fields) != META_FIELDS * len(metas):
         raise ValueError(f"pending task metadata with other than {META_FIELDS} fields in {metas!r}")
     return [fields[i::META_FIELDS] for i in range(META_FIELDS)]
+
+
+class Enqueued(NamedTuple):
+    created: int
+    epoch: str
+
+
+class Heartbeat(NamedTuple):
+    now_ms: int
+    drain_requested: bool
+    renewed: int
+    epoch: str
+
+
+class CycleRequest(NamedTuple):
+    """One claim cycle's call: complete, claim, read a snapshot (each part skipped when empty)."""
+
+    worker_id: str
+    completions: Sequence[Completion] = ()
+    totals: WorkerTotals = NO_TOTALS  # added to the worker's counters
+    claim_ids: Sequence[str] = ()  # candidates, in order
+    wanted: int = 0  # the most of them to win
+    lease_ms: int = 30_000
+    maybe_idle: bool = True  # the worker's last snapshot found no pending task (it is in the idle set)
+    window: int = 0  # tasks the snapshot reads (0: no snapshot)
+    heaviest: int = 0
+    view: int = VIEW
+
+
+class CycleReply(NamedTuple):
+    completed: CompletionReply
+    won: list[ClaimedTask]
+    snapshot: Snapshot | None
+
+
+NO_COMPLETION = CompletionReply([], [], [])

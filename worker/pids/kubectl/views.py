@@ -15,7 +15,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..client import ClusterStats
+from ..cluster_state import ClusterStats
 from ..task import TaskInfo, TaskState
 
 OUTPUTS = ("table", "json", "csv")
