@@ -166,15 +166,15 @@ class ClaimLoop:
         if step.again:  # a fresh plan (or share) and nothing won yet: claim from it now
             request = self.cycle.request(free, time.perf_counter(), self.ledger.next_completions(), self.ledger.totals)
             step = self.cycle.absorb(request, self._call_cycle(request), free, time.perf_counter())
+        for task in step.won:  # held and running before any other call to Redis can fail
+            self.held[task.id] = task
+            self.runner.submit(task)
         if step.saw_dead and self._may_reap():
             self._release_dead_workers()
         if step.wake:
             self.protocol.wake(step.wake)
         if not step.won:
             return 0, step.pending != 0  # 0: the window was empty; None: not read, look again soon
-        for task in step.won:
-            self.held[task.id] = task
-            self.runner.submit(task)
         self.metrics.claimed += len(step.won)
         self.metrics.observe_cycle(time.perf_counter() - started)
         return len(step.won), False
