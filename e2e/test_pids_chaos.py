@@ -186,9 +186,7 @@ def test_redis_pod_deleted_under_load_loses_and_repeats_nothing(lab: Lab) -> Non
     FIGURES.record("chaos (a) Redis pod deleted -> work flows again", out.flows_again)
     assert out.lost == 0, seen["driver"]["outcomes"].keys()
     assert out.notes["recorded_completions"] == out.tasks, "the queue recorded a completion twice (or missed one)"
-    # at-least-once: a few executions may run again (seen: 0 in most runs, 7 in one of four; e2e/README.md,
-    # an open question), never a whole round of the work in flight
-    assert out.duplicated < WORKERS * SLOTS, f"{out.duplicated} task(s) ran to the end twice"
+    assert out.duplicated == 0, f"{out.duplicated} task(s) ran to the end twice"
 
 
 def sentinel_primary(lab: Lab, pods: list[str]) -> str | None:

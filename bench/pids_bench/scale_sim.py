@@ -57,7 +57,7 @@ class SimWorker:
         self.protocol.heartbeat(self.id, info, int(s.heartbeat_ttl_seconds * 1000), int(s.lease_seconds * 1000))
         if beats % 2 == 0:
             reaper.release_expired_leases(self.protocol)
-            reaper.release_dead_workers(self.protocol)
+            reaper.release_dead_workers(self.protocol, self.id)
 
     def turn(self) -> tuple[int, bool]:
         """One turn of the claim loop, as Worker._claim makes it: (tasks claimed, work left to others)."""

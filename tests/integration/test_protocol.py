@@ -272,9 +272,19 @@ def test_release_dead_workers_requeues_their_tasks(client: Client) -> None:
     register(p, "gone", ttl_ms=50)
     p.claim("gone", ["b-0", "b-1"], lease_ms=60_000)
     time.sleep(0.1)
-    assert reaper.release_dead_workers(p) == ["gone"]
+    assert reaper.release_dead_workers(p, "alive") == ["gone"]
     assert client.batch_status("b").counts == {"pending": 3}
     assert "gone" not in p.snapshot(10).workers
+
+
+def test_a_reaper_never_releases_its_own_tasks_even_past_its_deadline(client: Client) -> None:
+    p = client.protocol
+    client.submit_batch("b", "pids.tasks:echo", [[i] for i in range(2)])
+    register(p, "me", ttl_ms=50)
+    p.claim("me", ["b-0"], lease_ms=60_000)
+    time.sleep(0.1)  # its heartbeat lapsed (a call stuck while Redis was away): it still runs b-0
+    assert reaper.release_dead_workers(p, "me") == []
+    assert client.batch_status("b").counts == {"running": 1, "pending": 1}
 
 
 def test_cancel_removes_pending_and_marks_running(client: Client) -> None:
@@ -473,7 +483,7 @@ def test_dead_workers_are_found_without_scanning_the_worker_table(client: Client
     p.heartbeat("alive", {"slots": 1}, 60_000, 5000)
     p.heartbeat("gone", {"slots": 1}, 10, 5000)
     time.sleep(0.05)
-    assert reaper.release_dead_workers(p) == ["gone"]
+    assert reaper.release_dead_workers(p, "alive") == ["gone"]
     assert client.redis.zrange(client.keys.deadlines, 0, -1) == ["alive"]
     assert client.redis.zrange(client.keys.free_slots, 0, -1) == ["alive"]
 

@@ -364,7 +364,7 @@ class ProtocolMachine(RuleBasedStateMachine):
     def workers_stop_heartbeating(self) -> None:
         time.sleep(PAST_SHORT)
         dead = self.model.dead_workers()
-        assert sorted(reaper.release_dead_workers(self.protocol)) == dead
+        assert sorted(reaper.release_dead_workers(self.protocol, "reaper")) == dead
         SEEN["workers died"] += bool(dead)
 
     @rule(worker=st.sampled_from(WORKERS), data=st.data())

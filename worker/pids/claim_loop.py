@@ -82,6 +82,7 @@ class ClaimLoop:
         self.watch = LoopWatch(stuck_after=max(15.0, 10 * settings.heartbeat_seconds))
         self.faults = FaultLog(log)
         self.connected = False
+        self.connected_since = 0.0  # monotonic start of the claim loop's current run of good calls
         self.reconcile_claims = False  # a claim's reply was lost: give back claims we do not hold
         self.redis_report: redis_info.RedisReport | None = None
         self.heartbeat: HeartbeatLoop | None = None  # set by the worker
@@ -112,6 +113,7 @@ class ClaimLoop:
             claimed, waiting_for_others = self._turn()
             if not self.connected:
                 self.connected = True
+                self.connected_since = time.monotonic()
                 self.faults.recovered()
             loop.backoff = 0.1
         except ConfigError:
@@ -292,7 +294,7 @@ class ClaimLoop:
         self.reconcile_claims = False
 
     def _release_dead_workers(self) -> None:
-        for worker_id in release_dead_workers(self.protocol):
+        for worker_id in release_dead_workers(self.protocol, self.id):
             log.warning("worker %s missed its heartbeat deadline: its tasks are back in the queue", worker_id)
 
     def _check_redis(self) -> None:
@@ -351,4 +353,12 @@ class ClaimLoop:
         return self.heartbeat is not None and self.heartbeat.registered.is_set()
 
     def _may_reap(self) -> bool:
-        return self.heartbeat is not None and self.heartbeat.may_reap()
+        """Both the heartbeat and this loop have been connected for the grace time (after an
+        outage, every live worker's heartbeat must land before its tasks count as orphaned)."""
+        hb = self.heartbeat
+        return (
+            hb is not None
+            and hb.may_reap()
+            and self.connected
+            and time.monotonic() - self.connected_since >= hb.grace_seconds
+        )

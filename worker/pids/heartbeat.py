@@ -48,6 +48,7 @@ class HeartbeatLoop:
         self.epoch_changes = 0
         self.memory_ratio: float | None = None
         self.connected_since: float | None = None  # monotonic start of the current run of good heartbeats
+        self.last_beat: float | None = None  # monotonic time of the last good heartbeat
         self.faults = FaultLog(log)
         self._last_memory_check = 0.0
         self._settings_json = json.dumps(settings.effective())  # for `pids status`
@@ -59,9 +60,15 @@ class HeartbeatLoop:
         return self.settings.heartbeat_ttl_seconds + self.settings.heartbeat_seconds
 
     def may_reap(self) -> bool:
-        """Connected long enough that every live worker has heartbeated since Redis came back."""
-        since = self.connected_since
-        return since is not None and time.monotonic() - since >= self.grace_seconds
+        """Connected long enough that every live worker has heartbeated since Redis came back, and
+        still: a heartbeat stuck in a call (Redis went away meanwhile) is no proof of either."""
+        since, last, now = self.connected_since, self.last_beat, time.monotonic()
+        return (
+            since is not None
+            and last is not None
+            and now - since >= self.grace_seconds
+            and now - last < self.settings.heartbeat_ttl_seconds
+        )
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -83,8 +90,9 @@ class HeartbeatLoop:
         reply = self.protocol.heartbeat(
             self.worker_id, self.info(), int(s.heartbeat_ttl_seconds * 1000), int(s.lease_seconds * 1000), self.held()
         )
+        self.last_beat = time.monotonic()
         if self.connected_since is None:
-            self.connected_since = time.monotonic()
+            self.connected_since = self.last_beat
         if self.epoch and reply.epoch != self.epoch:
             self.epoch_changes += 1
             log.error(
@@ -102,7 +110,7 @@ class HeartbeatLoop:
         if self.may_reap() and reaper.take_turn(self.protocol, self.worker_id, int(s.heartbeat_seconds * 1000)):
             reaper.queue_due_retries(self.protocol)
             reaper.release_expired_leases(self.protocol)
-            for worker_id in reaper.release_dead_workers(self.protocol):
+            for worker_id in reaper.release_dead_workers(self.protocol, self.worker_id):
                 log.warning("worker %s missed its heartbeat deadline: its tasks are back in the queue", worker_id)
             reaper.trim_dead_letters(self.protocol, int(s.retention_seconds * 1000))
         if time.monotonic() - self._last_settings >= SETTINGS_SECONDS:  # again now and then: Redis may restart empty

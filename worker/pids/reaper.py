@@ -50,13 +50,14 @@ def queue_due_retries(protocol: Protocol, limit: int = 1000) -> int:
     return protocol.promote([text(t) for t in due if isinstance(t, (str, bytes))])
 
 
-def release_dead_workers(protocol: Protocol) -> list[str]:
-    """Release the tasks of every worker whose heartbeat deadline passed, then forget it."""
+def release_dead_workers(protocol: Protocol, me: str) -> list[str]:
+    """Release the tasks of every worker whose heartbeat deadline passed, then forget it; never
+    the caller's own (`me`: alive by definition, its next heartbeat registers it again)."""
     now = protocol.server_ms()
     dead = [
         text(w)
         for w in protocol.redis.zrangebyscore(protocol.keys.deadlines, "-inf", now, 0, 100)
-        if isinstance(w, (str, bytes))
+        if isinstance(w, (str, bytes)) and text(w) != me
     ]
     for worker_id in dead:
         protocol.release_worker(worker_id, reason=f"worker {worker_id} stopped heartbeating")
