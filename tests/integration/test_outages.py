@@ -139,7 +139,7 @@ def test_an_unreachable_redis_is_reported_in_logs_readiness_and_metrics(cluster:
     """No Redis at the address: the worker does not exit, says so at once and keeps saying it;
     /readyz fails with the reason, /metrics counts the faults."""
     port, health = free_port(), free_port()
-    command = worker_command(f"redis://127.0.0.1:{port}/0", cluster, "lonely", health_port=health)
+    command = worker_command(f"redis://127.0.0.1:{port}/0", cluster, "lonely", health_port=health, drain_seconds=1)
     command[command.index("--log-level") + 1] = "INFO"
     worker = subprocess.Popen(command, env=worker_env(), stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -162,7 +162,7 @@ def test_a_refused_password_is_reported_as_such(cluster: str) -> None:
         health = free_port()
         url = f"redis://:wrong@127.0.0.1:{server.port}/0"
         worker = subprocess.Popen(
-            worker_command(url, cluster, "w", health_port=health),
+            worker_command(url, cluster, "w", health_port=health, drain_seconds=1),  # SIGTERM: gone in 1 s
             env=worker_env(),
             stderr=subprocess.PIPE,
             text=True,

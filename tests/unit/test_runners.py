@@ -130,7 +130,7 @@ def test_process_slots_keep_other_threads_running_while_a_task_holds_the_gil() -
 
 
 def test_thread_slots_abandon_a_blocked_task_and_report_unhealthy_when_too_many_are_stuck() -> None:
-    slots = ThreadSlots(1, ALLOWED, 1 << 20, lambda: None)
+    slots = ThreadSlots(MAX_ABANDONED, ALLOWED, 1 << 20, lambda: None)  # the stuck ones in parallel
     try:
         slots.submit(task("blocked", "pids_test_tasks:block", 30.0, timeout=0.05))
         found = outcomes(slots, 1, timeout=10)["blocked"]
