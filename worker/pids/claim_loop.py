@@ -287,8 +287,8 @@ class ClaimLoop:
     def _give_back_unheld_claims(self) -> None:
         """Claims Redis has for this worker that it does not hold (their reply was lost) go back now,
         not when their lease runs out."""
-        keep = set(self.held) | {c.task_id for c in self.ledger.completions} | {o.task.id for o in self.ledger.failures}
-        requeued, dead = self.protocol.release_worker(self.id, reason="claim reply lost", keep=sorted(keep))
+        keep = sorted(set(self.owed_ids()))
+        requeued, dead = self.protocol.release_worker(self.id, reason="claim reply lost", keep=keep)
         if requeued or dead:
             log.warning("gave back %d claim(s) whose reply was lost", requeued + dead)
         self.reconcile_claims = False
