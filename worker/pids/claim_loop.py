@@ -151,7 +151,8 @@ class ClaimLoop:
         """The loop's Redis work; returns (tasks claimed, whether pending work was left to others)."""
         if self.redis_report is None:
             self._check_redis()
-        self._send_failures()
+        if self.ledger.failures:
+            self._send_failures()
         if self.reconcile_claims:
             self._give_back_unheld_claims()
         free = self.settings.concurrency + self.settings.prefetch - len(self.held)

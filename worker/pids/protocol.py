@@ -169,31 +169,39 @@ class Protocol(TaskMaintenance):
         totals), claim, then read the next snapshot, which already reflects the claim. Raises
         what Redis replied (redis.ResponseError) or connection errors."""
         r = request
-        complete_part = (
+        complete_keys, complete_args = (
             self._complete_call(r.worker_id, r.completions, r.totals) if r.completions or r.totals.tasks else NO_PART
         )
-        claim_part = (
+        claim_keys, claim_args = (
             self._claim_call(r.worker_id, r.claim_ids, r.lease_ms, r.wanted, r.maybe_idle) if r.claim_ids else NO_PART
         )
-        snapshot_part = self._snapshot_call(r.window, r.heaviest, r.view, r.worker_id) if r.window else NO_PART
-        if complete_part is claim_part is snapshot_part:  # all three NO_PART
+        snapshot_keys, snapshot_args = (
+            self._snapshot_call(r.window, r.heaviest, r.view, r.worker_id) if r.window else NO_PART
+        )
+        n_keys = len(complete_keys) + len(claim_keys) + len(snapshot_keys)
+        if not n_keys:  # all three parts skipped
             return CycleReply(NO_COMPLETION, [], None)
-        keys = [*complete_part[0], *claim_part[0], *snapshot_part[0]]
-        argv = [
-            len(complete_part[0]),
-            len(claim_part[0]),
-            len(snapshot_part[0]),  # each part's keys, then args
-            len(complete_part[1]),
-            len(claim_part[1]),
-            len(snapshot_part[1]),
-            *complete_part[1],
-            *claim_part[1],
-            *snapshot_part[1],
-        ]
         script = self.scripts["cycle"]
-        reply = self.held.call("EVALSHA", script.sha, len(keys), *keys, *argv)
+        command = [
+            "EVALSHA",
+            script.sha,
+            n_keys,
+            *complete_keys,
+            *claim_keys,
+            *snapshot_keys,
+            len(complete_keys),  # each part's keys, then args
+            len(claim_keys),
+            len(snapshot_keys),
+            len(complete_args),
+            len(claim_args),
+            len(snapshot_args),
+            *complete_args,
+            *claim_args,
+            *snapshot_args,
+        ]
+        reply = self.held.call(*command)
         if isinstance(reply, redis.exceptions.NoScriptError):  # the server lost its script cache: nothing ran
-            reply = script(keys=keys, args=argv)
+            reply = script(keys=command[3 : 3 + n_keys], args=command[3 + n_keys :])
         elif isinstance(reply, Exception):
             raise reply
         completed_reply, claimed_reply, snapshot_reply = reply

@@ -147,11 +147,9 @@ class ThreadSlots:
 
     def take_outcomes(self) -> list[Outcome]:
         outcomes = self._overdue()
-        while True:
-            try:
-                outcomes.append(self._outcomes.get_nowait())
-            except queue.Empty:
-                return outcomes
+        while not self._outcomes.empty():  # one reader: what empty() sees stays there
+            outcomes.append(self._outcomes.get_nowait())
+        return outcomes
 
     def _overdue(self) -> list[Outcome]:
         if not self._running:
@@ -258,10 +256,12 @@ class InlineSlot:
 
     def take_outcomes(self) -> list[Outcome]:
         outcomes, self._finished = self._finished, []
-        timed = self._timed.take_outcomes()
-        if timed:
-            self._timed_busy = False
-        return outcomes + timed
+        if self._timed_busy:  # only a task with a timeout runs there
+            timed = self._timed.take_outcomes()
+            if timed:
+                self._timed_busy = False
+                outcomes += timed
+        return outcomes
 
     def seconds_to_next_timeout(self) -> float | None:
         return self._timed.seconds_to_next_timeout()

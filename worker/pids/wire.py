@@ -80,11 +80,11 @@ class WorkerTotals(NamedTuple):
     busy_seconds: float = 0.0
 
     def plus(self, completions: Sequence[Completion]) -> WorkerTotals:
-        return WorkerTotals(
-            self.tasks + len(completions),
-            self.work + sum(c.weight for c in completions),
-            self.busy_seconds + sum(c.busy_seconds for c in completions),
-        )
+        work, busy = self.work, self.busy_seconds
+        for c in completions:
+            work += c.weight
+            busy += c.busy_seconds
+        return WorkerTotals(self.tasks + len(completions), work, busy)
 
 
 NO_TOTALS = WorkerTotals()
@@ -123,9 +123,11 @@ def text(value: bytes | str) -> str:
 def texts(values: list[Any]) -> list[Any]:
     """A reply's list with its texts decoded (nils and numbers kept): as it is with
     decode_responses (hiredis decoded them), judged by its first value that is not nil."""
-    first = next((v for v in values if v is not None), None)
-    if isinstance(first, bytes):
-        return [v.decode() if isinstance(v, bytes) else v for v in values]
+    for first in values:
+        if first is not None:
+            if isinstance(first, bytes):
+                return [v.decode() if isinstance(v, bytes) else v for v in values]
+            break
     return values
 
 
@@ -194,6 +196,8 @@ def _weight(value: str | None) -> float:
 def parse_completion_reply(reply: list[Any]) -> CompletionReply:
     values = texts(reply)
     first = values.index("|")
+    if first == len(values) - 2:  # nothing stale, nothing already done: the usual reply
+        return CompletionReply(values[:first], [], [])
     second = values.index("|", first + 1)
     return CompletionReply(values[:first], values[first + 1 : second], values[second + 1 :])
 
