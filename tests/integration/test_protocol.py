@@ -608,6 +608,18 @@ def test_a_final_task_its_result_and_its_batch_expire_after_its_retention(client
     assert client.dead_letters() == []
 
 
+def test_tasks_of_one_batch_completed_together_expire_its_list_once(client: Client) -> None:
+    p = client.protocol
+    short = Client.from_redis(client.redis, client.keys.cluster, retention=30)
+    short.submit_batch("b", "pids.tasks:echo", [[i] for i in range(5)])
+    register(p, "a")
+    won = p.claim("a", [f"b-{i}" for i in range(5)], lease_ms=60_000)
+    client.redis.config_resetstat()
+    assert p.complete("a", [done(task, str(i)) for i, task in enumerate(won)]) == accepted(*(t.id for t in won))
+    assert client.redis.info("commandstats")["cmdstat_pexpire"]["calls"] == 5 + 5 + 1  # records, results, list
+    assert 29_000 < client.redis.pttl(client.keys.batch("b")) <= 30_000
+
+
 def test_retain_changes_the_retention_of_final_tasks_now_and_of_the_others_when_they_end(client: Client) -> None:
     p = client.protocol
     kept = Client.from_redis(client.redis, client.keys.cluster, retention=None)

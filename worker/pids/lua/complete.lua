@@ -26,6 +26,7 @@ local function recorded(task_key)
 end
 local now_text = string.format('%d', now)
 local accepted, stale, already, events = {}, {}, {}, {}
+local batches = {}  -- batch list -> retention, set once per list (retention.lua)
 local released, cancelled = 0, 0
 for k = 7, #KEYS, 3 do
   local base = 6 + (k - 7)
@@ -46,7 +47,7 @@ for k = 7, #KEYS, 3 do
     if result ~= 'null' then
       redis.call('SET', KEYS[k + 1], result)  -- no key for a null result: the client reads none as null
     end
-    expire_final(task[5], KEYS[k], result ~= 'null' and KEYS[k + 1] or nil, KEYS[k + 2])
+    expire_final(task[5], KEYS[k], result ~= 'null' and KEYS[k + 1] or nil, KEYS[k + 2], batches)
     released = released + (tonumber(task[3]) or 1)
     accepted[#accepted + 1] = id
     events[#events + 1] = id .. ':' .. size
@@ -56,6 +57,7 @@ for k = 7, #KEYS, 3 do
     stale[#stale + 1] = id
   end
 end
+expire_batches(batches)
 if #accepted > 0 then
   call_in_slices('ZREM', KEYS[1], accepted)  -- running, and this worker's claims: once for all
   call_in_slices('SREM', KEYS[3], accepted)

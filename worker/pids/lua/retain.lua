@@ -6,6 +6,7 @@
 -- ARGV[1] retention ms, or ''
 -- Returns how many of the tasks exist.
 local found = 0
+local batches = {}
 for i = 1, #KEYS, 3 do
   local state = redis.call('HGET', KEYS[i], 'state')
   if state then
@@ -16,9 +17,10 @@ for i = 1, #KEYS, 3 do
         redis.call('PERSIST', KEYS[i])
         redis.call('PERSIST', KEYS[i + 1])
       else
-        expire_final(ARGV[1], KEYS[i], KEYS[i + 1], KEYS[i + 2])
+        expire_final(ARGV[1], KEYS[i], KEYS[i + 1], KEYS[i + 2], batches)
       end
     end
   end
 end
+expire_batches(batches)
 return found

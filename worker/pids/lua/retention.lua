@@ -2,9 +2,22 @@
 -- and its batch's list expire after the task's retention (ms, set at enqueue; '' keeps them), so
 -- Redis memory stays flat under an endless stream of tasks. A task without a batch is given its
 -- own key in the batch's place (same hash slot), which is then skipped.
-local function expire_final(retention, task_key, result_key, batch_key)
+-- A script that finishes many tasks passes a `batches` table: each batch list's expiry is noted
+-- there (the last task's retention wins, as if set in turn) and expire_batches() sets it once.
+local function expire_final(retention, task_key, result_key, batch_key, batches)
   if retention == '' or retention == false or retention == nil then return end
   redis.call('PEXPIRE', task_key, retention)
   if result_key then redis.call('PEXPIRE', result_key, retention) end
-  if batch_key and batch_key ~= task_key then redis.call('PEXPIRE', batch_key, retention) end
+  if batch_key and batch_key ~= task_key then
+    if batches then
+      if not batches[batch_key] then batches[#batches + 1] = batch_key end
+      batches[batch_key] = retention
+    else
+      redis.call('PEXPIRE', batch_key, retention)
+    end
+  end
+end
+
+local function expire_batches(batches)
+  for _, batch_key in ipairs(batches) do redis.call('PEXPIRE', batch_key, batches[batch_key]) end
 end
