@@ -65,7 +65,7 @@ lint: dev      ## ruff (rules and format) on everything, mypy --strict on pids a
 	mypy
 
 test: dev lint ## lint; the whole suite: unit, integration (real redis-server), e2e (real cluster built offline); then unit + integration at the lowest versions
-	$(E2E)/run.sh -q tests e2e
+	$(E2E)/run.sh -q --durations=25 tests e2e
 	$(MAKE) test-lowest
 
 version:       ## write pids.__version__ (worker/pids/__init__.py, the one place) into the charts, e2e/versions.sh, examples

@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="TREE",
-        help="also run the PIDS rows from this earlier source tree (rows pids@base, pids-batch@base)",
+        help="also run the chosen PIDS rows from this earlier source tree (rows pids@base, pids-batch@base)",
     )
     parser.add_argument(
         "--peers-dir",
@@ -202,6 +202,13 @@ def run_peer(
     return row
 
 
+def with_baseline_rows(names: list[str], known: list[str]) -> list[str]:
+    """The rows asked for, then the @base rows of those (all of them if none has one)."""
+    base_rows = [n for n in known if n.endswith(BASELINE_SUFFIX)]
+    chosen = [n for n in base_rows if n.removesuffix(BASELINE_SUFFIX) in names or n in names]
+    return names + [n for n in chosen or base_rows if n not in names]
+
+
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop every worker and the redis-server
@@ -210,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     peers = dict(PEERS)
     if args.baseline:
         peers.update(baseline_peers(args.baseline.resolve(), peers_dir))
-        names += [n for n in peers if n.endswith(BASELINE_SUFFIX) and n not in names]
+        names = with_baseline_rows(names, list(peers))
     unknown = [n for n in names if n not in peers]
     if unknown:
         raise ConfigError(f"unknown peers {unknown}; choose from {', '.join(peers)}")
