@@ -17,7 +17,16 @@ from pids.embedded import EmbeddedRedis
 from pids.errors import EnqueueNotAcknowledged, TaskArgumentsError, TaskFunctionError
 from pids.protocol import Protocol
 from pids.task import TaskState
-from pids.wire import ClaimedTask, Completion, CompletionReply, CycleReply, CycleRequest, WorkerTotals
+from pids.wire import (
+    DEPARTED_KEPT,
+    DEPARTED_WORKERS,
+    ClaimedTask,
+    Completion,
+    CompletionReply,
+    CycleReply,
+    CycleRequest,
+    WorkerTotals,
+)
 
 
 def register(protocol: Protocol, worker_id: str, ttl_ms: int = 5000, lease_ms: int = 5000) -> None:
@@ -606,6 +615,27 @@ def test_a_final_task_its_result_and_its_batch_expire_after_its_retention(client
     assert kept.result(timeout=1) == 4
     assert reaper.trim_dead_letters(p, 1) == 1 and client.redis.zcard(client.keys.dead) == 0
     assert client.dead_letters() == []
+
+
+def test_the_totals_of_workers_long_gone_are_folded_into_one_entry_and_the_sums_stay(client: Client) -> None:
+    """Pods come and go: worker_totals keeps its own totals for the DEPARTED_KEPT workers that
+    left last and adds older ones to one entry, unless that worker id is back in the table."""
+    p = client.protocol
+    workers = [f"w{i:04d}" for i in range(DEPARTED_KEPT + 2)]
+    for w in workers[:-1]:
+        register(p, w)
+        p.complete(w, [], WorkerTotals(1, 2.0, 0.5))
+        assert p.forget_worker(w)
+    register(p, workers[1])  # back before it is folded: keeps its own totals
+    register(p, workers[-1])
+    p.complete(workers[-1], [], WorkerTotals(1, 2.0, 0.5))
+    assert p.forget_worker(workers[-1])
+    stats = {w.id: w for w in client.cluster_stats().workers}
+    assert workers[0] not in stats and stats[workers[1]].tasks_done == 1
+    folded = stats[DEPARTED_WORKERS]
+    assert (folded.tasks_done, folded.work_done, folded.busy_seconds) == (1, 2.0, 0.5)
+    assert sum(w.tasks_done for w in stats.values()) == len(workers)
+    assert client.redis.zcard(client.keys.departed) == DEPARTED_KEPT
 
 
 def test_tasks_of_one_batch_completed_together_expire_its_list_once(client: Client) -> None:

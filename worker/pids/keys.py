@@ -105,6 +105,12 @@ class Keys:
         return self.prefix + "idle"
 
     @cached_property
+    def departed(self) -> str:
+        """ZSET worker id -> ms it left the worker table; the oldest beyond a limit have their
+        totals folded into one entry (lua/forget_worker.lua)."""
+        return self.prefix + "departed"
+
+    @cached_property
     def epoch(self) -> str:
         """STRING: the data set's epoch, made by the first script that needs one (lua/epoch.lua)."""
         return self.prefix + "epoch"

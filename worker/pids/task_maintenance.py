@@ -11,7 +11,7 @@ import redis
 
 from .errors import TaskArgumentsError
 from .keys import Keys
-from .wire import text, texts
+from .wire import DEPARTED_KEPT, DEPARTED_WORKERS, text, texts
 
 ENQUEUE_CHUNK = 500  # tasks per enqueue.lua (and retry.lua) call
 RETAIN_SLICE = 500  # tasks per retain.lua call: a long batch does not hold Redis in one script
@@ -72,8 +72,19 @@ class TaskMaintenance:
 
     def forget_worker(self, worker_id: str) -> bool:
         k = self.keys
-        keys = [k.workers, k.loads, k.claims(worker_id), k.draining, k.free_slots, k.deadlines, k.idle]
-        return bool(self.scripts["forget_worker"](keys=keys, args=[worker_id]))
+        keys = [
+            k.workers,
+            k.loads,
+            k.claims(worker_id),
+            k.draining,
+            k.free_slots,
+            k.deadlines,
+            k.idle,
+            k.worker_totals,
+            k.departed,
+        ]
+        args = [worker_id, DEPARTED_KEPT, DEPARTED_WORKERS]
+        return bool(self.scripts["forget_worker"](keys=keys, args=args))
 
     def cancel(self, task_id: str) -> str:
         k = self.keys

@@ -21,6 +21,10 @@ def held_field(worker_id: str) -> str:
     return f"{worker_id}:n"
 
 
+DEPARTED_KEPT = 1000  # workers that left and still have totals of their own (older ones are folded)
+DEPARTED_WORKERS = "(departed)"  # the worker_totals entry the folded totals are added to
+
+
 def totals_field(worker_id: str, what: str) -> str:
     """The worker_totals field of a worker's completed "tasks", their "work" or its "busy"
     seconds (lua/complete.lua and fail.lua add to them)."""
