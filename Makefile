@@ -23,7 +23,7 @@ cluster-down:  ## delete the e2e cluster
 e2e:           ## cluster + pytest -m e2e
 	$(E2E)/run.sh
 
-.PHONY: demo deps dev test test-fast test-lowest lint lock version
+.PHONY: demo deps dev test test-fast test-lowest lowest-venv lint lock version
 
 # The exact versions the images and CI install; pyproject.toml holds the ranges.
 LOCK := requirements/lock.txt
@@ -53,20 +53,32 @@ test-fast: dev ## unit + integration tests (a real redis-server, and Sentinel se
 LOWEST_TESTS := tests/unit tests/integration/test_protocol.py tests/integration/test_operator_redis.py \
   tests/integration/test_operator_redis_loss.py
 
-test-lowest: dev ## unit tests and the library-facing integration tests again, in $(LOWEST_VENV) with the lowest versions allowed
+LOWEST_PYTEST := env -u PYTHONPATH $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS)
+
+lowest-venv:   ## the venv of test-lowest: the lowest versions pyproject.toml allows
 	$(UV) venv -q --allow-existing --python python3 $(LOWEST_VENV)
 	$(UV) pip install -q --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e '.[dev]' -e ./bench
 	$(UV) pip list --python $(LOWEST_VENV)/bin/python | grep -iE '^(redis|hiredis|numpy|prometheus-client|rich|kopf|kubernetes|pyyaml|matplotlib) '
-	env -u PYTHONPATH $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS)
+
+test-lowest: dev lowest-venv ## unit tests and the library-facing integration tests again, in $(LOWEST_VENV) with the lowest versions allowed
+	$(LOWEST_PYTEST)
 
 lint: dev      ## ruff (rules and format) on everything, mypy --strict on pids and pids_operator
 	ruff check .
 	ruff format --check .
 	mypy
 
-test: dev lint ## lint; the whole suite: unit, integration (real redis-server), e2e (real cluster built offline); then unit + integration at the lowest versions
-	$(E2E)/run.sh -q --durations=25 tests e2e
-	$(MAKE) test-lowest
+# The e2e tests mostly wait on the cluster, so the lowest-version tests run beside them (their
+# output is printed when both are done); everything else runs one part at a time.
+test: dev lint lowest-venv ## lint; the whole suite: unit, integration (real redis-server), e2e (real cluster built offline) and, beside e2e, unit + integration at the lowest versions
+	@mkdir -p $(E2E)/.work; rc=0; \
+	$(E2E)/cluster-up.sh >/dev/null || rc=1; \
+	python3 -m pytest -q --durations=10 tests || rc=1; \
+	$(LOWEST_PYTEST) >$(E2E)/.work/test-lowest.log 2>&1 & lowest=$$!; \
+	$(E2E)/run.sh -q --durations=15 e2e || rc=1; \
+	wait $$lowest || rc=1; \
+	echo "== unit + integration at the lowest versions ($(LOWEST_VENV)):"; cat $(E2E)/.work/test-lowest.log; \
+	exit $$rc
 
 version:       ## write pids.__version__ (worker/pids/__init__.py, the one place) into the charts, e2e/versions.sh, examples
 	v="$$(sed -n 's/^__version__ = "\(.*\)"$$/\1/p' worker/pids/__init__.py)" && \
