@@ -3,6 +3,7 @@ Debian's redis-server and redis-sentinel 7.0 (`make deps` installs them), all wi
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -72,6 +73,8 @@ class SentinelSet:
             "",
             "--replica-announce-ip",
             "127.0.0.1",
+            "--repl-diskless-sync-delay",  # a full sync starts at once (the default waits 5 s for more replicas)
+            "0",
             "--loglevel",
             "warning",
         ]
@@ -86,6 +89,9 @@ class SentinelSet:
             self.start_redis(port, primary)
         self.wait_synced(primary, len(replicas))
         quorum = len(self.sentinel_ports) // 2 + 1
+        # each Sentinel starts knowing the others and the replicas, as its own config rewrite
+        # would record them: no wait for their hello messages and INFO polls to find each other
+        ids = {port: secrets.token_hex(20) for port in self.sentinel_ports}
         for port in self.sentinel_ports:
             conf = Path(self.dir.name) / f"sentinel-{port}.conf"
             conf.write_text(
@@ -99,6 +105,13 @@ class SentinelSet:
                         f"sentinel auth-pass {SERVICE} {PASSWORD}",
                         f"sentinel down-after-milliseconds {SERVICE} {DOWN_AFTER_MS}",
                         f"sentinel failover-timeout {SERVICE} 5000",
+                        f"sentinel myid {ids[port]}",
+                        *(f"sentinel known-replica {SERVICE} 127.0.0.1 {r}" for r in replicas),
+                        *(
+                            f"sentinel known-sentinel {SERVICE} 127.0.0.1 {other} {ids[other]}"
+                            for other in self.sentinel_ports
+                            if other != port
+                        ),
                         "",
                     ]
                 )
