@@ -288,8 +288,7 @@ class ClaimLoop:
     def _give_back_unheld_claims(self) -> None:
         """Claims Redis has for this worker that it does not hold (their reply was lost) go back now,
         not when their lease runs out."""
-        keep = sorted(set(self.owed_ids()))
-        requeued, dead = self.protocol.release_worker(self.id, reason="claim reply lost", keep=keep)
+        requeued, dead = self.protocol.release_worker(self.id, reason="claim reply lost", keep=self.owed_ids())
         if requeued or dead:
             log.warning("gave back %d claim(s) whose reply was lost", requeued + dead)
         self.reconcile_claims = False
