@@ -4,8 +4,8 @@
 -- few more than it wants and lose nothing to a task another worker just took.
 -- Each claim writes the task's fencing token into its claim field (claim_token.lua: attempt,
 -- server time, epoch, worker; the first claim's time moves to first_claimed_at at the second),
--- gives the task a lease (its score in running), and adds its weight to the worker's
--- load (worker_load.lua). The writes to the shared sets are made once per call, for
+-- gives the task a lease (its score in running), and adds its weight to the worker's load
+-- (worker_load.lua). The writes to the shared sets are made once per call, for
 -- all the tasks won (in_slices.lua).
 -- KEYS[1] pending        ZSET id -> queue order
 -- KEYS[2] pending_meta   HASH id -> placement metadata
@@ -28,11 +28,13 @@ local now = server_now_ms()
 local now_text = string.format('%d', now)
 local worker = ARGV[1]
 local deadline_text = string.format('%d', now + tonumber(ARGV[2]))  -- formatted once, not per task
+local at, by = '|' .. now_text .. '|', '|' .. worker
 local wanted = tonumber(ARGV[3])
-local won, ids, leases, heavy = {'|' .. now_text, '|' .. worker}, {}, {}, {}
+local won, ids, leases, heavy = {'|' .. now_text, by}, {}, {}, {}
+local n_won, n_ids, n_leases = 2, 0, 0  -- the tables' lengths, kept rather than asked (#t searches)
 local added = 0
 for i = 9, #KEYS do
-  if #ids == wanted then break end
+  if n_ids == wanted then break end
   local id = ARGV[i - 4]
   if redis.call('ZREM', KEYS[1], id) == 1 then
     local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'batch', 'epoch', 'claim')
@@ -41,33 +43,33 @@ for i = 9, #KEYS do
       redis.call('ZREM', KEYS[6], id)
     else
       local last_attempt, last_ms = parse_claim(spec[8])
-      local token = '|' .. now_text .. '|' .. (spec[7] or '0') .. '|' .. worker
       local attempt = (tonumber(last_attempt) or 0) + 1
+      local token = attempt .. at .. (spec[7] or '0') .. by
       if attempt == 2 then  -- the first claim's time, kept once the claim field moves on
-        redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. token, 'first_claimed_at', last_ms)
+        redis.call('HSET', KEYS[i], 'state', 'running', 'claim', token, 'first_claimed_at', last_ms)
       else
-        redis.call('HSET', KEYS[i], 'state', 'running', 'claim', attempt .. token)
+        redis.call('HSET', KEYS[i], 'state', 'running', 'claim', token)
       end
       local weight = tonumber(spec[5]) or 1
       added = added + weight
       if weight > 1 then heavy[#heavy + 1] = id end  -- indexed by weight (pending_meta.lua's rule, inline: per task)
-      ids[#ids + 1] = id
-      leases[#leases + 1] = deadline_text
-      leases[#leases + 1] = id
-      won[#won + 1] = id
-      won[#won + 1] = attempt
-      for j = 1, 7 do
-        won[#won + 1] = spec[j]
-      end
+      n_ids = n_ids + 1
+      ids[n_ids] = id
+      leases[n_leases + 1], leases[n_leases + 2] = deadline_text, id
+      n_leases = n_leases + 2
+      won[n_won + 1], won[n_won + 2], won[n_won + 3], won[n_won + 4] = id, attempt, spec[1], spec[2]
+      won[n_won + 5], won[n_won + 6], won[n_won + 7], won[n_won + 8] = spec[3], spec[4], spec[5], spec[6]
+      won[n_won + 9] = spec[7]
+      n_won = n_won + 9
     end
   end
 end
-if #ids > 0 then
+if n_ids > 0 then
   call_in_slices('HDEL', KEYS[2], ids)
   if #heavy > 0 then call_in_slices('ZREM', KEYS[6], heavy) end
   call_in_slices('ZADD', KEYS[3], leases)
   call_in_slices('SADD', KEYS[5], ids)
-  change_worker_load(KEYS[4], KEYS[7], KEYS[5], worker, added, #ids)
+  change_worker_load(KEYS[4], KEYS[7], KEYS[5], worker, added, n_ids)
   if ARGV[4] == '1' then redis.call('ZREM', KEYS[8], worker) end
 end
 return won

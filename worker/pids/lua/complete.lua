@@ -26,12 +26,13 @@ local function recorded(task_key)
 end
 local now_text = string.format('%d', now)
 local accepted, stale, already, events = {}, {}, {}, {}
+local n_accepted = 0  -- kept rather than asked (#t searches)
 local batches = {}  -- batch list -> retention, set once per list (retention.lua)
 local released, cancelled = 0, 0
 for k = 7, #KEYS, 3 do
   local base = 6 + (k - 7)
   local id, token, result = ARGV[base], ARGV[base + 1], ARGV[base + 2]
-  local task = redis.call('HMGET', KEYS[k], 'state', 'claim', 'weight', 'cancel_requested', 'retention', 'error')
+  local task = redis.call('HMGET', KEYS[k], 'state', 'claim', 'weight', 'cancel_requested', 'retention')
   if task[1] == 'running' and task[2] == token then
     local state = 'succeeded'
     if task[4] == '1' then  -- cancelled while it ran: it ends cancelled, counted as such
@@ -39,18 +40,19 @@ for k = 7, #KEYS, 3 do
       cancelled = cancelled + 1
     end
     local size = tostring(#result)
-    if task[6] ~= '' then  -- a release's reason from an earlier attempt is no error of this one
-      redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size, 'error', '')
-    else
+    if string.byte(token, 1) == 49 and string.byte(token, 2) == 124 then  -- "1|": a first attempt has no error
       redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size)
+    else  -- a release's or failure's reason from an earlier attempt is no error of this one
+      redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size, 'error', '')
     end
-    if result ~= 'null' then
-      redis.call('SET', KEYS[k + 1], result)  -- no key for a null result: the client reads none as null
+    if result ~= 'null' then  -- no key for a null result: the client reads none as null
+      set_final(KEYS[k + 1], result, task[5])
     end
-    expire_final(task[5], KEYS[k], result ~= 'null' and KEYS[k + 1] or nil, KEYS[k + 2], batches)
+    expire_final(task[5], KEYS[k], nil, KEYS[k + 2], batches)
     released = released + (tonumber(task[3]) or 1)
-    accepted[#accepted + 1] = id
-    events[#events + 1] = id .. ':' .. size
+    n_accepted = n_accepted + 1
+    accepted[n_accepted] = id
+    events[n_accepted] = id .. ':' .. size
   elseif task[2] == token and (task[1] == 'succeeded' or (task[1] == 'cancelled' and recorded(KEYS[k]))) then
     already[#already + 1] = id
   else
@@ -58,11 +60,11 @@ for k = 7, #KEYS, 3 do
   end
 end
 expire_batches(batches)
-if #accepted > 0 then
+if n_accepted > 0 then
   call_in_slices('ZREM', KEYS[1], accepted)  -- running, and this worker's claims: once for all
   call_in_slices('SREM', KEYS[3], accepted)
-  change_worker_load(KEYS[2], KEYS[6], KEYS[3], worker, -released, -#accepted)
-  if #accepted > cancelled then redis.call('HINCRBY', KEYS[4], 'succeeded', #accepted - cancelled) end
+  change_worker_load(KEYS[2], KEYS[6], KEYS[3], worker, -released, -n_accepted)
+  if n_accepted > cancelled then redis.call('HINCRBY', KEYS[4], 'succeeded', n_accepted - cancelled) end
   if cancelled > 0 then redis.call('HINCRBY', KEYS[4], 'cancelled', cancelled) end
   redis.call('PUBLISH', ARGV[2], table.concat(events, ' '))
 end
@@ -74,7 +76,7 @@ end
 if #stale > 0 then
   redis.call('HINCRBY', KEYS[4], 'stale', #stale)
 end
-accepted[#accepted + 1] = '|'
+accepted[n_accepted + 1] = '|'
 for _, id in ipairs(stale) do accepted[#accepted + 1] = id end
 accepted[#accepted + 1] = '|'
 for _, id in ipairs(already) do accepted[#accepted + 1] = id end

@@ -32,10 +32,10 @@ for i = 8, #KEYS do
     -- written, and a field it lacks costs a scan to the end. So the fields that claim and
     -- complete read and write come first, and the ones they set later exist from the start.
     redis.call('HSET', KEYS[i],
-      'state', 'pending', 'claim', '', 'weight', ARGV[base + 4], 'cancel_requested', '0',
-      'retention', ARGV[base + 10], 'error', '',
+      'state', 'pending', 'claim', '', 'weight', ARGV[base + 4],
       'fn', ARGV[base + 1], 'args', ARGV[base + 2], 'kwargs', ARGV[base + 3], 'timeout', ARGV[base + 8],
-      'batch', ARGV[base + 9], 'epoch', epoch, 'first_claimed_at', '', 'finished_at', '', 'result_size', '',
+      'batch', ARGV[base + 9], 'epoch', epoch, 'cancel_requested', '0', 'retention', ARGV[base + 10],
+      'finished_at', '', 'result_size', '', 'error', '', 'first_claimed_at', '',
       'id', id, 'priority', ARGV[base + 5], 'position', ARGV[base + 6], 'max_attempts', ARGV[base + 7],
       'enqueued_at', now, 'order', order, 'seq', seq)
     redis.call('ZADD', KEYS[1], order, id)
