@@ -87,12 +87,24 @@ def test_deeply_nested_arguments_written_past_the_client_fail_their_task(
     """A task whose arguments were written straight into Redis, nested deeper than any decoder
     goes: the worker that claims it fails it (for good), and stays."""
     poison = client.submit("pids.tasks:echo", 1, task_id="poison", max_attempts=3)
-    client.redis.hset(client.keys.task(poison.id), "args", "[" * 100_000 + "]" * 100_000)
+    spec = client.redis.hget(client.keys.task(poison.id), "spec").rsplit("\t", 1)[0]  # all but the args
+    client.redis.hset(client.keys.task(poison.id), "spec", spec + "\t" + "[" * 100_000 + "]" * 100_000)
     (worker,) = start_workers(1, pool="thread", concurrency=1)
     after = client.submit("pids.tasks:echo", "fine")
     assert client.wait([poison, after], timeout=30) == {poison.id: TaskState.FAILED, after.id: TaskState.SUCCEEDED}
     assert poison.info().attempt == 1 and "TaskArgumentsError" in poison.info().error
     assert worker.poll() is None
+
+
+def test_a_task_record_not_written_by_enqueue_fails_its_task(client: Client, start_workers: WorkerFactory) -> None:
+    """A spec field that is not enqueue's (here one without its separators): the task fails on
+    what it names, the worker stays and runs the next task."""
+    poison = client.submit("pids.tasks:echo", 1, max_attempts=1)
+    client.redis.hset(client.keys.task(poison.id), "spec", "pids.tasks:echo [1]")
+    (worker,) = start_workers(1, pool="thread", concurrency=1)
+    after = client.submit("pids.tasks:echo", "fine")
+    assert client.wait([poison, after], timeout=30) == {poison.id: TaskState.FAILED, after.id: TaskState.SUCCEEDED}
+    assert "TaskFunctionError" in poison.info().error and worker.poll() is None
 
 
 def test_a_result_larger_than_the_limit_fails_its_task(client: Client, start_workers: WorkerFactory) -> None:

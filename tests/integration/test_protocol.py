@@ -144,6 +144,26 @@ def test_a_claim_takes_an_id_sent_twice_once_and_drops_queue_entries_without_a_r
     assert p.snapshot(10).loads["a:n"] == wanted and client.redis.zcard(client.keys.running) == wanted
 
 
+def test_a_task_queued_before_its_record_had_a_spec_is_claimed_whole(client: Client) -> None:
+    """A record written before the claim's fields were packed into spec (fn, args, kwargs,
+    timeout and batch each a field, no epoch) is claimed with all of them."""
+    p = client.protocol
+    client.submit_batch("old", "pids.tasks:echo", [{"args": [1, "a"], "kwargs": {"k": 2}}], timeout=5)
+    key = client.keys.task("old-0")
+    client.redis.hdel(key, "spec", "epoch")
+    client.redis.hset(key, mapping={"args": '[1,"a"]', "kwargs": '{"k":2}', "timeout": "5.0"})
+    register(p, "a")
+    (task,) = p.claim("a", ["old-0"], lease_ms=5000)
+    assert (task.fn, task.args_json, task.kwargs_json, task.timeout, task.batch) == (
+        "pids.tasks:echo",
+        '[1,"a"]',
+        '{"k":2}',
+        5.0,
+        "old",
+    )
+    assert task.token.split("|")[2] == "0" and p.complete("a", [done(task, "1")]) == accepted("old-0")
+
+
 def test_complete_is_fenced_by_attempt_and_worker(client: Client) -> None:
     p = client.protocol
     client.submit("pids.tasks:echo", "x", task_id="t1")
@@ -222,11 +242,7 @@ def test_claim_and_complete_add_no_field_to_the_task_hash_and_find_theirs_first(
         "state",
         "claim",
         "weight",
-        "fn",
-        "args",
-        "kwargs",
-        "timeout",
-        "batch",
+        "spec",
         "epoch",
         "cancel_requested",
         "retention",

@@ -12,7 +12,8 @@ from typing import Any, NamedTuple
 
 VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
 META_FIELDS = 6  # of a pending task's metadata: order, weight, priority, position, seq, enqueued ms
-CLAIMED_FIELDS = 9  # per task in a claim reply: id attempt fn args kwargs timeout weight batch epoch
+CLAIMED_FIELDS = 5  # per task in a claim reply: id attempt spec weight epoch
+SPEC_FIELDS = ("fn", "timeout", "batch", "kwargs", "args")  # a task's spec field, tab-separated (lua/enqueue.lua)
 
 
 def held_field(worker_id: str) -> str:
@@ -168,19 +169,26 @@ def parse_claimed(reply: list[Any]) -> list[ClaimedTask]:
     if not values:
         return []
     at, by = values[0], values[1]
-    return [
-        ClaimedTask(
-            values[i],
-            f"{values[i + 1]}{at}|{values[i + 8] or 0}{by}",
-            values[i + 2],
-            values[i + 3] or "[]",
-            values[i + 4] or "{}",
-            _seconds(values[i + 5]),
-            _weight(values[i + 6]),
-            values[i + 7] or "",
+    won = []
+    for i in range(2, len(values), CLAIMED_FIELDS):
+        # fn, timeout and batch are checked at enqueue (no tab); kwargs is JSON (tabs escaped); args last
+        spec = values[i + 2].split("\t", 4)
+        if len(spec) != len(SPEC_FIELDS):  # not written by enqueue: the task fails on its function name
+            spec = [values[i + 2], "", "", "", ""]
+        fn, timeout, batch, kwargs, args = spec
+        won.append(
+            ClaimedTask(
+                values[i],
+                f"{values[i + 1]}{at}|{values[i + 4]}{by}",
+                fn,
+                args or "[]",
+                kwargs or "{}",
+                _seconds(timeout),
+                _weight(values[i + 3]),
+                batch,
+            )
         )
-        for i in range(2, len(values), CLAIMED_FIELDS)
-    ]
+    return won
 
 
 def _seconds(value: str | None) -> float | None:

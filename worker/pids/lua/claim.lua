@@ -21,9 +21,10 @@
 -- ARGV[3] the most tasks to win
 -- ARGV[4] '1' if the worker may be in the idle set (its last snapshot found no pending task)
 -- ARGV[5..] candidate task ids
--- Returns {"|<ms>", "|<worker>", then 9 values per won task: id attempt fn args kwargs timeout
--- weight batch epoch}: a task's token is "<attempt>|<ms>|<epoch>|<worker>", its epoch being the one
--- its data set had when it was enqueued (kept in its hash, so a claim reads no other key).
+-- Returns {"|<ms>", "|<worker>", then 5 values per won task: id attempt spec weight epoch}: spec
+-- is "fn<TAB>timeout<TAB>batch<TAB>kwargs<TAB>args" (wire.SPEC_FIELDS; a record written before it
+-- existed has its fields packed here), a task's token "<attempt>|<ms>|<epoch>|<worker>", its epoch
+-- being the one its data set had when it was enqueued (kept in its hash: no other key is read).
 local now = server_now_ms()
 local now_text = string.format('%d', now)
 local worker = ARGV[1]
@@ -37,30 +38,33 @@ for i = 9, #KEYS do
   if n_ids == wanted then break end
   local id = ARGV[i - 4]
   if redis.call('ZREM', KEYS[1], id) == 1 then
-    local spec = redis.call('HMGET', KEYS[i], 'fn', 'args', 'kwargs', 'timeout', 'weight', 'batch', 'epoch', 'claim')
-    if not spec[1] then  -- queued without a record (a data set restored in part): drop the entry
+    local task = redis.call('HMGET', KEYS[i], 'spec', 'weight', 'epoch', 'claim')
+    if not task[1] then  -- a record written before spec existed: its fields, packed as spec
+      local f = redis.call('HMGET', KEYS[i], 'fn', 'timeout', 'batch', 'kwargs', 'args')
+      if f[1] then task[1] = table.concat({f[1], f[2] or '', f[3] or '', f[4] or '{}', f[5] or '[]'}, '\t') end
+    end
+    if not task[1] then  -- queued without a record (a data set restored in part): drop the entry
       redis.call('HDEL', KEYS[2], id)
       redis.call('ZREM', KEYS[6], id)
     else
-      local last_attempt, last_ms = parse_claim(spec[8])
+      local last_attempt, last_ms = parse_claim(task[4])
       local attempt = (tonumber(last_attempt) or 0) + 1
-      local token = attempt .. at .. (spec[7] or '0') .. by
+      local token = attempt .. at .. (task[3] or '0') .. by
       if attempt == 2 then  -- the first claim's time, kept once the claim field moves on
         redis.call('HSET', KEYS[i], 'state', 'running', 'claim', token, 'first_claimed_at', last_ms)
       else
         redis.call('HSET', KEYS[i], 'state', 'running', 'claim', token)
       end
-      local weight = tonumber(spec[5]) or 1
+      local weight = tonumber(task[2]) or 1
       added = added + weight
       if weight > 1 then heavy[#heavy + 1] = id end  -- indexed by weight (pending_meta.lua's rule, inline: per task)
       n_ids = n_ids + 1
       ids[n_ids] = id
       leases[n_leases + 1], leases[n_leases + 2] = deadline_text, id
       n_leases = n_leases + 2
-      won[n_won + 1], won[n_won + 2], won[n_won + 3], won[n_won + 4] = id, attempt, spec[1], spec[2]
-      won[n_won + 5], won[n_won + 6], won[n_won + 7], won[n_won + 8] = spec[3], spec[4], spec[5], spec[6]
-      won[n_won + 9] = spec[7]
-      n_won = n_won + 9
+      won[n_won + 1], won[n_won + 2], won[n_won + 3], won[n_won + 4] = id, attempt, task[1], task[2]
+      won[n_won + 5] = task[3] or '0'
+      n_won = n_won + 5
     end
   end
 end

@@ -30,13 +30,15 @@ for i = 8, #KEYS do
     local order = string.format('%.0f', seq - priority * 1099511627776)
     -- A small hash is one flat list that Redis scans from the front for every field read or
     -- written, and a field it lacks costs a scan to the end. So the fields that claim and
-    -- complete read and write come first, and the ones they set later exist from the start.
+    -- complete read and write come first, what a claim hands the worker is one field (spec,
+    -- wire.SPEC_FIELDS), and the fields set later exist from the start. fn and batch stand
+    -- alone too, for listings that should not read the arguments.
     redis.call('HSET', KEYS[i],
       'state', 'pending', 'claim', '', 'weight', ARGV[base + 4],
-      'fn', ARGV[base + 1], 'args', ARGV[base + 2], 'kwargs', ARGV[base + 3], 'timeout', ARGV[base + 8],
-      'batch', ARGV[base + 9], 'epoch', epoch, 'cancel_requested', '0', 'retention', ARGV[base + 10],
+      'spec', ARGV[base + 1] .. '\t' .. ARGV[base + 8] .. '\t' .. ARGV[base + 9] .. '\t' .. ARGV[base + 3] .. '\t' .. ARGV[base + 2],
+      'epoch', epoch, 'cancel_requested', '0', 'retention', ARGV[base + 10],
       'finished_at', '', 'result_size', '', 'error', '', 'first_claimed_at', '',
-      'id', id, 'priority', ARGV[base + 5], 'position', ARGV[base + 6], 'max_attempts', ARGV[base + 7],
+      'fn', ARGV[base + 1], 'batch', ARGV[base + 9], 'id', id, 'priority', ARGV[base + 5], 'position', ARGV[base + 6], 'max_attempts', ARGV[base + 7],
       'enqueued_at', now, 'order', order, 'seq', seq)
     redis.call('ZADD', KEYS[1], order, id)
     index_by_weight(KEYS[5], id, ARGV[base + 4])
