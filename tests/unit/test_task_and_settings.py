@@ -7,6 +7,7 @@ from dataclasses import fields
 
 import pytest
 
+from pids.client import retention_from_env
 from pids.cycle import CycleConfig
 from pids.errors import ConfigError, TaskArgumentsError, TaskFunctionError
 from pids.execution import run_task
@@ -75,6 +76,13 @@ def test_settings_read_environment_then_overrides() -> None:
     assert s.capacity == 2.0 and s.heartbeat_ttl_seconds == 3.0
 
 
+def test_a_retention_of_0_keeps_for_the_worker_as_for_the_client() -> None:
+    """PIDS_RETENTION_SECONDS=0: the client keeps final tasks until deleted, and the worker its
+    dead-letter entries (one variable, one meaning)."""
+    assert WorkerSettings.from_env({"PIDS_RETENTION_SECONDS": "0"}).retention_seconds == 0
+    assert retention_from_env("0") is None
+
+
 @pytest.mark.parametrize("raw, value", [("false", False), ("0", False), ("No", False), ("true", True), ("1", True)])
 def test_exit_when_drained_reads_booleans(raw: str, value: bool) -> None:
     assert WorkerSettings.from_env({"PIDS_EXIT_WHEN_DRAINED": raw}).exit_when_drained is value
@@ -96,6 +104,7 @@ def test_position_drops_empty_parts_of_an_unknown_zone(raw: str, position: str) 
         ({"PIDS_G": "0"}, "G must be > 0"),
         ({"PIDS_ALLOWED_MODULES": " , "}, "allowed modules"),
         ({"PIDS_EXIT_WHEN_DRAINED": "maybe"}, "PIDS_EXIT_WHEN_DRAINED must be true or false"),
+        ({"PIDS_RETENTION_SECONDS": "-1"}, "retention must be >= 0"),
     ],
 )
 def test_bad_settings_fail_clearly(env: dict[str, str], message: str) -> None:

@@ -61,7 +61,7 @@ class WorkerSettings:
     # itself); thread: slots are threads (less overhead per task, for I/O-bound work)
     pool: str = "process"
     max_result_bytes: int = MAX_RESULT_BYTES  # a larger result fails its task
-    retention_seconds: float = RETENTION_SECONDS  # dead-letter entries older than this are dropped
+    retention_seconds: float = RETENTION_SECONDS  # dead-letter entries older than this are dropped (0: kept)
     allow_evicting_redis: bool = False  # run on a Redis whose maxmemory-policy may drop keys (tasks!)
     ack_replicas: int = 0  # completions wait until this many replicas have them (HA Redis)
 
@@ -82,7 +82,7 @@ class WorkerSettings:
             (bool(self.allowed_modules), "allowed modules must not be empty"),
             (self.pool in POOLS, f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}"),
             (self.max_result_bytes >= 1, "max result bytes must be >= 1"),
-            (self.retention_seconds > 0, "retention must be > 0 seconds"),
+            (self.retention_seconds >= 0, "retention must be >= 0 seconds (0: kept until deleted)"),
             (self.ack_replicas >= 0, "ack replicas must be >= 0"),
         ]
         for ok, message in checks:
