@@ -1,0 +1,87 @@
+"""Redis CPU per task of cycle.lua, two source trees of PIDS side by side, no worker process:
+one client fills a fresh embedded Redis with batched no-op tasks, then completes and claims
+them `--batch` at a time, one cycle call each, until all are done. Pairs alternate which tree
+goes first; the median of the per-pair ratios (old / new: above 1 the new tree costs less) is
+what BENCHMARKS.md reports. The peers benchmark drifts by tens of percent on a small host; this
+isolates the scripts' own cost.
+
+    python3 -m pids_bench.cycle_ab OLD_TREE NEW_TREE [--pairs 10] [--tasks 20000] [--batch 100] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+# Run in a child process per tree with that tree's worker/ first on sys.path; the trees' APIs differ.
+CHILD = r"""
+import inspect, json, sys, uuid
+from pids.client import Client
+from pids.embedded import EmbeddedRedis
+import pids.protocol as P
+tasks, batch, keep = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+with EmbeddedRedis() as server:
+    options = {"retention": None} if keep and "retention" in inspect.signature(Client).parameters else {}
+    client = Client(server.url, cluster="bench", **options)
+    ids = []
+    for _ in range(tasks // 1000):
+        batch_id = uuid.uuid4().hex
+        client.submit_batch(batch_id, "p_noop:noop", [[] for _ in range(1000)])
+        ids += [f"{batch_id}-{i}" for i in range(1000)]
+    p, worker, r = client.protocol, "w", client.redis
+    p.heartbeat(worker, {"slots": batch, "speed": 1.0, "capacity": float(batch)}, 60000, 60000)
+    before = r.info("cpu")
+    held = []
+    if "request" in inspect.signature(P.Protocol.cycle).parameters:
+        from pids.wire import Completion, CycleRequest
+        for s in range(0, tasks + batch, batch):
+            done = [Completion(t.id, t.token, "null", 0.0, t.weight, t.batch) for t in held]
+            wanted = ids[s : s + batch]
+            held = p.cycle(CycleRequest(worker, done, claim_ids=wanted, wanted=len(wanted), maybe_idle=False, window=0)).won
+    else:  # the cycle before CycleRequest (0cf5f80)
+        for s in range(0, tasks + batch, batch):
+            done = [P.Completion(t.id, t.attempt, "null", 0.0, t.weight) for t in held]
+            wanted = ids[s : s + batch]
+            _, held, _ = p.cycle(worker, done, wanted, 30000, 0, wanted=len(wanted), read_snapshot=False, maybe_idle=False)
+    after = r.info("cpu")
+    assert int(r.hget(client.keys.stats, "succeeded")) == tasks
+    cpu = sum(after[k] - before[k] for k in ("used_cpu_user", "used_cpu_sys"))
+    print(json.dumps({"redis_cpu_us_per_task": cpu * 1e6 / tasks}))
+"""
+
+
+def redis_us_per_task(tree: Path, tasks: int, batch: int, keep: bool) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tree / 'worker')!r})\n{CHILD}",
+         str(tasks), str(batch), "1" if keep else "0"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["redis_cpu_us_per_task"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("old", type=Path)
+    parser.add_argument("new", type=Path)
+    parser.add_argument("--pairs", type=int, default=10)
+    parser.add_argument("--tasks", type=int, default=20000, help="a multiple of 1000")
+    parser.add_argument("--batch", type=int, default=100, help="tasks completed and claimed per cycle call")
+    parser.add_argument(
+        "--keep", action="store_true", help="tasks without retention (no expiry), where the tree has it"
+    )
+    args = parser.parse_args(argv)
+    ratios = []
+    for i in range(args.pairs):
+        trees = (args.old, args.new) if i % 2 == 0 else (args.new, args.old)
+        cost = {tree: redis_us_per_task(tree, args.tasks, args.batch, args.keep) for tree in trees}
+        ratios.append(cost[args.old] / cost[args.new])
+        print(f"pair {i + 1}: old {cost[args.old]:.2f}, new {cost[args.new]:.2f} µs/task, old/new {ratios[-1]:.3f}")
+    print(f"median old/new {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})")
+
+
+if __name__ == "__main__":
+    main()
