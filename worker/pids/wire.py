@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 VIEW = 32  # workers in a claim cycle's view: the ones with the most free slots
 META_FIELDS = 6  # of a pending task's metadata: order, weight, priority, position, seq, enqueued ms
 CLAIMED_FIELDS = 5  # per task in a claim reply: id attempt spec weight epoch
-SPEC_FIELDS = ("fn", "timeout", "batch", "kwargs", "args")  # a task's spec field, tab-separated (lua/enqueue.lua)
+SPEC_FIELDS = ("fn", "timeout", "batch", "kwargs", "args")  # a task's spec field, tab-separated (lua/task_spec.lua)
 
 
 def held_field(worker_id: str) -> str:

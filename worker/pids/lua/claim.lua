@@ -1,4 +1,4 @@
--- include: server_time worker_load in_slices claim_token
+-- include: server_time worker_load in_slices claim_token task_spec
 -- Claim tasks for one worker, atomically: a task is won only if still pending.
 -- The candidates are tried in order until ARGV[3] are won, so a worker can send a
 -- few more than it wants and lose nothing to a task another worker just took.
@@ -22,7 +22,7 @@
 -- ARGV[4] '1' if the worker may be in the idle set (its last snapshot found no pending task)
 -- ARGV[5..] candidate task ids
 -- Returns {"|<ms>", "|<worker>", then 5 values per won task: id attempt spec weight epoch}: spec
--- is "fn<TAB>timeout<TAB>batch<TAB>kwargs<TAB>args" (wire.SPEC_FIELDS; a record written before it
+-- is "fn<TAB>timeout<TAB>batch<TAB>kwargs<TAB>args" (task_spec.lua; a record written before it
 -- existed has its fields packed here), a task's token "<attempt>|<ms>|<epoch>|<worker>", its epoch
 -- being the one its data set had when it was enqueued (kept in its hash: no other key is read).
 local now = server_now_ms()
@@ -41,7 +41,7 @@ for i = 9, #KEYS do
     local task = redis.call('HMGET', KEYS[i], 'spec', 'weight', 'epoch', 'claim')
     if not task[1] then  -- a record written before spec existed: its fields, packed as spec
       local f = redis.call('HMGET', KEYS[i], 'fn', 'timeout', 'batch', 'kwargs', 'args')
-      if f[1] then task[1] = table.concat({f[1], f[2] or '', f[3] or '', f[4] or '{}', f[5] or '[]'}, '\t') end
+      if f[1] then task[1] = task_spec(f[1], f[2] or '', f[3] or '', f[4] or '{}', f[5] or '[]') end
     end
     if not task[1] then  -- queued without a record (a data set restored in part): drop the entry
       redis.call('HDEL', KEYS[2], id)
@@ -49,7 +49,8 @@ for i = 9, #KEYS do
     else
       local last_attempt, last_ms = parse_claim(task[4])
       local attempt = (tonumber(last_attempt) or 0) + 1
-      local token = attempt .. at .. (task[3] or '0') .. by
+      local epoch = task[3] or '0'  -- a record written before epochs existed
+      local token = attempt .. at .. epoch .. by
       if attempt == 2 then  -- the first claim's time, kept once the claim field moves on
         redis.call('HSET', KEYS[i], 'state', 'running', 'claim', token, 'first_claimed_at', last_ms)
       else
@@ -63,7 +64,7 @@ for i = 9, #KEYS do
       leases[n_leases + 1], leases[n_leases + 2] = deadline_text, id
       n_leases = n_leases + 2
       won[n_won + 1], won[n_won + 2], won[n_won + 3], won[n_won + 4] = id, attempt, task[1], task[2]
-      won[n_won + 5] = task[3] or '0'
+      won[n_won + 5] = epoch
       n_won = n_won + 5
     end
   end

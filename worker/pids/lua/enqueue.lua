@@ -1,4 +1,4 @@
--- include: server_time epoch pending_meta
+-- include: server_time epoch pending_meta task_spec
 -- Enqueue tasks idempotently: a task id that already exists is left untouched.
 -- KEYS[1] pending        ZSET id -> queue order
 -- KEYS[2] pending_meta   HASH id -> "order\tweight\tpriority\tposition\tseq\tenqueued_ms"
@@ -31,14 +31,15 @@ for i = 8, #KEYS do
     -- A small hash is one flat list that Redis scans from the front for every field read or
     -- written, and a field it lacks costs a scan to the end. So the fields that claim and
     -- complete read and write come first, what a claim hands the worker is one field (spec,
-    -- wire.SPEC_FIELDS), and the fields set later exist from the start. fn and batch stand
+    -- task_spec.lua), and the fields set later exist from the start. fn and batch stand
     -- alone too, for listings that should not read the arguments.
     redis.call('HSET', KEYS[i],
       'state', 'pending', 'claim', '', 'weight', ARGV[base + 4],
-      'spec', ARGV[base + 1] .. '\t' .. ARGV[base + 8] .. '\t' .. ARGV[base + 9] .. '\t' .. ARGV[base + 3] .. '\t' .. ARGV[base + 2],
+      'spec', task_spec(ARGV[base + 1], ARGV[base + 8], ARGV[base + 9], ARGV[base + 3], ARGV[base + 2]),
       'epoch', epoch, 'cancel_requested', '0', 'retention', ARGV[base + 10],
       'finished_at', '', 'result_size', '', 'error', '', 'first_claimed_at', '',
-      'fn', ARGV[base + 1], 'batch', ARGV[base + 9], 'id', id, 'priority', ARGV[base + 5], 'position', ARGV[base + 6], 'max_attempts', ARGV[base + 7],
+      'fn', ARGV[base + 1], 'batch', ARGV[base + 9], 'id', id,
+      'priority', ARGV[base + 5], 'position', ARGV[base + 6], 'max_attempts', ARGV[base + 7],
       'enqueued_at', now, 'order', order, 'seq', seq)
     redis.call('ZADD', KEYS[1], order, id)
     index_by_weight(KEYS[5], id, ARGV[base + 4])

@@ -4,8 +4,12 @@
 -- own key in the batch's place (same hash slot), which is then skipped.
 -- A script that finishes many tasks passes a `batches` table: each batch list's expiry is noted
 -- there (the last task's retention wins, as if set in turn) and expire_batches() sets it once.
+local function kept(retention)  -- '' (or no field): kept until deleted
+  return retention == '' or retention == false or retention == nil
+end
+
 local function expire_final(retention, task_key, result_key, batch_key, batches)
-  if retention == '' or retention == false or retention == nil then return end
+  if kept(retention) then return end
   redis.call('PEXPIRE', task_key, retention)
   if result_key then redis.call('PEXPIRE', result_key, retention) end
   if batch_key and batch_key ~= task_key then
@@ -24,7 +28,7 @@ end
 
 -- A final task's result, set to expire with it (one SET with PX, not a SET and a PEXPIRE).
 local function set_final(key, value, retention)
-  if retention == '' or retention == false or retention == nil then
+  if kept(retention) then
     redis.call('SET', key, value)
   else
     redis.call('SET', key, value, 'PX', retention)
