@@ -33,6 +33,9 @@ with EmbeddedRedis() as server:
         client.submit_batch(batch_id, "p_noop:noop", [[] for _ in range(1000)])
         ids += [f"{batch_id}-{i}" for i in range(1000)]
     p, worker, r = client.protocol, "w", client.redis
+    if "list_retention_ms" in inspect.signature(P.Protocol).parameters:  # as a worker does: lists its retention's tasks
+        from pids.settings import WorkerSettings
+        p = P.Protocol(r, client.keys, list_retention_ms=None if keep else WorkerSettings().retention_ms)
     p.heartbeat(worker, {"slots": batch, "speed": 1.0, "capacity": float(batch)}, 60000, 60000)
     before = r.info("cpu")
     held = []

@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
                     "1",
                     "--prefetch",
                     str(args.prefetch),
+                    "--retention-seconds",  # the tasks' own: completed tasks are listed and swept
+                    str(args.retention),
                     "--log-level",
                     "WARNING",
                 ]

@@ -112,7 +112,8 @@ class HeartbeatLoop:
             reaper.release_expired_leases(self.protocol)
             for worker_id in reaper.release_dead_workers(self.protocol, self.worker_id):
                 log.warning("worker %s missed its heartbeat deadline: its tasks are back in the queue", worker_id)
-            reaper.trim_dead_letters(self.protocol, int(s.retention_seconds * 1000))
+            reaper.trim_dead_letters(self.protocol, s.retention_ms or 0)
+            reaper.sweep_finals(self.protocol)
         if time.monotonic() - self._last_settings >= SETTINGS_SECONDS:  # again now and then: Redis may restart empty
             self._last_settings = time.monotonic()
             self.protocol.redis.hset(self.protocol.keys.settings, self.worker_id, self._settings_json)

@@ -52,6 +52,12 @@ class Keys:
         return self.prefix + "running"
 
     @cached_property
+    def finals(self) -> str:
+        """LIST "due ms|task id": tasks completed under their worker's own retention, in order of
+        due; the reaper's sweep (sweep.lua) deletes their records and results once due."""
+        return self.prefix + "finals"
+
+    @cached_property
     def dead(self) -> str:
         """ZSET task id -> ms it was dead-lettered (failed for good)."""
         return self.prefix + "dead"

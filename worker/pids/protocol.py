@@ -43,9 +43,12 @@ NO_PART: tuple[Sequence[str], Sequence[Any]] = ((), ())  # (keys, args) of a par
 class Protocol(TaskMaintenance):
     """Atomic operations on one cluster's keys: the claim cycle's here, the others in TaskMaintenance."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, *, list_retention_ms: int | None = None) -> None:
+        """list_retention_ms: the worker's own retention; tasks with it that this protocol completes
+        are listed for the reaper's sweep instead of given expiries (retention.lua)."""
         self.redis = client
         self.keys = keys
+        self.list_retention = "" if list_retention_ms is None else str(list_retention_ms)
         self.held = HeldConnection(client)  # the claim loop's connection, for cycle()
         self._fixed_keys: dict[tuple[str, str], tuple[str, ...]] = {}
         self.scripts = {
@@ -64,6 +67,7 @@ class Protocol(TaskMaintenance):
                 "cycle",
                 "retry",
                 "retain",
+                "sweep",
             )
         }
 
@@ -157,7 +161,14 @@ class Protocol(TaskMaintenance):
             raise ValueError(f"at most {MAX_COMPLETIONS} completions per call, got {len(completions)}")
         k = self.keys
         key_list = list(self._worker_keys(worker_id, "complete"))
-        argv: list[Any] = [worker_id, k.done_channel, totals.tasks, repr(totals.work), repr(totals.busy_seconds)]
+        argv: list[Any] = [
+            worker_id,
+            k.done_channel,
+            totals.tasks,
+            repr(totals.work),
+            repr(totals.busy_seconds),
+            self.list_retention,
+        ]
         for c in completions:
             task_key = k.task(c.task_id)
             key_list.extend((task_key, k.result(c.task_id), k.batch(c.batch) if c.batch else task_key))
@@ -228,7 +239,7 @@ class Protocol(TaskMaintenance):
                     k.idle,
                 )
             else:
-                cached = (k.running, k.loads, k.claims(worker_id), k.stats, k.worker_totals, k.free_slots)
+                cached = (k.running, k.loads, k.claims(worker_id), k.stats, k.worker_totals, k.free_slots, k.finals)
             self._fixed_keys[(worker_id, script)] = cached
         return cached
 

@@ -1,5 +1,6 @@
 """The reaper's turn: one worker per heartbeat period queues the retries whose backoff is over,
-gives back the tasks of dead workers and expired leases, and trims the dead-letter set, so the cluster's reaping cost per second stays
+gives back the tasks of dead workers and expired leases, trims the dead-letter set and deletes
+listed final tasks that are due, so the cluster's reaping cost per second stays
 the same however many workers there are."""
 
 from __future__ import annotations
@@ -70,3 +71,15 @@ def trim_dead_letters(protocol: Protocol, retention_ms: int) -> int:
     if retention_ms <= 0:
         return 0
     return int(protocol.redis.zremrangebyscore(protocol.keys.dead, "-inf", protocol.server_ms() - retention_ms))
+
+
+def sweep_finals(protocol: Protocol, page: int = 1000, pages: int = 20) -> int:
+    """Delete the listed final tasks that are due, oldest first, up to `pages` script calls a
+    turn (the rest wait for the next turn); returns how many were deleted."""
+    deleted = 0
+    for _ in range(pages):
+        popped, n = protocol.sweep(page)
+        deleted += n
+        if popped < page:
+            break
+    return deleted

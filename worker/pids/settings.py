@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .execution import MAX_RESULT_BYTES
-from .task import RETENTION_SECONDS
+from .task import RETENTION_SECONDS, retention_ms
 from .wire import VIEW
 
 POOLS = ("process", "thread")
@@ -61,7 +61,9 @@ class WorkerSettings:
     # itself); thread: slots are threads (less overhead per task, for I/O-bound work)
     pool: str = "process"
     max_result_bytes: int = MAX_RESULT_BYTES  # a larger result fails its task
-    retention_seconds: float = RETENTION_SECONDS  # dead-letter entries older than this are dropped (0: kept)
+    # dead-letter entries older than this are dropped, and completed tasks with this retention are
+    # deleted by the reaper's sweep rather than by key expiry (0: kept)
+    retention_seconds: float = RETENTION_SECONDS
     allow_evicting_redis: bool = False  # run on a Redis whose maxmemory-policy may drop keys (tasks!)
     ack_replicas: int = 0  # completions wait until this many replicas have them (HA Redis)
 
@@ -92,6 +94,11 @@ class WorkerSettings:
     @property
     def heartbeat_ttl_seconds(self) -> float:
         return 3 * self.heartbeat_seconds
+
+    @property
+    def retention_ms(self) -> int | None:
+        """The retention on the wire, as tasks carry it (None: kept until deleted)."""
+        return retention_ms(self.retention_seconds) if self.retention_seconds > 0 else None
 
     @property
     def capacity(self) -> float:

@@ -1,6 +1,6 @@
 """What is done to tasks outside the claim cycle, one Lua script each: give claims back (a dead
 or leaving worker, expired leases), queue due retries, forget a worker, cancel, retain, retry
-dead letters. The base of protocol.Protocol, which loads the scripts."""
+dead letters, sweep listed final tasks. The base of protocol.Protocol, which loads the scripts."""
 
 from __future__ import annotations
 
@@ -113,6 +113,22 @@ class TaskMaintenance:
             ]
             found += int(self.scripts["retain"](keys=keys, args=["" if retention_ms is None else retention_ms]))
         return found
+
+    def sweep(self, limit: int) -> tuple[int, int]:
+        """Delete the listed final tasks that are due, from the head of the list, at most `limit`;
+        returns (entries taken off the list, tasks deleted)."""
+        k = self.keys
+        now, due = self.server_ms(), []
+        for entry in texts(self.redis.lrange(k.finals, 0, limit - 1)):
+            when, _, task_id = entry.partition("|")
+            if when.isdigit() and int(when) > now:
+                break
+            due.append((entry, task_id))  # malformed entries are taken off too
+        if not due:
+            return 0, 0
+        keys = [k.finals, *(key for _, task_id in due for key in (k.task(task_id), k.result(task_id)))]
+        popped, deleted = self.scripts["sweep"](keys=keys, args=[entry for entry, _ in due])
+        return int(popped), int(deleted)
 
     def server_ms(self) -> int:
         seconds, micros = self.redis.time()

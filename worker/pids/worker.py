@@ -47,7 +47,7 @@ class Worker:
         self.settings = settings
         self.id = settings.worker_id
         self.redis = client or connect(settings.redis_url, settings.redis_password)
-        self.protocol = Protocol(self.redis, Keys(settings.cluster))
+        self.protocol = Protocol(self.redis, Keys(settings.cluster), list_retention_ms=settings.retention_ms)
         self.policy = policy or worker_policy(settings)  # default: gravity from the settings
         self.metrics = WorkerMetrics()
         self.metrics.settings.info({name: str(value) for name, value in settings.effective().items()})

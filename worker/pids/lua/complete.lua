@@ -10,12 +10,15 @@
 -- KEYS[4] stats          HASH counters
 -- KEYS[5] worker_totals  HASH "<worker>:tasks|work|busy" -> completed count, weight and busy seconds
 -- KEYS[6] free_slots     ZSET worker id -> free slots
--- KEYS[7..]              triples: task hash, result key, batch list (the task hash again if none)
+-- KEYS[7] finals         LIST "due ms|id" of final tasks for sweep.lua to delete, in order
+-- KEYS[8..]              triples: task hash, result key, batch list (the task hash again if none)
 -- ARGV[1] worker id
 -- ARGV[2] done channel
 -- ARGV[3..5] tasks, work, busy seconds to add to the worker's totals ('0' tasks: none); the
 --           worker sums its accepted completions and sends them every few cycles
--- ARGV[6..] per task, 3 values: id token result_json
+-- ARGV[6] the worker's retention ms ('' none): a task with this retention is listed in KEYS[7]
+--         rather than given expiries (retention.lua)
+-- ARGV[7..] per task, 3 values: id token result_json
 -- Returns {accepted ids..., "|", stale ids..., "|", ids already completed with this token...}.
 local now = server_now_ms()
 local worker = ARGV[1]
@@ -28,9 +31,11 @@ local now_text = string.format('%d', now)
 local accepted, stale, already, events = {}, {}, {}, {}
 local n_accepted = 0  -- kept rather than asked (#t searches)
 local batches = {}  -- batch list -> retention, set once per list (retention.lua)
+local list_retention, due, finals, n_finals = ARGV[6], '', {}, 0
+if list_retention ~= '' then due = string.format('%d', now + tonumber(list_retention)) .. '|' end
 local released, cancelled = 0, 0
-for k = 7, #KEYS, 3 do
-  local base = 6 + (k - 7)
+for k = 8, #KEYS, 3 do
+  local base = 7 + (k - 8)
   local id, token, result = ARGV[base], ARGV[base + 1], ARGV[base + 2]
   local task = redis.call('HMGET', KEYS[k], 'state', 'claim', 'weight', 'cancel_requested', 'retention')
   if task[1] == 'running' and task[2] == token then
@@ -45,10 +50,15 @@ for k = 7, #KEYS, 3 do
     else  -- a release's or failure's reason from an earlier attempt is no error of this one
       redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size, 'error', '')
     end
-    if result ~= 'null' then  -- no key for a null result: the client reads none as null
-      set_final(KEYS[k + 1], result, task[5])
+    if listed(task[5], list_retention) then
+      if result ~= 'null' then redis.call('SET', KEYS[k + 1], result) end  -- no key for null: read as null
+      n_finals = n_finals + 1
+      finals[n_finals] = due .. id
+      expire_batch(task[5], KEYS[k], KEYS[k + 2], batches)
+    else
+      if result ~= 'null' then set_final(KEYS[k + 1], result, task[5]) end
+      expire_final(task[5], KEYS[k], nil, KEYS[k + 2], batches)
     end
-    expire_final(task[5], KEYS[k], nil, KEYS[k + 2], batches)
     released = released + (tonumber(task[3]) or 1)
     n_accepted = n_accepted + 1
     accepted[n_accepted] = id
@@ -60,6 +70,7 @@ for k = 7, #KEYS, 3 do
   end
 end
 expire_batches(batches)
+if n_finals > 0 then call_in_slices('RPUSH', KEYS[7], finals) end
 if n_accepted > 0 then
   call_in_slices('ZREM', KEYS[1], accepted)  -- running, and this worker's claims: once for all
   call_in_slices('SREM', KEYS[3], accepted)

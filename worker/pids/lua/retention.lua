@@ -4,14 +4,18 @@
 -- own key in the batch's place (same hash slot), which is then skipped.
 -- A script that finishes many tasks passes a `batches` table: each batch list's expiry is noted
 -- there (the last task's retention wins, as if set in turn) and expire_batches() sets it once.
+-- A completion whose task has the completing worker's own retention lists the task instead of
+-- setting expiries (listed(), complete.lua; deleted in order by sweep.lua): once keys with an
+-- expiry are many, Redis looks every key it touches up in its table of expiries too.
 local function kept(retention)  -- '' (or no field): kept until deleted
   return retention == '' or retention == false or retention == nil
 end
 
-local function expire_final(retention, task_key, result_key, batch_key, batches)
-  if kept(retention) then return end
-  redis.call('PEXPIRE', task_key, retention)
-  if result_key then redis.call('PEXPIRE', result_key, retention) end
+local function listed(retention, list_retention)  -- list_retention: the worker's own, or ''
+  return list_retention ~= '' and retention == list_retention
+end
+
+local function expire_batch(retention, task_key, batch_key, batches)
   if batch_key and batch_key ~= task_key then
     if batches then
       if not batches[batch_key] then batches[#batches + 1] = batch_key end
@@ -20,6 +24,13 @@ local function expire_final(retention, task_key, result_key, batch_key, batches)
       redis.call('PEXPIRE', batch_key, retention)
     end
   end
+end
+
+local function expire_final(retention, task_key, result_key, batch_key, batches)
+  if kept(retention) then return end
+  redis.call('PEXPIRE', task_key, retention)
+  if result_key then redis.call('PEXPIRE', result_key, retention) end
+  expire_batch(retention, task_key, batch_key, batches)
 end
 
 local function expire_batches(batches)
