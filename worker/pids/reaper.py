@@ -5,6 +5,8 @@ the same however many workers there are."""
 
 from __future__ import annotations
 
+import time
+
 from .protocol import Protocol
 from .wire import parse_claim, text
 
@@ -73,13 +75,13 @@ def trim_dead_letters(protocol: Protocol, retention_ms: int) -> int:
     return int(protocol.redis.zremrangebyscore(protocol.keys.dead, "-inf", protocol.server_ms() - retention_ms))
 
 
-def sweep_finals(protocol: Protocol, page: int = 1000, pages: int = 20) -> int:
-    """Delete the listed final tasks that are due, oldest first, up to `pages` script calls a
-    turn (the rest wait for the next turn); returns how many were deleted."""
-    deleted = 0
-    for _ in range(pages):
+def sweep_finals(protocol: Protocol, budget_seconds: float, page: int = 500) -> int:
+    """Delete the listed final tasks that are due, oldest first, a page per script call (Redis
+    stays responsive) until none is due or the budget is spent (the rest wait for the next
+    turn); returns how many were deleted."""
+    deleted, deadline = 0, time.monotonic() + budget_seconds
+    while True:
         popped, n = protocol.sweep(page)
         deleted += n
-        if popped < page:
-            break
-    return deleted
+        if popped < page or time.monotonic() > deadline:
+            return deleted
