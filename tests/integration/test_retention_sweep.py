@@ -61,7 +61,7 @@ def test_the_sweep_leaves_a_listed_task_that_was_retained_or_finished_again_and_
     short = Client.from_redis(client.redis, client.keys.cluster, retention=1)
     ids = [short.submit("pids.tasks:echo", i, task_id=f"t{i}").id for i in range(5)]
     finish(p, ids[:2])
-    client.redis.rpush(client.keys.finals, "junk", "12|")  # not written by complete.lua
+    client.redis.rpush(client.keys.finals, "junk", "12|3|")  # not written by complete.lua
     finish(p, ids[2:], ["2", "3", "4"])
     time.sleep(0.5)
     assert short.retain(["t0"], None) == 1  # kept until deleted

@@ -53,8 +53,8 @@ class Keys:
 
     @cached_property
     def finals(self) -> str:
-        """LIST "due ms|task id": tasks completed under their worker's own retention, in order of
-        due; the reaper's sweep (sweep.lua) deletes their records and results once due."""
+        """LIST "<finished ms>|<retention ms>|<task id>": tasks completed under their worker's own
+        retention, in order of finish; the reaper's sweep (sweep.lua) deletes them once due."""
         return self.prefix + "finals"
 
     @cached_property

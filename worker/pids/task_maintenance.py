@@ -120,8 +120,8 @@ class TaskMaintenance:
         k = self.keys
         now, due = self.server_ms(), []
         for entry in texts(self.redis.lrange(k.finals, 0, limit - 1)):
-            when, _, task_id = entry.partition("|")
-            if when.isdigit() and int(when) > now:
+            finished, retention, task_id = [*entry.split("|", 2), "", ""][:3]
+            if finished.isdigit() and retention.isdigit() and int(finished) + int(retention) > now:
                 break
             due.append((entry, task_id))  # malformed entries are taken off too
         if not due:

@@ -10,7 +10,7 @@
 -- KEYS[4] stats          HASH counters
 -- KEYS[5] worker_totals  HASH "<worker>:tasks|work|busy" -> completed count, weight and busy seconds
 -- KEYS[6] free_slots     ZSET worker id -> free slots
--- KEYS[7] finals         LIST "due ms|id" of final tasks for sweep.lua to delete, in order
+-- KEYS[7] finals         LIST "<finished ms>|<retention ms>|<id>" for sweep.lua, in order
 -- KEYS[8..]              triples: task hash, result key, batch list (the task hash again if none)
 -- ARGV[1] worker id
 -- ARGV[2] done channel
@@ -31,8 +31,8 @@ local now_text = string.format('%d', now)
 local accepted, stale, already, events = {}, {}, {}, {}
 local n_accepted = 0  -- kept rather than asked (#t searches)
 local batches = {}  -- batch list -> retention, set once per list (retention.lua)
-local list_retention, due, finals, n_finals = ARGV[6], '', {}, 0
-if list_retention ~= '' then due = string.format('%d', now + tonumber(list_retention)) .. '|' end
+local list_retention, finals, n_finals = ARGV[6], {}, 0
+local listing = now_text .. '|' .. list_retention .. '|'
 local released, cancelled = 0, 0
 for k = 8, #KEYS, 3 do
   local base = 7 + (k - 8)
@@ -53,7 +53,7 @@ for k = 8, #KEYS, 3 do
     if listed(task[5], list_retention) then
       if result ~= 'null' then redis.call('SET', KEYS[k + 1], result) end  -- no key for null: read as null
       n_finals = n_finals + 1
-      finals[n_finals] = due .. id
+      finals[n_finals] = listing .. id
       expire_batch(task[5], KEYS[k], KEYS[k + 2], batches)
     else
       if result ~= 'null' then set_final(KEYS[k + 1], result, task[5]) end
