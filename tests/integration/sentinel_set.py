@@ -147,10 +147,16 @@ class SentinelSet:
         raise RuntimeError("no Sentinel answered")
 
     def wait_synced(self, primary: int, replicas: int) -> None:
+        """Until `replicas` replicas are online and have every write the primary had when asked
+        (replication is asynchronous: one online may still lack the last writes)."""
+        written = int(self.redis(primary).info("replication")["master_repl_offset"])
+
         def synced() -> bool:
             info = self.redis(primary).info("replication")
             return int(info.get("connected_slaves", 0)) >= replicas and all(
-                info.get(f"slave{i}", {}).get("state") == "online" for i in range(replicas)
+                info.get(f"slave{i}", {}).get("state") == "online"
+                and int(info.get(f"slave{i}", {}).get("offset", -1)) >= written
+                for i in range(replicas)
             )
 
         self.wait_until(synced, f"{replicas} replicas in sync with {primary}")

@@ -95,7 +95,7 @@ def test_worker_through_sentinel_finishes_every_task_across_a_failover(
     sentinel_set: SentinelSet, cluster: str, start_workers: WorkerFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PIDS_REDIS_PASSWORD", PASSWORD)  # the workers' environment
-    client = Client(sentinel_set.url, cluster, password=PASSWORD)
+    client = Client(sentinel_set.url, cluster, password=PASSWORD, ack_replicas=1)  # as HA asks of clients
     start_workers(2, redis_url=sentinel_set.url, wait=False, concurrency=2, heartbeat_seconds=1.0, lease_seconds=10.0)
     handles = client.map("pids.tasks:sleep", [0.05] * 200)
     sentinel_set.wait_synced(sentinel_set.primary_port(), 2)
