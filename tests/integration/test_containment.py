@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import socket
 import time
-import urllib.request
 
 import pytest
 
 from pids.client import Client
 from pids.embedded import EmbeddedRedis, free_port
 from pids.task import TaskState
-from tests.harness import TEST_TASKS, WorkerFactory
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:  # not listening (yet)
-        return 0, ""
-
+from tests.harness import TEST_TASKS, WorkerFactory, get
 
 POOLS = [
     pytest.param({"pool": "process", "concurrency": 2}, id="process"),

@@ -9,8 +9,6 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -19,17 +17,7 @@ from pids.client import Client
 from pids.embedded import EmbeddedRedis, free_port
 from pids.errors import RedisUnavailable, TaskLost
 from pids.task import TaskState
-from tests.harness import TEST_TASKS, WorkerFactory, worker_command, worker_env
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:  # not listening (yet)
-        return 0, ""
+from tests.harness import TEST_TASKS, WorkerFactory, get, worker_command, worker_env
 
 
 def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]

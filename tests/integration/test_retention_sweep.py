@@ -8,10 +8,11 @@ import time
 
 from pids import reaper
 from pids.client import Client
+from pids.embedded import free_port
 from pids.protocol import Protocol
 from pids.task import TaskState
 from pids.wire import ClaimedTask, Completion
-from tests.harness import WorkerFactory
+from tests.harness import WorkerFactory, get
 
 
 def worker_protocol(client: Client, retention_ms: int) -> Protocol:
@@ -100,7 +101,8 @@ def test_a_worker_sweeps_the_tasks_it_completed_once_their_retention_is_over(
 ) -> None:
     short = Client.from_redis(client.redis, client.keys.cluster, retention=1)
     handles = short.submit_batch("sw", "pids.tasks:echo", [[i] for i in range(50)])
-    start_workers(2, retention_seconds=1, concurrency=4)
+    health = free_port()
+    start_workers(1, retention_seconds=1, concurrency=4, health_port=health)
     assert [h.result(timeout=30) for h in handles] == list(range(50))
     assert all(client.redis.pttl(client.keys.task(h.id)) == -1 for h in handles)
     deadline = time.monotonic() + 20
@@ -108,3 +110,4 @@ def test_a_worker_sweeps_the_tasks_it_completed_once_their_retention_is_over(
         assert time.monotonic() < deadline, "the sweep did not delete the tasks"
         time.sleep(0.2)
     assert not client.redis.exists(*(client.keys.result(h.id) for h in handles), client.keys.finals)
+    assert "pids_tasks_swept 50.0" in get(health, "/metrics")[1]

@@ -55,6 +55,11 @@ class WorkerMetrics:
         self.epoch_changes = Gauge(
             "pids_redis_epoch_changes", "Times this worker saw Redis come back without its data", registry=self.registry
         )
+        self.swept = Gauge(
+            "pids_tasks_swept",
+            "Final tasks past their retention this worker's reaper turns deleted",
+            registry=self.registry,
+        )
         self.settings = Info(
             "pids_worker_settings", "The settings in effect (and the claim cycle's constants)", registry=self.registry
         )

@@ -76,6 +76,7 @@ class Worker:
         m.connected.set_function(lambda: float(self.loop.connected))
         m.memory_ratio.set_function(lambda: self.heartbeat.memory_ratio or 0.0)
         m.epoch_changes.set_function(lambda: self.heartbeat.epoch_changes)
+        m.swept.set_function(lambda: self.heartbeat.swept)
 
     @property
     def held(self) -> dict[str, Any]:
