@@ -3,19 +3,27 @@ one client fills a fresh embedded Redis with batched no-op tasks, then completes
 them `--batch` at a time, one cycle call each, until all are done. Pairs alternate which tree
 goes first; the median of the per-pair ratios (old / new: above 1 the new tree costs less) is
 what BENCHMARKS.md reports. The peers benchmark drifts by tens of percent on a small host; this
-isolates the scripts' own cost.
+isolates the scripts' own cost. `--instructions` counts instead what Redis executes per task
+(valgrind's callgrind: the same on every run, blind to cache misses; fill and cycles together,
+the difference of two drain sizes, so start-up cancels out).
 
     python3 -m pids_bench.cycle_ab OLD_TREE NEW_TREE [--pairs 10] [--tasks 20000] [--batch 100] [--keep]
+    python3 -m pids_bench.cycle_ab OLD_TREE NEW_TREE --instructions [--tasks 6000] [--batch 100] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+from pids.embedded import find_redis_server
 
 # Run in a child process per tree with that tree's worker/ first on sys.path; the trees' APIs differ.
 CHILD = r"""
@@ -57,13 +65,39 @@ with EmbeddedRedis() as server:
 """
 
 
-def redis_us_per_task(tree: Path, tasks: int, batch: int, keep: bool) -> float:
+def drain(tree: Path, tasks: int, batch: int, keep: bool, env: dict[str, str] | None = None) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tree / 'worker')!r})\n{CHILD}",
          str(tasks), str(batch), "1" if keep else "0"],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, env=env,
     )  # fmt: skip
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["redis_cpu_us_per_task"])
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def redis_instructions(tree: Path, tasks: int, batch: int, keep: bool) -> int:
+    """Instructions the redis-server executed in one drain, counted by callgrind."""
+    if not shutil.which("valgrind"):
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory(prefix="cycle-ab-") as work:
+        wrapper = Path(work) / "redis-server"
+        out = Path(work) / "callgrind.out"
+        wrapper.write_text(
+            f'#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file={out} {find_redis_server()} "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        drain(tree, tasks, batch, keep, env={**os.environ, "PIDS_REDIS_SERVER": str(wrapper)})
+        for line in out.read_text().splitlines():
+            if line.startswith(("totals:", "summary:")):
+                return int(line.split()[1])
+    raise RuntimeError("callgrind wrote no totals")
+
+
+def instructions_per_task(tree: Path, tasks: int, batch: int, keep: bool) -> float:
+    """From two drains, a third of `tasks` and all: Redis's start-up and stop cancel out."""
+    small = max(1000, tasks // 3 // 1000 * 1000)
+    big = redis_instructions(tree, tasks, batch, keep)
+    return (big - redis_instructions(tree, small, batch, keep)) / (tasks - small)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,16 +105,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("old", type=Path)
     parser.add_argument("new", type=Path)
     parser.add_argument("--pairs", type=int, default=10)
-    parser.add_argument("--tasks", type=int, default=20000, help="a multiple of 1000")
+    parser.add_argument("--tasks", type=int, help="a multiple of 1000 (default 20000; 6000 with --instructions)")
     parser.add_argument("--batch", type=int, default=100, help="tasks completed and claimed per cycle call")
     parser.add_argument(
         "--keep", action="store_true", help="tasks without retention (no expiry), where the tree has it"
     )
+    parser.add_argument(
+        "--instructions", action="store_true", help="count Redis's instructions per task (valgrind) instead of timing"
+    )
     args = parser.parse_args(argv)
+    if args.instructions:
+        tasks = args.tasks or 6000
+        counts = {tree: instructions_per_task(tree, tasks, args.batch, args.keep) for tree in (args.old, args.new)}
+        print(
+            f"Redis instructions per task, enqueue and cycles: old {counts[args.old]:,.0f}, new {counts[args.new]:,.0f}, "
+            f"old/new {counts[args.old] / counts[args.new]:.3f}"
+        )
+        return
     ratios = []
     for i in range(args.pairs):
         trees = (args.old, args.new) if i % 2 == 0 else (args.new, args.old)
-        cost = {tree: redis_us_per_task(tree, args.tasks, args.batch, args.keep) for tree in trees}
+        cost = {
+            tree: drain(tree, args.tasks or 20000, args.batch, args.keep)["redis_cpu_us_per_task"] for tree in trees
+        }
         ratios.append(cost[args.old] / cost[args.new])
         print(f"pair {i + 1}: old {cost[args.old]:.2f}, new {cost[args.new]:.2f} µs/task, old/new {ratios[-1]:.3f}")
     print(f"median old/new {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})")

@@ -190,3 +190,13 @@ def test_ping_pins_client_and_server_only_while_it_measures() -> None:
     assert ping["p99"] >= ping["p50"] > 0
     if len(before[0]) > 1:
         assert ping["same_core_p99"] >= ping["same_core_p50"] > 0
+
+
+def test_cycle_ab_compares_two_trees_redis_cost_per_task_pair_by_pair(capsys: pytest.CaptureFixture[str]) -> None:
+    from pids_bench import cycle_ab
+
+    tree = Path(__file__).resolve().parents[2]  # the same tree on both sides: each side runs its own drain
+    cycle_ab.main([str(tree), str(tree), "--pairs", "2", "--tasks", "2000", "--batch", "50"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["pair 1", "pair 2"]
+    assert lines[-1].startswith("median old/new ") and float(lines[-1].split()[2]) > 0
