@@ -119,16 +119,25 @@ class TaskMaintenance:
         returns (entries taken off the list, tasks deleted)."""
         k = self.keys
         now, due = self.server_ms(), []
+        head = texts(self.redis.lrange(k.finals, 0, 0))
+        if not head or not self._due(head[0], now):  # most turns: the oldest entry is not due yet
+            return 0, 0
         for entry in texts(self.redis.lrange(k.finals, 0, limit - 1)):
-            finished, retention, task_id = [*entry.split("|", 2), "", ""][:3]
-            if finished.isdigit() and retention.isdigit() and int(finished) + int(retention) > now:
+            if not self._due(entry, now):
                 break
-            due.append((entry, task_id))  # malformed entries are taken off too
+            due.append((entry, entry.split("|", 2)[-1]))
         if not due:
             return 0, 0
         keys = [k.finals, *(key for _, task_id in due for key in (k.task(task_id), k.result(task_id)))]
         popped, deleted = self.scripts["sweep"](keys=keys, args=[entry for entry, _ in due])
         return int(popped), int(deleted)
+
+    @staticmethod
+    def _due(entry: str, now: int) -> bool:
+        """A finals entry is due once its retention has passed since its finish; a malformed one is
+        due at once (sweep.lua takes it off and deletes nothing for it)."""
+        finished, retention, _ = [*entry.split("|", 2), "", ""][:3]
+        return not (finished.isdigit() and retention.isdigit()) or int(finished) + int(retention) <= now
 
     def server_ms(self) -> int:
         seconds, micros = self.redis.time()
