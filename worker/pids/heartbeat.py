@@ -114,7 +114,7 @@ class HeartbeatLoop:
             for worker_id in reaper.release_dead_workers(self.protocol, self.worker_id):
                 log.warning("worker %s missed its heartbeat deadline: its tasks are back in the queue", worker_id)
             reaper.trim_dead_letters(self.protocol, s.retention_ms or 0)
-            self.swept += reaper.sweep_finals(self.protocol, budget_seconds=s.heartbeat_seconds / 4)
+            self.swept += reaper.sweep_finals(self.protocol, budget_seconds=s.heartbeat_seconds / 2)
         if time.monotonic() - self._last_settings >= SETTINGS_SECONDS:  # again now and then: Redis may restart empty
             self._last_settings = time.monotonic()
             self.protocol.redis.hset(self.protocol.keys.settings, self.worker_id, self._settings_json)

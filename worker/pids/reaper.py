@@ -75,7 +75,7 @@ def trim_dead_letters(protocol: Protocol, retention_ms: int) -> int:
     return int(protocol.redis.zremrangebyscore(protocol.keys.dead, "-inf", protocol.server_ms() - retention_ms))
 
 
-def sweep_finals(protocol: Protocol, budget_seconds: float, page: int = 500) -> int:
+def sweep_finals(protocol: Protocol, budget_seconds: float, page: int = 1000) -> int:
     """Delete the listed final tasks that are due, oldest first, a page per script call (Redis
     stays responsive) until none is due or the budget is spent (the rest wait for the next
     turn); returns how many were deleted."""

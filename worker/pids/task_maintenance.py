@@ -4,6 +4,7 @@ dead letters, sweep listed final tasks. The base of protocol.Protocol, which loa
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,18 +119,16 @@ class TaskMaintenance:
         """Delete the listed final tasks that are due, from the head of the list, at most `limit`;
         returns (entries taken off the list, tasks deleted)."""
         k = self.keys
-        now, due = self.server_ms(), []
+        now = self.server_ms()
         head = texts(self.redis.lrange(k.finals, 0, 0))
         if not head or not self._due(head[0], now):  # most turns: the oldest entry is not due yet
             return 0, 0
-        for entry in texts(self.redis.lrange(k.finals, 0, limit - 1)):
-            if not self._due(entry, now):
-                break
-            due.append((entry, entry.split("|", 2)[-1]))
-        if not due:
-            return 0, 0
-        keys = [k.finals, *(key for _, task_id in due for key in (k.task(task_id), k.result(task_id)))]
-        popped, deleted = self.scripts["sweep"](keys=keys, args=[entry for entry, _ in due])
+        due = texts(self.redis.lrange(k.finals, 0, limit - 1))
+        if not self._due(due[-1], now):  # in finish order, so a page is usually due as a whole
+            due = list(itertools.takewhile(lambda entry: self._due(entry, now), due))
+        ids = [entry.split("|", 2)[-1] for entry in due]
+        keys = [k.finals, *(key for task_id in ids for key in (k.task(task_id), k.result(task_id)))]
+        popped, deleted = self.scripts["sweep"](keys=keys, args=due)
         return int(popped), int(deleted)
 
     @staticmethod
