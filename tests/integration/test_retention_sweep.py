@@ -111,3 +111,18 @@ def test_a_worker_sweeps_the_tasks_it_completed_once_their_retention_is_over(
         time.sleep(0.2)
     assert not client.redis.exists(*(client.keys.result(h.id) for h in handles), client.keys.finals)
     assert "pids_tasks_swept 50.0" in get(health, "/metrics")[1]
+
+
+def test_completions_fall_back_to_expiries_while_the_list_is_full(client: Client) -> None:
+    """A sweep that cannot keep up must not let memory grow without bound: beyond max_listed
+    entries, completions give their tasks expiries again."""
+    p = worker_protocol(client, 60_000)
+    p.max_listed = 2
+    short = Client.from_redis(client.redis, client.keys.cluster, retention=60)
+    for i in range(4):
+        short.submit("pids.tasks:echo", i, task_id=f"f{i}")
+    finish(p, ["f0", "f1"])
+    finish(p, ["f2", "f3"], ["2", "3"])
+    assert client.redis.llen(client.keys.finals) == 2
+    assert [client.redis.pttl(client.keys.task(f"f{i}")) == -1 for i in range(4)] == [True, True, False, False]
+    assert 59_000 < client.redis.pttl(client.keys.result("f3")) <= 60_000

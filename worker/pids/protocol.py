@@ -37,6 +37,7 @@ from .wire import (
 # per script call (Lua's unpack passes at most a few thousand values): the worker sends fewer
 MAX_CLAIM_CANDIDATES = 1000
 MAX_COMPLETIONS = 1000
+MAX_LISTED = 1_000_000  # finals entries; beyond, a sweep that cannot keep up: completions set expiries
 NO_PART: tuple[Sequence[str], Sequence[Any]] = ((), ())  # (keys, args) of a part of cycle.lua that is skipped
 
 
@@ -49,6 +50,7 @@ class Protocol(TaskMaintenance):
         self.redis = client
         self.keys = keys
         self.list_retention = "" if list_retention_ms is None else str(list_retention_ms)
+        self.max_listed = MAX_LISTED
         self.held = HeldConnection(client)  # the claim loop's connection, for cycle()
         self._fixed_keys: dict[tuple[str, str], tuple[str, ...]] = {}
         self.scripts = {
@@ -168,6 +170,7 @@ class Protocol(TaskMaintenance):
             repr(totals.work),
             repr(totals.busy_seconds),
             self.list_retention,
+            self.max_listed,
         ]
         for c in completions:
             task_key = k.task(c.task_id)

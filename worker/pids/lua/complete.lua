@@ -18,7 +18,8 @@
 --           worker sums its accepted completions and sends them every few cycles
 -- ARGV[6] the worker's retention ms ('' none): a task with this retention is listed in KEYS[7]
 --         rather than given expiries (retention.lua)
--- ARGV[7..] per task, 3 values: id token result_json
+-- ARGV[7] the most entries KEYS[7] may hold: beyond, tasks get expiries (a sweep left behind)
+-- ARGV[8..] per task, 3 values: id token result_json
 -- Returns {accepted ids..., "|", stale ids..., "|", ids already completed with this token...}.
 local now = server_now_ms()
 local worker = ARGV[1]
@@ -32,10 +33,11 @@ local accepted, stale, already, events = {}, {}, {}, {}
 local n_accepted = 0  -- kept rather than asked (#t searches)
 local batches = {}  -- batch list -> retention, set once per list (retention.lua)
 local list_retention, finals, n_finals = ARGV[6], {}, 0
+if list_retention ~= '' and redis.call('LLEN', KEYS[7]) >= tonumber(ARGV[7]) then list_retention = '' end
 local listing = now_text .. '|' .. list_retention .. '|'
 local released, cancelled = 0, 0
 for k = 8, #KEYS, 3 do
-  local base = 7 + (k - 8)
+  local base = 8 + (k - 8)
   local id, token, result = ARGV[base], ARGV[base + 1], ARGV[base + 2]
   local task = redis.call('HMGET', KEYS[k], 'state', 'claim', 'weight', 'cancel_requested', 'retention')
   if task[1] == 'running' and task[2] == token then
