@@ -36,9 +36,8 @@ local list_retention, finals, n_finals = ARGV[6], {}, 0
 if list_retention ~= '' and redis.call('LLEN', KEYS[7]) >= tonumber(ARGV[7]) then list_retention = '' end
 local listing = now_text .. '|' .. list_retention .. '|'
 local released, cancelled = 0, 0
-for k = 8, #KEYS, 3 do
-  local base = 8 + (k - 8)
-  local id, token, result = ARGV[base], ARGV[base + 1], ARGV[base + 2]
+for k = 8, #KEYS, 3 do  -- a task's keys and arguments start at the same index
+  local id, token, result = ARGV[k], ARGV[k + 1], ARGV[k + 2]
   local task = redis.call('HMGET', KEYS[k], 'state', 'claim', 'weight', 'cancel_requested', 'retention')
   if task[1] == 'running' and task[2] == token then
     local state = 'succeeded'
@@ -52,13 +51,15 @@ for k = 8, #KEYS, 3 do
     else  -- a release's or failure's reason from an earlier attempt is no error of this one
       redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size, 'error', '')
     end
-    if listed(task[5], list_retention) then
-      if result ~= 'null' then redis.call('SET', KEYS[k + 1], result) end  -- no key for null: read as null
+    local is_listed = listed(task[5], list_retention)
+    if result ~= 'null' then  -- no key for a null result: the client reads none as null
+      set_final(KEYS[k + 1], result, is_listed and '' or task[5])
+    end
+    if is_listed then
       n_finals = n_finals + 1
       finals[n_finals] = listing .. id
       expire_batch(task[5], KEYS[k], KEYS[k + 2], batches)
     else
-      if result ~= 'null' then set_final(KEYS[k + 1], result, task[5]) end
       expire_final(task[5], KEYS[k], nil, KEYS[k + 2], batches)
     end
     released = released + (tonumber(task[3]) or 1)
