@@ -114,15 +114,20 @@ def test_a_worker_sweeps_the_tasks_it_completed_once_their_retention_is_over(
 
 
 def test_completions_fall_back_to_expiries_while_the_list_is_full(client: Client) -> None:
-    """A sweep that cannot keep up must not let memory grow without bound: beyond max_listed
-    entries, completions give their tasks expiries again."""
+    """A sweep that cannot keep up must not let memory grow without bound: the list never holds
+    more than max_listed entries, and a completion call that would go beyond gives its tasks (their
+    records, results and batch list) expiries instead."""
     p = worker_protocol(client, 60_000)
-    p.max_listed = 2
+    p.max_listed = 3
     short = Client.from_redis(client.redis, client.keys.cluster, retention=60)
-    for i in range(4):
+    for i in range(2):
         short.submit("pids.tasks:echo", i, task_id=f"f{i}")
+    short.submit_batch("fb", "pids.tasks:echo", [[2], [3]])
     finish(p, ["f0", "f1"])
-    finish(p, ["f2", "f3"], ["2", "3"])
-    assert client.redis.llen(client.keys.finals) == 2
-    assert [client.redis.pttl(client.keys.task(f"f{i}")) == -1 for i in range(4)] == [True, True, False, False]
-    assert 59_000 < client.redis.pttl(client.keys.result("f3")) <= 60_000
+    finish(p, ["fb-0", "fb-1"], ["2", "3"])  # 4 entries would pass the cap of 3
+    assert [e.rsplit("|", 1)[1] for e in client.redis.lrange(client.keys.finals, 0, -1)] == ["f0", "f1"]
+    ttl = client.redis.pttl
+    assert [ttl(client.keys.task(i)) == -1 for i in ("f0", "f1", "fb-0", "fb-1")] == [True, True, False, False]
+    assert 59_000 < ttl(client.keys.result("fb-1")) <= 60_000
+    assert 59_000 < ttl(client.keys.batch("fb")) <= 60_000
+    assert short.result("fb-1", timeout=1) == 3

@@ -18,22 +18,17 @@
 --           worker sums its accepted completions and sends them every few cycles
 -- ARGV[6] the worker's retention ms ('' none): a task with this retention is listed in KEYS[7]
 --         rather than given expiries (retention.lua)
--- ARGV[7] the most entries KEYS[7] may hold: beyond, tasks get expiries (a sweep left behind)
+-- ARGV[7] the most entries KEYS[7] may hold: a call that would go beyond gives its tasks
+--         expiries instead (a sweep left behind)
 -- ARGV[8..] per task, 3 values: id token result_json
 -- Returns {accepted ids..., "|", stale ids..., "|", ids already completed with this token...}.
 local now = server_now_ms()
 local worker = ARGV[1]
--- a cancelled task's completion was recorded if it has a result size (only a completion sets one):
--- one cancelled by a release or a failure is no completion of its last token
-local function recorded(task_key)
-  return (redis.call('HGET', task_key, 'result_size') or '') ~= ''
-end
 local now_text = string.format('%d', now)
 local accepted, stale, already, events = {}, {}, {}, {}
 local n_accepted = 0  -- kept rather than asked (#t searches)
 local batches = {}  -- batch list -> retention, set once per list (retention.lua)
-local list_retention, finals, n_finals = ARGV[6], {}, 0
-if list_retention ~= '' and redis.call('LLEN', KEYS[7]) >= tonumber(ARGV[7]) then list_retention = '' end
+local list_retention, finals, listed_at, n_finals = ARGV[6], {}, {}, 0
 local listing = now_text .. '|' .. list_retention .. '|'
 local released, cancelled = 0, 0
 for k = 8, #KEYS, 3 do  -- a task's keys and arguments start at the same index
@@ -51,13 +46,13 @@ for k = 8, #KEYS, 3 do  -- a task's keys and arguments start at the same index
     else  -- a release's or failure's reason from an earlier attempt is no error of this one
       redis.call('HSET', KEYS[k], 'state', state, 'finished_at', now_text, 'result_size', size, 'error', '')
     end
-    local is_listed = listed(task[5], list_retention)
+    local is_listed = list_retention ~= '' and task[5] == list_retention
     if result ~= 'null' then  -- no key for a null result: the client reads none as null
       set_final(KEYS[k + 1], result, is_listed and '' or task[5])
     end
     if is_listed then
       n_finals = n_finals + 1
-      finals[n_finals] = listing .. id
+      finals[n_finals], listed_at[n_finals] = listing .. id, k
       expire_batch(task[5], KEYS[k], KEYS[k + 2], batches)
     else
       expire_final(task[5], KEYS[k], nil, KEYS[k + 2], batches)
@@ -66,14 +61,20 @@ for k = 8, #KEYS, 3 do  -- a task's keys and arguments start at the same index
     n_accepted = n_accepted + 1
     accepted[n_accepted] = id
     events[n_accepted] = id .. ':' .. size
-  elseif task[2] == token and (task[1] == 'succeeded' or (task[1] == 'cancelled' and recorded(KEYS[k]))) then
+  elseif task[2] == token and (task[1] == 'succeeded' or (task[1] == 'cancelled'
+      and (redis.call('HGET', KEYS[k], 'result_size') or '') ~= '')) then
+    -- a cancelled task's completion was recorded if it has a result size (only a completion
+    -- sets one): one cancelled by a release or a failure is no completion of its last token
     already[#already + 1] = id
   else
     stale[#stale + 1] = id
   end
 end
+if n_finals > 0 and call_in_slices('RPUSH', KEYS[7], finals) > tonumber(ARGV[7]) then
+  redis.call('LTRIM', KEYS[7], 0, -n_finals - 1)  -- the list is full: these tasks expire instead
+  for _, j in ipairs(listed_at) do expire_final(list_retention, KEYS[j], KEYS[j + 1], KEYS[j + 2], batches) end
+end
 expire_batches(batches)
-if n_finals > 0 then call_in_slices('RPUSH', KEYS[7], finals) end
 if n_accepted > 0 then
   call_in_slices('ZREM', KEYS[1], accepted)  -- running, and this worker's claims: once for all
   call_in_slices('SREM', KEYS[3], accepted)

@@ -5,14 +5,10 @@
 -- A script that finishes many tasks passes a `batches` table: each batch list's expiry is noted
 -- there (the last task's retention wins, as if set in turn) and expire_batches() sets it once.
 -- A completion whose task has the completing worker's own retention lists the task instead of
--- setting expiries (listed(), complete.lua; deleted in order by sweep.lua): once keys with an
+-- setting expiries (complete.lua; deleted in order by sweep.lua): once keys with an
 -- expiry are many, Redis looks every key it touches up in its table of expiries too.
 local function kept(retention)  -- '' (or no field): kept until deleted
   return retention == '' or retention == false or retention == nil
-end
-
-local function listed(retention, list_retention)  -- list_retention: the worker's own, or ''
-  return list_retention ~= '' and retention == list_retention
 end
 
 local function expire_batch(retention, task_key, batch_key, batches)
