@@ -520,6 +520,31 @@ def test_a_snapshot_reads_the_same_with_or_without_decoded_replies(client: Clien
     assert from_bytes.workers == decoded.workers and from_bytes.loads == decoded.loads
 
 
+def test_a_packed_window_reads_the_same_as_an_unpacked_one_even_with_separators_inside(client: Client) -> None:
+    """The window comes back packed (ids joined by tabs, metas by newlines); ids and metas written
+    around the client that hold those separators, or a queued id without metadata, make it read
+    again unpacked: no task is misread as another, in a snapshot or in a cycle."""
+    p = client.protocol
+    register(p, "w1")
+    client.submit_batch("b", "pids.tasks:echo", [[i] for i in range(3)])
+    packed, unpacked = p.snapshot(8, me="w1"), p.snapshot(8, me="w1", packed=False)
+    assert packed.task_ids == unpacked.task_ids == ["b-0", "b-1", "b-2"]
+    assert packed.task_meta == unpacked.task_meta and all(packed.task_meta)
+    k = client.keys
+    client.redis.zadd(k.pending, {"tab\tid": 0, "newline": 0, "no-meta": 0})
+    client.redis.hset(k.pending_meta, mapping={"tab\tid": "0\t1\t0\t\t1\t0", "newline": "0\t1\t0\tz\nn\t2\t0"})
+    odd = p.snapshot(8, me="w1")
+    assert odd.task_ids[:3] == ["newline", "no-meta", "tab\tid"] and odd.task_ids[3:] == packed.task_ids
+    assert odd.task_meta[:3] == ["0\t1\t0\tz\nn\t2\t0", None, "0\t1\t0\t\t1\t0"]
+    in_cycle = cycle(p, "w1", [], []).snapshot
+    assert in_cycle is not None and (in_cycle.task_ids, in_cycle.task_meta) == (odd.task_ids, odd.task_meta)
+    client.redis.zrem(k.pending, "tab\tid", "newline")
+    only_missing = cycle(p, "w1", [], [])
+    assert only_missing.snapshot is not None
+    assert only_missing.snapshot.task_ids == ["no-meta", *packed.task_ids]
+    assert only_missing.snapshot.task_meta == [None, *packed.task_meta]
+
+
 def test_dead_workers_are_found_without_scanning_the_worker_table(client: Client) -> None:
     p = client.protocol
     p.heartbeat("alive", {"slots": 1}, 60_000, 5000)

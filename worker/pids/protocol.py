@@ -27,6 +27,7 @@ from .wire import (
     Enqueued,
     Heartbeat,
     Snapshot,
+    WindowMismatch,
     WorkerTotals,
     parse_claimed,
     parse_completion_reply,
@@ -38,6 +39,8 @@ from .wire import (
 MAX_CLAIM_CANDIDATES = 1000
 MAX_COMPLETIONS = 1000
 MAX_LISTED = 1_000_000  # finals entries; beyond, a sweep that cannot keep up: completions set expiries
+# the scripts a Protocol loads
+SCRIPTS = "enqueue snapshot claim complete fail release heartbeat forget_worker cancel promote cycle retry retain sweep"
 NO_PART: tuple[Sequence[str], Sequence[Any]] = ((), ())  # (keys, args) of a part of cycle.lua that is skipped
 
 
@@ -53,25 +56,7 @@ class Protocol(TaskMaintenance):
         self.max_listed = MAX_LISTED
         self.held = HeldConnection(client)  # the claim loop's connection, for cycle()
         self._fixed_keys: dict[tuple[str, str], tuple[str, ...]] = {}
-        self.scripts = {
-            name: scripts.register(client, name)
-            for name in (
-                "enqueue",
-                "snapshot",
-                "claim",
-                "complete",
-                "fail",
-                "release",
-                "heartbeat",
-                "forget_worker",
-                "cancel",
-                "promote",
-                "cycle",
-                "retry",
-                "retain",
-                "sweep",
-            )
-        }
+        self.scripts = {name: scripts.register(client, name) for name in SCRIPTS.split()}
 
     def enqueue(
         self, specs: Sequence[TaskSpec], batch_id: str = "", *, ack_replicas: int = 0, ack_timeout_ms: int = 1000
@@ -115,16 +100,22 @@ class Protocol(TaskMaintenance):
         """The data set's epoch ("" while nothing has made one yet)."""
         return text(self.redis.get(self.keys.epoch) or "")
 
-    def snapshot(self, window: int, heaviest: int = 0, view: int = VIEW, me: str = "") -> Snapshot:
+    def snapshot(self, window: int, heaviest: int = 0, view: int = VIEW, me: str = "", packed: bool = True) -> Snapshot:
         """Up to `heaviest` of the heaviest pending tasks heavier than the default weight 1, the
         rest of the `window` from the front of the queue, and the `view` workers with the most
-        free slots (plus `me`)."""
-        return parse_snapshot(self.scripts["snapshot"](*self._snapshot_call(window, heaviest, view, me)), view)
+        free slots (plus `me`). Packed unless a packed window does not split (WindowMismatch)."""
+        reply = self.scripts["snapshot"](*self._snapshot_call(window, heaviest, view, me, packed))
+        try:
+            return parse_snapshot(reply, view)
+        except WindowMismatch:
+            return self.snapshot(window, heaviest, view, me, packed=False)
 
-    def _snapshot_call(self, window: int, heaviest: int, view: int, me: str) -> tuple[list[str], list[Any]]:
+    def _snapshot_call(
+        self, window: int, heaviest: int, view: int, me: str, packed: bool = True
+    ) -> tuple[list[str], list[Any]]:
         k = self.keys
         keys = [k.pending, k.pending_meta, k.workers, k.loads, k.pending_by_weight, k.free_slots, k.idle]
-        return keys, [window, heaviest, view, me]
+        return keys, [window, heaviest, view, me, "1" if packed else "0"]
 
     def claim(
         self, worker_id: str, task_ids: Sequence[str], lease_ms: int, wanted: int | None = None
@@ -219,10 +210,14 @@ class Protocol(TaskMaintenance):
         elif isinstance(reply, Exception):
             raise reply
         completed_reply, claimed_reply, snapshot_reply = reply
+        try:
+            snapshot = parse_snapshot(snapshot_reply, r.view) if r.window else None
+        except WindowMismatch:
+            snapshot = self.snapshot(r.window, r.heaviest, r.view, r.worker_id, packed=False)
         return CycleReply(
             parse_completion_reply(completed_reply) if completed_reply else NO_COMPLETION,
             parse_claimed(claimed_reply) if r.claim_ids else [],
-            parse_snapshot(snapshot_reply, r.view) if r.window else None,
+            snapshot,
         )
 
     def _worker_keys(self, worker_id: str, script: str) -> tuple[str, ...]:

@@ -136,8 +136,18 @@ def texts(values: list[Any]) -> list[Any]:
     return values
 
 
+class WindowMismatch(ValueError):
+    """A packed window whose ids or metas hold a separator (written around the client): the
+    snapshot is read again unpacked."""
+
+
 def parse_snapshot(reply: list[Any], view: int) -> Snapshot:
-    now, ids, metas, worker_ids, infos, load_values = reply
+    """lua/snapshot.lua's reply, its window packed (ARGV[5] '1') or not."""
+    now, ids, metas, worker_ids, infos, load_values, *packed = reply
+    if packed:
+        task_ids, task_meta = unpack_window(text(ids), text(metas), int(packed[0]))
+    else:
+        task_ids, task_meta = texts(ids), texts(metas)
     workers, loads = {}, {}
     for i, (raw_id, info) in enumerate(zip(worker_ids, infos)):
         if info is None:
@@ -146,9 +156,17 @@ def parse_snapshot(reply: list[Any], view: int) -> Snapshot:
         workers[worker_id] = worker_info(text(info))
         loads[worker_id] = float(load_values[2 * i] or 0.0)
         loads[held_field(worker_id)] = float(load_values[2 * i + 1] or 0.0)
-    return Snapshot(
-        now_ms=int(now), task_ids=texts(ids), task_meta=texts(metas), workers=workers, loads=loads, view=view
-    )
+    return Snapshot(now_ms=int(now), task_ids=task_ids, task_meta=task_meta, workers=workers, loads=loads, view=view)
+
+
+def unpack_window(ids: str, metas: str, count: int) -> tuple[list[str], list[str | None]]:
+    """A packed window's ids (joined by tabs) and metas (by newlines; '' for none)."""
+    if count == 0:
+        return [], []
+    task_ids, task_meta = ids.split("\t"), [meta or None for meta in metas.split("\n")]
+    if len(task_ids) != count or len(task_meta) != count:
+        raise WindowMismatch(f"a packed window of {count} tasks split into {len(task_ids)} ids, {len(task_meta)} metas")
+    return task_ids, task_meta
 
 
 @functools.lru_cache(maxsize=4096)
