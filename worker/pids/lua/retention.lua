@@ -7,10 +7,6 @@
 -- A completion whose task has the completing worker's own retention lists the task instead of
 -- setting expiries (complete.lua; deleted in order by sweep.lua): once keys with an
 -- expiry are many, Redis looks every key it touches up in its table of expiries too.
-local function kept(retention)  -- '' (or no field): kept until deleted
-  return retention == '' or retention == false or retention == nil
-end
-
 local function expire_batch(retention, task_key, batch_key, batches)
   if batch_key and batch_key ~= task_key then
     if batches then
@@ -23,7 +19,7 @@ local function expire_batch(retention, task_key, batch_key, batches)
 end
 
 local function expire_final(retention, task_key, result_key, batch_key, batches)
-  if kept(retention) then return end
+  if retention == '' or not retention then return end  -- '' (or no field): kept until deleted
   redis.call('PEXPIRE', task_key, retention)
   if result_key then redis.call('PEXPIRE', result_key, retention) end
   expire_batch(retention, task_key, batch_key, batches)
@@ -35,7 +31,7 @@ end
 
 -- A final task's result, set to expire with it (one SET with PX, not a SET and a PEXPIRE).
 local function set_final(key, value, retention)
-  if kept(retention) then
+  if retention == '' or not retention then
     redis.call('SET', key, value)
   else
     redis.call('SET', key, value, 'PX', retention)
