@@ -20,6 +20,7 @@ from pids.protocol import Protocol
 from pids.wire import ClaimedTask, Completion
 
 RETENTION = 0.05  # seconds: the tasks' and the worker's, so completions are listed
+LONGER = 60.0  # another retention: completions give expiries
 WORKER = "w"
 SEEN: Counter[str] = Counter()  # what the run did, by kind
 
@@ -35,7 +36,7 @@ class RetentionMachine(RuleBasedStateMachine):
         self.pending: set[str] = set()
         self.earliest: dict[str, float] = {}  # final task -> server ms before which it must exist (inf: kept)
         self.failed: set[str] = set()
-        self.retention: dict[str, float] = {}  # task -> its retention field in ms (inf: kept), if retained
+        self.retention: dict[str, float] = {}  # task -> its retention field in ms (inf: kept), if not RETENTION
         self.n = 0
 
     def teardown(self) -> None:
@@ -47,11 +48,20 @@ class RetentionMachine(RuleBasedStateMachine):
     def finished_at(self, task_id: str) -> int:
         return int(self.client.redis.hget(self.client.keys.task(task_id), "finished_at") or 0)
 
-    @rule(count=st.integers(1, 4))
-    def submit(self, count: int) -> None:
+    @rule(count=st.integers(1, 4), longer=st.booleans())
+    def submit(self, count: int, longer: bool) -> None:
+        """longer: a retention other than the worker's (key expiry), long enough that a task failed
+        for good is still there to be retried."""
         for _ in range(count):
             self.n += 1
-            self.pending.add(self.client.submit("pids.tasks:echo", self.n, task_id=f"t{self.n}").id)
+            task_id = f"t{self.n}"
+            self.pending.add(
+                self.client.submit(
+                    "pids.tasks:echo", self.n, task_id=task_id, retention=LONGER if longer else RETENTION
+                ).id
+            )
+            if longer:
+                self.retention[task_id] = LONGER * 1000
 
     # Rules draw the same values whatever the state (which moves with real time: Hypothesis
     # replays an example and needs its draws to repeat), and do nothing when nothing applies.
@@ -75,7 +85,7 @@ class RetentionMachine(RuleBasedStateMachine):
     def completion(task: ClaimedTask) -> Completion:
         return Completion(task.id, task.token, str(task.attempt), 0.0, task.weight, task.batch)
 
-    @rule(pick=st.integers(0, 999), retention=st.sampled_from([None, RETENTION, 60.0]))
+    @rule(pick=st.integers(0, 999), retention=st.sampled_from([None, RETENTION, LONGER]))
     def retain(self, pick: int, retention: float | None) -> None:
         if not self.earliest:
             return
@@ -136,11 +146,14 @@ def test_no_final_task_is_deleted_before_its_retention_and_none_stays_after_it(r
             super().teardown()
 
     SEEN.clear()
-    run_state_machine_as_test(
-        OnTheSessionServer,
-        settings=settings(
-            max_examples=40, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-        ),
-    )
+    for _ in range(3):  # a round of 40 examples now and then draws no failure that stays to be retried
+        run_state_machine_as_test(
+            OnTheSessionServer,
+            settings=settings(
+                max_examples=40, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+            ),
+        )
+        if SEEN["swept"] + SEEN["swept at the end"] and SEEN["retried"]:
+            break
     print("\nretention model:", dict(sorted(SEEN.items())))
     assert SEEN["swept"] + SEEN["swept at the end"] and SEEN["retried"], "the run never swept or retried a task"
