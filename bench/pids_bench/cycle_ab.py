@@ -9,6 +9,7 @@ the difference of two drain sizes, so start-up cancels out).
 
     python3 -m pids_bench.cycle_ab OLD_TREE NEW_TREE [--pairs 10] [--tasks 20000] [--batch 100] [--keep]
     python3 -m pids_bench.cycle_ab OLD_TREE NEW_TREE --instructions [--tasks 6000] [--batch 100] [--keep]
+    ... [--single] [--snapshot-every N]: tasks submitted one by one; a snapshot every N cycles
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 from pids.embedded import find_redis_server
 
@@ -32,11 +34,15 @@ from pids.client import Client
 from pids.embedded import EmbeddedRedis
 import pids.protocol as P
 tasks, batch, keep = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+single, every = sys.argv[4] == "1", int(sys.argv[5])  # submits one by one; a snapshot every N cycles (0: none)
 with EmbeddedRedis() as server:
     options = {"retention": None} if keep and "retention" in inspect.signature(Client).parameters else {}
     client = Client(server.url, cluster="bench", **options)
     ids = []
     for _ in range(tasks // 1000):
+        if single:
+            ids += [client.submit("p_noop:noop").id for _ in range(1000)]
+            continue
         batch_id = uuid.uuid4().hex
         client.submit_batch(batch_id, "p_noop:noop", [[] for _ in range(1000)])
         ids += [f"{batch_id}-{i}" for i in range(1000)]
@@ -52,12 +58,15 @@ with EmbeddedRedis() as server:
         for s in range(0, tasks + batch, batch):
             done = [Completion(t.id, t.token, "null", 0.0, t.weight, t.batch) for t in held]
             wanted = ids[s : s + batch]
-            held = p.cycle(CycleRequest(worker, done, claim_ids=wanted, wanted=len(wanted), maybe_idle=False, window=0)).won
+            window = 64 if every and s // batch % every == 0 else 0
+            request = CycleRequest(worker, done, claim_ids=wanted, wanted=len(wanted), maybe_idle=False, window=window, heaviest=16)
+            held = p.cycle(request).won
     else:  # the cycle before CycleRequest (0cf5f80)
         for s in range(0, tasks + batch, batch):
             done = [P.Completion(t.id, t.attempt, "null", 0.0, t.weight) for t in held]
             wanted = ids[s : s + batch]
-            _, held, _ = p.cycle(worker, done, wanted, 30000, 0, wanted=len(wanted), read_snapshot=False, maybe_idle=False)
+            snap = bool(every) and s // batch % every == 0
+            _, held, _ = p.cycle(worker, done, wanted, 30000, 64, 16, wanted=len(wanted), read_snapshot=snap, maybe_idle=False)
     after = r.info("cpu")
     assert int(r.hget(client.keys.stats, "succeeded")) == tasks
     cpu = sum(after[k] - before[k] for k in ("used_cpu_user", "used_cpu_sys"))
@@ -65,17 +74,27 @@ with EmbeddedRedis() as server:
 """
 
 
-def drain(tree: Path, tasks: int, batch: int, keep: bool, env: dict[str, str] | None = None) -> dict[str, float]:
+class Mode(NamedTuple):
+    """How a drain submits and cycles: tasks per cycle call, retention off, submits one by one
+    (as the `pids` row of the peers benchmark does) and a snapshot every N cycles (0: none)."""
+
+    batch: int = 100
+    keep: bool = False
+    single: bool = False
+    snapshot_every: int = 0
+
+
+def drain(tree: Path, tasks: int, mode: Mode, env: dict[str, str] | None = None) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tree / 'worker')!r})\n{CHILD}",
-         str(tasks), str(batch), "1" if keep else "0"],
+         str(tasks), str(mode.batch), "1" if mode.keep else "0", "1" if mode.single else "0", str(mode.snapshot_every)],
         capture_output=True, text=True, check=True, env=env,
     )  # fmt: skip
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
-def redis_instructions(tree: Path, tasks: int, batch: int, keep: bool) -> int:
+def redis_instructions(tree: Path, tasks: int, mode: Mode) -> int:
     """Instructions the redis-server executed in one drain, counted by callgrind."""
     if not shutil.which("valgrind"):
         raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
@@ -86,18 +105,18 @@ def redis_instructions(tree: Path, tasks: int, batch: int, keep: bool) -> int:
             f'#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file={out} {find_redis_server()} "$@"\n'
         )
         wrapper.chmod(0o755)
-        drain(tree, tasks, batch, keep, env={**os.environ, "PIDS_REDIS_SERVER": str(wrapper)})
+        drain(tree, tasks, mode, env={**os.environ, "PIDS_REDIS_SERVER": str(wrapper)})
         for line in out.read_text().splitlines():
             if line.startswith(("totals:", "summary:")):
                 return int(line.split()[1])
     raise RuntimeError("callgrind wrote no totals")
 
 
-def instructions_per_task(tree: Path, tasks: int, batch: int, keep: bool) -> float:
+def instructions_per_task(tree: Path, tasks: int, mode: Mode) -> float:
     """From two drains, a third of `tasks` and all: Redis's start-up and stop cancel out."""
     small = max(1000, tasks // 3 // 1000 * 1000)
-    big = redis_instructions(tree, tasks, batch, keep)
-    return (big - redis_instructions(tree, small, batch, keep)) / (tasks - small)
+    big = redis_instructions(tree, tasks, mode)
+    return (big - redis_instructions(tree, small, mode)) / (tasks - small)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -110,13 +129,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="tasks without retention (no expiry), where the tree has it"
     )
+    parser.add_argument("--single", action="store_true", help="submit tasks one by one (as the pids row does)")
+    parser.add_argument("--snapshot-every", type=int, default=0, help="read a snapshot every N cycle calls (0: none)")
     parser.add_argument(
         "--instructions", action="store_true", help="count Redis's instructions per task (valgrind) instead of timing"
     )
     args = parser.parse_args(argv)
+    mode = Mode(args.batch, args.keep, args.single, args.snapshot_every)
     if args.instructions:
         tasks = args.tasks or 6000
-        counts = {tree: instructions_per_task(tree, tasks, args.batch, args.keep) for tree in (args.old, args.new)}
+        counts = {tree: instructions_per_task(tree, tasks, mode) for tree in (args.old, args.new)}
         print(
             f"Redis instructions per task, enqueue and cycles: old {counts[args.old]:,.0f}, new {counts[args.new]:,.0f}, "
             f"old/new {counts[args.old] / counts[args.new]:.3f}"
@@ -125,9 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     ratios = []
     for i in range(args.pairs):
         trees = (args.old, args.new) if i % 2 == 0 else (args.new, args.old)
-        cost = {
-            tree: drain(tree, args.tasks or 20000, args.batch, args.keep)["redis_cpu_us_per_task"] for tree in trees
-        }
+        cost = {tree: drain(tree, args.tasks or 20000, mode)["redis_cpu_us_per_task"] for tree in trees}
         ratios.append(cost[args.old] / cost[args.new])
         print(f"pair {i + 1}: old {cost[args.old]:.2f}, new {cost[args.new]:.2f} µs/task, old/new {ratios[-1]:.3f}")
     print(f"median old/new {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})")

@@ -200,3 +200,17 @@ def test_cycle_ab_compares_two_trees_redis_cost_per_task_pair_by_pair(capsys: py
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines[:2]] == ["pair 1", "pair 2"]
     assert lines[-1].startswith("median old/new ") and float(lines[-1].split()[2]) > 0
+
+
+def test_cycle_ab_drains_single_submits_with_snapshots_between_cycles(capsys: pytest.CaptureFixture[str]) -> None:
+    """The `pids` row's shape: tasks submitted one by one, claimed one a cycle, a snapshot read
+    every few cycles; every task is completed (the child checks the succeeded count)."""
+    from pids_bench import cycle_ab
+
+    tree = Path(__file__).resolve().parents[2]
+    result = cycle_ab.drain(tree, 1000, cycle_ab.Mode(batch=1, single=True, snapshot_every=3))
+    assert result["redis_cpu_us_per_task"] > 0
+    cycle_ab.main(
+        [str(tree), str(tree), "--pairs", "1", "--tasks", "1000", "--batch", "1", "--single", "--snapshot-every", "3"]
+    )
+    assert capsys.readouterr().out.splitlines()[-1].startswith("median old/new ")
