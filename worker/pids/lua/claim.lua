@@ -31,7 +31,7 @@ local worker = ARGV[1]
 local deadline_text = string.format('%d', now + tonumber(ARGV[2]))  -- formatted once, not per task
 local at, by = '|' .. now_text .. '|', '|' .. worker
 local wanted = tonumber(ARGV[3])
-local won, ids, leases, heavy = {'|' .. now_text, by}, {}, {}, {}
+local won, ids, leases, heavy = {'|' .. now_text, by}, {}, {}, nil  -- heavy: made when needed
 local n_won, n_ids, n_leases = 2, 0, 0  -- the tables' lengths, kept rather than asked (#t searches)
 local added = 0
 for i = 9, #KEYS do
@@ -58,7 +58,7 @@ for i = 9, #KEYS do
       end
       local weight = tonumber(task[2]) or 1
       added = added + weight
-      if weight > 1 then heavy[#heavy + 1] = id end  -- indexed by weight (pending_meta.lua's rule, inline: per task)
+      if weight > 1 then heavy = heavy or {}; heavy[#heavy + 1] = id end  -- indexed by weight (pending_meta.lua's rule, inline: per task)
       n_ids = n_ids + 1
       ids[n_ids] = id
       leases[n_leases + 1], leases[n_leases + 2] = deadline_text, id
@@ -71,7 +71,7 @@ for i = 9, #KEYS do
 end
 if n_ids > 0 then
   call_in_slices('HDEL', KEYS[2], ids)
-  if #heavy > 0 then call_in_slices('ZREM', KEYS[6], heavy) end
+  if heavy then call_in_slices('ZREM', KEYS[6], heavy) end
   call_in_slices('ZADD', KEYS[3], leases)
   call_in_slices('SADD', KEYS[5], ids)
   change_worker_load(KEYS[4], KEYS[7], KEYS[5], worker, added, n_ids)

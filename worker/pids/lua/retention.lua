@@ -28,12 +28,3 @@ end
 local function expire_batches(batches)
   for _, batch_key in ipairs(batches) do redis.call('PEXPIRE', batch_key, batches[batch_key]) end
 end
-
--- A final task's result, set to expire with it (one SET with PX, not a SET and a PEXPIRE).
-local function set_final(key, value, retention)
-  if retention == '' or not retention then
-    redis.call('SET', key, value)
-  else
-    redis.call('SET', key, value, 'PX', retention)
-  end
-end

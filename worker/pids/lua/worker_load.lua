@@ -1,10 +1,11 @@
 -- A worker's load: its held weight (loads[worker]), held count (loads["<worker>:n"]) and free
 -- slots (free_slots[worker]) move together. Included (`-- include:`) by every
 -- script that claims, completes, fails or releases tasks, so the rule lives here once.
--- cycle.lua runs complete and then claim: it calls defer_worker_load() first, so their
--- changes are summed and applied once, netted (completing one task and claiming one of the
--- same weight changes nothing).
-local deferred = nil
+-- cycle.lua runs complete and then claim: it sets deferring_worker_load first, so their
+-- changes are summed, and applies them once, netted, with apply_deferred_worker_load()
+-- (completing one task and claiming one of the same weight changes nothing).
+local deferring_worker_load, deferred_weight, deferred_count = false, 0, 0
+local deferred_keys = nil  -- loads, free_slots, claims, worker: the first change's (one worker per call)
 
 local function apply_worker_load(loads, free_slots, claims, worker, weight, count)
   if count < 0 and redis.call('SCARD', claims) == 0 then
@@ -16,25 +17,19 @@ local function apply_worker_load(loads, free_slots, claims, worker, weight, coun
   if count ~= 0 then redis.call('ZINCRBY', free_slots, -count, worker) end
 end
 
--- weight and count are what the worker now holds more (negative: less).
+-- weight and count are what the worker now holds more (negative: less). While deferring, the
+-- changes add up.
 local function change_worker_load(loads, free_slots, claims, worker, weight, count)
-  if deferred then
-    deferred.weight = deferred.weight + weight
-    deferred.count = deferred.count + count
-    deferred.keys = {loads, free_slots, claims, worker}
+  if deferring_worker_load then
+    deferred_weight, deferred_count = deferred_weight + weight, deferred_count + count
+    if not deferred_keys then deferred_keys = {loads, free_slots, claims, worker} end
   else
     apply_worker_load(loads, free_slots, claims, worker, weight, count)
   end
 end
 
-local function defer_worker_load()
-  deferred = {weight = 0, count = 0}
-end
-
 local function apply_deferred_worker_load()
-  local d = deferred
-  deferred = nil
-  if d and d.keys then
-    apply_worker_load(d.keys[1], d.keys[2], d.keys[3], d.keys[4], d.weight, d.count)
-  end
+  deferring_worker_load = false
+  local k = deferred_keys
+  if k then apply_worker_load(k[1], k[2], k[3], k[4], deferred_weight, deferred_count) end
 end
