@@ -10,6 +10,7 @@ the difference of two drain sizes, so start-up cancels out).
     python3 -m pids_bench.cycle_ab OLD_TREE NEW_TREE [--pairs 10] [--tasks 20000] [--batch 100] [--keep]
     python3 -m pids_bench.cycle_ab OLD_TREE NEW_TREE --instructions [--tasks 6000] [--batch 100] [--keep]
     ... [--single] [--snapshot-every N]: tasks submitted one by one; a snapshot every N cycles
+    ... --instructions --cycles-only: the cycles' instructions alone (what a pre-filled drain runs)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pids.embedded import EmbeddedRedis
 import pids.protocol as P
 tasks, batch, keep = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 single, every = sys.argv[4] == "1", int(sys.argv[5])  # submits one by one; a snapshot every N cycles (0: none)
+cycles_only = sys.argv[6] == "1"  # under callgrind: its counters zeroed after the fill
 with EmbeddedRedis() as server:
     options = {"retention": None} if keep and "retention" in inspect.signature(Client).parameters else {}
     client = Client(server.url, cluster="bench", **options)
@@ -51,6 +53,9 @@ with EmbeddedRedis() as server:
         from pids.settings import WorkerSettings
         p = P.Protocol(r, client.keys, list_retention_ms=None if keep else WorkerSettings().retention_ms)
     p.heartbeat(worker, {"slots": batch, "speed": 1.0, "capacity": float(batch)}, 60000, 60000)
+    if cycles_only:
+        import subprocess
+        subprocess.run(["callgrind_control", "-z", str(r.info("server")["process_id"])], check=True, capture_output=True)
     before = r.info("cpu")
     held = []
     if "request" in inspect.signature(P.Protocol.cycle).parameters:
@@ -76,18 +81,21 @@ with EmbeddedRedis() as server:
 
 class Mode(NamedTuple):
     """How a drain submits and cycles: tasks per cycle call, retention off, submits one by one
-    (as the `pids` row of the peers benchmark does) and a snapshot every N cycles (0: none)."""
+    (as the `pids` row of the peers benchmark does), a snapshot every N cycles (0: none), and
+    under callgrind whether the fill's instructions are left out."""
 
     batch: int = 100
     keep: bool = False
     single: bool = False
     snapshot_every: int = 0
+    cycles_only: bool = False
 
 
 def drain(tree: Path, tasks: int, mode: Mode, env: dict[str, str] | None = None) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tree / 'worker')!r})\n{CHILD}",
-         str(tasks), str(mode.batch), "1" if mode.keep else "0", "1" if mode.single else "0", str(mode.snapshot_every)],
+         str(tasks), str(mode.batch), "1" if mode.keep else "0", "1" if mode.single else "0", str(mode.snapshot_every),
+         "1" if mode.cycles_only else "0"],
         capture_output=True, text=True, check=True, env=env,
     )  # fmt: skip
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -134,13 +142,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--instructions", action="store_true", help="count Redis's instructions per task (valgrind) instead of timing"
     )
+    parser.add_argument(
+        "--cycles-only", action="store_true", help="with --instructions: count the cycles, not the fill before them"
+    )
     args = parser.parse_args(argv)
-    mode = Mode(args.batch, args.keep, args.single, args.snapshot_every)
+    if args.cycles_only and not args.instructions:
+        parser.error("--cycles-only counts instructions: add --instructions")
+    mode = Mode(args.batch, args.keep, args.single, args.snapshot_every, args.cycles_only)
     if args.instructions:
         tasks = args.tasks or 6000
         counts = {tree: instructions_per_task(tree, tasks, mode) for tree in (args.old, args.new)}
         print(
-            f"Redis instructions per task, enqueue and cycles: old {counts[args.old]:,.0f}, new {counts[args.new]:,.0f}, "
+            f"Redis instructions per task, {'cycles only' if args.cycles_only else 'enqueue and cycles'}: "
+            f"old {counts[args.old]:,.0f}, new {counts[args.new]:,.0f}, "
             f"old/new {counts[args.old] / counts[args.new]:.3f}"
         )
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -214,3 +215,22 @@ def test_cycle_ab_drains_single_submits_with_snapshots_between_cycles(capsys: py
         [str(tree), str(tree), "--pairs", "1", "--tasks", "1000", "--batch", "1", "--single", "--snapshot-every", "3"]
     )
     assert capsys.readouterr().out.splitlines()[-1].startswith("median old/new ")
+
+
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="counting instructions needs valgrind")
+def test_cycle_ab_counts_the_cycles_alone_without_the_fill() -> None:
+    """--cycles-only zeroes callgrind's counters once the queue is filled: what is left is less
+    than the whole drain's count, and still the cycles' own work (more than the server idles)."""
+    from pids_bench import cycle_ab
+
+    tree = Path(__file__).resolve().parents[2]
+    whole = cycle_ab.redis_instructions(tree, 1000, cycle_ab.Mode(batch=50))
+    cycles = cycle_ab.redis_instructions(tree, 1000, cycle_ab.Mode(batch=50, cycles_only=True))
+    assert 1000 * 10_000 < cycles < whole
+
+
+def test_cycle_ab_refuses_cycles_only_without_counting_instructions() -> None:
+    from pids_bench import cycle_ab
+
+    with pytest.raises(SystemExit):
+        cycle_ab.main(["old", "new", "--cycles-only"])
