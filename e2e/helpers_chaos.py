@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kube import E2E_DIR, IMAGE_TAG, IMAGES, CommandError, Runner, wait_for
+from kube import E2E_DIR, IMAGE_TAG, IMAGES, PortForward, Runner, wait_for
 
 CHAOS_IMAGE = f"pids-e2e-chaos:{IMAGE_TAG}"
 LEDGER = "ledger"
@@ -88,49 +86,6 @@ def build_chaos_image() -> float:
         timeout=600,
     )
     return time.monotonic() - t0
-
-
-class PortForward:
-    """`kubectl port-forward <target> :<port>`; restarted by `local_port()` when it died."""
-
-    def __init__(self, kubectl: Runner, namespace: str, target: str, port: int) -> None:
-        self.kubectl, self.namespace, self.target, self.port = kubectl, namespace, target, port
-        self.proc: subprocess.Popen[str] | None = None
-        self._local = 0
-
-    def local_port(self) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            self._local = wait_for(self._start, timeout=60, interval=1, message=f"port-forward {self.target}")
-        return self._local
-
-    def _start(self) -> int:
-        self.close()
-        cmd = [
-            self.kubectl.binary,
-            "--kubeconfig",
-            self.kubectl.kubeconfig,
-            "port-forward",
-            "-n",
-            self.namespace,
-            self.target,
-            f":{self.port}",
-            "--address",
-            "127.0.0.1",
-        ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        if not m:
-            raise CommandError(f"port-forward {self.target}: {line}")
-        threading.Thread(target=lambda p=self.proc: [None for _ in p.stdout], daemon=True).start()  # type: ignore[union-attr]
-        return int(m.group(1))
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(5)
-        self.proc = None
 
 
 @dataclass

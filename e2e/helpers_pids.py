@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import shutil
 import subprocess
 import threading
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube import CHART_DIR, E2E_DIR, IMAGES, REPO_ROOT, CommandError, Runner, wait_for
+from kube import CHART_DIR, E2E_DIR, IMAGES, REPO_ROOT, CommandError, PortForward, Runner, wait_for
 
 EXAMPLES = REPO_ROOT / "examples"
 RELEASE = "pids"
@@ -303,47 +302,24 @@ def release(kubectl: Runner, helm: Runner, request: pytest.FixtureRequest) -> It
 
 # -- Redis through a port-forward, read with pids.client.Client ---------------------
 class RedisAccess:
-    """`kubectl port-forward svc/<cluster>-redis` and a pids Client over it.
-    The forward is restarted (and the client rebuilt) if it dies."""
+    """A pids Client on `svc/<cluster>-redis` through a port-forward; after a connection error
+    the forward is started again (one to a deleted pod can outlive it) and the client rebuilt."""
 
     def __init__(self, kubectl: Runner, namespace: str, cluster: str) -> None:
-        self.kubectl, self.namespace, self.cluster = kubectl, namespace, cluster
-        self.proc: subprocess.Popen[str] | None = None
+        self.cluster = cluster
+        self.forward = PortForward(kubectl, namespace, f"svc/{cluster}-redis", 6379)
         self._client: Any = None
+        self._port = 0
         secret = kubectl.json("get", "secret", f"{cluster}-redis-auth", "-n", namespace)
         self.password = base64.b64decode(secret["data"]["password"]).decode()
-
-    def _start(self) -> int:
-        self.close()
-        cmd = [
-            self.kubectl.binary,
-            "--kubeconfig",
-            self.kubectl.kubeconfig,
-            "port-forward",
-            "-n",
-            self.namespace,
-            f"svc/{self.cluster}-redis",
-            ":6379",
-            "--address",
-            "127.0.0.1",
-        ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()  # "Forwarding from 127.0.0.1:41234 -> 6379"
-        m = re.search(r"127\.0\.0\.1:(\d+)", line)
-        if not m:
-            rest = self.proc.stdout.read() if self.proc.poll() is not None else ""
-            raise CommandError(f"port-forward failed: {line}{rest}")
-        # drain the rest of its output so the pipe never fills
-        threading.Thread(target=lambda p=self.proc: [None for _ in p.stdout], daemon=True).start()  # type: ignore[union-attr]
-        return int(m.group(1))
 
     def client(self) -> Any:
         from pids.client import Client
 
-        if self.proc is None or self.proc.poll() is not None or self._client is None:
-            port = wait_for(self._start, timeout=60, interval=2, message=f"port-forward to {self.cluster}-redis")
+        port = self.forward.local_port()
+        if self._client is None or port != self._port:
             self._client = Client(f"redis://127.0.0.1:{port}/0", cluster=self.cluster, password=self.password)
+            self._port = port
         return self._client
 
     def call(self, fn: Callable[[Any], Any], attempts: int = 3) -> Any:
@@ -354,20 +330,14 @@ class RedisAccess:
             try:
                 return fn(self.client())
             except (redis.ConnectionError, redis.TimeoutError, ConnectionError):
-                self._client = None
+                self.close()
                 if i == attempts - 1:
                     raise
                 time.sleep(1)
         return None
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc = None
+        self.forward.close()
         self._client = None
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,3 +134,51 @@ class Plugin:
 
     def json(self, *args: str, rc: int = 0) -> Any:
         return json.loads(self(*args, "-o", "json", rc=rc).stdout)
+
+
+class PortForward:
+    """`kubectl port-forward <target> :<port>`; restarted by `local_port()` when it died."""
+
+    def __init__(self, kubectl: Runner, namespace: str, target: str, port: int) -> None:
+        self.kubectl, self.namespace, self.target, self.port = kubectl, namespace, target, port
+        self.proc: subprocess.Popen[str] | None = None
+        self._local = 0
+
+    def local_port(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            self._local = wait_for(self._start, timeout=60, interval=1, message=f"port-forward {self.target}")
+        return self._local
+
+    def _start(self) -> int:
+        self.close()
+        cmd = [
+            self.kubectl.binary,
+            "--kubeconfig",
+            self.kubectl.kubeconfig,
+            "port-forward",
+            "-n",
+            self.namespace,
+            self.target,
+            f":{self.port}",
+            "--address",
+            "127.0.0.1",
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        m = re.search(r"127\.0\.0\.1:(\d+)", line)
+        if not m:
+            rest = self.proc.stdout.read() if self.proc.poll() is not None else ""
+            raise CommandError(f"port-forward {self.target} failed: {line}{rest}")
+        # drain the rest of its output so the pipe never fills
+        threading.Thread(target=lambda p=self.proc: [None for _ in p.stdout], daemon=True).start()  # type: ignore[union-attr]
+        return int(m.group(1))
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None

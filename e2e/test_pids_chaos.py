@@ -31,7 +31,6 @@ from helpers_chaos import (
     LEDGER_URL,
     Ledger,
     Outcome,
-    PortForward,
     build_chaos_image,
     driver_pod,
     driver_result,
@@ -52,7 +51,7 @@ from helpers_pids import (
     wait_until,
     worker_pods,
 )
-from kube import IMAGES, Plugin, Runner
+from kube import IMAGES, Plugin, PortForward, Runner
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the module's clusters start in the first test's setup
 WORKERS = 2
