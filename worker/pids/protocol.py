@@ -209,14 +209,14 @@ class Protocol(TaskMaintenance):
             reply = script(keys=command[3 : 3 + n_keys], args=command[3 + n_keys :])
         elif isinstance(reply, Exception):
             raise reply
-        completed_reply, claimed_reply, snapshot_reply = reply
+        won, done, seen = reply[-3:]  # one flat reply: claimed, completed, snapshot, their lengths
         try:
-            snapshot = parse_snapshot(snapshot_reply, r.view) if r.window else None
+            snapshot = parse_snapshot(reply[won + done : won + done + seen], r.view) if seen else None
         except WindowMismatch:
             snapshot = self.snapshot(r.window, r.heaviest, r.view, r.worker_id, packed=False)
         return CycleReply(
-            parse_completion_reply(completed_reply) if completed_reply else NO_COMPLETION,
-            parse_claimed(claimed_reply) if r.claim_ids else [],
+            parse_completion_reply(reply[won : won + done]) if done else NO_COMPLETION,
+            parse_claimed(reply[:won]) if won else [],
             snapshot,
         )
 

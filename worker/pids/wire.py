@@ -142,12 +142,14 @@ class WindowMismatch(ValueError):
 
 
 def parse_snapshot(reply: list[Any], view: int) -> Snapshot:
-    """lua/snapshot.lua's reply, its window packed (ARGV[5] '1') or not."""
-    now, ids, metas, worker_ids, infos, load_values, *packed = reply
-    if packed:
-        task_ids, task_meta = unpack_window(text(ids), text(metas), int(packed[0]))
-    else:
+    """lua/snapshot.lua's reply, packed (ARGV[5] '1': one flat list) or not (a list of lists)."""
+    if isinstance(reply[1], list):
+        now, ids, metas, worker_ids, infos, load_values = reply
         task_ids, task_meta = texts(ids), texts(metas)
+    else:
+        now, ids, metas, count, v = reply[:5]
+        task_ids, task_meta = unpack_window(text(ids), text(metas), int(count))
+        worker_ids, infos, load_values = reply[5 : 5 + v], reply[5 + v : 5 + 2 * v], reply[5 + 2 * v : 5 + 4 * v]
     workers, loads = {}, {}
     for i, (raw_id, info) in enumerate(zip(worker_ids, infos)):
         if info is None:

@@ -7,7 +7,10 @@
 -- applied once, before the snapshot reads the loads (worker_load.lua).
 -- ARGV[1..3] how many keys each part takes   ARGV[4..6] how many arguments
 -- ARGV[7..]  the parts' arguments, in order   KEYS: the parts' keys, in order
--- Returns {complete reply or false, claim reply or false, snapshot reply or false}.
+-- Returns one flat list: the claim reply's m values, the complete reply's n values, the
+-- snapshot reply's s values, then m, n, s (0: the part was skipped). Redis 6.2 writes each
+-- nested list of a reply with a system call of its own; the claim reply, the longest but a
+-- snapshot, is the base.
 local replies = {false, false, false}
 local k, a = 1, 7
 deferring_worker_load = true
@@ -20,4 +23,10 @@ for i = 1, 3 do
   end
   k, a = k + nk, a + na
 end
-return replies
+local done, won, seen = replies[1], replies[2], replies[3]
+local m, n, s = won and #won or 0, done and #done or 0, seen and #seen or 0
+local out = won or {}
+for j = 1, n do out[m + j] = done[j] end
+for j = 1, s do out[m + n + j] = seen[j] end
+out[m + n + s + 1], out[m + n + s + 2], out[m + n + s + 3] = m, n, s
+return out

@@ -12,9 +12,11 @@
 -- KEYS[7] idle           ZSET worker id -> ms it found the queue empty (enqueue wakes these)
 -- ARGV[1] window size K   ARGV[2] H, how many of the K may be the heaviest pending
 -- ARGV[3] view size V   ARGV[4] the calling worker's id
--- ARGV[5] '1': the window packed, its ids joined by tabs and its metas by newlines ('' for a task
---         without one), with their count last: two values convert to a reply in a fraction of
---         the time of two per task (an id or meta holding a separator shows in the count)
+-- ARGV[5] '1': the reply packed, one flat list: {now_ms, the window's ids joined by tabs, its metas
+--         joined by newlines ('' for a task without one), their count, V, then V worker ids, V
+--         infos, 2V loads}. Two values convert to a reply in a fraction of the time of two per
+--         task (an id or meta holding a separator shows in the count), and Redis 6.2 writes each
+--         nested list of a reply with a system call of its own.
 -- Returns {now_ms, task ids, metas, worker ids, worker infos, loads and held counts (2 per worker)}.
 local now = server_now_ms()
 local heaviest = {}
@@ -61,6 +63,9 @@ if ARGV[5] == '1' then
     for i = 1, #ids do metas[i] = metas[i] or '' end
     packed = table.concat(metas, '\n')
   end
-  return {now, table.concat(ids, '\t'), packed, view, infos, loads, #ids}
+  local out, v = {now, table.concat(ids, '\t'), packed, #ids, #view}, #view
+  for i = 1, v do out[5 + i], out[5 + v + i] = view[i], infos[i] end
+  for i = 1, 2 * v do out[5 + 2 * v + i] = loads[i] end
+  return out
 end
 return {now, ids, metas, view, infos, loads}
